@@ -1,0 +1,236 @@
+//! Blocks: the unit the committee certifies and commits. A block's id is the digest of its
+//! canonical encoding, so a QC for the id certifies every field, payload included.
+
+use crate::certs::QuorumCertificate;
+use crate::codec::{CodecError, Decode, Encode, Reader, Writer};
+use crate::crypto::domain;
+use crate::error::ValidationError;
+use crate::{BlockId, ConsensusConfig, Digest, Epoch, Height, NodeId, Round};
+
+/// Hard wire limits on a payload (the core's configured limits are usually smaller).
+pub const PAYLOAD_ITEMS_MAX: usize = 1 << 16;
+pub const PAYLOAD_ITEM_BYTES_MAX: usize = 64 << 10;
+
+/// The commands a block orders: opaque to consensus, interpreted by the state machine.
+pub type Payload = Vec<Vec<u8>>;
+
+/// A proposed block. Immutable: its id is computed once, when it is built or decoded.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Block {
+    id: BlockId,
+    epoch: Epoch,
+    round: Round,
+    height: Height,
+    parent: BlockId,
+    proposer: NodeId,
+    justify: QuorumCertificate,
+    timestamp_ms: u64,
+    payload: Payload,
+}
+
+impl std::fmt::Debug for Block {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Block({} e{} r{} h{} by {} on {}@r{}, {} cmds)",
+            self.id,
+            self.epoch,
+            self.round,
+            self.height,
+            self.proposer,
+            self.parent,
+            self.justify.round(),
+            self.payload.len()
+        )
+    }
+}
+
+impl Block {
+    /// A block extending the block `justify` certifies, at `parent height + 1`.
+    pub fn new(
+        epoch: Epoch,
+        round: Round,
+        height: Height,
+        proposer: NodeId,
+        justify: QuorumCertificate,
+        timestamp_ms: u64,
+        payload: Payload,
+    ) -> Self {
+        let parent = justify.block_id();
+        Self::with_parent(
+            epoch,
+            round,
+            height,
+            parent,
+            proposer,
+            justify,
+            timestamp_ms,
+            payload,
+        )
+    }
+
+    /// Like `new` but with an explicit parent, which validation then checks; for decoding and
+    /// for the simulator's Byzantine proposers.
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_parent(
+        epoch: Epoch,
+        round: Round,
+        height: Height,
+        parent: BlockId,
+        proposer: NodeId,
+        justify: QuorumCertificate,
+        timestamp_ms: u64,
+        payload: Payload,
+    ) -> Self {
+        let mut b = Self {
+            id: Digest::ZERO,
+            epoch,
+            round,
+            height,
+            parent,
+            proposer,
+            justify,
+            timestamp_ms,
+            payload,
+        };
+        let mut w = Writer::with_capacity(256 + b.payload_bytes());
+        b.encode_fields(&mut w);
+        b.id = Digest::hash(domain::TAG_BLOCK, w.as_slice());
+        b
+    }
+
+    /// The genesis block of a committee: round 0, height 0, its parent the configuration's
+    /// digest, so every committee (network, epoch, members) has its own genesis.
+    pub fn genesis(config: &ConsensusConfig) -> Self {
+        let pre = QuorumCertificate::pre_genesis(config);
+        Self::with_parent(
+            config.epoch(),
+            Round(0),
+            Height(0),
+            config.digest(),
+            NodeId(0),
+            pre,
+            0,
+            Vec::new(),
+        )
+    }
+
+    pub fn id(&self) -> BlockId {
+        self.id
+    }
+    pub fn epoch(&self) -> Epoch {
+        self.epoch
+    }
+    pub fn round(&self) -> Round {
+        self.round
+    }
+    pub fn height(&self) -> Height {
+        self.height
+    }
+    pub fn parent(&self) -> BlockId {
+        self.parent
+    }
+    pub fn proposer(&self) -> NodeId {
+        self.proposer
+    }
+    pub fn justify(&self) -> &QuorumCertificate {
+        &self.justify
+    }
+    pub fn timestamp_ms(&self) -> u64 {
+        self.timestamp_ms
+    }
+    pub fn payload(&self) -> &Payload {
+        &self.payload
+    }
+
+    /// Total bytes of the payload's commands.
+    pub fn payload_bytes(&self) -> usize {
+        self.payload.iter().map(Vec::len).sum()
+    }
+
+    /// Everything but the justifying QC's signatures: epoch, proposer, shape, parent link.
+    pub fn validate_shape(&self, config: &ConsensusConfig) -> Result<(), ValidationError> {
+        const KIND: &str = "block";
+        if self.epoch != config.epoch() {
+            return Err(ValidationError::WrongEpoch {
+                kind: KIND,
+                expected: config.epoch(),
+                got: self.epoch,
+            });
+        }
+        if !config.contains(self.proposer) {
+            return Err(ValidationError::UnknownNode {
+                kind: KIND,
+                id: self.proposer,
+                total: config.total_nodes(),
+            });
+        }
+        if self.round == Round(0) || self.height == Height(0) {
+            return Err(ValidationError::GenesisShape);
+        }
+        if self.justify.round() >= self.round {
+            return Err(ValidationError::JustifyNotLower {
+                round: self.round,
+                justify_round: self.justify.round(),
+            });
+        }
+        if self.parent != self.justify.block_id() {
+            return Err(ValidationError::ParentMismatch {
+                parent: self.parent,
+                justify: self.justify.block_id(),
+            });
+        }
+        self.justify.validate_shape(config)
+    }
+
+    /// Full validation: shape plus every signature of the justifying QC.
+    pub fn validate(&self, config: &ConsensusConfig) -> Result<(), ValidationError> {
+        self.validate_shape(config)?;
+        self.justify.validate(config)
+    }
+
+    fn encode_fields(&self, w: &mut Writer) {
+        w.put(&self.epoch)
+            .put(&self.round)
+            .put(&self.height)
+            .put(&self.parent);
+        w.put(&self.proposer)
+            .put(&self.justify)
+            .u64(self.timestamp_ms);
+        w.len(self.payload.len());
+        for cmd in &self.payload {
+            w.bytes(cmd);
+        }
+    }
+}
+
+impl Encode for Block {
+    fn encode(&self, w: &mut Writer) {
+        self.encode_fields(w);
+    }
+}
+
+impl Decode for Block {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
+        let epoch = r.get()?;
+        let round = r.get()?;
+        let height = r.get()?;
+        let parent = r.get()?;
+        let proposer = r.get()?;
+        let justify = r.get()?;
+        let timestamp_ms = r.u64("timestamp")?;
+        let payload = r.list("payload", PAYLOAD_ITEMS_MAX, |r| {
+            Ok(r.bytes("command", PAYLOAD_ITEM_BYTES_MAX)?.to_vec())
+        })?;
+        Ok(Self::with_parent(
+            epoch,
+            round,
+            height,
+            parent,
+            proposer,
+            justify,
+            timestamp_ms,
+            payload,
+        ))
+    }
+}

@@ -1,0 +1,283 @@
+//! Messages between members: one versioned, length-limited frame format for all of them.
+//!
+//! Frame = `u8 WIRE_VERSION || u8 kind || body`. Every message carries its epoch.
+
+use crate::certs::{Timeout, TimeoutCertificate, Vote};
+use crate::codec::{CodecError, Decode, Encode, Reader, Writer};
+use crate::crypto::{domain, Signature, Signer};
+use crate::error::ValidationError;
+use crate::{Block, BlockId, ConsensusConfig, Epoch, Height, NetworkId, Round};
+
+/// Version of the frame format; a frame of another version is refused.
+pub const WIRE_VERSION: u8 = 1;
+/// Largest frame a member sends or accepts, in bytes.
+pub const MESSAGE_BYTES_MAX: usize = 8 << 20;
+/// Most blocks one sync response carries.
+pub const SYNC_BLOCKS_MAX: usize = 256;
+
+/// Bytes a proposer's signature covers.
+pub fn proposal_signing_bytes(
+    network: &NetworkId,
+    epoch: Epoch,
+    round: Round,
+    block: BlockId,
+) -> Vec<u8> {
+    let mut w = domain::signing_writer(domain::TAG_PROPOSAL, network);
+    w.put(&epoch).put(&round).put(&block);
+    w.finish()
+}
+
+/// A leader's signed proposal of a block, with the TC that justifies its round when the
+/// previous round did not produce a QC.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Proposal {
+    pub block: Block,
+    pub tc: Option<TimeoutCertificate>,
+    pub signature: Signature,
+}
+
+impl Proposal {
+    pub fn sign(
+        config: &ConsensusConfig,
+        block: Block,
+        tc: Option<TimeoutCertificate>,
+        signer: &dyn Signer,
+    ) -> Self {
+        let bytes =
+            proposal_signing_bytes(config.network(), block.epoch(), block.round(), block.id());
+        Self {
+            block,
+            tc,
+            signature: signer.sign(&bytes),
+        }
+    }
+
+    pub fn signing_bytes(&self, config: &ConsensusConfig) -> Vec<u8> {
+        proposal_signing_bytes(
+            config.network(),
+            self.block.epoch(),
+            self.block.round(),
+            self.block.id(),
+        )
+    }
+
+    /// Shape of block and TC, and P2: the round is justified by the QC (`round == qc.round + 1`)
+    /// or by a TC of the previous round.
+    pub fn validate_shape(&self, config: &ConsensusConfig) -> Result<(), ValidationError> {
+        self.block.validate_shape(config)?;
+        let round = self.block.round();
+        if let Some(tc) = &self.tc {
+            tc.validate_shape(config)?;
+            if tc.round().next() != round {
+                return Err(ValidationError::TcRound {
+                    round,
+                    tc_round: tc.round(),
+                });
+            }
+        } else if self.block.justify().round().next() != round {
+            return Err(ValidationError::NoJustification {
+                round,
+                qc_round: self.block.justify().round(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The proposer's own signature.
+    pub fn validate_signature(&self, config: &ConsensusConfig) -> Result<(), ValidationError> {
+        let key =
+            config
+                .public_key(self.block.proposer())
+                .map_err(|_| ValidationError::UnknownNode {
+                    kind: "proposal",
+                    id: self.block.proposer(),
+                    total: config.total_nodes(),
+                })?;
+        let bytes = self.signing_bytes(config);
+        let item = crate::crypto::SignedItem {
+            key,
+            message: &bytes,
+            signature: &self.signature,
+        };
+        config
+            .scheme()
+            .scheme()
+            .verify(item)
+            .map_err(|_| ValidationError::BadSignature {
+                kind: "proposal",
+                signer: self.block.proposer(),
+            })
+    }
+
+    /// Everything: shape, proposer signature, the block's QC and the TC.
+    pub fn validate(&self, config: &ConsensusConfig) -> Result<(), ValidationError> {
+        self.validate_shape(config)?;
+        self.validate_signature(config)?;
+        self.block.justify().validate(config)?;
+        match &self.tc {
+            Some(tc) => tc.validate(config),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A timeout, with the TC that moved the signer into its round (helps laggards catch up).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TimeoutMsg {
+    pub timeout: Timeout,
+    pub last_round_tc: Option<TimeoutCertificate>,
+}
+
+/// Asks a peer for the blocks on the chain ending at `target`, above height `above`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncRequest {
+    pub epoch: Epoch,
+    pub target: BlockId,
+    /// The requester already has (committed) this height; send only blocks above it.
+    pub above: Height,
+    pub max_blocks: u16,
+}
+
+/// Blocks in ascending height, each justified by the QC inside the next (the last by the QC
+/// the requester already holds for `target`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncResponse {
+    pub epoch: Epoch,
+    pub blocks: Vec<Block>,
+}
+
+/// Everything members send each other.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Message {
+    Proposal(Proposal),
+    Vote(Vote),
+    Timeout(TimeoutMsg),
+    SyncRequest(SyncRequest),
+    SyncResponse(SyncResponse),
+}
+
+impl Message {
+    pub fn epoch(&self) -> Epoch {
+        match self {
+            Message::Proposal(p) => p.block.epoch(),
+            Message::Vote(v) => v.epoch,
+            Message::Timeout(t) => t.timeout.epoch,
+            Message::SyncRequest(r) => r.epoch,
+            Message::SyncResponse(r) => r.epoch,
+        }
+    }
+
+    /// A short name for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::Proposal(_) => "proposal",
+            Message::Vote(_) => "vote",
+            Message::Timeout(_) => "timeout",
+            Message::SyncRequest(_) => "sync_request",
+            Message::SyncResponse(_) => "sync_response",
+        }
+    }
+
+    /// Encodes a frame.
+    pub fn to_frame(&self) -> Vec<u8> {
+        let mut w = Writer::with_capacity(512);
+        w.u8(WIRE_VERSION);
+        self.encode(&mut w);
+        w.finish()
+    }
+
+    /// Decodes a frame, refusing oversized input before reading it.
+    pub fn from_frame(bytes: &[u8]) -> Result<Self, CodecError> {
+        if bytes.len() > MESSAGE_BYTES_MAX {
+            return Err(CodecError::TooLong {
+                what: "message",
+                len: bytes.len(),
+                max: MESSAGE_BYTES_MAX,
+            });
+        }
+        let mut r = Reader::new(bytes);
+        let version = r.u8("wire version")?;
+        if version != WIRE_VERSION {
+            return Err(CodecError::UnsupportedVersion {
+                got: version,
+                supported: WIRE_VERSION,
+            });
+        }
+        let m = Self::decode(&mut r)?;
+        r.finish()?;
+        Ok(m)
+    }
+}
+
+impl Encode for Message {
+    fn encode(&self, w: &mut Writer) {
+        match self {
+            Message::Proposal(p) => {
+                w.u8(1).put(&p.block).put(&p.tc).put(&p.signature);
+            }
+            Message::Vote(v) => {
+                w.u8(2)
+                    .put(&v.epoch)
+                    .put(&v.round)
+                    .put(&v.block_id)
+                    .put(&v.voter)
+                    .put(&v.signature);
+            }
+            Message::Timeout(t) => {
+                w.u8(3).put(&t.timeout).put(&t.last_round_tc);
+            }
+            Message::SyncRequest(s) => {
+                w.u8(4)
+                    .put(&s.epoch)
+                    .put(&s.target)
+                    .put(&s.above)
+                    .u16(s.max_blocks);
+            }
+            Message::SyncResponse(s) => {
+                w.u8(5).put(&s.epoch).len(s.blocks.len());
+                for b in &s.blocks {
+                    w.put(b);
+                }
+            }
+        }
+    }
+}
+
+impl Decode for Message {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
+        Ok(match r.u8("message kind")? {
+            1 => Message::Proposal(Proposal {
+                block: r.get()?,
+                tc: r.get()?,
+                signature: r.get()?,
+            }),
+            2 => Message::Vote(Vote {
+                epoch: r.get()?,
+                round: r.get()?,
+                block_id: r.get()?,
+                voter: r.get()?,
+                signature: r.get()?,
+            }),
+            3 => Message::Timeout(TimeoutMsg {
+                timeout: r.get()?,
+                last_round_tc: r.get()?,
+            }),
+            4 => Message::SyncRequest(SyncRequest {
+                epoch: r.get()?,
+                target: r.get()?,
+                above: r.get()?,
+                max_blocks: r.u16("max blocks")?,
+            }),
+            5 => Message::SyncResponse(SyncResponse {
+                epoch: r.get()?,
+                blocks: r.list("sync blocks", SYNC_BLOCKS_MAX, Reader::get)?,
+            }),
+            tag => {
+                return Err(CodecError::InvalidTag {
+                    what: "message kind",
+                    tag,
+                })
+            }
+        })
+    }
+}
