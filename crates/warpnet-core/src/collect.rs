@@ -1,0 +1,237 @@
+//! Counting votes and timeouts: one per signer per round, equivocations set aside as evidence.
+//!
+//! Signatures are not checked as messages arrive. When a block or round gathers a quorum of
+//! unverified entries, they are verified in one batch; on failure one by one, and the bad
+//! entries are dropped. Only the sender's own slot can be taken by a bad entry, because
+//! `from` (authenticated by the transport) must equal the signer.
+
+use std::collections::{BTreeMap, HashMap};
+
+use warpnet_types::certs::vote_signing_bytes;
+use warpnet_types::crypto::{verify_all, SignedItem};
+use warpnet_types::{
+    BlockId, ConsensusConfig, NodeId, QuorumCertificate, Round, Timeout, TimeoutCertificate, Vote,
+};
+
+use crate::evidence::{Equivocation, Statement};
+
+/// What adding a vote or timeout led to. (Short-lived, so variant sizes do not matter.)
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum Added<C> {
+    /// Counted (or a duplicate of what was counted); no certificate yet.
+    Pending,
+    /// A new certificate formed.
+    Certificate(C),
+    /// The signer had already signed something else for this round: evidence, not counted (E1).
+    Equivocation(Equivocation),
+    /// Entries with bad signatures were dropped while verifying a quorum.
+    BadSignatures(Vec<NodeId>),
+}
+
+#[derive(Default)]
+struct VoteRound {
+    /// First vote of each signer in this round.
+    by_signer: HashMap<NodeId, Vote>,
+    /// Signers per block, and how many of them are verified.
+    by_block: HashMap<BlockId, Vec<NodeId>>,
+    verified: HashMap<NodeId, bool>,
+    certified: bool,
+}
+
+/// Collects votes per round (the next leader does this).
+#[derive(Default)]
+pub struct VoteCollector {
+    rounds: BTreeMap<Round, VoteRound>,
+}
+
+impl VoteCollector {
+    /// Adds a vote whose shape (epoch, voter) is checked. `verified` says its signature was
+    /// checked already (our own vote).
+    pub fn add(
+        &mut self,
+        config: &ConsensusConfig,
+        vote: Vote,
+        verified: bool,
+    ) -> Added<QuorumCertificate> {
+        let round = self.rounds.entry(vote.round).or_default();
+        if let Some(first) = round.by_signer.get(&vote.voter) {
+            if first.block_id == vote.block_id {
+                return Added::Pending;
+            }
+            let ev = Equivocation {
+                signer: vote.voter,
+                epoch: vote.epoch,
+                round: vote.round,
+                first: Statement::Vote {
+                    block_id: first.block_id,
+                    signature: first.signature,
+                },
+                second: Statement::Vote {
+                    block_id: vote.block_id,
+                    signature: vote.signature,
+                },
+            };
+            // Only proven (validly signed) equivocation is evidence; the first vote stays counted.
+            return if ev.verify(config) {
+                Added::Equivocation(ev)
+            } else {
+                Added::Pending
+            };
+        }
+        if round.certified {
+            return Added::Pending;
+        }
+        round.verified.insert(vote.voter, verified);
+        round
+            .by_block
+            .entry(vote.block_id)
+            .or_default()
+            .push(vote.voter);
+        let block_id = vote.block_id;
+        round.by_signer.insert(vote.voter, vote);
+        let signers = &round.by_block[&block_id];
+        if signers.len() < config.quorum_threshold() {
+            return Added::Pending;
+        }
+        // Q1: verify the quorum's unverified signatures in one batch.
+        let unverified: Vec<NodeId> = signers
+            .iter()
+            .copied()
+            .filter(|id| !round.verified[id])
+            .collect();
+        let any = round.by_signer.values().next().map(|v| (v.epoch, v.round));
+        let Some((epoch, r)) = any else {
+            return Added::Pending;
+        };
+        let bytes = vote_signing_bytes(config.network(), epoch, r, block_id);
+        let mut bad = Vec::new();
+        {
+            let keys: Vec<_> = unverified
+                .iter()
+                .map(|id| config.public_key(*id).ok())
+                .collect();
+            let items: Vec<SignedItem<'_>> = unverified
+                .iter()
+                .zip(&keys)
+                .filter_map(|(id, k)| {
+                    Some(SignedItem {
+                        key: (*k)?,
+                        message: &bytes,
+                        signature: &round.by_signer[id].signature,
+                    })
+                })
+                .collect();
+            if items.len() != unverified.len() || verify_all(config.scheme(), &items).is_err() {
+                for (id, k) in unverified.iter().zip(&keys) {
+                    let ok = k.is_some_and(|key| {
+                        let item = SignedItem {
+                            key,
+                            message: &bytes,
+                            signature: &round.by_signer[id].signature,
+                        };
+                        config.scheme().scheme().verify(item).is_ok()
+                    });
+                    if !ok {
+                        bad.push(*id);
+                    }
+                }
+            }
+        }
+        for id in &unverified {
+            round.verified.insert(*id, !bad.contains(id));
+        }
+        if !bad.is_empty() {
+            // Drop the bad votes entirely; their signers may not vote again this round.
+            if let Some(list) = round.by_block.get_mut(&block_id) {
+                list.retain(|id| !bad.contains(id));
+            }
+            return Added::BadSignatures(bad);
+        }
+        let votes: Vec<&Vote> = round.by_block[&block_id]
+            .iter()
+            .map(|id| &round.by_signer[id])
+            .collect();
+        match QuorumCertificate::from_votes(config, &votes) {
+            Some(qc) => {
+                round.certified = true;
+                Added::Certificate(qc)
+            }
+            None => Added::Pending,
+        }
+    }
+
+    /// Forgets rounds below `round`.
+    pub fn prune_below(&mut self, round: Round) {
+        self.rounds = self.rounds.split_off(&round);
+    }
+}
+
+#[derive(Default)]
+struct TimeoutRound {
+    by_signer: BTreeMap<NodeId, Timeout>,
+    certified: bool,
+}
+
+/// Collects timeouts per round; every member does this.
+#[derive(Default)]
+pub struct TimeoutCollector {
+    rounds: BTreeMap<Round, TimeoutRound>,
+}
+
+impl TimeoutCollector {
+    /// Adds a timeout whose shape and own signature are verified (timeouts are verified on
+    /// arrival because each one can also advance the receiver's round).
+    pub fn add(&mut self, config: &ConsensusConfig, timeout: Timeout) -> Added<TimeoutCertificate> {
+        let round = self.rounds.entry(timeout.round).or_default();
+        if let Some(first) = round.by_signer.get(&timeout.signer) {
+            if first.high_qc_round() == timeout.high_qc_round() {
+                return Added::Pending;
+            }
+            return Added::Equivocation(Equivocation {
+                signer: timeout.signer,
+                epoch: timeout.epoch,
+                round: timeout.round,
+                first: Statement::Timeout {
+                    high_qc_round: first.high_qc_round(),
+                    signature: first.signature,
+                },
+                second: Statement::Timeout {
+                    high_qc_round: timeout.high_qc_round(),
+                    signature: timeout.signature,
+                },
+            });
+        }
+        round.by_signer.insert(timeout.signer, timeout);
+        if round.certified || round.by_signer.len() < config.quorum_threshold() {
+            return Added::Pending;
+        }
+        let all: Vec<&Timeout> = round.by_signer.values().collect();
+        match TimeoutCertificate::from_timeouts(config, &all) {
+            Some(tc) => {
+                round.certified = true;
+                Added::Certificate(tc)
+            }
+            None => Added::Pending,
+        }
+    }
+
+    /// Number of distinct signers of timeouts for `round`.
+    pub fn count(&self, round: Round) -> usize {
+        self.rounds.get(&round).map_or(0, |r| r.by_signer.len())
+    }
+
+    /// The highest QC carried by the timeouts of `round` (they are verified).
+    pub fn highest_qc(&self, round: Round) -> Option<&QuorumCertificate> {
+        self.rounds
+            .get(&round)?
+            .by_signer
+            .values()
+            .map(|t| &t.high_qc)
+            .max_by_key(|qc| qc.round())
+    }
+
+    pub fn prune_below(&mut self, round: Round) {
+        self.rounds = self.rounds.split_off(&round);
+    }
+}

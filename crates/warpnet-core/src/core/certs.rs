@@ -1,0 +1,97 @@
+//! Certificates move the replica: QCs lock, commit and advance rounds; TCs advance rounds.
+
+use warpnet_types::{QuorumCertificate, Round, TimeoutCertificate};
+
+use super::Core;
+use crate::io::{Action, Rejection, Timer};
+
+impl Core {
+    /// Takes in a QC from any source. Verifies it unless an equal QC is already known, then:
+    /// observes it (lock, S-data), applies C1 (commit), fetches its block if missing, and
+    /// PM2: moves to round `qc.round + 1`.
+    pub(super) fn process_qc(
+        &mut self,
+        qc: &QuorumCertificate,
+        verified: bool,
+    ) -> Result<(), Rejection> {
+        if !verified && !self.tree.knows_qc(qc) {
+            qc.validate(&self.config)?;
+        }
+        self.tree.record_qc(qc);
+        self.safety.observe_qc(qc);
+        self.commit_with(qc);
+        if !self.tree.contains(&qc.block_id()) && qc.round() >= self.safety.data().high_qc.round() {
+            let hint = qc.voters().iter().find(|&id| id != self.me);
+            self.request_sync(qc.block_id(), hint);
+        }
+        self.advance(qc.round().next(), false);
+        Ok(())
+    }
+
+    /// C1: commits what the QC completes, in height order, exactly once.
+    pub(super) fn commit_with(&mut self, qc: &QuorumCertificate) {
+        let committed = self.tree.commit_for(qc);
+        if committed.is_empty() {
+            return;
+        }
+        for c in &committed {
+            self.mempool.remove_committed(c.block.payload().iter());
+        }
+        self.out.extend(committed.into_iter().map(Action::Commit));
+        self.pending
+            .retain(|_, (_, p)| p.block.height() > self.tree.root().height());
+    }
+
+    /// Takes in a TC: verifies it unless it is the one we hold, keeps the highest, and
+    /// PM2: moves to round `tc.round + 1`.
+    pub(super) fn process_tc(
+        &mut self,
+        tc: &TimeoutCertificate,
+        verified: bool,
+    ) -> Result<(), Rejection> {
+        if !verified && self.high_tc.as_ref() != Some(tc) {
+            tc.validate(&self.config)?;
+        }
+        if self.high_tc.as_ref().is_none_or(|h| h.round() < tc.round()) {
+            self.high_tc = Some(tc.clone());
+        }
+        self.advance(tc.round().next(), true);
+        Ok(())
+    }
+
+    /// Moves to `round` if it is ahead. A round reached through a TC counts as failed (PM3).
+    pub(super) fn advance(&mut self, round: Round, via_tc: bool) {
+        if round <= self.round {
+            return;
+        }
+        self.round = round;
+        self.consecutive_timeouts = if via_tc {
+            self.consecutive_timeouts.saturating_add(1)
+        } else {
+            0
+        };
+        self.enter_round();
+    }
+
+    /// PM1: arms the round timer, forgets old rounds, and lets the leader propose.
+    pub(super) fn enter_round(&mut self) {
+        let after_ms = self.params.round_timeout_ms(self.consecutive_timeouts);
+        self.out.push(Action::SetTimer {
+            timer: Timer::Round(self.round),
+            after_ms,
+        });
+        let keep_from = Round(self.round.0.saturating_sub(1));
+        self.votes.prune_below(keep_from);
+        self.timeouts.prune_below(keep_from);
+        self.seen_proposals = self
+            .seen_proposals
+            .split_off(&Round(self.round.0.saturating_sub(8)));
+        self.sync_requested.retain(|_, r| r.0 + 1 >= self.round.0);
+        self.propose(false);
+        // A proposal for this round may have been waiting for the certificates we now hold.
+        if let Some((from, p)) = self.pending.remove(&self.round) {
+            self.accept_proposal(from, p);
+        }
+        self.pending = self.pending.split_off(&self.round);
+    }
+}

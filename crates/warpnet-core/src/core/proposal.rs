@@ -1,0 +1,250 @@
+//! Proposing (leaders) and voting on proposals (everyone).
+
+use std::collections::HashSet;
+
+use warpnet_types::{Block, NodeId, Proposal, Vote};
+
+use super::{Core, Outbound};
+use crate::evidence::{Equivocation, Statement};
+use crate::io::{Action, Rejection, Timer};
+use crate::mempool::command_digest;
+
+impl Core {
+    /// Leader side. P5: propose as soon as we hold a certificate for the previous round (a QC
+    /// for pipelining, or a TC); with nothing to commit, wait `idle_propose_delay_ms` first
+    /// unless `force`d by that timer.
+    pub(super) fn propose(&mut self, force: bool) {
+        let round = self.round;
+        if self.config.leader(round) != self.me || self.proposed_round >= round {
+            return;
+        }
+        let high_qc = self.safety.data().high_qc.clone();
+        let tc = if high_qc.round().next() == round {
+            None
+        } else if let Some(tc) = self
+            .high_tc
+            .as_ref()
+            .filter(|tc| tc.round().next() == round)
+        {
+            Some(tc.clone())
+        } else {
+            return; // not entitled to propose yet
+        };
+        let Some(parent) = self.tree.get(&high_qc.block_id()) else {
+            return;
+        };
+        let ancestors: Vec<&Block> = self.tree.path_to_root(parent.id()).collect();
+        let busy = !self.mempool.is_empty()
+            || ancestors.iter().any(|b| !b.payload().is_empty())
+            || !self.tree.root().payload().is_empty();
+        if !busy && !force {
+            let after_ms = self.params.idle_propose_delay_ms;
+            self.out.push(Action::SetTimer {
+                timer: Timer::Propose(round),
+                after_ms,
+            });
+            return;
+        }
+        let exclude: HashSet<_> = ancestors
+            .iter()
+            .flat_map(|b| b.payload().iter())
+            .map(|c| command_digest(c))
+            .collect();
+        let payload = self.mempool.batch(
+            self.params.payload_count_max,
+            self.params.payload_bytes_max,
+            &exclude,
+        );
+        let timestamp_ms = self.now_ms.max(parent.timestamp_ms());
+        let height = parent.height().next();
+        let block = Block::new(
+            self.config.epoch(),
+            round,
+            height,
+            self.me,
+            high_qc,
+            timestamp_ms,
+            payload,
+        );
+        let proposal = Proposal::sign(&self.config, block, tc, self.signer.as_ref());
+        self.proposed_round = round;
+        self.seen_proposals
+            .insert(round, (proposal.block.id(), proposal.signature));
+        self.out.push(Action::Broadcast {
+            message: warpnet_types::Message::Proposal(proposal.clone()),
+        });
+        self.accept_proposal(self.me, proposal);
+    }
+
+    /// Replica side: checks a proposal from `from` before anything costly.
+    pub(super) fn on_proposal(&mut self, from: NodeId, p: Proposal) {
+        let block = &p.block;
+        let round = block.round();
+        if from != block.proposer() {
+            return self.reject(
+                Some(from),
+                Rejection::WrongSender {
+                    claimed: block.proposer(),
+                    from,
+                },
+            );
+        }
+        if let Err(e) = p.validate_shape(&self.config) {
+            return self.reject(Some(from), e.into());
+        }
+        // P1: only the round's leader (publicly reachable members in rotation) proposes.
+        let leader = self.config.leader(round);
+        if block.proposer() != leader {
+            return self.reject(
+                Some(from),
+                Rejection::NotLeader {
+                    round,
+                    proposer: block.proposer(),
+                    leader,
+                },
+            );
+        }
+        if let Some(&(seen_id, seen_sig)) = self.seen_proposals.get(&round) {
+            if seen_id == block.id() {
+                return; // a duplicate
+            }
+            // E1: a second, different proposal for the round is evidence, never processed.
+            let ev = Equivocation {
+                signer: from,
+                epoch: block.epoch(),
+                round,
+                first: Statement::Proposal {
+                    block_id: seen_id,
+                    signature: seen_sig,
+                },
+                second: Statement::Proposal {
+                    block_id: block.id(),
+                    signature: p.signature,
+                },
+            };
+            if ev.verify(&self.config) {
+                self.record_evidence(ev);
+            }
+            return;
+        }
+        // P3: the proposer's signature (one verification; certificates follow).
+        if let Err(e) = p.validate_signature(&self.config) {
+            return self.reject(Some(from), e.into());
+        }
+        // P4: payload within the configured limits.
+        let (count, bytes) = (block.payload().len(), block.payload_bytes());
+        if count > self.params.payload_count_max || bytes > self.params.payload_bytes_max {
+            let e = warpnet_types::ValidationError::PayloadTooLarge {
+                count,
+                bytes,
+                count_max: self.params.payload_count_max,
+                bytes_max: self.params.payload_bytes_max,
+            };
+            return self.reject(Some(from), e.into());
+        }
+        self.seen_proposals.insert(round, (block.id(), p.signature));
+        self.accept_proposal(from, p);
+    }
+
+    /// Takes in an authentic proposal: its certificates, then the block, then our vote.
+    pub(super) fn accept_proposal(&mut self, from: NodeId, p: Proposal) {
+        let own = from == self.me;
+        if let Err(e) = self.process_qc(p.block.justify(), own) {
+            return self.reject(Some(from), e);
+        }
+        if let Some(tc) = &p.tc {
+            if let Err(e) = self.process_tc(tc, own) {
+                return self.reject(Some(from), e);
+            }
+        }
+        let round = p.block.round();
+        if round != self.round {
+            return; // stale: a later certificate already moved us past it
+        }
+        if !self.tree.contains(&p.block.parent()) {
+            // Fetch the ancestors, keep the proposal until they arrive (bounded).
+            self.request_sync(p.block.parent(), Some(from));
+            if self.pending.len() >= self.params.pending_proposals_max {
+                self.pending.pop_first();
+            }
+            self.pending.insert(round, (from, p));
+            return;
+        }
+        match self.tree.insert(p.block.clone()) {
+            Ok(true) => self.out.push(Action::PersistBlock(p.block.clone())),
+            Ok(false) => {}
+            Err(e) => return self.reject(Some(from), e.into()),
+        }
+        // The QC for this block may already be known (a sync or a vote quorum came first).
+        if let Some(qc) = self.tree.certificate(&p.block.id()).cloned() {
+            self.commit_with(&qc);
+        }
+        // S1: vote if the safety rules allow; the vote goes to the next round's leader.
+        match self.safety.vote(
+            &self.config,
+            self.me,
+            self.signer.as_ref(),
+            &p.block,
+            p.tc.as_ref(),
+        ) {
+            Ok(vote) => {
+                let to = self.config.leader(round.next());
+                self.sealed.push(Outbound::Vote { to, vote });
+            }
+            Err(e) => self.reject(Some(from), e.into()),
+        }
+    }
+
+    /// Sends a released vote to the next leader (or counts it, if we are that leader).
+    pub(super) fn send_vote(&mut self, to: NodeId, vote: Vote) {
+        if to == self.me {
+            self.on_vote(self.me, vote, true);
+        } else {
+            self.out.push(Action::Send {
+                to,
+                message: warpnet_types::Message::Vote(vote),
+            });
+        }
+    }
+
+    /// Next-leader side: counts a vote; a quorum forms a QC (Q1) and we propose at once.
+    pub(super) fn on_vote(&mut self, from: NodeId, vote: Vote, own: bool) {
+        if from != vote.voter {
+            return self.reject(
+                Some(from),
+                Rejection::WrongSender {
+                    claimed: vote.voter,
+                    from,
+                },
+            );
+        }
+        if let Err(e) = vote.validate_shape(&self.config) {
+            return self.reject(Some(from), e.into());
+        }
+        // P6: votes far ahead are dropped unverified; old ones are useless.
+        if vote.round.0 > self.round.0.saturating_add(self.params.future_rounds_max) {
+            return self.reject(
+                Some(from),
+                Rejection::FarFuture {
+                    round: vote.round,
+                    current: self.round,
+                },
+            );
+        }
+        if vote.round.next() < self.round || self.config.leader(vote.round.next()) != self.me {
+            return;
+        }
+        match self.votes.add(&self.config, vote, own) {
+            crate::collect::Added::Pending => {}
+            crate::collect::Added::Certificate(qc) => {
+                if let Err(e) = self.process_qc(&qc, true) {
+                    self.reject(None, e);
+                }
+            }
+            crate::collect::Added::Equivocation(ev) => self.record_evidence(ev),
+            crate::collect::Added::BadSignatures(ids) => {
+                self.reject(Some(from), Rejection::BadSignatures(ids))
+            }
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! The pacemaker's timeouts: local expiry, timeout messages, and forming TCs.
+
+use warpnet_types::{Message, NodeId, Round, Timeout, TimeoutCertificate, TimeoutMsg};
+
+use super::{Core, Outbound};
+use crate::collect::Added;
+use crate::io::{Action, Rejection, Timer};
+
+impl Core {
+    /// The round timer fired. PM4: sign a timeout carrying our highest QC (or re-send the same
+    /// one, S3) and re-arm the timer so it is re-broadcast until the round ends; retry any sync.
+    pub(super) fn on_round_timer(&mut self, round: Round) {
+        if round != self.round {
+            return; // stale timer
+        }
+        self.local_timeout();
+        let after_ms = self.params.round_timeout_ms(self.consecutive_timeouts);
+        self.out.push(Action::SetTimer {
+            timer: Timer::Round(round),
+            after_ms,
+        });
+        let high_qc = self.safety.data().high_qc.clone();
+        if !self.tree.contains(&high_qc.block_id()) {
+            self.sync_requested.remove(&high_qc.block_id());
+            let peers: Vec<NodeId> = high_qc
+                .voters()
+                .iter()
+                .filter(|&id| id != self.me)
+                .collect();
+            let hint = (!peers.is_empty()).then(|| peers[(round.0 as usize) % peers.len()]);
+            self.request_sync(high_qc.block_id(), hint);
+        }
+    }
+
+    fn local_timeout(&mut self) {
+        let round = self.round;
+        match self.safety.timeout(
+            &self.config,
+            self.me,
+            self.signer.as_ref(),
+            round,
+            self.high_tc.as_ref(),
+        ) {
+            Ok(timeout) => {
+                let tc = self.high_tc.clone().filter(|tc| tc.round().next() == round);
+                self.sealed.push(Outbound::Timeout { timeout, tc });
+            }
+            Err(e) => self.reject(None, e.into()),
+        }
+    }
+
+    /// Broadcasts a released timeout and counts it ourselves.
+    pub(super) fn send_timeout(&mut self, timeout: Timeout, tc: Option<TimeoutCertificate>) {
+        let msg = TimeoutMsg {
+            timeout: timeout.clone(),
+            last_round_tc: tc,
+        };
+        self.out.push(Action::Broadcast {
+            message: Message::Timeout(msg),
+        });
+        self.add_timeout(timeout);
+    }
+
+    /// A member's timeout. Its certificates may move us forward; a quorum for one round forms a
+    /// TC (PM5); f + 1 timeouts for our round make us time out too (PM6: no one waits alone).
+    pub(super) fn on_timeout_msg(&mut self, from: NodeId, msg: TimeoutMsg) {
+        let t = &msg.timeout;
+        if from != t.signer {
+            return self.reject(
+                Some(from),
+                Rejection::WrongSender {
+                    claimed: t.signer,
+                    from,
+                },
+            );
+        }
+        if let Err(e) = t.validate_shape(&self.config) {
+            return self.reject(Some(from), e.into());
+        }
+        if t.round.0 > self.round.0.saturating_add(self.params.future_rounds_max) {
+            return self.reject(
+                Some(from),
+                Rejection::FarFuture {
+                    round: t.round,
+                    current: self.round,
+                },
+            );
+        }
+        if t.round < self.round && t.high_qc_round() <= self.safety.data().high_qc.round() {
+            return; // stale and teaches us nothing
+        }
+        if let Err(e) = t.validate_signature(&self.config) {
+            return self.reject(Some(from), e.into());
+        }
+        if let Err(e) = self.process_qc(&t.high_qc, false) {
+            return self.reject(Some(from), e);
+        }
+        if let Some(tc) = &msg.last_round_tc {
+            if let Err(e) = self.process_tc(tc, false) {
+                return self.reject(Some(from), e);
+            }
+        }
+        self.add_timeout(msg.timeout);
+    }
+
+    fn add_timeout(&mut self, timeout: Timeout) {
+        if timeout.round < self.round {
+            return;
+        }
+        let round = timeout.round;
+        match self.timeouts.add(&self.config, timeout) {
+            Added::Pending | Added::BadSignatures(_) => {}
+            Added::Certificate(tc) => {
+                let _ = self.process_tc(&tc, true);
+                return;
+            }
+            Added::Equivocation(ev) => self.record_evidence(ev),
+        }
+        let joined = self
+            .safety
+            .data()
+            .last_timeout
+            .as_ref()
+            .is_some_and(|t| t.round == round);
+        if round == self.round && !joined && self.timeouts.count(round) > self.config.faulty_nodes()
+        {
+            self.local_timeout();
+        }
+    }
+}

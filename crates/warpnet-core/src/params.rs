@@ -1,0 +1,76 @@
+//! Tunables of the core. Every queue and message has an explicit limit.
+
+/// Configuration of one replica's core. Defaults suit a LAN/WAN committee; the simulator and
+/// tests use smaller timeouts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CoreParams {
+    /// Round timeout after a round that ended with a QC.
+    pub round_timeout_base_ms: u64,
+    /// Cap of the exponential backoff.
+    pub round_timeout_max_ms: u64,
+    /// A leader with nothing to commit waits this long before proposing an empty block
+    /// (it proposes at once when a payload arrives or an ancestor carries one).
+    pub idle_propose_delay_ms: u64,
+    /// Votes and timeouts for rounds further ahead than this are dropped unverified (P6).
+    pub future_rounds_max: u64,
+    /// Most commands per block (P4).
+    pub payload_count_max: usize,
+    /// Most payload bytes per block (P4).
+    pub payload_bytes_max: usize,
+    /// Largest single command.
+    pub command_bytes_max: usize,
+    /// Most commands waiting in the mempool.
+    pub mempool_max: usize,
+    /// Most blocks asked for in one sync request.
+    pub sync_blocks_max: u16,
+    /// Most proposals kept while their ancestors are fetched.
+    pub pending_proposals_max: usize,
+    /// Most equivocation records kept in memory (older ones are dropped; all are emitted).
+    pub evidence_max: usize,
+}
+
+impl Default for CoreParams {
+    fn default() -> Self {
+        Self {
+            round_timeout_base_ms: 1_000,
+            round_timeout_max_ms: 60_000,
+            idle_propose_delay_ms: 250,
+            future_rounds_max: 1_000,
+            payload_count_max: 4_096,
+            payload_bytes_max: 2 << 20,
+            command_bytes_max: 16 << 10,
+            mempool_max: 100_000,
+            sync_blocks_max: 128,
+            pending_proposals_max: 16,
+            evidence_max: 1_024,
+        }
+    }
+}
+
+impl CoreParams {
+    /// PM3: the round timeout doubles with each consecutive round that ended in a timeout
+    /// certificate (not with the absolute round), capped at `round_timeout_max_ms`.
+    pub fn round_timeout_ms(&self, consecutive_timeouts: u32) -> u64 {
+        let factor = 1u64 << consecutive_timeouts.min(32);
+        self.round_timeout_base_ms
+            .saturating_mul(factor)
+            .min(self.round_timeout_max_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pm3_backoff_doubles_per_consecutive_timeout_and_is_capped() {
+        let p = CoreParams {
+            round_timeout_base_ms: 100,
+            round_timeout_max_ms: 1_000,
+            ..CoreParams::default()
+        };
+        let t: Vec<u64> = (0..6).map(|k| p.round_timeout_ms(k)).collect();
+        assert_eq!(t, [100, 200, 400, 800, 1_000, 1_000]);
+        assert_eq!(p.round_timeout_ms(u32::MAX), 1_000);
+    }
+}

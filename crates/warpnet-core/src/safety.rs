@@ -1,0 +1,390 @@
+//! Safety rules (Jolteon / DiemBFT-v4, 2-chain), and the safety data they persist.
+//!
+//! The data a signature depends on is persisted *before* the signed vote or timeout can leave the
+//! node: [`SafetyRules`] returns signed messages wrapped in [`Sealed`], which only
+//! [`SafetyRules::release`] opens, and only for a version the runtime has reported durable
+//! (`Input::SafetyPersisted`). A restarted node asked to vote or time out again in a round it
+//! already signed for re-sends the same signed message (S3).
+
+use warpnet_types::codec::{CodecError, Decode, Encode, Reader, Writer};
+use warpnet_types::{
+    Block, ConsensusConfig, Epoch, NodeId, QuorumCertificate, Round, Signer, Timeout,
+    TimeoutCertificate, Vote,
+};
+
+/// What must survive a crash for this node never to sign two conflicting messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SafetyData {
+    pub epoch: Epoch,
+    /// Highest round in which this node voted or timed out (S1a, S2).
+    pub last_voted_round: Round,
+    /// Highest QC observed; its round is the 2-chain lock ("one-chain round").
+    pub high_qc: QuorumCertificate,
+    /// The last vote signed, re-sent verbatim if asked again for its round (S3).
+    pub last_vote: Option<Vote>,
+    /// The last timeout signed, re-sent verbatim if asked again for its round (S3).
+    pub last_timeout: Option<Timeout>,
+}
+
+impl SafetyData {
+    /// The state of a member that has never signed anything in this committee.
+    pub fn initial(config: &ConsensusConfig) -> Self {
+        Self {
+            epoch: config.epoch(),
+            last_voted_round: Round(0),
+            high_qc: QuorumCertificate::genesis(config),
+            last_vote: None,
+            last_timeout: None,
+        }
+    }
+}
+
+impl Encode for SafetyData {
+    fn encode(&self, w: &mut Writer) {
+        w.u8(1)
+            .put(&self.epoch)
+            .put(&self.last_voted_round)
+            .put(&self.high_qc);
+        match &self.last_vote {
+            None => w.u8(0),
+            Some(v) => w
+                .u8(1)
+                .put(&v.epoch)
+                .put(&v.round)
+                .put(&v.block_id)
+                .put(&v.voter)
+                .put(&v.signature),
+        };
+        w.put(&self.last_timeout);
+    }
+}
+
+impl Decode for SafetyData {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
+        let version = r.u8("safety data version")?;
+        if version != 1 {
+            return Err(CodecError::UnsupportedVersion {
+                got: version,
+                supported: 1,
+            });
+        }
+        let epoch = r.get()?;
+        let last_voted_round = r.get()?;
+        let high_qc = r.get()?;
+        let last_vote = match r.u8("last vote tag")? {
+            0 => None,
+            1 => Some(Vote {
+                epoch: r.get()?,
+                round: r.get()?,
+                block_id: r.get()?,
+                voter: r.get()?,
+                signature: r.get()?,
+            }),
+            tag => {
+                return Err(CodecError::InvalidTag {
+                    what: "last vote",
+                    tag,
+                })
+            }
+        };
+        let last_timeout = r.get()?;
+        Ok(Self {
+            epoch,
+            last_voted_round,
+            high_qc,
+            last_vote,
+            last_timeout,
+        })
+    }
+}
+
+/// Why the safety rules refused to sign.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SafetyError {
+    #[error("already voted or timed out in round {last_voted}, refusing a vote for round {round}")]
+    AlreadyVoted { round: Round, last_voted: Round },
+    #[error("block of round {round} is justified neither by its QC (round {qc_round}) nor by a TC whose highest QC round is at most {qc_round}")]
+    Unjustified { round: Round, qc_round: Round },
+    #[error("already signed a timeout for round {last_voted}, refusing round {round}")]
+    TimeoutTooOld { round: Round, last_voted: Round },
+    #[error(
+        "not entitled to round {round}: highest QC round {qc_round}, highest TC round {tc_round:?}"
+    )]
+    NotInRound {
+        round: Round,
+        qc_round: Round,
+        tc_round: Option<Round>,
+    },
+}
+
+/// A signed message that may leave the node only once `version` of the safety data is durable.
+#[derive(Debug)]
+#[must_use = "a sealed message must be kept until its safety data is persisted"]
+pub struct Sealed<T> {
+    version: u64,
+    message: T,
+}
+
+impl<T> Sealed<T> {
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+}
+
+/// The signing authority of one member: decides whether it may sign, updates and versions the
+/// safety data, and holds back what it signed until that version is durable.
+pub struct SafetyRules {
+    data: SafetyData,
+    /// Version of `data`; bumped on every change that must be persisted.
+    version: u64,
+    /// Highest version the runtime reported durable.
+    durable: u64,
+}
+
+impl SafetyRules {
+    /// From persisted data (or `SafetyData::initial`). What was loaded is durable by definition.
+    pub fn new(data: SafetyData) -> Self {
+        Self {
+            data,
+            version: 0,
+            durable: 0,
+        }
+    }
+
+    pub fn data(&self) -> &SafetyData {
+        &self.data
+    }
+
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Whether changes are waiting to be persisted.
+    pub fn dirty(&self) -> bool {
+        self.version > self.durable
+    }
+
+    /// Records that `version` (and all before it) is durable.
+    pub fn persisted(&mut self, version: u64) {
+        self.durable = self.durable.max(version.min(self.version));
+    }
+
+    /// Opens a sealed message if its version is durable; gives it back otherwise.
+    pub fn release<T>(&self, sealed: Sealed<T>) -> Result<T, Sealed<T>> {
+        if sealed.version <= self.durable {
+            Ok(sealed.message)
+        } else {
+            Err(sealed)
+        }
+    }
+
+    fn seal<T>(&mut self, message: T) -> Sealed<T> {
+        self.version += 1;
+        Sealed {
+            version: self.version,
+            message,
+        }
+    }
+
+    /// Observes a (verified) QC: the lock only moves up. Returns whether it changed.
+    pub fn observe_qc(&mut self, qc: &QuorumCertificate) -> bool {
+        if qc.round() > self.data.high_qc.round() {
+            self.data.high_qc = qc.clone();
+            self.version += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Signs a vote for `block` (whose QC and TC are verified) if the rules allow.
+    ///
+    /// - S1a: vote only in a round above every round voted or timed out in;
+    /// - S1b: vote if `block.round == qc.round + 1`, or
+    /// - S1c: if `block.round == tc.round + 1` and `qc.round >= tc.max_high_qc_round()`;
+    /// - S3: asked again for the round of the last vote and the same block, re-send that vote.
+    pub fn vote(
+        &mut self,
+        config: &ConsensusConfig,
+        me: NodeId,
+        signer: &dyn Signer,
+        block: &Block,
+        tc: Option<&TimeoutCertificate>,
+    ) -> Result<Sealed<Vote>, SafetyError> {
+        let round = block.round();
+        if let Some(v) = &self.data.last_vote {
+            if v.round == round && v.block_id == block.id() {
+                // S3: the same vote again (e.g. after a restart); nothing new to persist.
+                return Ok(Sealed {
+                    version: self.version,
+                    message: v.clone(),
+                });
+            }
+        }
+        // S1a
+        if round <= self.data.last_voted_round {
+            return Err(SafetyError::AlreadyVoted {
+                round,
+                last_voted: self.data.last_voted_round,
+            });
+        }
+        let qc_round = block.justify().round();
+        let by_qc = round == qc_round.next(); // S1b
+        let by_tc =
+            tc.is_some_and(|tc| round == tc.round().next() && qc_round >= tc.max_high_qc_round()); // S1c
+        if !(by_qc || by_tc) {
+            return Err(SafetyError::Unjustified { round, qc_round });
+        }
+        self.observe_qc(block.justify());
+        let vote = Vote::sign(config, block, me, signer);
+        self.data.last_voted_round = round;
+        self.data.last_vote = Some(vote.clone());
+        Ok(self.seal(vote))
+    }
+
+    /// Signs a timeout for `round` carrying the highest QC, if the rules allow.
+    ///
+    /// - S2: time out only in the round the node is entitled to (`round == high_qc.round + 1`
+    ///   or `round == tc.round + 1`) and never below the last voted round; afterwards the node
+    ///   never votes in `round` (last voted round := round);
+    /// - S3: asked again for the round of the last timeout, re-send that timeout.
+    pub fn timeout(
+        &mut self,
+        config: &ConsensusConfig,
+        me: NodeId,
+        signer: &dyn Signer,
+        round: Round,
+        high_tc: Option<&TimeoutCertificate>,
+    ) -> Result<Sealed<Timeout>, SafetyError> {
+        if let Some(t) = &self.data.last_timeout {
+            if t.round == round {
+                return Ok(Sealed {
+                    version: self.version,
+                    message: t.clone(),
+                });
+            }
+        }
+        if round < self.data.last_voted_round {
+            return Err(SafetyError::TimeoutTooOld {
+                round,
+                last_voted: self.data.last_voted_round,
+            });
+        }
+        let qc_round = self.data.high_qc.round();
+        let tc_round = high_tc.map(TimeoutCertificate::round);
+        if round != qc_round.next() && tc_round.map(Round::next) != Some(round) {
+            return Err(SafetyError::NotInRound {
+                round,
+                qc_round,
+                tc_round,
+            });
+        }
+        let timeout = Timeout::sign(config, round, self.data.high_qc.clone(), me, signer);
+        self.data.last_voted_round = round;
+        self.data.last_timeout = Some(timeout.clone());
+        Ok(self.seal(timeout))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use warpnet_types::{Height, SchemeId};
+
+    fn setup() -> (ConsensusConfig, Vec<Box<dyn Signer>>) {
+        ConsensusConfig::for_testing(4, SchemeId::InsecureSimulation, 0).unwrap()
+    }
+
+    fn block(c: &ConsensusConfig, round: u64, qc: QuorumCertificate) -> Block {
+        Block::new(c.epoch(), Round(round), Height(1), NodeId(0), qc, 0, vec![])
+    }
+
+    #[test]
+    fn s1_votes_once_per_round_and_only_when_justified() {
+        let (c, s) = setup();
+        let mut rules = SafetyRules::new(SafetyData::initial(&c));
+        let g = QuorumCertificate::genesis(&c);
+        let b1 = block(&c, 1, g.clone());
+        let v = rules.vote(&c, NodeId(1), s[1].as_ref(), &b1, None).unwrap();
+        assert_eq!(
+            v.version(),
+            1,
+            "the genesis QC changes nothing; the vote bumps the version once"
+        );
+        // S3: the same block again gives the same vote without a new version.
+        let again = rules.vote(&c, NodeId(1), s[1].as_ref(), &b1, None).unwrap();
+        assert_eq!(again.version(), v.version());
+        // S1a: a different block in the same round is refused.
+        let other = Block::new(
+            c.epoch(),
+            Round(1),
+            Height(1),
+            NodeId(0),
+            g.clone(),
+            7,
+            vec![],
+        );
+        assert!(matches!(
+            rules.vote(&c, NodeId(1), s[1].as_ref(), &other, None),
+            Err(SafetyError::AlreadyVoted { .. })
+        ));
+        // S1b: round 3 justified by a round-0 QC without a TC is refused.
+        let b3 = block(&c, 3, g);
+        assert!(matches!(
+            rules.vote(&c, NodeId(1), s[1].as_ref(), &b3, None),
+            Err(SafetyError::Unjustified { .. })
+        ));
+    }
+
+    #[test]
+    fn sealed_messages_open_only_once_persisted() {
+        let (c, s) = setup();
+        let mut rules = SafetyRules::new(SafetyData::initial(&c));
+        let b1 = block(&c, 1, QuorumCertificate::genesis(&c));
+        let sealed = rules.vote(&c, NodeId(1), s[1].as_ref(), &b1, None).unwrap();
+        let version = sealed.version();
+        let sealed = rules.release(sealed).expect_err("not durable yet");
+        rules.persisted(version - 1);
+        let sealed = rules
+            .release(sealed)
+            .expect_err("an older version is not enough");
+        rules.persisted(version);
+        assert!(rules.release(sealed).is_ok());
+        assert!(!rules.dirty());
+    }
+
+    #[test]
+    fn s2_timeout_blocks_later_votes_in_that_round() {
+        let (c, s) = setup();
+        let mut rules = SafetyRules::new(SafetyData::initial(&c));
+        let t = rules
+            .timeout(&c, NodeId(2), s[2].as_ref(), Round(1), None)
+            .unwrap();
+        let again = rules
+            .timeout(&c, NodeId(2), s[2].as_ref(), Round(1), None)
+            .unwrap();
+        assert_eq!(t.version(), again.version(), "S3: same timeout re-sent");
+        let b1 = block(&c, 1, QuorumCertificate::genesis(&c));
+        assert!(matches!(
+            rules.vote(&c, NodeId(2), s[2].as_ref(), &b1, None),
+            Err(SafetyError::AlreadyVoted { .. })
+        ));
+        assert!(matches!(
+            rules.timeout(&c, NodeId(2), s[2].as_ref(), Round(5), None),
+            Err(SafetyError::NotInRound { .. })
+        ));
+    }
+
+    #[test]
+    fn safety_data_roundtrips() {
+        let (c, s) = setup();
+        let mut rules = SafetyRules::new(SafetyData::initial(&c));
+        let b1 = block(&c, 1, QuorumCertificate::genesis(&c));
+        let _ = rules.vote(&c, NodeId(1), s[1].as_ref(), &b1, None).unwrap();
+        let _ = rules
+            .timeout(&c, NodeId(1), s[1].as_ref(), Round(1), None)
+            .unwrap();
+        let bytes = rules.data().to_bytes();
+        assert_eq!(&SafetyData::from_bytes(&bytes).unwrap(), rules.data());
+    }
+}
