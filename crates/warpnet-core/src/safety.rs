@@ -178,6 +178,21 @@ impl SafetyRules {
         }
     }
 
+    /// S4: a leader proposes only in a round above every round it voted or timed out in. (It
+    /// votes for its own proposal, so after a restart it never proposes twice in one round.)
+    pub fn may_propose(&self, round: Round) -> bool {
+        round > self.data.last_voted_round
+    }
+
+    /// Seals a message behind the current version: it leaves once everything signed so far is
+    /// durable. Used for a leader's proposal, which must not leave before its own vote's data.
+    pub fn seal_current<T>(&self, message: T) -> Sealed<T> {
+        Sealed {
+            version: self.version,
+            message,
+        }
+    }
+
     fn seal<T>(&mut self, message: T) -> Sealed<T> {
         self.version += 1;
         Sealed {

@@ -254,10 +254,31 @@ impl ConsensusConfig {
         &self.leaders
     }
 
-    /// L1: the leader of `round` is the next publicly reachable member in a fixed rotation.
+    /// L1: the leader of `round`. Rounds come in cycles of `len` (the number of publicly
+    /// reachable members); in each cycle every candidate leads exactly once, in an order that is
+    /// a deterministic permutation of the cycle number and the committee digest. A fixed order
+    /// would always pair a member with the same successor (the next leader, who aggregates its
+    /// votes), and a faulty successor would then keep that member's proposals from ever being
+    /// certified; a changing order bounds how long that can last.
     pub fn leader(&self, round: Round) -> NodeId {
-        let i = (round.0 % self.leaders.len() as u64) as usize;
-        self.leaders[i]
+        let len = self.leaders.len() as u64;
+        let (cycle, pos) = (round.0 / len, (round.0 % len) as usize);
+        let mut seed = u64::from_le_bytes(self.digest.0[..8].try_into().unwrap_or([0; 8]))
+            ^ cycle.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut next = move || {
+            seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = seed;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        // Fisher-Yates over indices; only the prefix up to `pos` is needed.
+        let mut order: Vec<usize> = (0..self.leaders.len()).collect();
+        for i in 0..=pos {
+            let j = i + (next() % (order.len() - i) as u64) as usize;
+            order.swap(i, j);
+        }
+        self.leaders[order[pos]]
     }
 }
 
@@ -340,9 +361,40 @@ mod tests {
         let (c, _) = ConsensusConfig::for_testing(4, SchemeId::InsecureSimulation, 0).unwrap();
         let c = c.with_public(&[false, true, false, true]).unwrap();
         assert_eq!(c.leader_candidates(), &[NodeId(1), NodeId(3)]);
-        let leaders: Vec<_> = (0..4).map(|r| c.leader(Round(r)).0).collect();
-        assert_eq!(leaders, [1, 3, 1, 3]);
+        for cycle in 0..50 {
+            let mut leaders: Vec<_> = (0..2).map(|i| c.leader(Round(cycle * 2 + i)).0).collect();
+            leaders.sort_unstable();
+            assert_eq!(leaders, [1, 3], "each public member leads once per cycle");
+        }
         assert_eq!(c.with_public(&[false; 4]), Err(ConfigError::NoPublicMember));
+    }
+
+    /// L1: every cycle is a rotation, the order is deterministic, and successors vary.
+    #[test]
+    fn leader_order_is_a_per_cycle_permutation_with_varying_successors() {
+        let (c, _) = ConsensusConfig::for_testing(7, SchemeId::InsecureSimulation, 0).unwrap();
+        let mut successors_of_0 = std::collections::HashSet::new();
+        for cycle in 0..100u64 {
+            let order: Vec<NodeId> = (0..7).map(|i| c.leader(Round(cycle * 7 + i))).collect();
+            let mut sorted = order.clone();
+            sorted.sort();
+            assert_eq!(sorted, (0..7).map(NodeId).collect::<Vec<_>>());
+            assert_eq!(
+                order,
+                (0..7)
+                    .map(|i| c.leader(Round(cycle * 7 + i)))
+                    .collect::<Vec<_>>()
+            );
+            if let Some(p) = order.iter().position(|&id| id == NodeId(0)) {
+                if p + 1 < 7 {
+                    successors_of_0.insert(order[p + 1]);
+                }
+            }
+        }
+        assert!(
+            successors_of_0.len() >= 5,
+            "successors of node 0: {successors_of_0:?}"
+        );
     }
 
     #[test]

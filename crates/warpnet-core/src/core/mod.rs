@@ -69,6 +69,7 @@ pub enum StartError {
 
 /// A signed message held until the safety data it depends on is durable.
 enum Outbound {
+    Proposal(Sealed<Proposal>),
     Vote {
         to: NodeId,
         vote: Sealed<Vote>,
@@ -261,6 +262,12 @@ impl Core {
         let mut held = Vec::new();
         for ob in std::mem::take(&mut self.sealed) {
             match ob {
+                Outbound::Proposal(p) => match self.safety.release(p) {
+                    Ok(p) => self.out.push(Action::Broadcast {
+                        message: Message::Proposal(p),
+                    }),
+                    Err(p) => held.push(Outbound::Proposal(p)),
+                },
                 Outbound::Vote { to, vote } => match self.safety.release(vote) {
                     Ok(vote) => self.send_vote(to, vote),
                     Err(vote) => held.push(Outbound::Vote { to, vote }),

@@ -15,8 +15,11 @@ impl Core {
     /// unless `force`d by that timer.
     pub(super) fn propose(&mut self, force: bool) {
         let round = self.round;
-        if self.config.leader(round) != self.me || self.proposed_round >= round {
-            return;
+        if self.config.leader(round) != self.me
+            || self.proposed_round >= round
+            || !self.safety.may_propose(round)
+        {
+            return; // S4 (may_propose): never a second proposal for a round, even after a restart
         }
         let high_qc = self.safety.data().high_qc.clone();
         let tc = if high_qc.round().next() == round {
@@ -70,10 +73,13 @@ impl Core {
         self.proposed_round = round;
         self.seen_proposals
             .insert(round, (proposal.block.id(), proposal.signature));
-        self.out.push(Action::Broadcast {
-            message: warpnet_types::Message::Proposal(proposal.clone()),
-        });
-        self.accept_proposal(self.me, proposal);
+        // S4: our own vote is sealed by accept_proposal; the proposal leaves with it, never
+        // before the safety data recording this round is durable.
+        let at = self.sealed.len();
+        self.accept_proposal(self.me, proposal.clone());
+        let sealed = self.safety.seal_current(proposal);
+        self.sealed
+            .insert(at.min(self.sealed.len()), Outbound::Proposal(sealed));
     }
 
     /// Replica side: checks a proposal from `from` before anything costly.

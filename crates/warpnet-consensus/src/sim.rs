@@ -1,0 +1,100 @@
+//! `warpnet-consensus sim`: runs seeds, prints one summary line and the replay command of every
+//! failing seed, and exits non-zero on any violation.
+
+use std::time::Instant;
+
+use clap::Args;
+use warpnet_sim::{replay_command, run_many, run_seed, Overrides};
+use warpnet_types::SchemeId;
+
+#[derive(Args, Debug)]
+pub struct SimArgs {
+    /// How many seeds to run (from --seed, default 0). Without --seeds, --seed runs one seed.
+    #[arg(long)]
+    seeds: Option<u64>,
+    /// The first seed (or the only one, without --seeds).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Committee size (4 to 64); drawn from the seed if absent.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(4..=64))]
+    nodes: Option<u64>,
+    /// Byzantine replicas (at most f); drawn from the seed if absent.
+    #[arg(long)]
+    byzantine: Option<usize>,
+    /// Step budget per run (events processed).
+    #[arg(long)]
+    steps: Option<u64>,
+    /// Sign with real Ed25519 instead of the simulator's cheap scheme.
+    #[arg(long)]
+    ed25519: bool,
+    /// Worker threads (default: available cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+pub fn run(args: SimArgs) -> anyhow::Result<()> {
+    let overrides = Overrides {
+        nodes: args.nodes.map(|n| n as usize),
+        byzantine: args.byzantine,
+        steps: args.steps,
+        scheme: args.ed25519.then_some(SchemeId::Ed25519),
+        behavior: None,
+    };
+    if let Some(n) = overrides.nodes {
+        let f = warpnet_types::config::faulty_nodes(n);
+        if args.byzantine.is_some_and(|b| b > f) {
+            anyhow::bail!(
+                "--byzantine {} exceeds f = {f} for {n} nodes",
+                args.byzantine.unwrap_or(0)
+            );
+        }
+    }
+    let started = Instant::now();
+    let (first, count) = match (args.seeds, args.seed) {
+        (Some(n), s) => (s.unwrap_or(0), n),
+        (None, Some(s)) => (s, 1),
+        (None, None) => (0, 1),
+    };
+    if count == 1 {
+        let r = run_seed(first, &overrides);
+        println!(
+            "seed {}: {} nodes, byzantine {:?}, committed height {}, {} commits, {} steps, {} ms virtual, {} messages ({} dropped, {} malformed), {} rejected, {} evidence, {} crashes",
+            r.seed,
+            r.nodes,
+            r.byzantine,
+            r.committed_height,
+            r.stats.commits,
+            r.stats.steps,
+            r.virtual_ms,
+            r.stats.messages_sent,
+            r.stats.messages_dropped,
+            r.stats.malformed_frames,
+            r.stats.rejected,
+            r.stats.evidence,
+            r.stats.crashes
+        );
+    }
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let summary = run_many(first, count, &overrides, threads);
+    let violations: usize = summary.failed.iter().map(|r| r.violations.len()).sum();
+    for r in &summary.failed {
+        for v in &r.violations {
+            println!("seed {} VIOLATION {v}", r.seed);
+        }
+        println!("  replay: {}", replay_command(r.seed, &overrides));
+    }
+    println!(
+        "sim: runs={} commits={} violations={} failed_seeds={} elapsed={:.1}s",
+        summary.runs,
+        summary.commits,
+        violations,
+        summary.failed.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if violations > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
+}

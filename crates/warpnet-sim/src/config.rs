@@ -1,0 +1,182 @@
+//! What one simulated run looks like: committee, adversaries, faults, workload, limits.
+
+use warpnet_core::CoreParams;
+use warpnet_types::{QuorumRule, SchemeId};
+
+use crate::rng::Rng;
+
+/// What a Byzantine replica does (it runs the honest core underneath to know the protocol
+/// state, and distorts or adds to what it sends).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Behavior {
+    /// Sends nothing.
+    Silent,
+    /// As leader, sends two different proposals for its round to two halves of the committee.
+    EquivocatingProposer,
+    /// Every vote is followed by a second vote, for another block, in the same round.
+    DoubleVoter,
+    /// Every signature it sends is corrupted.
+    InvalidSignatures,
+    /// Votes for every proposal it sees, ignoring the safety rules (votes on conflicting forks).
+    ConflictingVoter,
+    /// Re-sends old messages, its own and others', to random members.
+    Replayer,
+    /// Floods signed votes, timeouts and proposals for rounds far in the future.
+    FutureFlooder,
+    /// Sends garbage, truncated, wrongly versioned, over-long and oversized frames.
+    Malformed,
+    /// Sends its votes and timeouts only to some members.
+    Withholder,
+    /// Signs messages as another member (with its own key).
+    Impersonator,
+    /// Proposes in rounds it does not lead.
+    RogueProposer,
+    /// Sends QCs and TCs whose bitmaps and signatures disagree.
+    Forger,
+}
+
+impl Behavior {
+    pub const ALL: [Behavior; 12] = [
+        Behavior::Silent,
+        Behavior::EquivocatingProposer,
+        Behavior::DoubleVoter,
+        Behavior::InvalidSignatures,
+        Behavior::ConflictingVoter,
+        Behavior::Replayer,
+        Behavior::FutureFlooder,
+        Behavior::Malformed,
+        Behavior::Withholder,
+        Behavior::Impersonator,
+        Behavior::RogueProposer,
+        Behavior::Forger,
+    ];
+}
+
+/// Network, disk and crash faults before the global stabilization time (GST). After GST the
+/// network delivers every message within `delay_after_gst_ms_max`, partitions are healed and
+/// every crashed replica has restarted.
+#[derive(Clone, Debug)]
+pub struct Faults {
+    pub loss: f64,
+    pub duplicate: f64,
+    pub delay_ms_max: u64,
+    pub delay_after_gst_ms_max: u64,
+    pub partitions: bool,
+    pub crashes: usize,
+    pub disk_latency_ms_max: u64,
+    pub gst_ms: u64,
+}
+
+/// One run.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub seed: u64,
+    pub nodes: usize,
+    /// Byzantine replicas get the highest ids among... a seed-chosen set of ids (see `byzantine_ids`).
+    pub behaviors: Vec<Behavior>,
+    pub byzantine_ids: Vec<u16>,
+    pub scheme: SchemeId,
+    pub quorum_rule: QuorumRule,
+    pub faults: Faults,
+    pub params: CoreParams,
+    /// Client commands submitted before GST.
+    pub payloads: usize,
+    /// Client commands submitted after GST, each of which every honest replica must commit
+    /// within `liveness_bound_ms` of GST.
+    pub liveness_payloads: usize,
+    pub liveness_bound_ms: u64,
+    pub max_steps: u64,
+}
+
+/// Choices a caller can pin; everything else is drawn from the seed.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub nodes: Option<usize>,
+    pub byzantine: Option<usize>,
+    pub steps: Option<u64>,
+    pub scheme: Option<SchemeId>,
+    pub behavior: Option<Behavior>,
+}
+
+/// Core parameters used in simulation: short timeouts, so runs cover many rounds.
+pub fn sim_params() -> CoreParams {
+    CoreParams {
+        round_timeout_base_ms: 100,
+        round_timeout_max_ms: 1_600,
+        idle_propose_delay_ms: 20,
+        future_rounds_max: 100,
+        payload_count_max: 64,
+        payload_bytes_max: 64 << 10,
+        command_bytes_max: 1 << 10,
+        mempool_max: 10_000,
+        sync_blocks_max: 16,
+        pending_proposals_max: 8,
+        evidence_max: 64,
+    }
+}
+
+impl SimConfig {
+    /// A run drawn from `seed`, with `o` pinning what it names.
+    pub fn random(seed: u64, o: &Overrides) -> Self {
+        let mut rng = Rng::new(seed ^ 0x5EED_C0F1_6000_0000);
+        let nodes = o
+            .nodes
+            .unwrap_or_else(|| [4, 4, 4, 5, 5, 6, 7, 7, 8, 10][rng.index(10)]);
+        let f = warpnet_types::config::faulty_nodes(nodes);
+        let byz = o
+            .byzantine
+            .unwrap_or_else(|| rng.range(0, f as u64) as usize)
+            .min(f);
+        let mut ids: Vec<u16> = (0..nodes as u16).collect();
+        let mut byzantine_ids = Vec::new();
+        for _ in 0..byz {
+            byzantine_ids.push(ids.remove(rng.index(ids.len())));
+        }
+        byzantine_ids.sort_unstable();
+        let behaviors = (0..byz)
+            .map(|_| {
+                o.behavior
+                    .unwrap_or(Behavior::ALL[rng.index(Behavior::ALL.len())])
+            })
+            .collect();
+        let faulty_net = rng.chance(0.7);
+        let faults = Faults {
+            loss: if faulty_net {
+                [0.0, 0.01, 0.05, 0.2][rng.index(4)]
+            } else {
+                0.0
+            },
+            duplicate: if faulty_net {
+                [0.0, 0.02, 0.1][rng.index(3)]
+            } else {
+                0.0
+            },
+            delay_ms_max: [2, 10, 50, 200][rng.index(4)],
+            delay_after_gst_ms_max: 10,
+            partitions: faulty_net && rng.chance(0.5),
+            crashes: if rng.chance(0.5) {
+                rng.range(1, 4) as usize
+            } else {
+                0
+            },
+            disk_latency_ms_max: rng.range(0, 3),
+            gst_ms: rng.range(500, 4_000),
+        };
+        Self {
+            seed,
+            nodes,
+            behaviors,
+            byzantine_ids,
+            scheme: o
+                .scheme
+                .unwrap_or(warpnet_types::SchemeId::InsecureSimulation),
+            quorum_rule: QuorumRule::NMinusF,
+            faults,
+            params: sim_params(),
+            payloads: rng.range(0, 40) as usize,
+            liveness_payloads: 4,
+            liveness_bound_ms: 60_000,
+            max_steps: o.steps.unwrap_or(400_000),
+        }
+    }
+}

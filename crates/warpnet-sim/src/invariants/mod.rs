@@ -1,0 +1,53 @@
+//! Invariant checkers, one per file, fed by the world as events happen. Only honest replicas
+//! are held to them (twins and Byzantine replicas are the adversary).
+
+mod agreement;
+mod chain_growth;
+mod committed_once;
+mod liveness;
+mod no_double_vote;
+
+pub use agreement::Agreement;
+pub use chain_growth::ChainGrowth;
+pub use committed_once::CommittedOnce;
+pub use liveness::Liveness;
+pub use no_double_vote::NoDoubleVote;
+
+/// A broken invariant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    pub invariant: &'static str,
+    pub at_ms: u64,
+    pub detail: String,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "[{}] at {} ms: {}",
+            self.invariant, self.at_ms, self.detail
+        )
+    }
+}
+
+/// All checkers together.
+#[derive(Default)]
+pub struct Invariants {
+    pub agreement: Agreement,
+    pub chain_growth: ChainGrowth,
+    pub committed_once: CommittedOnce,
+    pub no_double_vote: NoDoubleVote,
+    pub liveness: Liveness,
+    pub violations: Vec<Violation>,
+}
+
+impl Invariants {
+    pub fn record(&mut self, v: Option<Violation>) {
+        if let Some(v) = v {
+            if self.violations.len() < 32 {
+                self.violations.push(v);
+            }
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! A replica's disk: a FIFO of writes that become durable one by one after a latency. A crash
+//! loses every write not yet durable, exactly what a real node loses without an fsync.
+
+use std::collections::{HashMap, VecDeque};
+
+use warpnet_core::{Committed, Recovery, SafetyData};
+use warpnet_types::{Block, BlockId, ConsensusConfig, Height, QuorumCertificate};
+
+/// One write.
+#[derive(Clone, Debug)]
+pub enum Write {
+    Block(Block),
+    Safety { version: u64, data: SafetyData },
+    Commit(Committed),
+}
+
+/// What survived on disk.
+#[derive(Clone, Debug, Default)]
+pub struct Durable {
+    pub safety: Option<SafetyData>,
+    pub blocks: HashMap<BlockId, Block>,
+    /// The committed chain, by height, with the certificate of each block.
+    pub committed: Vec<(Block, QuorumCertificate)>,
+}
+
+/// The disk of one replica.
+pub struct Disk {
+    pub durable: Durable,
+    /// Writes in flight, each with the virtual time at which it becomes durable.
+    queue: VecDeque<(u64, Write)>,
+    /// When the last queued write completes.
+    busy_until: u64,
+}
+
+impl Disk {
+    pub fn new(config: &ConsensusConfig) -> Self {
+        let genesis = Block::genesis(config);
+        let mut durable = Durable::default();
+        durable.blocks.insert(genesis.id(), genesis.clone());
+        durable
+            .committed
+            .push((genesis, QuorumCertificate::genesis(config)));
+        Self {
+            durable,
+            queue: VecDeque::new(),
+            busy_until: 0,
+        }
+    }
+
+    /// Queues a write; returns when it will be durable.
+    pub fn write(&mut self, now: u64, latency: u64, w: Write) -> u64 {
+        let done = self.busy_until.max(now) + latency;
+        self.busy_until = done;
+        self.queue.push_back((done, w));
+        done
+    }
+
+    /// Makes durable every write due by `now`; returns the safety versions that became durable.
+    pub fn complete(&mut self, now: u64) -> Vec<u64> {
+        let mut versions = Vec::new();
+        while self.queue.front().is_some_and(|(t, _)| *t <= now) {
+            let Some((_, w)) = self.queue.pop_front() else {
+                break;
+            };
+            match w {
+                Write::Block(b) => {
+                    self.durable.blocks.insert(b.id(), b);
+                }
+                Write::Safety { version, data } => {
+                    self.durable.safety = Some(data);
+                    versions.push(version);
+                }
+                Write::Commit(c) => {
+                    let tip = self.durable.committed.last().map(|(b, _)| b.height());
+                    // Commits arrive in height order; a re-commit after restart repeats a height.
+                    if tip.is_none_or(|h| c.block.height() == h.next()) {
+                        self.durable.blocks.insert(c.block.id(), c.block.clone());
+                        self.durable.committed.push((c.block, c.certificate));
+                    }
+                }
+            }
+        }
+        versions
+    }
+
+    /// A crash: everything not yet durable is gone.
+    pub fn crash(&mut self) {
+        self.queue.clear();
+        self.busy_until = 0;
+    }
+
+    /// Any block we hold, durable or still queued (a database reads its own writes).
+    pub fn lookup(&self, id: &BlockId) -> Option<Block> {
+        if let Some(b) = self.durable.blocks.get(id) {
+            return Some(b.clone());
+        }
+        self.queue.iter().rev().find_map(|(_, w)| match w {
+            Write::Block(b) if b.id() == *id => Some(b.clone()),
+            _ => None,
+        })
+    }
+
+    pub fn committed_height(&self) -> Height {
+        self.durable
+            .committed
+            .last()
+            .map_or(Height(0), |(b, _)| b.height())
+    }
+
+    /// What a restarting replica loads.
+    pub fn recovery(&self, config: &ConsensusConfig) -> Recovery {
+        let (committed, committed_certificate) = self
+            .durable
+            .committed
+            .last()
+            .cloned()
+            .unwrap_or_else(|| (Block::genesis(config), QuorumCertificate::genesis(config)));
+        let h = committed.height();
+        Recovery {
+            safety: self
+                .durable
+                .safety
+                .clone()
+                .unwrap_or_else(|| SafetyData::initial(config)),
+            blocks: self
+                .durable
+                .blocks
+                .values()
+                .filter(|b| b.height() > h)
+                .cloned()
+                .collect(),
+            committed,
+            committed_certificate,
+        }
+    }
+}

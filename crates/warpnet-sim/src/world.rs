@@ -1,0 +1,676 @@
+//! The simulated world: replicas, a network, disks and a virtual clock, driven by one seeded
+//! event queue. Everything non-deterministic lives here, so a seed replays a run exactly.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use warpnet_core::{Action, Core, Input, Timer};
+use warpnet_types::{ConsensusConfig, Height, Message, NodeId, QuorumRule, Round, Signer};
+
+use crate::byzantine::{Byzantine, Target};
+use crate::config::{Behavior, SimConfig};
+use crate::invariants::{Invariants, Violation};
+use crate::rng::Rng;
+use crate::storage::{Disk, Write};
+use crate::twins::TwinsSchedule;
+
+/// Who a replica is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Honest,
+    Byzantine(Behavior),
+    /// One of two replicas sharing a member's key (Twins): the adversary, running honest code.
+    Twin,
+}
+
+struct Replica {
+    node: NodeId,
+    role: Role,
+    signer: Arc<dyn Signer>,
+    core: Option<Core>,
+    disk: Disk,
+    timers: HashMap<u8, u64>,
+    incarnation: u64,
+    byz: Option<Byzantine>,
+}
+
+enum Event {
+    Deliver {
+        to: usize,
+        from: NodeId,
+        frame: Rc<[u8]>,
+    },
+    Timer {
+        replica: usize,
+        incarnation: u64,
+        timer: Timer,
+        gen: u64,
+    },
+    Disk {
+        replica: usize,
+        incarnation: u64,
+    },
+    Crash(usize),
+    Restart(usize),
+    Payload {
+        replica: usize,
+        cmd: Vec<u8>,
+    },
+    Partition,
+    Gst,
+    ByzTick(usize),
+}
+
+struct Scheduled {
+    time: u64,
+    seq: u64,
+    event: Event,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, o: &Self) -> bool {
+        (self.time, self.seq) == (o.time, o.seq)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Scheduled {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.time, self.seq).cmp(&(o.time, o.seq))
+    }
+}
+
+/// Counters of one run.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    pub steps: u64,
+    pub messages_sent: u64,
+    pub messages_dropped: u64,
+    pub malformed_frames: u64,
+    pub rejected: u64,
+    pub evidence: u64,
+    pub crashes: u64,
+    pub commits: u64,
+}
+
+/// The result of one run.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub seed: u64,
+    pub nodes: usize,
+    pub byzantine: Vec<(NodeId, Behavior)>,
+    pub committed_height: Height,
+    pub virtual_ms: u64,
+    pub stats: Stats,
+    pub violations: Vec<Violation>,
+}
+
+pub struct World {
+    cfg: SimConfig,
+    config: Arc<ConsensusConfig>,
+    rng: Rng,
+    now: u64,
+    seq: u64,
+    queue: BinaryHeap<Reverse<Scheduled>>,
+    replicas: Vec<Replica>,
+    inv: Invariants,
+    partition: Option<Vec<u8>>,
+    twins: Option<TwinsSchedule>,
+    after_gst: bool,
+    stats: Stats,
+}
+
+fn timer_key(t: Timer) -> u8 {
+    match t {
+        Timer::Round(_) => 0,
+        Timer::Propose(_) => 1,
+    }
+}
+
+/// The round a message belongs to, for per-round (Twins) partitions.
+fn message_round(m: &Message) -> Option<Round> {
+    match m {
+        Message::Proposal(p) => Some(p.block.round()),
+        Message::Vote(v) => Some(v.round),
+        Message::Timeout(t) => Some(t.timeout.round),
+        Message::SyncRequest(_) | Message::SyncResponse(_) => None,
+    }
+}
+
+impl World {
+    /// Builds the committee and replicas. `twins` adds a second replica for its member.
+    pub fn new(cfg: SimConfig, twins: Option<TwinsSchedule>) -> Self {
+        let (config, signers) =
+            ConsensusConfig::for_testing(cfg.nodes, cfg.scheme, cfg.seed.wrapping_mul(1_000))
+                .expect("valid test committee");
+        let config = match cfg.quorum_rule {
+            QuorumRule::NMinusF => config,
+            QuorumRule::AdrTwoFPlusOneUnsafe => config.with_unsafe_adr_quorum(),
+        };
+        let config = Arc::new(config);
+        let signers: Vec<Arc<dyn Signer>> = signers.into_iter().map(Arc::from).collect();
+        let mut rng = Rng::new(cfg.seed);
+        let mut replicas = Vec::new();
+        let mut add = |node: u16, role: Role, rng: &mut Rng| {
+            let byz = match role {
+                Role::Byzantine(b) => Some(Byzantine::new(b, rng.fork())),
+                _ => None,
+            };
+            replicas.push(Replica {
+                node: NodeId(node),
+                role,
+                signer: signers[node as usize].clone(),
+                core: None,
+                disk: Disk::new(&config),
+                timers: HashMap::new(),
+                incarnation: 0,
+                byz,
+            });
+        };
+        for id in 0..cfg.nodes as u16 {
+            let role = match cfg.byzantine_ids.iter().position(|&b| b == id) {
+                Some(i) => Role::Byzantine(cfg.behaviors[i]),
+                None if twins.as_ref().is_some_and(|t| t.twin == id) => Role::Twin,
+                None => Role::Honest,
+            };
+            add(id, role, &mut rng);
+        }
+        if let Some(t) = &twins {
+            add(t.twin, Role::Twin, &mut rng);
+        }
+        Self {
+            cfg,
+            config,
+            rng,
+            now: 0,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            replicas,
+            inv: Invariants::default(),
+            partition: None,
+            twins,
+            after_gst: false,
+            stats: Stats::default(),
+        }
+    }
+
+    fn schedule(&mut self, at: u64, event: Event) {
+        self.seq += 1;
+        self.queue.push(Reverse(Scheduled {
+            time: at,
+            seq: self.seq,
+            event,
+        }));
+    }
+
+    fn honest(&self, idx: usize) -> bool {
+        self.replicas[idx].role == Role::Honest
+    }
+
+    fn honest_node(&self, node: NodeId) -> bool {
+        self.replicas
+            .iter()
+            .any(|r| r.node == node && r.role == Role::Honest)
+    }
+
+    /// Runs to completion: the safety phase (faults until GST), then the liveness phase.
+    pub fn run(mut self) -> Report {
+        let n = self.replicas.len();
+        for idx in 0..n {
+            self.boot(idx);
+        }
+        let gst = self.cfg.faults.gst_ms;
+        for i in 0..self.cfg.payloads {
+            let at = self.rng.range(0, gst);
+            let replica = self.rng.index(n);
+            self.schedule(
+                at,
+                Event::Payload {
+                    replica,
+                    cmd: format!("s{}-c{i}", self.cfg.seed).into_bytes(),
+                },
+            );
+        }
+        for _ in 0..self.cfg.faults.crashes {
+            let at = self.rng.range(0, gst.saturating_sub(100));
+            let victim = self.rng.index(n);
+            self.schedule(at, Event::Crash(victim));
+        }
+        if self.cfg.faults.partitions {
+            let at = self.rng.range(0, gst / 2);
+            self.schedule(at, Event::Partition);
+        }
+        for idx in 0..n {
+            if self.replicas[idx].byz.is_some() {
+                let at = self.rng.range(1, 50);
+                self.schedule(at, Event::ByzTick(idx));
+            }
+        }
+        self.schedule(gst, Event::Gst);
+        while let Some(Reverse(s)) = self.queue.pop() {
+            self.now = s.time;
+            self.stats.steps += 1;
+            if self.stats.steps > self.cfg.max_steps {
+                let detail = format!(
+                    "step budget of {} exhausted before liveness completed",
+                    self.cfg.max_steps
+                );
+                self.inv.record(Some(Violation {
+                    invariant: "step-budget",
+                    at_ms: self.now,
+                    detail,
+                }));
+                break;
+            }
+            self.dispatch(s.event);
+            if self.after_gst {
+                if self.inv.liveness.done() {
+                    break;
+                }
+                if let Some(v) = self.inv.liveness.check(self.now) {
+                    self.inv.record(Some(v));
+                    break;
+                }
+            }
+            if !self.inv.violations.is_empty() {
+                break;
+            }
+        }
+        Report {
+            seed: self.cfg.seed,
+            nodes: self.cfg.nodes,
+            byzantine: self
+                .replicas
+                .iter()
+                .filter_map(|r| match r.role {
+                    Role::Byzantine(b) => Some((r.node, b)),
+                    _ => None,
+                })
+                .collect(),
+            committed_height: self.inv.agreement.max_height(),
+            virtual_ms: self.now,
+            stats: self.stats,
+            violations: self.inv.violations,
+        }
+    }
+
+    fn dispatch(&mut self, event: Event) {
+        match event {
+            Event::Deliver { to, from, frame } => self.deliver(to, from, &frame),
+            Event::Timer {
+                replica,
+                incarnation,
+                timer,
+                gen,
+            } => {
+                let r = &self.replicas[replica];
+                if r.incarnation == incarnation && r.timers.get(&timer_key(timer)) == Some(&gen) {
+                    self.step(replica, Input::Timer(timer));
+                }
+            }
+            Event::Disk {
+                replica,
+                incarnation,
+            } => {
+                if self.replicas[replica].incarnation == incarnation {
+                    let versions = self.replicas[replica].disk.complete(self.now);
+                    if let Some(&v) = versions.iter().max() {
+                        self.step(replica, Input::SafetyPersisted { version: v });
+                    }
+                }
+            }
+            Event::Crash(idx) => self.crash(idx),
+            Event::Restart(idx) => {
+                if self.replicas[idx].core.is_none() {
+                    self.boot(idx);
+                }
+            }
+            Event::Payload { replica, cmd } => self.step(replica, Input::Payload(cmd)),
+            Event::Partition => self.repartition(),
+            Event::Gst => self.gst(),
+            Event::ByzTick(idx) => self.byz_tick(idx),
+        }
+    }
+
+    /// Starts (or restarts) a replica from what its disk kept.
+    fn boot(&mut self, idx: usize) {
+        let r = &mut self.replicas[idx];
+        let recovery = r.disk.recovery(&self.config);
+        let tip = (recovery.committed.height(), recovery.committed.id());
+        match Core::new(
+            self.config.clone(),
+            r.node,
+            r.signer.clone(),
+            self.cfg.params.clone(),
+            recovery,
+        ) {
+            Ok(core) => r.core = Some(core),
+            Err(e) => {
+                let detail = format!("replica {idx} cannot restart: {e}");
+                return self.inv.record(Some(Violation {
+                    invariant: "recovery",
+                    at_ms: self.now,
+                    detail,
+                }));
+            }
+        }
+        self.inv.chain_growth.on_start(idx, tip.0, tip.1);
+        let actions = self.replicas[idx]
+            .core
+            .as_mut()
+            .map(|c| c.start(self.now))
+            .unwrap_or_default();
+        self.apply(idx, actions);
+    }
+
+    fn crash(&mut self, idx: usize) {
+        if self.after_gst
+            || self.replicas[idx].core.is_none()
+            || self.replicas[idx].role == Role::Twin
+        {
+            return;
+        }
+        self.stats.crashes += 1;
+        let r = &mut self.replicas[idx];
+        r.core = None;
+        r.disk.crash();
+        r.incarnation += 1;
+        r.timers.clear();
+        let gst = self.cfg.faults.gst_ms;
+        let back = (self.now + self.rng.range(10, 1_500)).min(gst);
+        self.schedule(back, Event::Restart(idx));
+    }
+
+    fn repartition(&mut self) {
+        if self.after_gst {
+            return;
+        }
+        let n = self.replicas.len();
+        self.partition = if self.partition.is_some() && self.rng.chance(0.5) {
+            None
+        } else {
+            Some((0..n).map(|_| self.rng.range(0, 1) as u8).collect())
+        };
+        let next = self.now + self.rng.range(50, 800);
+        if next < self.cfg.faults.gst_ms {
+            self.schedule(next, Event::Partition);
+        }
+    }
+
+    /// GST: faults stop; every replica runs; the liveness workload starts.
+    fn gst(&mut self) {
+        self.after_gst = true;
+        self.partition = None;
+        for idx in 0..self.replicas.len() {
+            if self.replicas[idx].core.is_none() {
+                self.boot(idx);
+            }
+        }
+        let honest: Vec<usize> = (0..self.replicas.len())
+            .filter(|&i| self.honest(i))
+            .collect();
+        self.inv.liveness.deadline_ms = self.now + self.cfg.liveness_bound_ms;
+        for i in 0..self.cfg.liveness_payloads {
+            let cmd = format!("s{}-live{i}", self.cfg.seed).into_bytes();
+            self.inv
+                .liveness
+                .expect(cmd.clone(), honest.iter().copied());
+            if honest.is_empty() {
+                continue;
+            }
+            // A client submits to one honest member; it must reach a block by that member's turn.
+            let replica = honest[self.rng.index(honest.len())];
+            self.schedule(self.now + 1 + i as u64 * 5, Event::Payload { replica, cmd });
+        }
+    }
+
+    fn step(&mut self, idx: usize, input: Input) {
+        let r = &mut self.replicas[idx];
+        if let (Some(b), Input::Message { from, message }) = (r.byz.as_mut(), &input) {
+            let out = b.observe(
+                &self.config,
+                r.node,
+                r.signer.as_ref(),
+                r.core.as_ref(),
+                *from,
+                message,
+            );
+            self.send_outgoing(idx, out);
+        }
+        let now = self.now;
+        let Some(core) = self.replicas[idx].core.as_mut() else {
+            return;
+        };
+        let actions = core.handle(now, input);
+        self.apply(idx, actions);
+    }
+
+    fn deliver(&mut self, to: usize, from: NodeId, frame: &[u8]) {
+        if self.replicas[to].core.is_none() {
+            return;
+        }
+        match Message::from_frame(frame) {
+            Ok(message) => self.step(to, Input::Message { from, message }),
+            Err(_) => self.stats.malformed_frames += 1,
+        }
+    }
+
+    fn apply(&mut self, idx: usize, actions: Vec<Action>) {
+        let honest = self.honest(idx);
+        let mut sends = Vec::new();
+        for action in actions {
+            match action {
+                Action::Send { to, message } => {
+                    if honest {
+                        self.check_outgoing(idx, &message);
+                    }
+                    sends.push((Target::Node(to), message));
+                }
+                Action::Broadcast { message } => {
+                    if honest {
+                        self.check_outgoing(idx, &message);
+                    }
+                    sends.push((Target::All, message));
+                }
+                Action::PersistSafety { version, data } => {
+                    self.disk_write(idx, Write::Safety { version, data })
+                }
+                Action::PersistBlock(b) => self.disk_write(idx, Write::Block(b)),
+                Action::Commit(c) => {
+                    if honest {
+                        self.stats.commits += 1;
+                        let (h, id, now) = (c.block.height(), c.block.id(), self.now);
+                        let v = self.inv.agreement.on_commit(idx, h, id, now);
+                        self.inv.record(v);
+                        let v = self.inv.chain_growth.on_commit(idx, &c.block, now);
+                        self.inv.record(v);
+                        let v = self
+                            .inv
+                            .committed_once
+                            .on_commit(idx, h, c.block.payload(), now);
+                        self.inv.record(v);
+                        self.inv.liveness.on_commit(idx, c.block.payload());
+                    }
+                    self.disk_write(idx, Write::Commit(c));
+                }
+                Action::SetTimer { timer, after_ms } => {
+                    let r = &mut self.replicas[idx];
+                    let gen = r.timers.entry(timer_key(timer)).or_insert(0);
+                    *gen += 1;
+                    let (gen, incarnation) = (*gen, r.incarnation);
+                    self.schedule(
+                        self.now + after_ms,
+                        Event::Timer {
+                            replica: idx,
+                            incarnation,
+                            timer,
+                            gen,
+                        },
+                    );
+                }
+                Action::ServeSync { to, request } => {
+                    let disk = &self.replicas[idx].disk;
+                    let max = usize::from(self.cfg.params.sync_blocks_max);
+                    let response = warpnet_core::sync::respond(&request, max, |id| disk.lookup(id));
+                    sends.push((Target::Node(to), Message::SyncResponse(response)));
+                }
+                Action::Evidence(ev) => {
+                    self.stats.evidence += 1;
+                    if self.honest_node(ev.signer) {
+                        let detail = format!(
+                            "replica {idx} holds evidence against honest node {}: {ev:?}",
+                            ev.signer
+                        );
+                        self.inv.record(Some(Violation {
+                            invariant: "no-double-vote",
+                            at_ms: self.now,
+                            detail,
+                        }));
+                    }
+                }
+                Action::Rejected { .. } => self.stats.rejected += 1,
+            }
+        }
+        let r = &mut self.replicas[idx];
+        let out = match r.byz.as_mut() {
+            Some(b) => b.distort(&self.config, r.node, r.signer.as_ref(), sends),
+            None => sends
+                .into_iter()
+                .map(|(t, m)| (t, m.to_frame().into(), message_round(&m)))
+                .collect(),
+        };
+        self.send_outgoing(idx, out);
+    }
+
+    /// Records honest votes and timeouts (including votes proven by QCs in proposals).
+    fn check_outgoing(&mut self, idx: usize, m: &Message) {
+        let node = self.replicas[idx].node;
+        let now = self.now;
+        let v = match m {
+            Message::Vote(v) => self
+                .inv
+                .no_double_vote
+                .on_vote(node, v.round, v.block_id, now),
+            Message::Timeout(t) => self.inv.no_double_vote.on_timeout(
+                node,
+                t.timeout.round,
+                t.timeout.high_qc_round(),
+                now,
+            ),
+            Message::Proposal(p) => {
+                let qc = p.block.justify();
+                let voters: Vec<NodeId> = qc
+                    .voters()
+                    .iter()
+                    .filter(|&v| self.honest_node(v))
+                    .collect();
+                let mut found = None;
+                for voter in voters {
+                    found = found.or(self.inv.no_double_vote.on_vote(
+                        voter,
+                        qc.round(),
+                        qc.block_id(),
+                        now,
+                    ));
+                }
+                found
+            }
+            _ => None,
+        };
+        self.inv.record(v);
+    }
+
+    fn disk_write(&mut self, idx: usize, w: Write) {
+        let latency = self.rng.range(0, self.cfg.faults.disk_latency_ms_max);
+        let r = &mut self.replicas[idx];
+        let done = r.disk.write(self.now, latency, w);
+        let incarnation = r.incarnation;
+        self.schedule(
+            done,
+            Event::Disk {
+                replica: idx,
+                incarnation,
+            },
+        );
+    }
+
+    fn send_outgoing(&mut self, idx: usize, out: Vec<(Target, Rc<[u8]>, Option<Round>)>) {
+        for (target, frame, round) in out {
+            let from = self.replicas[idx].node;
+            let dests: Vec<usize> = (0..self.replicas.len())
+                .filter(|&j| {
+                    let node = self.replicas[j].node;
+                    node != from
+                        && match target {
+                            Target::All => true,
+                            Target::Node(n) => n == node,
+                        }
+                })
+                .collect();
+            for j in dests {
+                self.transmit(idx, j, frame.clone(), round);
+            }
+        }
+    }
+
+    fn connected(&self, a: usize, b: usize, round: Option<Round>) -> bool {
+        if let (Some(t), Some(r)) = (&self.twins, round) {
+            if let Some(groups) = t.groups(r, self.now) {
+                return groups[a] == groups[b];
+            }
+        }
+        if let (Some(t), None) = (&self.twins, round) {
+            // Sync traffic follows the partition of the sender's current round.
+            let r = self.replicas[a].core.as_ref().map(|c| c.status().round);
+            if let Some(groups) = r.and_then(|r| t.groups(r, self.now)) {
+                return groups[a] == groups[b];
+            }
+        }
+        self.partition.as_ref().is_none_or(|g| g[a] == g[b])
+    }
+
+    fn transmit(&mut self, from_idx: usize, to: usize, frame: Rc<[u8]>, round: Option<Round>) {
+        self.stats.messages_sent += 1;
+        let f = &self.cfg.faults;
+        let (loss, dup, delay_max) = if self.after_gst {
+            (0.0, 0.0, f.delay_after_gst_ms_max)
+        } else {
+            (f.loss, f.duplicate, f.delay_ms_max)
+        };
+        if !self.connected(from_idx, to, round) || self.rng.chance(loss) {
+            self.stats.messages_dropped += 1;
+            return;
+        }
+        let from = self.replicas[from_idx].node;
+        let copies = if self.rng.chance(dup) { 2 } else { 1 };
+        for _ in 0..copies {
+            let at = self.now + self.rng.range(1, delay_max.max(1));
+            self.schedule(
+                at,
+                Event::Deliver {
+                    to,
+                    from,
+                    frame: frame.clone(),
+                },
+            );
+        }
+    }
+
+    fn byz_tick(&mut self, idx: usize) {
+        let r = &mut self.replicas[idx];
+        let state = r.core.as_ref().map(|c| (c.status(), c.high_qc().clone()));
+        let out = match r.byz.as_mut() {
+            Some(b) => b.tick(&self.config, r.node, r.signer.as_ref(), state),
+            None => Vec::new(),
+        };
+        self.send_outgoing(idx, out);
+        let next = self.now + self.rng.range(20, 120);
+        self.schedule(next, Event::ByzTick(idx));
+    }
+}
