@@ -48,6 +48,30 @@ impl Default for CoreParams {
 }
 
 impl CoreParams {
+    /// Refuses settings under which the protocol cannot work: a block that would not fit in a
+    /// frame, zero timeouts, or limits of zero.
+    pub fn check(&self) -> Result<(), &'static str> {
+        use warpnet_types::message::{FRAME_OVERHEAD_BYTES, MESSAGE_BYTES_MAX};
+        if self.round_timeout_base_ms == 0 || self.round_timeout_max_ms < self.round_timeout_base_ms
+        {
+            return Err("round timeouts must be positive and the maximum at least the base");
+        }
+        if self.payload_count_max == 0 || self.payload_bytes_max == 0 || self.sync_blocks_max == 0 {
+            return Err("payload and sync limits must be positive");
+        }
+        if self.payload_bytes_max + 4 * self.payload_count_max + FRAME_OVERHEAD_BYTES
+            > MESSAGE_BYTES_MAX
+        {
+            return Err("a full block would not fit in one frame (MESSAGE_BYTES_MAX)");
+        }
+        if self.payload_count_max > warpnet_types::block::PAYLOAD_ITEMS_MAX
+            || self.command_bytes_max > warpnet_types::block::PAYLOAD_ITEM_BYTES_MAX
+        {
+            return Err("payload limits exceed the wire limits");
+        }
+        Ok(())
+    }
+
     /// PM3: the round timeout doubles with each consecutive round that ended in a timeout
     /// certificate (not with the absolute round), capped at `round_timeout_max_ms`.
     pub fn round_timeout_ms(&self, consecutive_timeouts: u32) -> u64 {
@@ -61,6 +85,21 @@ impl CoreParams {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_bad_settings_are_refused() {
+        assert_eq!(CoreParams::default().check(), Ok(()));
+        let too_big = CoreParams {
+            payload_bytes_max: 64 << 20,
+            ..CoreParams::default()
+        };
+        assert!(too_big.check().is_err());
+        let zero = CoreParams {
+            round_timeout_base_ms: 0,
+            ..CoreParams::default()
+        };
+        assert!(zero.check().is_err());
+    }
 
     #[test]
     fn pm3_backoff_doubles_per_consecutive_timeout_and_is_capped() {

@@ -148,6 +148,18 @@ impl Block {
         self.payload.iter().map(Vec::len).sum()
     }
 
+    /// Exact size of the canonical encoding, without encoding.
+    pub fn encoded_len(&self) -> usize {
+        let qc = 8
+            + 8
+            + 32
+            + 4
+            + self.justify.voters().as_bytes().len()
+            + 4
+            + 64 * self.justify.signatures().len();
+        8 + 8 + 8 + 32 + 2 + qc + 8 + 4 + self.payload.iter().map(|c| 4 + c.len()).sum::<usize>()
+    }
+
     /// Everything but the justifying QC's signatures: epoch, proposer, shape, parent link.
     pub fn validate_shape(&self, config: &ConsensusConfig) -> Result<(), ValidationError> {
         const KIND: &str = "block";
@@ -232,5 +244,29 @@ impl Decode for Block {
             timestamp_ms,
             payload,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SchemeId;
+
+    #[test]
+    fn encoded_len_is_exact() {
+        let (c, _) = ConsensusConfig::for_testing(7, SchemeId::InsecureSimulation, 0).unwrap();
+        let qc = QuorumCertificate::genesis(&c);
+        for payload in [vec![], vec![vec![1u8; 10]], vec![vec![2u8; 100]; 50]] {
+            let b = Block::new(
+                c.epoch(),
+                Round(1),
+                Height(1),
+                NodeId(0),
+                qc.clone(),
+                5,
+                payload,
+            );
+            assert_eq!(b.encoded_len(), b.to_bytes().len());
+        }
     }
 }

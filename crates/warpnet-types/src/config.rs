@@ -334,7 +334,7 @@ mod tests {
         for n in 1..=COMMITTEE_SIZE_MAX {
             let (f, q) = (faulty_nodes(n), quorum_threshold(n));
             assert!(
-                2 * q >= n + f + 1,
+                2 * q > n + f,
                 "n={n}: overlap {} < f+1={}",
                 2 * q - n,
                 f + 1

@@ -63,9 +63,13 @@ pub enum ValidationError {
     #[error("proposal of round {round} is justified neither by a QC of round {round} - 1 (has {qc_round}) nor by a TC")]
     NoJustification { round: Round, qc_round: Round },
     #[error(
-        "timeout carries a highest QC of round {qc_round} below the {tc_max} its TC certifies"
+        "proposal extends a QC of round {qc_round}, below the highest QC round {tc_max} of its timeout certificate"
     )]
     StaleHighQc { qc_round: Round, tc_max: Round },
+    #[error(
+        "timeout of round {round} carries a TC of round {tc_round}; it must be round {round} - 1"
+    )]
+    TimeoutTcRound { round: Round, tc_round: Round },
     #[error(
         "payload has {count} commands and {bytes} bytes, limits are {count_max} and {bytes_max}"
     )]

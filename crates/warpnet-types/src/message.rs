@@ -14,6 +14,8 @@ pub const WIRE_VERSION: u8 = 1;
 pub const MESSAGE_BYTES_MAX: usize = 8 << 20;
 /// Most blocks one sync response carries.
 pub const SYNC_BLOCKS_MAX: usize = 256;
+/// Room for everything in a frame but its blocks (version, kind, epoch, counts).
+pub const FRAME_OVERHEAD_BYTES: usize = 64 << 10;
 
 /// Bytes a proposer's signature covers.
 pub fn proposal_signing_bytes(
@@ -74,6 +76,12 @@ impl Proposal {
                     tc_round: tc.round(),
                 });
             }
+            // P2 (with S1c): after a TC the block must extend a QC at least as high as every
+            // signer's highest QC, or honest members could not vote for it.
+            let (qc_round, tc_max) = (self.block.justify().round(), tc.max_high_qc_round());
+            if qc_round < tc_max {
+                return Err(ValidationError::StaleHighQc { qc_round, tc_max });
+            }
         } else if self.block.justify().round().next() != round {
             return Err(ValidationError::NoJustification {
                 round,
@@ -126,6 +134,32 @@ impl Proposal {
 pub struct TimeoutMsg {
     pub timeout: Timeout,
     pub last_round_tc: Option<TimeoutCertificate>,
+}
+
+impl TimeoutMsg {
+    /// Shapes of the timeout and of the TC, which must be of the round before the timeout's.
+    pub fn validate_shape(&self, config: &ConsensusConfig) -> Result<(), ValidationError> {
+        self.timeout.validate_shape(config)?;
+        if let Some(tc) = &self.last_round_tc {
+            tc.validate_shape(config)?;
+            if tc.round().next() != self.timeout.round {
+                return Err(ValidationError::TimeoutTcRound {
+                    round: self.timeout.round,
+                    tc_round: tc.round(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Shape, the timeout's signature and high QC, and the TC.
+    pub fn validate(&self, config: &ConsensusConfig) -> Result<(), ValidationError> {
+        self.validate_shape(config)?;
+        self.timeout.validate(config)?;
+        self.last_round_tc
+            .as_ref()
+            .map_or(Ok(()), |tc| tc.validate(config))
+    }
 }
 
 /// Asks a peer for the blocks on the chain ending at `target`, above height `above`.

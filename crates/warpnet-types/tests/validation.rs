@@ -267,6 +267,7 @@ fn variant(e: &ValidationError) -> &'static str {
         ValidationError::TcRound { .. } => "TcRound",
         ValidationError::NoJustification { .. } => "NoJustification",
         ValidationError::StaleHighQc { .. } => "StaleHighQc",
+        ValidationError::TimeoutTcRound { .. } => "TimeoutTcRound",
         ValidationError::PayloadTooLarge { .. } => "PayloadTooLarge",
     }
 }
@@ -287,12 +288,13 @@ const ALL_VARIANTS: &[&str] = &[
     "TcRound",
     "NoJustification",
     "StaleHighQc",
+    "TimeoutTcRound",
     "PayloadTooLarge",
 ];
 
 /// Variants no `validate`/`validate_shape` in this crate produces (see
 /// `variants_no_validate_path_produces`).
-const NOT_PRODUCED_BY_VALIDATE: &[&str] = &["StaleHighQc", "PayloadTooLarge"];
+const NOT_PRODUCED_BY_VALIDATE: &[&str] = &["PayloadTooLarge"];
 
 /// Records the variants the scenarios produced and checks each scenario's exact error.
 #[derive(Default)]
@@ -1093,6 +1095,33 @@ fn proposal_errors(c: &Chain, seen: &mut Seen) {
             tc_round: Round(2),
         },
     );
+    // P2 with S1c: after TC(2), whose highest QC round is 1, a block on the genesis QC is stale.
+    seen.check(
+        "round 3 after TC(2) extending a QC below the TC's highest",
+        sign(&block(cfg, 3, &c.genesis_qc), Some(&c.tc2)).validate_shape(cfg),
+        ValidationError::StaleHighQc {
+            qc_round: Round(0),
+            tc_max: c.tc2.max_high_qc_round(),
+        },
+    );
+    // A timeout message carries the TC of the round before the timeout's, or none.
+    let msg = warpnet_types::TimeoutMsg {
+        timeout: c.tc2_timeouts[0].clone(),
+        last_round_tc: Some(c.tc2.clone()),
+    };
+    seen.check(
+        "timeout of round 2 carrying TC(2)",
+        msg.validate(cfg),
+        ValidationError::TimeoutTcRound {
+            round: Round(2),
+            tc_round: Round(2),
+        },
+    );
+    let ok = warpnet_types::TimeoutMsg {
+        timeout: c.tc2_timeouts[0].clone(),
+        last_round_tc: None,
+    };
+    assert_eq!(ok.validate(cfg), Ok(()));
     // A QC and a TC of round 2 may both justify round 3.
     assert_eq!(
         sign(&block(cfg, 3, &c.qc2), Some(&c.tc2)).validate(cfg),
@@ -1227,20 +1256,10 @@ fn every_validation_error_variant_and_path() {
     );
 }
 
-/// `StaleHighQc` and `PayloadTooLarge` exist in `ValidationError` but nothing in this crate
-/// returns them: `TimeoutMsg` has no `validate`, and `Block::validate` does not look at the
-/// payload's size. This pins their messages so the callers that will produce them get them right.
+/// `PayloadTooLarge` exists in `ValidationError` but nothing in this crate returns it:
+/// `Block::validate` does not look at the payload's size (the core's configured limits do). This pins their messages so the callers that will produce them get them right.
 #[test]
 fn variants_no_validate_path_produces() {
-    let e = ValidationError::StaleHighQc {
-        qc_round: Round(3),
-        tc_max: Round(5),
-    };
-    assert_eq!(variant(&e), "StaleHighQc");
-    assert_eq!(
-        e.to_string(),
-        "timeout carries a highest QC of round 3 below the 5 its TC certifies"
-    );
     let e = ValidationError::PayloadTooLarge {
         count: 10,
         bytes: 2000,
@@ -1705,14 +1724,10 @@ fn small_order_r_signature(seed: u64, public: &[u8; 32], message: &[u8]) -> Sign
 
 /// The signature a vote alone is refused for must not count inside a QC.
 ///
-/// BUG (src/crypto/ed25519.rs, `Ed25519Scheme::verify_batch`): `verify` uses `verify_strict`,
-/// which refuses a small-order `R`, but `ed25519_dalek::verify_batch` does not; so `verify_all`
-/// (src/crypto/mod.rs) accepts, in any certificate of 2 or more signatures, a signature that the
-/// same scheme's `verify` refuses. This breaks the `SignatureScheme::verify_batch` contract ("Ok
-/// only if every signature is valid"). Run with `cargo test -p warpnet-types --test validation
-/// -- --ignored`.
+/// Regression: `ed25519_dalek::verify_batch` accepts a small-order `R` that `verify_strict`
+/// refuses; `Ed25519Scheme::verify_batch` now refuses such a batch so the culprit is found one by
+/// one and the certificate is refused.
 #[test]
-#[ignore = "BUG: Ed25519 batch verification accepts small-order-R signatures verify_strict refuses"]
 fn a_qc_refuses_a_signature_that_single_verification_refuses() {
     let c = chain(SchemeId::Ed25519);
     let cfg = &c.config;

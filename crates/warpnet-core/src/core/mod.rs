@@ -60,6 +60,8 @@ pub enum StartError {
         key: warpnet_types::SchemeId,
         committee: warpnet_types::SchemeId,
     },
+    #[error("invalid core parameters: {0}")]
+    Params(&'static str),
     #[error("stored safety data is for epoch {stored}, the committee is epoch {committee}")]
     WrongEpoch {
         stored: warpnet_types::Epoch,
@@ -147,6 +149,7 @@ impl Core {
         if signer.public_key() != *expected {
             return Err(StartError::WrongKey { me });
         }
+        params.check().map_err(StartError::Params)?;
         if recovery.safety.epoch != config.epoch() {
             return Err(StartError::WrongEpoch {
                 stored: recovery.safety.epoch,

@@ -33,6 +33,14 @@ impl Core {
         } else {
             return; // not entitled to propose yet
         };
+        if tc
+            .as_ref()
+            .is_some_and(|tc| high_qc.round() < tc.max_high_qc_round())
+        {
+            // P2: members would refuse a block below a signer's highest QC; we lack that QC
+            // (it arrives with the timeouts), so the round times out rather than fail a vote.
+            return;
+        }
         let Some(parent) = self.tree.get(&high_qc.block_id()) else {
             return;
         };

@@ -74,7 +74,7 @@ impl Core {
                 },
             );
         }
-        if let Err(e) = t.validate_shape(&self.config) {
+        if let Err(e) = msg.validate_shape(&self.config) {
             return self.reject(Some(from), e.into());
         }
         if t.round.0 > self.round.0.saturating_add(self.params.future_rounds_max) {
