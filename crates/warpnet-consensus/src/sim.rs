@@ -73,10 +73,12 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
             r.stats.evidence,
             r.stats.crashes
         );
+        for (node, role, status) in &r.replicas {
+            println!("  replica {node} {role:?}: {status:?}");
+        }
     }
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads =
+        args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let summary = run_many(first, count, &overrides, threads);
     let violations: usize = summary.failed.iter().map(|r| r.violations.len()).sum();
     for r in &summary.failed {

@@ -63,31 +63,17 @@ impl VoteCollector {
                 signer: vote.voter,
                 epoch: vote.epoch,
                 round: vote.round,
-                first: Statement::Vote {
-                    block_id: first.block_id,
-                    signature: first.signature,
-                },
-                second: Statement::Vote {
-                    block_id: vote.block_id,
-                    signature: vote.signature,
-                },
+                first: Statement::Vote { block_id: first.block_id, signature: first.signature },
+                second: Statement::Vote { block_id: vote.block_id, signature: vote.signature },
             };
             // Only proven (validly signed) equivocation is evidence; the first vote stays counted.
-            return if ev.verify(config) {
-                Added::Equivocation(ev)
-            } else {
-                Added::Pending
-            };
+            return if ev.verify(config) { Added::Equivocation(ev) } else { Added::Pending };
         }
         if round.certified {
             return Added::Pending;
         }
         round.verified.insert(vote.voter, verified);
-        round
-            .by_block
-            .entry(vote.block_id)
-            .or_default()
-            .push(vote.voter);
+        round.by_block.entry(vote.block_id).or_default().push(vote.voter);
         let block_id = vote.block_id;
         round.by_signer.insert(vote.voter, vote);
         let signers = &round.by_block[&block_id];
@@ -95,11 +81,8 @@ impl VoteCollector {
             return Added::Pending;
         }
         // Q1: verify the quorum's unverified signatures in one batch.
-        let unverified: Vec<NodeId> = signers
-            .iter()
-            .copied()
-            .filter(|id| !round.verified[id])
-            .collect();
+        let unverified: Vec<NodeId> =
+            signers.iter().copied().filter(|id| !round.verified[id]).collect();
         let any = round.by_signer.values().next().map(|v| (v.epoch, v.round));
         let Some((epoch, r)) = any else {
             return Added::Pending;
@@ -107,10 +90,7 @@ impl VoteCollector {
         let bytes = vote_signing_bytes(config.network(), epoch, r, block_id);
         let mut bad = Vec::new();
         {
-            let keys: Vec<_> = unverified
-                .iter()
-                .map(|id| config.public_key(*id).ok())
-                .collect();
+            let keys: Vec<_> = unverified.iter().map(|id| config.public_key(*id).ok()).collect();
             let items: Vec<SignedItem<'_>> = unverified
                 .iter()
                 .zip(&keys)
@@ -148,10 +128,8 @@ impl VoteCollector {
             }
             return Added::BadSignatures(bad);
         }
-        let votes: Vec<&Vote> = round.by_block[&block_id]
-            .iter()
-            .map(|id| &round.by_signer[id])
-            .collect();
+        let votes: Vec<&Vote> =
+            round.by_block[&block_id].iter().map(|id| &round.by_signer[id]).collect();
         match QuorumCertificate::from_votes(config, &votes) {
             Some(qc) => {
                 round.certified = true;
@@ -223,12 +201,7 @@ impl TimeoutCollector {
 
     /// The highest QC carried by the timeouts of `round` (they are verified).
     pub fn highest_qc(&self, round: Round) -> Option<&QuorumCertificate> {
-        self.rounds
-            .get(&round)?
-            .by_signer
-            .values()
-            .map(|t| &t.high_qc)
-            .max_by_key(|qc| qc.round())
+        self.rounds.get(&round)?.by_signer.values().map(|t| &t.high_qc).max_by_key(|qc| qc.round())
     }
 
     pub fn prune_below(&mut self, round: Round) {

@@ -12,18 +12,9 @@ use warpnet_types::{BlockId, ConsensusConfig, Epoch, NodeId, Round, Signature};
 /// One signed statement.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Statement {
-    Proposal {
-        block_id: BlockId,
-        signature: Signature,
-    },
-    Vote {
-        block_id: BlockId,
-        signature: Signature,
-    },
-    Timeout {
-        high_qc_round: Round,
-        signature: Signature,
-    },
+    Proposal { block_id: BlockId, signature: Signature },
+    Vote { block_id: BlockId, signature: Signature },
+    Timeout { high_qc_round: Round, signature: Signature },
 }
 
 /// Two conflicting statements of one kind, by one signer, in one round.
@@ -45,24 +36,15 @@ impl Statement {
     ) -> (Vec<u8>, &Signature) {
         let net = config.network();
         match self {
-            Statement::Proposal {
-                block_id,
-                signature,
-            } => (
-                proposal_signing_bytes(net, epoch, round, *block_id),
-                signature,
-            ),
-            Statement::Vote {
-                block_id,
-                signature,
-            } => (vote_signing_bytes(net, epoch, round, *block_id), signature),
-            Statement::Timeout {
-                high_qc_round,
-                signature,
-            } => (
-                timeout_signing_bytes(net, epoch, round, *high_qc_round),
-                signature,
-            ),
+            Statement::Proposal { block_id, signature } => {
+                (proposal_signing_bytes(net, epoch, round, *block_id), signature)
+            }
+            Statement::Vote { block_id, signature } => {
+                (vote_signing_bytes(net, epoch, round, *block_id), signature)
+            }
+            Statement::Timeout { high_qc_round, signature } => {
+                (timeout_signing_bytes(net, epoch, round, *high_qc_round), signature)
+            }
         }
     }
 }
@@ -83,16 +65,8 @@ impl Equivocation {
             return false;
         }
         let items = [
-            SignedItem {
-                key,
-                message: &m1,
-                signature: s1,
-            },
-            SignedItem {
-                key,
-                message: &m2,
-                signature: s2,
-            },
+            SignedItem { key, message: &m1, signature: s1 },
+            SignedItem { key, message: &m2, signature: s2 },
         ];
         verify_all(config.scheme(), &items).is_ok()
     }

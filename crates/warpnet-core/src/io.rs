@@ -78,11 +78,7 @@ pub enum Rejection {
     #[error("message signed as node {claimed} arrived from node {from}")]
     WrongSender { claimed: NodeId, from: NodeId },
     #[error("node {proposer} proposed in round {round}, whose leader is {leader}")]
-    NotLeader {
-        round: Round,
-        proposer: NodeId,
-        leader: NodeId,
-    },
+    NotLeader { round: Round, proposer: NodeId, leader: NodeId },
     #[error("round {round} is too far ahead of our round {current}")]
     FarFuture { round: Round, current: Round },
     #[error("block does not extend the tree: {0}")]
@@ -100,8 +96,5 @@ pub enum Rejection {
     #[error("command is already pending")]
     DuplicateCommand,
     #[error("message for epoch {got}, ours is {expected}")]
-    WrongEpoch {
-        got: warpnet_types::Epoch,
-        expected: warpnet_types::Epoch,
-    },
+    WrongEpoch { got: warpnet_types::Epoch, expected: warpnet_types::Epoch },
 }

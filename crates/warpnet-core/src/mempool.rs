@@ -23,12 +23,7 @@ pub struct Mempool {
 
 impl Mempool {
     pub fn new(capacity: usize, command_bytes_max: usize) -> Self {
-        Self {
-            queue: VecDeque::new(),
-            index: HashSet::new(),
-            capacity,
-            command_bytes_max,
-        }
+        Self { queue: VecDeque::new(), index: HashSet::new(), capacity, command_bytes_max }
     }
 
     pub fn len(&self) -> usize {
@@ -47,9 +42,7 @@ impl Mempool {
             });
         }
         if self.queue.len() >= self.capacity {
-            return Err(Rejection::MempoolFull {
-                capacity: self.capacity,
-            });
+            return Err(Rejection::MempoolFull { capacity: self.capacity });
         }
         let d = command_digest(&cmd);
         if !self.index.insert(d) {
@@ -114,10 +107,7 @@ mod tests {
             Err(Rejection::CommandTooLarge { bytes: 7, max: 4 })
         );
         assert!(m.add(b"b".to_vec()).is_ok());
-        assert_eq!(
-            m.add(b"c".to_vec()),
-            Err(Rejection::MempoolFull { capacity: 2 })
-        );
+        assert_eq!(m.add(b"c".to_vec()), Err(Rejection::MempoolFull { capacity: 2 }));
         let ex: HashSet<_> = [command_digest(b"a")].into();
         assert_eq!(m.batch(10, 100, &ex), vec![b"b".to_vec()]);
         assert_eq!(m.batch(1, 100, &HashSet::new()), vec![b"a".to_vec()]);

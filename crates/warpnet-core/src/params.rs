@@ -76,9 +76,7 @@ impl CoreParams {
     /// certificate (not with the absolute round), capped at `round_timeout_max_ms`.
     pub fn round_timeout_ms(&self, consecutive_timeouts: u32) -> u64 {
         let factor = 1u64 << consecutive_timeouts.min(32);
-        self.round_timeout_base_ms
-            .saturating_mul(factor)
-            .min(self.round_timeout_max_ms)
+        self.round_timeout_base_ms.saturating_mul(factor).min(self.round_timeout_max_ms)
     }
 }
 
@@ -89,15 +87,9 @@ mod tests {
     #[test]
     fn defaults_are_valid_and_bad_settings_are_refused() {
         assert_eq!(CoreParams::default().check(), Ok(()));
-        let too_big = CoreParams {
-            payload_bytes_max: 64 << 20,
-            ..CoreParams::default()
-        };
+        let too_big = CoreParams { payload_bytes_max: 64 << 20, ..CoreParams::default() };
         assert!(too_big.check().is_err());
-        let zero = CoreParams {
-            round_timeout_base_ms: 0,
-            ..CoreParams::default()
-        };
+        let zero = CoreParams { round_timeout_base_ms: 0, ..CoreParams::default() };
         assert!(zero.check().is_err());
     }
 

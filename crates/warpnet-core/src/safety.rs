@@ -20,6 +20,9 @@ pub struct SafetyData {
     pub last_voted_round: Round,
     /// Highest QC observed; its round is the 2-chain lock ("one-chain round").
     pub high_qc: QuorumCertificate,
+    /// Highest TC observed: with `high_qc` it proves which round the node may be in (PM0), so
+    /// a node that restarts in a round it entered by a TC can still time out there (S2).
+    pub high_tc: Option<TimeoutCertificate>,
     /// The last vote signed, re-sent verbatim if asked again for its round (S3).
     pub last_vote: Option<Vote>,
     /// The last timeout signed, re-sent verbatim if asked again for its round (S3).
@@ -33,6 +36,7 @@ impl SafetyData {
             epoch: config.epoch(),
             last_voted_round: Round(0),
             high_qc: QuorumCertificate::genesis(config),
+            high_tc: None,
             last_vote: None,
             last_timeout: None,
         }
@@ -41,19 +45,12 @@ impl SafetyData {
 
 impl Encode for SafetyData {
     fn encode(&self, w: &mut Writer) {
-        w.u8(1)
-            .put(&self.epoch)
-            .put(&self.last_voted_round)
-            .put(&self.high_qc);
+        w.u8(1).put(&self.epoch).put(&self.last_voted_round).put(&self.high_qc);
         match &self.last_vote {
             None => w.u8(0),
-            Some(v) => w
-                .u8(1)
-                .put(&v.epoch)
-                .put(&v.round)
-                .put(&v.block_id)
-                .put(&v.voter)
-                .put(&v.signature),
+            Some(v) => {
+                w.u8(1).put(&v.epoch).put(&v.round).put(&v.block_id).put(&v.voter).put(&v.signature)
+            }
         };
         w.put(&self.last_timeout);
     }
@@ -63,14 +60,12 @@ impl Decode for SafetyData {
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         let version = r.u8("safety data version")?;
         if version != 1 {
-            return Err(CodecError::UnsupportedVersion {
-                got: version,
-                supported: 1,
-            });
+            return Err(CodecError::UnsupportedVersion { got: version, supported: 1 });
         }
         let epoch = r.get()?;
         let last_voted_round = r.get()?;
         let high_qc = r.get()?;
+        let high_tc = r.get()?;
         let last_vote = match r.u8("last vote tag")? {
             0 => None,
             1 => Some(Vote {
@@ -80,21 +75,10 @@ impl Decode for SafetyData {
                 voter: r.get()?,
                 signature: r.get()?,
             }),
-            tag => {
-                return Err(CodecError::InvalidTag {
-                    what: "last vote",
-                    tag,
-                })
-            }
+            tag => return Err(CodecError::InvalidTag { what: "last vote", tag }),
         };
         let last_timeout = r.get()?;
-        Ok(Self {
-            epoch,
-            last_voted_round,
-            high_qc,
-            last_vote,
-            last_timeout,
-        })
+        Ok(Self { epoch, last_voted_round, high_qc, high_tc, last_vote, last_timeout })
     }
 }
 
@@ -110,11 +94,7 @@ pub enum SafetyError {
     #[error(
         "not entitled to round {round}: highest QC round {qc_round}, highest TC round {tc_round:?}"
     )]
-    NotInRound {
-        round: Round,
-        qc_round: Round,
-        tc_round: Option<Round>,
-    },
+    NotInRound { round: Round, qc_round: Round, tc_round: Option<Round> },
 }
 
 /// A signed message that may leave the node only once `version` of the safety data is durable.
@@ -144,11 +124,7 @@ pub struct SafetyRules {
 impl SafetyRules {
     /// From persisted data (or `SafetyData::initial`). What was loaded is durable by definition.
     pub fn new(data: SafetyData) -> Self {
-        Self {
-            data,
-            version: 0,
-            durable: 0,
-        }
+        Self { data, version: 0, durable: 0 }
     }
 
     pub fn data(&self) -> &SafetyData {
@@ -187,24 +163,29 @@ impl SafetyRules {
     /// Seals a message behind the current version: it leaves once everything signed so far is
     /// durable. Used for a leader's proposal, which must not leave before its own vote's data.
     pub fn seal_current<T>(&self, message: T) -> Sealed<T> {
-        Sealed {
-            version: self.version,
-            message,
-        }
+        Sealed { version: self.version, message }
     }
 
     fn seal<T>(&mut self, message: T) -> Sealed<T> {
         self.version += 1;
-        Sealed {
-            version: self.version,
-            message,
-        }
+        Sealed { version: self.version, message }
     }
 
     /// Observes a (verified) QC: the lock only moves up. Returns whether it changed.
     pub fn observe_qc(&mut self, qc: &QuorumCertificate) -> bool {
         if qc.round() > self.data.high_qc.round() {
             self.data.high_qc = qc.clone();
+            self.version += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Observes a (verified) TC: keeps the highest. Returns whether it changed.
+    pub fn observe_tc(&mut self, tc: &TimeoutCertificate) -> bool {
+        if self.data.high_tc.as_ref().is_none_or(|h| h.round() < tc.round()) {
+            self.data.high_tc = Some(tc.clone());
             self.version += 1;
             true
         } else {
@@ -230,10 +211,7 @@ impl SafetyRules {
         if let Some(v) = &self.data.last_vote {
             if v.round == round && v.block_id == block.id() {
                 // S3: the same vote again (e.g. after a restart); nothing new to persist.
-                return Ok(Sealed {
-                    version: self.version,
-                    message: v.clone(),
-                });
+                return Ok(Sealed { version: self.version, message: v.clone() });
             }
         }
         // S1a
@@ -269,14 +247,10 @@ impl SafetyRules {
         me: NodeId,
         signer: &dyn Signer,
         round: Round,
-        high_tc: Option<&TimeoutCertificate>,
     ) -> Result<Sealed<Timeout>, SafetyError> {
         if let Some(t) = &self.data.last_timeout {
             if t.round == round {
-                return Ok(Sealed {
-                    version: self.version,
-                    message: t.clone(),
-                });
+                return Ok(Sealed { version: self.version, message: t.clone() });
             }
         }
         if round < self.data.last_voted_round {
@@ -286,13 +260,9 @@ impl SafetyRules {
             });
         }
         let qc_round = self.data.high_qc.round();
-        let tc_round = high_tc.map(TimeoutCertificate::round);
+        let tc_round = self.data.high_tc.as_ref().map(TimeoutCertificate::round);
         if round != qc_round.next() && tc_round.map(Round::next) != Some(round) {
-            return Err(SafetyError::NotInRound {
-                round,
-                qc_round,
-                tc_round,
-            });
+            return Err(SafetyError::NotInRound { round, qc_round, tc_round });
         }
         let timeout = Timeout::sign(config, round, self.data.high_qc.clone(), me, signer);
         self.data.last_voted_round = round;
@@ -330,15 +300,7 @@ mod tests {
         let again = rules.vote(&c, NodeId(1), s[1].as_ref(), &b1, None).unwrap();
         assert_eq!(again.version(), v.version());
         // S1a: a different block in the same round is refused.
-        let other = Block::new(
-            c.epoch(),
-            Round(1),
-            Height(1),
-            NodeId(0),
-            g.clone(),
-            7,
-            vec![],
-        );
+        let other = Block::new(c.epoch(), Round(1), Height(1), NodeId(0), g.clone(), 7, vec![]);
         assert!(matches!(
             rules.vote(&c, NodeId(1), s[1].as_ref(), &other, None),
             Err(SafetyError::AlreadyVoted { .. })
@@ -360,9 +322,7 @@ mod tests {
         let version = sealed.version();
         let sealed = rules.release(sealed).expect_err("not durable yet");
         rules.persisted(version - 1);
-        let sealed = rules
-            .release(sealed)
-            .expect_err("an older version is not enough");
+        let sealed = rules.release(sealed).expect_err("an older version is not enough");
         rules.persisted(version);
         assert!(rules.release(sealed).is_ok());
         assert!(!rules.dirty());
@@ -372,12 +332,8 @@ mod tests {
     fn s2_timeout_blocks_later_votes_in_that_round() {
         let (c, s) = setup();
         let mut rules = SafetyRules::new(SafetyData::initial(&c));
-        let t = rules
-            .timeout(&c, NodeId(2), s[2].as_ref(), Round(1), None)
-            .unwrap();
-        let again = rules
-            .timeout(&c, NodeId(2), s[2].as_ref(), Round(1), None)
-            .unwrap();
+        let t = rules.timeout(&c, NodeId(2), s[2].as_ref(), Round(1)).unwrap();
+        let again = rules.timeout(&c, NodeId(2), s[2].as_ref(), Round(1)).unwrap();
         assert_eq!(t.version(), again.version(), "S3: same timeout re-sent");
         let b1 = block(&c, 1, QuorumCertificate::genesis(&c));
         assert!(matches!(
@@ -385,7 +341,7 @@ mod tests {
             Err(SafetyError::AlreadyVoted { .. })
         ));
         assert!(matches!(
-            rules.timeout(&c, NodeId(2), s[2].as_ref(), Round(5), None),
+            rules.timeout(&c, NodeId(2), s[2].as_ref(), Round(5)),
             Err(SafetyError::NotInRound { .. })
         ));
     }
@@ -396,9 +352,7 @@ mod tests {
         let mut rules = SafetyRules::new(SafetyData::initial(&c));
         let b1 = block(&c, 1, QuorumCertificate::genesis(&c));
         let _ = rules.vote(&c, NodeId(1), s[1].as_ref(), &b1, None).unwrap();
-        let _ = rules
-            .timeout(&c, NodeId(1), s[1].as_ref(), Round(1), None)
-            .unwrap();
+        let _ = rules.timeout(&c, NodeId(1), s[1].as_ref(), Round(1)).unwrap();
         let bytes = rules.data().to_bytes();
         assert_eq!(&SafetyData::from_bytes(&bytes).unwrap(), rules.data());
     }

@@ -32,10 +32,7 @@ pub fn respond(
         })
         .count();
     chain.truncate(fits);
-    SyncResponse {
-        epoch: request.epoch,
-        blocks: chain,
-    }
+    SyncResponse { epoch: request.epoch, blocks: chain }
 }
 
 #[cfg(test)]
@@ -76,31 +73,14 @@ mod tests {
             last = b.id();
             store.insert(b.id(), b);
         }
-        let req = SyncRequest {
-            epoch: c.epoch(),
-            target: last,
-            above: Height(3),
-            max_blocks: 100,
-        };
+        let req = SyncRequest { epoch: c.epoch(), target: last, above: Height(3), max_blocks: 100 };
         let r = respond(&req, 100, |id| store.get(id).cloned());
-        assert!(
-            !r.blocks.is_empty() && r.blocks.len() < 8,
-            "{} blocks",
-            r.blocks.len()
-        );
+        assert!(!r.blocks.is_empty() && r.blocks.len() < 8, "{} blocks", r.blocks.len());
         assert_eq!(r.blocks[0].height(), Height(4));
         assert!(r.blocks.windows(2).all(|w| w[1].parent() == w[0].id()));
         assert!(Message::SyncResponse(r).to_frame().len() <= MESSAGE_BYTES_MAX);
-        let small = SyncRequest {
-            max_blocks: 2,
-            ..req
-        };
-        assert_eq!(
-            respond(&small, 100, |id| store.get(id).cloned())
-                .blocks
-                .len(),
-            2
-        );
+        let small = SyncRequest { max_blocks: 2, ..req };
+        assert_eq!(respond(&small, 100, |id| store.get(id).cloned()).blocks.len(), 2);
         let _ = g.to_bytes();
     }
 }

@@ -10,10 +10,7 @@ pub enum TreeError {
     #[error("parent {parent} is unknown")]
     UnknownParent { parent: BlockId },
     #[error("height {height} does not follow parent height {parent_height}")]
-    Height {
-        height: Height,
-        parent_height: Height,
-    },
+    Height { height: Height, parent_height: Height },
     #[error("round {round} is not above parent round {parent_round}")]
     Round { round: Round, parent_round: Round },
     #[error("timestamp {timestamp_ms} is before parent timestamp {parent_ms}")]
@@ -43,11 +40,7 @@ impl BlockTree {
     /// A tree whose root is the last committed block.
     pub fn new(root: Block, root_certificate: QuorumCertificate) -> Self {
         let id = root.id();
-        let mut t = Self {
-            blocks: HashMap::new(),
-            certified: HashMap::new(),
-            root: id,
-        };
+        let mut t = Self { blocks: HashMap::new(), certified: HashMap::new(), root: id };
         t.blocks.insert(id, root);
         t.certified.insert(id, root_certificate);
         t
@@ -80,9 +73,7 @@ impl BlockTree {
 
     /// Whether an equal-content QC (same block and round) was already verified.
     pub fn knows_qc(&self, qc: &QuorumCertificate) -> bool {
-        self.certified
-            .get(&qc.block_id())
-            .is_some_and(|c| c.round() == qc.round())
+        self.certified.get(&qc.block_id()).is_some_and(|c| c.round() == qc.round())
     }
 
     /// Adds a block whose justifying QC has been verified. Checks it extends its parent:
@@ -93,17 +84,12 @@ impl BlockTree {
         }
         let root_height = self.root().height();
         if block.height() <= root_height {
-            return Err(TreeError::BelowRoot {
-                height: block.height(),
-                root_height,
-            });
+            return Err(TreeError::BelowRoot { height: block.height(), root_height });
         }
         let parent = self
             .blocks
             .get(&block.parent())
-            .ok_or(TreeError::UnknownParent {
-                parent: block.parent(),
-            })?;
+            .ok_or(TreeError::UnknownParent { parent: block.parent() })?;
         if block.height() != parent.height().next() {
             return Err(TreeError::Height {
                 height: block.height(),
@@ -111,10 +97,7 @@ impl BlockTree {
             });
         }
         if block.round() <= parent.round() {
-            return Err(TreeError::Round {
-                round: block.round(),
-                parent_round: parent.round(),
-            });
+            return Err(TreeError::Round { round: block.round(), parent_round: parent.round() });
         }
         if block.timestamp_ms() < parent.timestamp_ms() {
             return Err(TreeError::Timestamp {
@@ -122,9 +105,7 @@ impl BlockTree {
                 parent_ms: parent.timestamp_ms(),
             });
         }
-        self.certified
-            .entry(block.parent())
-            .or_insert_with(|| block.justify().clone());
+        self.certified.entry(block.parent()).or_insert_with(|| block.justify().clone());
         self.blocks.insert(block.id(), block);
         Ok(true)
     }
@@ -132,9 +113,7 @@ impl BlockTree {
     /// Records a verified QC.
     pub fn record_qc(&mut self, qc: &QuorumCertificate) {
         if self.blocks.contains_key(&qc.block_id()) {
-            self.certified
-                .entry(qc.block_id())
-                .or_insert_with(|| qc.clone());
+            self.certified.entry(qc.block_id()).or_insert_with(|| qc.clone());
         }
     }
 
@@ -175,10 +154,8 @@ impl BlockTree {
         for id in ids {
             self.descends_from_root(id, root_height, &mut keep);
         }
-        self.blocks
-            .retain(|id, _| keep.get(id).copied().unwrap_or(false));
-        self.certified
-            .retain(|id, _| keep.get(id).copied().unwrap_or(false));
+        self.blocks.retain(|id, _| keep.get(id).copied().unwrap_or(false));
+        self.certified.retain(|id, _| keep.get(id).copied().unwrap_or(false));
     }
 
     fn descends_from_root(

@@ -44,13 +44,7 @@ fn raw_vote(
     block_id: Digest,
 ) -> Vote {
     let bytes = vote_signing_bytes(config.network(), config.epoch(), round, block_id);
-    Vote {
-        epoch: config.epoch(),
-        round,
-        block_id,
-        voter: me,
-        signature: signer.sign(&bytes),
-    }
+    Vote { epoch: config.epoch(), round, block_id, voter: me, signature: signer.sign(&bytes) }
 }
 
 fn corrupt(sig: &mut Signature) {
@@ -67,12 +61,7 @@ pub struct Byzantine {
 
 impl Byzantine {
     pub fn new(behavior: Behavior, rng: Rng) -> Self {
-        Self {
-            behavior,
-            rng,
-            recorded: VecDeque::new(),
-            oversized_sent: false,
-        }
+        Self { behavior, rng, recorded: VecDeque::new(), oversized_sent: false }
     }
 
     fn record(&mut self, frame: Rc<[u8]>) {
@@ -242,10 +231,7 @@ impl Byzantine {
                     out(Target::All, &Message::Vote(v)),
                     out(
                         Target::All,
-                        &Message::Timeout(TimeoutMsg {
-                            timeout: t,
-                            last_round_tc: None,
-                        }),
+                        &Message::Timeout(TimeoutMsg { timeout: t, last_round_tc: None }),
                     ),
                     out(Target::All, &Message::Proposal(p)),
                 ]
@@ -261,10 +247,7 @@ impl Byzantine {
                     0,
                     vec![b"rogue".to_vec()],
                 );
-                vec![out(
-                    Target::All,
-                    &Message::Proposal(Proposal::sign(config, b, None, signer)),
-                )]
+                vec![out(Target::All, &Message::Proposal(Proposal::sign(config, b, None, signer)))]
             }
             Behavior::Forger => self.forge(config, me, signer, status, high_qc),
             _ => Vec::new(),
@@ -282,11 +265,8 @@ impl Byzantine {
         let valid = Message::Vote(raw_vote(config, me, signer, round, Digest::ZERO)).to_frame();
         let mut frames: Vec<Vec<u8>> = Vec::new();
         match self.rng.index(6) {
-            0 => frames.push(
-                (0..self.rng.range(0, 300))
-                    .map(|_| self.rng.next_u64() as u8)
-                    .collect(),
-            ),
+            0 => frames
+                .push((0..self.rng.range(0, 300)).map(|_| self.rng.next_u64() as u8).collect()),
             1 => frames.push(valid[..self.rng.index(valid.len())].to_vec()),
             2 => {
                 let mut f = valid.clone();
@@ -311,10 +291,7 @@ impl Byzantine {
             }
             _ => frames.push(Vec::new()),
         }
-        frames
-            .into_iter()
-            .map(|f| (to, Rc::from(f), None))
-            .collect()
+        frames.into_iter().map(|f| (to, Rc::from(f), None)).collect()
     }
 
     fn forge(
@@ -330,12 +307,8 @@ impl Byzantine {
         let all = VoterBitmap::from_ids(n, &ids).unwrap_or_else(|_| VoterBitmap::empty(n));
         let round = Round(high_qc.round().0 + 1);
         let fake_block = Digest::hash(b"forged", &round.0.to_le_bytes());
-        let own = signer.sign(&vote_signing_bytes(
-            config.network(),
-            config.epoch(),
-            round,
-            fake_block,
-        ));
+        let own =
+            signer.sign(&vote_signing_bytes(config.network(), config.epoch(), round, fake_block));
         // Bitmap says everyone voted; the signatures are all the forger's own.
         let qc = QuorumCertificate::from_parts(
             config.epoch(),
@@ -371,13 +344,7 @@ impl Byzantine {
         );
         let p = Proposal::sign(config, b, None, signer);
         vec![
-            out(
-                Target::All,
-                &Message::Timeout(TimeoutMsg {
-                    timeout: t,
-                    last_round_tc: Some(tc),
-                }),
-            ),
+            out(Target::All, &Message::Timeout(TimeoutMsg { timeout: t, last_round_tc: Some(tc) })),
             out(Target::All, &Message::Proposal(p)),
         ]
     }

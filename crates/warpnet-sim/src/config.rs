@@ -119,14 +119,9 @@ impl SimConfig {
     /// A run drawn from `seed`, with `o` pinning what it names.
     pub fn random(seed: u64, o: &Overrides) -> Self {
         let mut rng = Rng::new(seed ^ 0x5EED_C0F1_6000_0000);
-        let nodes = o
-            .nodes
-            .unwrap_or_else(|| [4, 4, 4, 5, 5, 6, 7, 7, 8, 10][rng.index(10)]);
+        let nodes = o.nodes.unwrap_or_else(|| [4, 4, 4, 5, 5, 6, 7, 7, 8, 10][rng.index(10)]);
         let f = warpnet_types::config::faulty_nodes(nodes);
-        let byz = o
-            .byzantine
-            .unwrap_or_else(|| rng.range(0, f as u64) as usize)
-            .min(f);
+        let byz = o.byzantine.unwrap_or_else(|| rng.range(0, f as u64) as usize).min(f);
         let mut ids: Vec<u16> = (0..nodes as u16).collect();
         let mut byzantine_ids = Vec::new();
         for _ in 0..byz {
@@ -134,31 +129,16 @@ impl SimConfig {
         }
         byzantine_ids.sort_unstable();
         let behaviors = (0..byz)
-            .map(|_| {
-                o.behavior
-                    .unwrap_or(Behavior::ALL[rng.index(Behavior::ALL.len())])
-            })
+            .map(|_| o.behavior.unwrap_or(Behavior::ALL[rng.index(Behavior::ALL.len())]))
             .collect();
         let faulty_net = rng.chance(0.7);
         let faults = Faults {
-            loss: if faulty_net {
-                [0.0, 0.01, 0.05, 0.2][rng.index(4)]
-            } else {
-                0.0
-            },
-            duplicate: if faulty_net {
-                [0.0, 0.02, 0.1][rng.index(3)]
-            } else {
-                0.0
-            },
+            loss: if faulty_net { [0.0, 0.01, 0.05, 0.2][rng.index(4)] } else { 0.0 },
+            duplicate: if faulty_net { [0.0, 0.02, 0.1][rng.index(3)] } else { 0.0 },
             delay_ms_max: [2, 10, 50, 200][rng.index(4)],
             delay_after_gst_ms_max: 10,
             partitions: faulty_net && rng.chance(0.5),
-            crashes: if rng.chance(0.5) {
-                rng.range(1, 4) as usize
-            } else {
-                0
-            },
+            crashes: if rng.chance(0.5) { rng.range(1, 4) as usize } else { 0 },
             disk_latency_ms_max: rng.range(0, 3),
             gst_ms: rng.range(500, 4_000),
         };
@@ -167,9 +147,7 @@ impl SimConfig {
             nodes,
             behaviors,
             byzantine_ids,
-            scheme: o
-                .scheme
-                .unwrap_or(warpnet_types::SchemeId::InsecureSimulation),
+            scheme: o.scheme.unwrap_or(warpnet_types::SchemeId::InsecureSimulation),
             quorum_rule: QuorumRule::NMinusF,
             faults,
             params: sim_params(),

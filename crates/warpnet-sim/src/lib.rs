@@ -75,10 +75,7 @@ pub fn run_many(first: u64, count: u64, overrides: &Overrides, threads: usize) -
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .collect()
+        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
     });
     let mut total = Summary::default();
     for r in results {

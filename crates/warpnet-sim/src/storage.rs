@@ -37,14 +37,8 @@ impl Disk {
         let genesis = Block::genesis(config);
         let mut durable = Durable::default();
         durable.blocks.insert(genesis.id(), genesis.clone());
-        durable
-            .committed
-            .push((genesis, QuorumCertificate::genesis(config)));
-        Self {
-            durable,
-            queue: VecDeque::new(),
-            busy_until: 0,
-        }
+        durable.committed.push((genesis, QuorumCertificate::genesis(config)));
+        Self { durable, queue: VecDeque::new(), busy_until: 0 }
     }
 
     /// Queues a write; returns when it will be durable.
@@ -101,10 +95,7 @@ impl Disk {
     }
 
     pub fn committed_height(&self) -> Height {
-        self.durable
-            .committed
-            .last()
-            .map_or(Height(0), |(b, _)| b.height())
+        self.durable.committed.last().map_or(Height(0), |(b, _)| b.height())
     }
 
     /// What a restarting replica loads.
@@ -117,18 +108,8 @@ impl Disk {
             .unwrap_or_else(|| (Block::genesis(config), QuorumCertificate::genesis(config)));
         let h = committed.height();
         Recovery {
-            safety: self
-                .durable
-                .safety
-                .clone()
-                .unwrap_or_else(|| SafetyData::initial(config)),
-            blocks: self
-                .durable
-                .blocks
-                .values()
-                .filter(|b| b.height() > h)
-                .cloned()
-                .collect(),
+            safety: self.durable.safety.clone().unwrap_or_else(|| SafetyData::initial(config)),
+            blocks: self.durable.blocks.values().filter(|b| b.height() > h).cloned().collect(),
             committed,
             committed_certificate,
         }

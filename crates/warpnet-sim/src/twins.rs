@@ -73,11 +73,7 @@ pub fn run(
 /// form any certificate.
 pub fn n5_fork_schedule() -> TwinsSchedule {
     let split = vec![0, 0, 1, 1, 0, 1]; // replicas 0..=4, then the twin's second replica (5)
-    TwinsSchedule {
-        twin: 4,
-        rounds: vec![split; 12],
-        until_ms: 4_000,
-    }
+    TwinsSchedule { twin: 4, rounds: vec![split; 12], until_ms: 4_000 }
 }
 
 /// A random Twins schedule: random twin, random two-way partitions for each of `rounds` rounds.
@@ -93,9 +89,5 @@ pub fn random_schedule(seed: u64, n: usize, rounds: usize) -> TwinsSchedule {
             }
         })
         .collect();
-    TwinsSchedule {
-        twin,
-        rounds: schedule,
-        until_ms: rng.range(1_000, 4_000),
-    }
+    TwinsSchedule { twin, rounds: schedule, until_ms: rng.range(1_000, 4_000) }
 }

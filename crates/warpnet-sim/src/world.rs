@@ -37,27 +37,12 @@ struct Replica {
 }
 
 enum Event {
-    Deliver {
-        to: usize,
-        from: NodeId,
-        frame: Rc<[u8]>,
-    },
-    Timer {
-        replica: usize,
-        incarnation: u64,
-        timer: Timer,
-        gen: u64,
-    },
-    Disk {
-        replica: usize,
-        incarnation: u64,
-    },
+    Deliver { to: usize, from: NodeId, frame: Rc<[u8]> },
+    Timer { replica: usize, incarnation: u64, timer: Timer, gen: u64 },
+    Disk { replica: usize, incarnation: u64 },
     Crash(usize),
     Restart(usize),
-    Payload {
-        replica: usize,
-        cmd: Vec<u8>,
-    },
+    Payload { replica: usize, cmd: Vec<u8> },
     Partition,
     Gst,
     ByzTick(usize),
@@ -109,6 +94,8 @@ pub struct Report {
     pub virtual_ms: u64,
     pub stats: Stats,
     pub violations: Vec<Violation>,
+    /// Each replica's role and final core status (None if down), for diagnosis.
+    pub replicas: Vec<(NodeId, Role, Option<warpnet_core::Status>)>,
 }
 
 pub struct World {
@@ -202,11 +189,7 @@ impl World {
 
     fn schedule(&mut self, at: u64, event: Event) {
         self.seq += 1;
-        self.queue.push(Reverse(Scheduled {
-            time: at,
-            seq: self.seq,
-            event,
-        }));
+        self.queue.push(Reverse(Scheduled { time: at, seq: self.seq, event }));
     }
 
     fn honest(&self, idx: usize) -> bool {
@@ -214,9 +197,7 @@ impl World {
     }
 
     fn honest_node(&self, node: NodeId) -> bool {
-        self.replicas
-            .iter()
-            .any(|r| r.node == node && r.role == Role::Honest)
+        self.replicas.iter().any(|r| r.node == node && r.role == Role::Honest)
     }
 
     /// Runs to completion: the safety phase (faults until GST), then the liveness phase.
@@ -231,10 +212,7 @@ impl World {
             let replica = self.rng.index(n);
             self.schedule(
                 at,
-                Event::Payload {
-                    replica,
-                    cmd: format!("s{}-c{i}", self.cfg.seed).into_bytes(),
-                },
+                Event::Payload { replica, cmd: format!("s{}-c{i}", self.cfg.seed).into_bytes() },
             );
         }
         for _ in 0..self.cfg.faults.crashes {
@@ -294,6 +272,11 @@ impl World {
                 })
                 .collect(),
             committed_height: self.inv.agreement.max_height(),
+            replicas: self
+                .replicas
+                .iter()
+                .map(|r| (r.node, r.role, r.core.as_ref().map(Core::status)))
+                .collect(),
             virtual_ms: self.now,
             stats: self.stats,
             violations: self.inv.violations,
@@ -303,21 +286,13 @@ impl World {
     fn dispatch(&mut self, event: Event) {
         match event {
             Event::Deliver { to, from, frame } => self.deliver(to, from, &frame),
-            Event::Timer {
-                replica,
-                incarnation,
-                timer,
-                gen,
-            } => {
+            Event::Timer { replica, incarnation, timer, gen } => {
                 let r = &self.replicas[replica];
                 if r.incarnation == incarnation && r.timers.get(&timer_key(timer)) == Some(&gen) {
                     self.step(replica, Input::Timer(timer));
                 }
             }
-            Event::Disk {
-                replica,
-                incarnation,
-            } => {
+            Event::Disk { replica, incarnation } => {
                 if self.replicas[replica].incarnation == incarnation {
                     let versions = self.replicas[replica].disk.complete(self.now);
                     if let Some(&v) = versions.iter().max() {
@@ -361,11 +336,8 @@ impl World {
             }
         }
         self.inv.chain_growth.on_start(idx, tip.0, tip.1);
-        let actions = self.replicas[idx]
-            .core
-            .as_mut()
-            .map(|c| c.start(self.now))
-            .unwrap_or_default();
+        let actions =
+            self.replicas[idx].core.as_mut().map(|c| c.start(self.now)).unwrap_or_default();
         self.apply(idx, actions);
     }
 
@@ -412,15 +384,11 @@ impl World {
                 self.boot(idx);
             }
         }
-        let honest: Vec<usize> = (0..self.replicas.len())
-            .filter(|&i| self.honest(i))
-            .collect();
+        let honest: Vec<usize> = (0..self.replicas.len()).filter(|&i| self.honest(i)).collect();
         self.inv.liveness.deadline_ms = self.now + self.cfg.liveness_bound_ms;
         for i in 0..self.cfg.liveness_payloads {
             let cmd = format!("s{}-live{i}", self.cfg.seed).into_bytes();
-            self.inv
-                .liveness
-                .expect(cmd.clone(), honest.iter().copied());
+            self.inv.liveness.expect(cmd.clone(), honest.iter().copied());
             if honest.is_empty() {
                 continue;
             }
@@ -433,14 +401,8 @@ impl World {
     fn step(&mut self, idx: usize, input: Input) {
         let r = &mut self.replicas[idx];
         if let (Some(b), Input::Message { from, message }) = (r.byz.as_mut(), &input) {
-            let out = b.observe(
-                &self.config,
-                r.node,
-                r.signer.as_ref(),
-                r.core.as_ref(),
-                *from,
-                message,
-            );
+            let out =
+                b.observe(&self.config, r.node, r.signer.as_ref(), r.core.as_ref(), *from, message);
             self.send_outgoing(idx, out);
         }
         let now = self.now;
@@ -490,10 +452,7 @@ impl World {
                         self.inv.record(v);
                         let v = self.inv.chain_growth.on_commit(idx, &c.block, now);
                         self.inv.record(v);
-                        let v = self
-                            .inv
-                            .committed_once
-                            .on_commit(idx, h, c.block.payload(), now);
+                        let v = self.inv.committed_once.on_commit(idx, h, c.block.payload(), now);
                         self.inv.record(v);
                         self.inv.liveness.on_commit(idx, c.block.payload());
                     }
@@ -506,12 +465,7 @@ impl World {
                     let (gen, incarnation) = (*gen, r.incarnation);
                     self.schedule(
                         self.now + after_ms,
-                        Event::Timer {
-                            replica: idx,
-                            incarnation,
-                            timer,
-                            gen,
-                        },
+                        Event::Timer { replica: idx, incarnation, timer, gen },
                     );
                 }
                 Action::ServeSync { to, request } => {
@@ -553,10 +507,7 @@ impl World {
         let node = self.replicas[idx].node;
         let now = self.now;
         let v = match m {
-            Message::Vote(v) => self
-                .inv
-                .no_double_vote
-                .on_vote(node, v.round, v.block_id, now),
+            Message::Vote(v) => self.inv.no_double_vote.on_vote(node, v.round, v.block_id, now),
             Message::Timeout(t) => self.inv.no_double_vote.on_timeout(
                 node,
                 t.timeout.round,
@@ -565,11 +516,8 @@ impl World {
             ),
             Message::Proposal(p) => {
                 let qc = p.block.justify();
-                let voters: Vec<NodeId> = qc
-                    .voters()
-                    .iter()
-                    .filter(|&v| self.honest_node(v))
-                    .collect();
+                let voters: Vec<NodeId> =
+                    qc.voters().iter().filter(|&v| self.honest_node(v)).collect();
                 let mut found = None;
                 for voter in voters {
                     found = found.or(self.inv.no_double_vote.on_vote(
@@ -591,13 +539,7 @@ impl World {
         let r = &mut self.replicas[idx];
         let done = r.disk.write(self.now, latency, w);
         let incarnation = r.incarnation;
-        self.schedule(
-            done,
-            Event::Disk {
-                replica: idx,
-                incarnation,
-            },
-        );
+        self.schedule(done, Event::Disk { replica: idx, incarnation });
     }
 
     fn send_outgoing(&mut self, idx: usize, out: Vec<(Target, Rc<[u8]>, Option<Round>)>) {
@@ -651,14 +593,7 @@ impl World {
         let copies = if self.rng.chance(dup) { 2 } else { 1 };
         for _ in 0..copies {
             let at = self.now + self.rng.range(1, delay_max.max(1));
-            self.schedule(
-                at,
-                Event::Deliver {
-                    to,
-                    from,
-                    frame: frame.clone(),
-                },
-            );
+            self.schedule(at, Event::Deliver { to, from, frame: frame.clone() });
         }
     }
 

@@ -24,15 +24,8 @@ fn qc_fixture(n: usize) -> (ConsensusConfig, QuorumCertificate) {
     let (config, signers) =
         ConsensusConfig::for_testing(n, SchemeId::Ed25519, 1).expect("test committee");
     let genesis = QuorumCertificate::genesis(&config);
-    let block = Block::new(
-        config.epoch(),
-        Round(1),
-        Height(1),
-        NodeId(1),
-        genesis,
-        0,
-        vec![vec![7; 100]],
-    );
+    let block =
+        Block::new(config.epoch(), Round(1), Height(1), NodeId(1), genesis, 0, vec![vec![7; 100]]);
     let votes: Vec<Vote> = signers
         .iter()
         .take(config.quorum_threshold())
@@ -54,13 +47,7 @@ fn verify_one_by_one(config: &ConsensusConfig, qc: &QuorumCertificate) {
     let message = vote_signing_bytes(config.network(), qc.epoch(), qc.round(), qc.block_id());
     for (id, signature) in qc.voters().iter().zip(qc.signatures()) {
         let key = config.public_key(id).expect("member");
-        scheme
-            .verify(SignedItem {
-                key,
-                message: &message,
-                signature,
-            })
-            .expect("valid signature");
+        scheme.verify(SignedItem { key, message: &message, signature }).expect("valid signature");
     }
 }
 

@@ -11,11 +11,7 @@ pub const BITMAP_BYTES_MAX: usize = (u16::MAX as usize).div_ceil(8) + 1;
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum BitmapError {
     #[error("bitmap has {got} bytes; a committee of {total} needs exactly {expected}")]
-    WrongLength {
-        total: usize,
-        expected: usize,
-        got: usize,
-    },
+    WrongLength { total: usize, expected: usize, got: usize },
     #[error("bit {bit} is set but the committee has only {total} members")]
     BitOutOfRange { bit: usize, total: usize },
     #[error("node {id} is not a member of a committee of {total}")]
@@ -44,9 +40,7 @@ pub fn bitmap_len(total: usize) -> usize {
 impl VoterBitmap {
     /// An empty bitmap for a committee of `total`.
     pub fn empty(total: usize) -> Self {
-        Self {
-            bytes: vec![0; bitmap_len(total)],
-        }
+        Self { bytes: vec![0; bitmap_len(total)] }
     }
 
     /// ADR-006 `CreateVoterBitmap`: refuses unknown ids and duplicates.
@@ -67,9 +61,7 @@ impl VoterBitmap {
     /// ADR-006 `ParseVoterBitmap`, strict: the length must be exactly `(total+7)/8` and no bit at
     /// or above `total` may be set.
     pub fn from_bytes(total: usize, bytes: &[u8]) -> Result<Self, BitmapError> {
-        let b = Self {
-            bytes: bytes.to_vec(),
-        };
+        let b = Self { bytes: bytes.to_vec() };
         b.check(total)?;
         Ok(b)
     }
@@ -78,11 +70,7 @@ impl VoterBitmap {
     pub fn check(&self, total: usize) -> Result<(), BitmapError> {
         let expected = bitmap_len(total);
         if self.bytes.len() != expected {
-            return Err(BitmapError::WrongLength {
-                total,
-                expected,
-                got: self.bytes.len(),
-            });
+            return Err(BitmapError::WrongLength { total, expected, got: self.bytes.len() });
         }
         if let Some(bit) = self.iter_bits().find(|&bit| bit >= total) {
             return Err(BitmapError::BitOutOfRange { bit, total });
@@ -113,16 +101,13 @@ impl VoterBitmap {
 
     fn iter_bits(&self) -> impl Iterator<Item = usize> + '_ {
         self.bytes.iter().enumerate().flat_map(|(i, &byte)| {
-            (0..8)
-                .filter(move |bit| byte & (1 << bit) != 0)
-                .map(move |bit| i * 8 + bit)
+            (0..8).filter(move |bit| byte & (1 << bit) != 0).map(move |bit| i * 8 + bit)
         })
     }
 
     /// Members in ascending id order (the order of a certificate's signatures).
     pub fn iter(&self) -> impl Iterator<Item = NodeId> + '_ {
-        self.iter_bits()
-            .map(|bit| NodeId(u16::try_from(bit).unwrap_or(u16::MAX)))
+        self.iter_bits().map(|bit| NodeId(u16::try_from(bit).unwrap_or(u16::MAX)))
     }
 
     pub fn as_bytes(&self) -> &[u8] {
@@ -139,9 +124,7 @@ impl Encode for VoterBitmap {
 impl Decode for VoterBitmap {
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         // The committee size is not known while decoding; `check` runs in `validate`.
-        Ok(Self {
-            bytes: r.bytes("voter bitmap", BITMAP_BYTES_MAX)?.to_vec(),
-        })
+        Ok(Self { bytes: r.bytes("voter bitmap", BITMAP_BYTES_MAX)?.to_vec() })
     }
 }
 
@@ -186,10 +169,7 @@ mod tests {
     fn creation_rejects_unknown_and_duplicate_ids() {
         assert_eq!(
             VoterBitmap::from_ids(4, &ids(&[4])),
-            Err(BitmapError::UnknownNode {
-                id: NodeId(4),
-                total: 4
-            })
+            Err(BitmapError::UnknownNode { id: NodeId(4), total: 4 })
         );
         assert_eq!(
             VoterBitmap::from_ids(4, &ids(&[1, 1])),
@@ -201,19 +181,11 @@ mod tests {
     fn parsing_rejects_wrong_length_and_high_bits() {
         assert_eq!(
             VoterBitmap::from_bytes(9, &[0xff]),
-            Err(BitmapError::WrongLength {
-                total: 9,
-                expected: 2,
-                got: 1
-            })
+            Err(BitmapError::WrongLength { total: 9, expected: 2, got: 1 })
         );
         assert_eq!(
             VoterBitmap::from_bytes(4, &[0, 0]),
-            Err(BitmapError::WrongLength {
-                total: 4,
-                expected: 1,
-                got: 2
-            })
+            Err(BitmapError::WrongLength { total: 4, expected: 1, got: 2 })
         );
         assert_eq!(
             VoterBitmap::from_bytes(5, &[0b0010_0000]),
@@ -233,9 +205,6 @@ mod tests {
         assert!(b.insert(NodeId(0)));
         assert_eq!(b.count(), 2);
         assert!(b.contains(NodeId(9)) && !b.contains(NodeId(5)));
-        assert!(
-            !b.insert(NodeId(100)),
-            "out-of-range ids are never inserted"
-        );
+        assert!(!b.insert(NodeId(100)), "out-of-range ids are never inserted");
     }
 }

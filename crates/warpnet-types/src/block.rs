@@ -57,16 +57,7 @@ impl Block {
         payload: Payload,
     ) -> Self {
         let parent = justify.block_id();
-        Self::with_parent(
-            epoch,
-            round,
-            height,
-            parent,
-            proposer,
-            justify,
-            timestamp_ms,
-            payload,
-        )
+        Self::with_parent(epoch, round, height, parent, proposer, justify, timestamp_ms, payload)
     }
 
     /// Like `new` but with an explicit parent, which validation then checks; for decoding and
@@ -202,13 +193,8 @@ impl Block {
     }
 
     fn encode_fields(&self, w: &mut Writer) {
-        w.put(&self.epoch)
-            .put(&self.round)
-            .put(&self.height)
-            .put(&self.parent);
-        w.put(&self.proposer)
-            .put(&self.justify)
-            .u64(self.timestamp_ms);
+        w.put(&self.epoch).put(&self.round).put(&self.height).put(&self.parent);
+        w.put(&self.proposer).put(&self.justify).u64(self.timestamp_ms);
         w.len(self.payload.len());
         for cmd in &self.payload {
             w.bytes(cmd);
@@ -257,15 +243,7 @@ mod tests {
         let (c, _) = ConsensusConfig::for_testing(7, SchemeId::InsecureSimulation, 0).unwrap();
         let qc = QuorumCertificate::genesis(&c);
         for payload in [vec![], vec![vec![1u8; 10]], vec![vec![2u8; 100]; 50]] {
-            let b = Block::new(
-                c.epoch(),
-                Round(1),
-                Height(1),
-                NodeId(0),
-                qc.clone(),
-                5,
-                payload,
-            );
+            let b = Block::new(c.epoch(), Round(1), Height(1), NodeId(0), qc.clone(), 5, payload);
             assert_eq!(b.encoded_len(), b.to_bytes().len());
         }
     }

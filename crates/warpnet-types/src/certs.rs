@@ -46,11 +46,7 @@ fn check_epoch(
     if got == config.epoch() {
         Ok(())
     } else {
-        Err(ValidationError::WrongEpoch {
-            kind,
-            expected: config.epoch(),
-            got,
-        })
+        Err(ValidationError::WrongEpoch { kind, expected: config.epoch(), got })
     }
 }
 
@@ -62,11 +58,7 @@ fn check_member(
     if config.contains(id) {
         Ok(())
     } else {
-        Err(ValidationError::UnknownNode {
-            kind,
-            id,
-            total: config.total_nodes(),
-        })
+        Err(ValidationError::UnknownNode { kind, id, total: config.total_nodes() })
     }
 }
 
@@ -82,19 +74,11 @@ fn check_signers(
         .map_err(|source| ValidationError::Bitmap { kind, source })?;
     let voters = signers.count();
     if voters != signatures {
-        return Err(ValidationError::SignatureCount {
-            kind,
-            voters,
-            signatures,
-        });
+        return Err(ValidationError::SignatureCount { kind, voters, signatures });
     }
     let need = config.quorum_threshold();
     if voters < need {
-        return Err(ValidationError::NoQuorum {
-            kind,
-            got: voters,
-            need,
-        });
+        return Err(ValidationError::NoQuorum { kind, got: voters, need });
     }
     Ok(())
 }
@@ -108,24 +92,16 @@ fn check_signatures<'a>(
     let mut signers = Vec::new();
     let mut batch = Vec::new();
     for (id, message, signature) in items {
-        let key = config
-            .public_key(id)
-            .map_err(|_| ValidationError::UnknownNode {
-                kind,
-                id,
-                total: config.total_nodes(),
-            })?;
+        let key = config.public_key(id).map_err(|_| ValidationError::UnknownNode {
+            kind,
+            id,
+            total: config.total_nodes(),
+        })?;
         signers.push(id);
-        batch.push(SignedItem {
-            key,
-            message,
-            signature,
-        });
+        batch.push(SignedItem { key, message, signature });
     }
-    verify_all(config.scheme(), &batch).map_err(|i| ValidationError::BadSignature {
-        kind,
-        signer: signers[i],
-    })
+    verify_all(config.scheme(), &batch)
+        .map_err(|i| ValidationError::BadSignature { kind, signer: signers[i] })
 }
 
 /// One member's vote for a block.
@@ -213,13 +189,7 @@ impl QuorumCertificate {
         voters: VoterBitmap,
         signatures: Vec<Signature>,
     ) -> Self {
-        Self {
-            epoch,
-            round,
-            block_id,
-            voters,
-            signatures,
-        }
+        Self { epoch, round, block_id, voters, signatures }
     }
 
     /// The certificate of the genesis block: round 0, no signatures, valid by definition.
@@ -272,12 +242,7 @@ impl QuorumCertificate {
                 Err(ValidationError::NotGenesis)
             };
         }
-        check_signers(
-            "quorum certificate",
-            config,
-            &self.voters,
-            self.signatures.len(),
-        )
+        check_signers("quorum certificate", config, &self.voters, self.signatures.len())
     }
 
     /// Shape, then every signature (one batch; one by one only if the batch fails).
@@ -287,21 +252,15 @@ impl QuorumCertificate {
             return Ok(());
         }
         let bytes = vote_signing_bytes(config.network(), self.epoch, self.round, self.block_id);
-        let items = self
-            .voters
-            .iter()
-            .zip(&self.signatures)
-            .map(|(id, s)| (id, bytes.as_slice(), s));
+        let items =
+            self.voters.iter().zip(&self.signatures).map(|(id, s)| (id, bytes.as_slice(), s));
         check_signatures("quorum certificate", config, items)
     }
 }
 
 impl Encode for QuorumCertificate {
     fn encode(&self, w: &mut Writer) {
-        w.put(&self.epoch)
-            .put(&self.round)
-            .put(&self.block_id)
-            .put(&self.voters);
+        w.put(&self.epoch).put(&self.round).put(&self.block_id).put(&self.voters);
         w.len(self.signatures.len());
         for s in &self.signatures {
             w.put(s);
@@ -316,13 +275,7 @@ impl Decode for QuorumCertificate {
         let block_id = r.get()?;
         let voters = r.get()?;
         let signatures = r.list("qc signatures", COMMITTEE_SIZE_MAX, Reader::get)?;
-        Ok(Self {
-            epoch,
-            round,
-            block_id,
-            voters,
-            signatures,
-        })
+        Ok(Self { epoch, round, block_id, voters, signatures })
     }
 }
 
@@ -345,13 +298,7 @@ impl Timeout {
         signer: &dyn Signer,
     ) -> Self {
         let bytes = timeout_signing_bytes(config.network(), config.epoch(), round, high_qc.round());
-        Self {
-            epoch: config.epoch(),
-            round,
-            high_qc,
-            signer: id,
-            signature: signer.sign(&bytes),
-        }
+        Self { epoch: config.epoch(), round, high_qc, signer: id, signature: signer.sign(&bytes) }
     }
 
     /// The signer's highest QC round, the value its signature covers.
@@ -360,12 +307,7 @@ impl Timeout {
     }
 
     pub fn signing_bytes(&self, config: &ConsensusConfig) -> Vec<u8> {
-        timeout_signing_bytes(
-            config.network(),
-            self.epoch,
-            self.round,
-            self.high_qc.round(),
-        )
+        timeout_signing_bytes(config.network(), self.epoch, self.round, self.high_qc.round())
     }
 
     /// Everything but signatures (the timeout's own and its high QC's).
@@ -455,13 +397,7 @@ impl TimeoutCertificate {
         high_qc_rounds: Vec<Round>,
         signatures: Vec<Signature>,
     ) -> Self {
-        Self {
-            epoch,
-            round,
-            signers,
-            high_qc_rounds,
-            signatures,
-        }
+        Self { epoch, round, signers, high_qc_rounds, signatures }
     }
 
     pub fn epoch(&self) -> Epoch {
@@ -480,11 +416,7 @@ impl TimeoutCertificate {
     /// The highest QC round among the signers: a proposal justified by this TC must extend a
     /// QC at least this high (S1b).
     pub fn max_high_qc_round(&self) -> Round {
-        self.high_qc_rounds
-            .iter()
-            .copied()
-            .max()
-            .unwrap_or_default()
+        self.high_qc_rounds.iter().copied().max().unwrap_or_default()
     }
 
     pub fn validate_shape(&self, config: &ConsensusConfig) -> Result<(), ValidationError> {
@@ -545,12 +477,6 @@ impl Decode for TimeoutCertificate {
         let signers = r.get()?;
         let high_qc_rounds = r.list("tc high qc rounds", COMMITTEE_SIZE_MAX, Reader::get)?;
         let signatures = r.list("tc signatures", COMMITTEE_SIZE_MAX, Reader::get)?;
-        Ok(Self {
-            epoch,
-            round,
-            signers,
-            high_qc_rounds,
-            signatures,
-        })
+        Ok(Self { epoch, round, signers, high_qc_rounds, signatures })
     }
 }

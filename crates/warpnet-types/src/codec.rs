@@ -11,19 +11,11 @@ use thiserror::Error;
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum CodecError {
     #[error("unexpected end of input reading {what}: needed {needed} bytes, {remaining} left")]
-    UnexpectedEnd {
-        what: &'static str,
-        needed: usize,
-        remaining: usize,
-    },
+    UnexpectedEnd { what: &'static str, needed: usize, remaining: usize },
     #[error("{count} trailing bytes after a complete value")]
     TrailingBytes { count: usize },
     #[error("{what} is too long: {len} > {max}")]
-    TooLong {
-        what: &'static str,
-        len: usize,
-        max: usize,
-    },
+    TooLong { what: &'static str, len: usize, max: usize },
     #[error("invalid tag {tag} for {what}")]
     InvalidTag { what: &'static str, tag: u8 },
     #[error("invalid value for {what}: {reason}")]
@@ -44,9 +36,7 @@ impl Writer {
     }
 
     pub fn with_capacity(n: usize) -> Self {
-        Self {
-            buf: Vec::with_capacity(n),
-        }
+        Self { buf: Vec::with_capacity(n) }
     }
 
     pub fn u8(&mut self, v: u8) -> &mut Self {
@@ -121,11 +111,7 @@ impl<'a> Reader<'a> {
 
     fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], CodecError> {
         if self.buf.len() < n {
-            return Err(CodecError::UnexpectedEnd {
-                what,
-                needed: n,
-                remaining: self.buf.len(),
-            });
+            return Err(CodecError::UnexpectedEnd { what, needed: n, remaining: self.buf.len() });
         }
         let (head, tail) = self.buf.split_at(n);
         self.buf = tail;
@@ -202,9 +188,7 @@ impl<'a> Reader<'a> {
         if self.buf.is_empty() {
             Ok(())
         } else {
-            Err(CodecError::TrailingBytes {
-                count: self.buf.len(),
-            })
+            Err(CodecError::TrailingBytes { count: self.buf.len() })
         }
     }
 }
@@ -276,14 +260,10 @@ impl Encode for crate::NetworkId {
 impl Decode for crate::NetworkId {
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         let raw = r.bytes("network id", crate::ids::NETWORK_ID_LEN_MAX)?;
-        let s = std::str::from_utf8(raw).map_err(|e| CodecError::Invalid {
-            what: "network id",
-            reason: e.to_string(),
-        })?;
-        crate::NetworkId::new(s).map_err(|e| CodecError::Invalid {
-            what: "network id",
-            reason: e.to_string(),
-        })
+        let s = std::str::from_utf8(raw)
+            .map_err(|e| CodecError::Invalid { what: "network id", reason: e.to_string() })?;
+        crate::NetworkId::new(s)
+            .map_err(|e| CodecError::Invalid { what: "network id", reason: e.to_string() })
     }
 }
 
@@ -305,10 +285,7 @@ impl<T: Decode> Decode for Option<T> {
         match r.u8("option tag")? {
             0 => Ok(None),
             1 => Ok(Some(T::decode(r)?)),
-            tag => Err(CodecError::InvalidTag {
-                what: "option",
-                tag,
-            }),
+            tag => Err(CodecError::InvalidTag { what: "option", tag }),
         }
     }
 }
@@ -329,10 +306,7 @@ mod tests {
     fn trailing_bytes_are_rejected() {
         let mut bytes = Round(7).to_bytes();
         bytes.push(0);
-        assert_eq!(
-            Round::from_bytes(&bytes),
-            Err(CodecError::TrailingBytes { count: 1 })
-        );
+        assert_eq!(Round::from_bytes(&bytes), Err(CodecError::TrailingBytes { count: 1 }));
     }
 
     #[test]
@@ -340,11 +314,7 @@ mod tests {
         let err = Height::from_bytes(&[1, 2]).unwrap_err();
         assert!(matches!(
             err,
-            CodecError::UnexpectedEnd {
-                what: "height",
-                needed: 8,
-                remaining: 2
-            }
+            CodecError::UnexpectedEnd { what: "height", needed: 8, remaining: 2 }
         ));
     }
 

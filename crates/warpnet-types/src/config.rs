@@ -122,9 +122,8 @@ impl ConsensusConfig {
         scheme: SchemeId,
         seed_base: u64,
     ) -> Result<(Self, Vec<Box<dyn Signer>>), ConfigError> {
-        let signers: Vec<Box<dyn Signer>> = (0..n as u64)
-            .map(|i| signer_from_seed(scheme, seed_base + i))
-            .collect();
+        let signers: Vec<Box<dyn Signer>> =
+            (0..n as u64).map(|i| signer_from_seed(scheme, seed_base + i)).collect();
         let participants = signers
             .iter()
             .enumerate()
@@ -163,18 +162,14 @@ impl ConsensusConfig {
 
     fn compute_digest(&self) -> Digest {
         let mut w = Writer::new();
-        w.put(&self.network)
-            .put(&self.epoch)
-            .u8(self.scheme.wire_tag());
+        w.put(&self.network).put(&self.epoch).u8(self.scheme.wire_tag());
         w.u8(match self.quorum_rule {
             QuorumRule::NMinusF => 0,
             QuorumRule::AdrTwoFPlusOneUnsafe => 1,
         });
         w.len(self.participants.len());
         for p in &self.participants {
-            w.put(&p.public_key)
-                .bytes(p.address.as_bytes())
-                .bool(p.public);
+            w.put(&p.public_key).bytes(p.address.as_bytes()).bool(p.public);
         }
         Digest::hash(domain::TAG_CONFIG, w.as_slice())
     }
@@ -229,10 +224,7 @@ impl ConsensusConfig {
     pub fn participant(&self, id: NodeId) -> Result<&Participant, ConfigError> {
         self.participants
             .get(id.index())
-            .ok_or(ConfigError::UnknownNode {
-                id,
-                total: self.total_nodes(),
-            })
+            .ok_or(ConfigError::UnknownNode { id, total: self.total_nodes() })
     }
 
     /// ADR-006 `GetPublicKey`.
@@ -294,9 +286,7 @@ pub fn quorum_threshold(n: usize) -> usize {
 
 impl Encode for Participant {
     fn encode(&self, w: &mut Writer) {
-        w.put(&self.public_key)
-            .bytes(self.address.as_bytes())
-            .bool(self.public);
+        w.put(&self.public_key).bytes(self.address.as_bytes()).bool(self.public);
     }
 }
 
@@ -320,10 +310,7 @@ mod tests {
             assert_eq!((faulty_nodes(n), quorum_threshold(n)), (f, q), "n={n}");
         }
         let (c, _) = ConsensusConfig::for_testing(5, SchemeId::InsecureSimulation, 0).unwrap();
-        assert_eq!(
-            (c.total_nodes(), c.faulty_nodes(), c.quorum_threshold()),
-            (5, 1, 4)
-        );
+        assert_eq!((c.total_nodes(), c.faulty_nodes(), c.quorum_threshold()), (5, 1, 4));
         assert_eq!(c.clone().with_unsafe_adr_quorum().quorum_threshold(), 3);
     }
 
@@ -333,12 +320,7 @@ mod tests {
     fn quorums_intersect_in_an_honest_member_for_every_committee_size() {
         for n in 1..=COMMITTEE_SIZE_MAX {
             let (f, q) = (faulty_nodes(n), quorum_threshold(n));
-            assert!(
-                2 * q > n + f,
-                "n={n}: overlap {} < f+1={}",
-                2 * q - n,
-                f + 1
-            );
+            assert!(2 * q > n + f, "n={n}: overlap {} < f+1={}", 2 * q - n, f + 1);
             assert!(n - f >= q, "n={n}: no quorum with f down");
             assert!(3 * f < n, "n={n}: f too large");
             assert_eq!(q, 2 * n / 3 + 1, "n={n}");
@@ -379,22 +361,14 @@ mod tests {
             let mut sorted = order.clone();
             sorted.sort();
             assert_eq!(sorted, (0..7).map(NodeId).collect::<Vec<_>>());
-            assert_eq!(
-                order,
-                (0..7)
-                    .map(|i| c.leader(Round(cycle * 7 + i)))
-                    .collect::<Vec<_>>()
-            );
+            assert_eq!(order, (0..7).map(|i| c.leader(Round(cycle * 7 + i))).collect::<Vec<_>>());
             if let Some(p) = order.iter().position(|&id| id == NodeId(0)) {
                 if p + 1 < 7 {
                     successors_of_0.insert(order[p + 1]);
                 }
             }
         }
-        assert!(
-            successors_of_0.len() >= 5,
-            "successors of node 0: {successors_of_0:?}"
-        );
+        assert!(successors_of_0.len() >= 5, "successors of node 0: {successors_of_0:?}");
     }
 
     #[test]
@@ -409,18 +383,12 @@ mod tests {
         ps[2].public_key = ps[0].public_key;
         assert_eq!(
             ConsensusConfig::new(net.clone(), Epoch(1), SchemeId::Ed25519, ps.clone()),
-            Err(ConfigError::DuplicateKey {
-                first: NodeId(0),
-                second: NodeId(2)
-            })
+            Err(ConfigError::DuplicateKey { first: NodeId(0), second: NodeId(2) })
         );
         ps[2].public_key = PublicKey([0; 32]); // a small-order point: weak
         assert_eq!(
             ConsensusConfig::new(net.clone(), Epoch(1), SchemeId::Ed25519, ps.clone()),
-            Err(ConfigError::BadKey {
-                id: NodeId(2),
-                scheme: SchemeId::Ed25519
-            })
+            Err(ConfigError::BadKey { id: NodeId(2), scheme: SchemeId::Ed25519 })
         );
         let mut ps = c.participants().to_vec();
         ps[1].address.clear();
@@ -429,10 +397,7 @@ mod tests {
             Err(ConfigError::BadAddress { id: NodeId(1) })
         );
         assert!(c.public_key(NodeId(3)).is_err());
-        assert_eq!(
-            c.node_id_of(c.public_key(NodeId(2)).unwrap()),
-            Some(NodeId(2))
-        );
+        assert_eq!(c.node_id_of(c.public_key(NodeId(2)).unwrap()), Some(NodeId(2)));
     }
 
     #[test]

@@ -7,17 +7,9 @@ use crate::{BlockId, Epoch, NodeId, Round};
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ValidationError {
     #[error("{kind} is for epoch {got}, this committee is epoch {expected}")]
-    WrongEpoch {
-        kind: &'static str,
-        expected: Epoch,
-        got: Epoch,
-    },
+    WrongEpoch { kind: &'static str, expected: Epoch, got: Epoch },
     #[error("{kind} names node {id}, the committee has {total} members")]
-    UnknownNode {
-        kind: &'static str,
-        id: NodeId,
-        total: usize,
-    },
+    UnknownNode { kind: &'static str, id: NodeId, total: usize },
     #[error("{kind} has a bad voter bitmap: {source}")]
     Bitmap {
         kind: &'static str,
@@ -25,19 +17,11 @@ pub enum ValidationError {
         source: BitmapError,
     },
     #[error("{kind} lists {voters} signers but carries {signatures} signatures")]
-    SignatureCount {
-        kind: &'static str,
-        voters: usize,
-        signatures: usize,
-    },
+    SignatureCount { kind: &'static str, voters: usize, signatures: usize },
     #[error("timeout certificate lists {signers} signers but {rounds} highest-QC rounds")]
     HighQcRoundCount { signers: usize, rounds: usize },
     #[error("{kind} has {got} signers, a quorum is {need}")]
-    NoQuorum {
-        kind: &'static str,
-        got: usize,
-        need: usize,
-    },
+    NoQuorum { kind: &'static str, got: usize, need: usize },
     #[error("{kind} carries an invalid signature by node {signer}")]
     BadSignature { kind: &'static str, signer: NodeId },
     #[error("a round-0 quorum certificate must be this committee's genesis certificate")]
@@ -53,11 +37,7 @@ pub enum ValidationError {
     #[error(
         "{kind} of round {round} carries a highest QC round {high_qc_round} that is not lower"
     )]
-    HighQcNotLower {
-        kind: &'static str,
-        round: Round,
-        high_qc_round: Round,
-    },
+    HighQcNotLower { kind: &'static str, round: Round, high_qc_round: Round },
     #[error("proposal of round {round} carries a timeout certificate of round {tc_round}; it must be round {round} - 1")]
     TcRound { round: Round, tc_round: Round },
     #[error("proposal of round {round} is justified neither by a QC of round {round} - 1 (has {qc_round}) nor by a TC")]
@@ -73,10 +53,5 @@ pub enum ValidationError {
     #[error(
         "payload has {count} commands and {bytes} bytes, limits are {count_max} and {bytes_max}"
     )]
-    PayloadTooLarge {
-        count: usize,
-        bytes: usize,
-        count_max: usize,
-        bytes_max: usize,
-    },
+    PayloadTooLarge { count: usize, bytes: usize, count_max: usize, bytes_max: usize },
 }

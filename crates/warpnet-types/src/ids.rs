@@ -112,15 +112,11 @@ impl NetworkId {
     pub fn new(name: &str) -> Result<Self, InvalidNetworkId> {
         let ok = !name.is_empty()
             && name.len() <= NETWORK_ID_LEN_MAX
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if ok {
             Ok(Self(name.to_owned()))
         } else {
-            Err(InvalidNetworkId {
-                given: name.to_owned(),
-            })
+            Err(InvalidNetworkId { given: name.to_owned() })
         }
     }
 

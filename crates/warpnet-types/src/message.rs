@@ -47,11 +47,7 @@ impl Proposal {
     ) -> Self {
         let bytes =
             proposal_signing_bytes(config.network(), block.epoch(), block.round(), block.id());
-        Self {
-            block,
-            tc,
-            signature: signer.sign(&bytes),
-        }
+        Self { block, tc, signature: signer.sign(&bytes) }
     }
 
     pub fn signing_bytes(&self, config: &ConsensusConfig) -> Vec<u8> {
@@ -71,10 +67,7 @@ impl Proposal {
         if let Some(tc) = &self.tc {
             tc.validate_shape(config)?;
             if tc.round().next() != round {
-                return Err(ValidationError::TcRound {
-                    round,
-                    tc_round: tc.round(),
-                });
+                return Err(ValidationError::TcRound { round, tc_round: tc.round() });
             }
             // P2 (with S1c): after a TC the block must extend a QC at least as high as every
             // signer's highest QC, or honest members could not vote for it.
@@ -94,27 +87,17 @@ impl Proposal {
     /// The proposer's own signature.
     pub fn validate_signature(&self, config: &ConsensusConfig) -> Result<(), ValidationError> {
         let key =
-            config
-                .public_key(self.block.proposer())
-                .map_err(|_| ValidationError::UnknownNode {
-                    kind: "proposal",
-                    id: self.block.proposer(),
-                    total: config.total_nodes(),
-                })?;
-        let bytes = self.signing_bytes(config);
-        let item = crate::crypto::SignedItem {
-            key,
-            message: &bytes,
-            signature: &self.signature,
-        };
-        config
-            .scheme()
-            .scheme()
-            .verify(item)
-            .map_err(|_| ValidationError::BadSignature {
+            config.public_key(self.block.proposer()).map_err(|_| ValidationError::UnknownNode {
                 kind: "proposal",
-                signer: self.block.proposer(),
-            })
+                id: self.block.proposer(),
+                total: config.total_nodes(),
+            })?;
+        let bytes = self.signing_bytes(config);
+        let item = crate::crypto::SignedItem { key, message: &bytes, signature: &self.signature };
+        config.scheme().scheme().verify(item).map_err(|_| ValidationError::BadSignature {
+            kind: "proposal",
+            signer: self.block.proposer(),
+        })
     }
 
     /// Everything: shape, proposer signature, the block's QC and the TC.
@@ -156,9 +139,7 @@ impl TimeoutMsg {
     pub fn validate(&self, config: &ConsensusConfig) -> Result<(), ValidationError> {
         self.validate_shape(config)?;
         self.timeout.validate(config)?;
-        self.last_round_tc
-            .as_ref()
-            .map_or(Ok(()), |tc| tc.validate(config))
+        self.last_round_tc.as_ref().map_or(Ok(()), |tc| tc.validate(config))
     }
 }
 
@@ -232,10 +213,7 @@ impl Message {
         let mut r = Reader::new(bytes);
         let version = r.u8("wire version")?;
         if version != WIRE_VERSION {
-            return Err(CodecError::UnsupportedVersion {
-                got: version,
-                supported: WIRE_VERSION,
-            });
+            return Err(CodecError::UnsupportedVersion { got: version, supported: WIRE_VERSION });
         }
         let m = Self::decode(&mut r)?;
         r.finish()?;
@@ -261,11 +239,7 @@ impl Encode for Message {
                 w.u8(3).put(&t.timeout).put(&t.last_round_tc);
             }
             Message::SyncRequest(s) => {
-                w.u8(4)
-                    .put(&s.epoch)
-                    .put(&s.target)
-                    .put(&s.above)
-                    .u16(s.max_blocks);
+                w.u8(4).put(&s.epoch).put(&s.target).put(&s.above).u16(s.max_blocks);
             }
             Message::SyncResponse(s) => {
                 w.u8(5).put(&s.epoch).len(s.blocks.len());
@@ -280,11 +254,7 @@ impl Encode for Message {
 impl Decode for Message {
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         Ok(match r.u8("message kind")? {
-            1 => Message::Proposal(Proposal {
-                block: r.get()?,
-                tc: r.get()?,
-                signature: r.get()?,
-            }),
+            1 => Message::Proposal(Proposal { block: r.get()?, tc: r.get()?, signature: r.get()? }),
             2 => Message::Vote(Vote {
                 epoch: r.get()?,
                 round: r.get()?,
@@ -292,10 +262,7 @@ impl Decode for Message {
                 voter: r.get()?,
                 signature: r.get()?,
             }),
-            3 => Message::Timeout(TimeoutMsg {
-                timeout: r.get()?,
-                last_round_tc: r.get()?,
-            }),
+            3 => Message::Timeout(TimeoutMsg { timeout: r.get()?, last_round_tc: r.get()? }),
             4 => Message::SyncRequest(SyncRequest {
                 epoch: r.get()?,
                 target: r.get()?,
@@ -306,12 +273,7 @@ impl Decode for Message {
                 epoch: r.get()?,
                 blocks: r.list("sync blocks", SYNC_BLOCKS_MAX, Reader::get)?,
             }),
-            tag => {
-                return Err(CodecError::InvalidTag {
-                    what: "message kind",
-                    tag,
-                })
-            }
+            tag => return Err(CodecError::InvalidTag { what: "message kind", tag }),
         })
     }
 }

@@ -63,13 +63,7 @@ fn bitmap() -> impl Strategy<Value = VoterBitmap> {
 }
 
 fn qc() -> impl Strategy<Value = QuorumCertificate> {
-    (
-        epoch(),
-        round(),
-        digest(),
-        bitmap(),
-        prop::collection::vec(signature(), 0..4),
-    )
+    (epoch(), round(), digest(), bitmap(), prop::collection::vec(signature(), 0..4))
         .prop_map(|(e, r, b, v, s)| QuorumCertificate::from_parts(e, r, b, v, s))
 }
 
@@ -115,11 +109,7 @@ fn timeout() -> impl Strategy<Value = Timeout> {
 fn message() -> impl Strategy<Value = Message> {
     prop_oneof![
         (block(), prop::option::of(tc()), signature()).prop_map(|(block, tc, signature)| {
-            Message::Proposal(Proposal {
-                block,
-                tc,
-                signature,
-            })
+            Message::Proposal(Proposal { block, tc, signature })
         }),
         (epoch(), round(), digest(), any::<u16>(), signature()).prop_map(
             |(epoch, round, block_id, voter, signature)| Message::Vote(Vote {
@@ -131,10 +121,7 @@ fn message() -> impl Strategy<Value = Message> {
             })
         ),
         (timeout(), prop::option::of(tc())).prop_map(|(timeout, last_round_tc)| {
-            Message::Timeout(TimeoutMsg {
-                timeout,
-                last_round_tc,
-            })
+            Message::Timeout(TimeoutMsg { timeout, last_round_tc })
         }),
         (epoch(), digest(), any::<u64>(), any::<u16>()).prop_map(
             |(epoch, target, above, max_blocks)| Message::SyncRequest(SyncRequest {
@@ -152,11 +139,7 @@ fn message() -> impl Strategy<Value = Message> {
 /// Decodes, and if the bytes are accepted checks they are the value's one encoding.
 fn decode_canonically(bytes: &[u8]) -> Result<Message, CodecError> {
     let m = Message::from_frame(bytes)?;
-    assert_eq!(
-        m.to_frame(),
-        bytes,
-        "an accepted frame re-encodes to itself"
-    );
+    assert_eq!(m.to_frame(), bytes, "an accepted frame re-encodes to itself");
     Ok(m)
 }
 
@@ -266,20 +249,13 @@ fn header(kind: u8) -> Writer {
 
 /// A QC's encoding up to (not including) its signature count.
 fn qc_prefix(w: &mut Writer) {
-    w.put(&Epoch(1))
-        .put(&Round(1))
-        .put(&Digest([3; 32]))
-        .bytes(&[0b0111]);
+    w.put(&Epoch(1)).put(&Round(1)).put(&Digest([3; 32])).bytes(&[0b0111]);
 }
 
 /// A proposal frame up to (not including) its payload count.
 fn proposal_prefix() -> Writer {
     let mut w = header(KIND_PROPOSAL);
-    w.put(&Epoch(1))
-        .put(&Round(2))
-        .put(&Height(2))
-        .put(&Digest([3; 32]))
-        .put(&NodeId(2));
+    w.put(&Epoch(1)).put(&Round(2)).put(&Height(2)).put(&Digest([3; 32])).put(&NodeId(2));
     qc_prefix(&mut w);
     w.u32(0); // no signatures
     w.u64(1_000); // timestamp
@@ -300,11 +276,7 @@ fn timeout_msg_tc_prefix() -> Writer {
 
 #[track_caller]
 fn assert_too_long(frame: &[u8], what: &'static str, len: usize, max: usize) {
-    assert_eq!(
-        Message::from_frame(frame),
-        Err(CodecError::TooLong { what, len, max }),
-        "{what}"
-    );
+    assert_eq!(Message::from_frame(frame), Err(CodecError::TooLong { what, len, max }), "{what}");
 }
 
 #[test]
@@ -312,16 +284,10 @@ fn hand_built_prefixes_are_valid_when_completed() {
     // The helpers above really produce the layouts the over-long tests edit.
     let mut w = proposal_prefix();
     w.u32(0).u8(0).put(&Signature([1; 64]));
-    assert!(matches!(
-        decode_canonically(w.as_slice()),
-        Ok(Message::Proposal(_))
-    ));
+    assert!(matches!(decode_canonically(w.as_slice()), Ok(Message::Proposal(_))));
     let mut w = timeout_msg_tc_prefix();
     w.u32(0).u32(0);
-    assert!(matches!(
-        decode_canonically(w.as_slice()),
-        Ok(Message::Timeout(_))
-    ));
+    assert!(matches!(decode_canonically(w.as_slice()), Ok(Message::Timeout(_))));
 }
 
 #[test]
@@ -407,20 +373,14 @@ fn over_long_length_prefixes_are_refused_with_their_field() {
 #[test]
 fn lengths_within_limits_but_beyond_the_input_are_an_unexpected_end() {
     let mut w = header(KIND_SYNC_RESPONSE);
-    w.put(&Epoch(1))
-        .u32(u32::try_from(SYNC_BLOCKS_MAX).expect("small"));
+    w.put(&Epoch(1)).u32(u32::try_from(SYNC_BLOCKS_MAX).expect("small"));
     assert_eq!(
         Message::from_frame(w.as_slice()),
-        Err(CodecError::UnexpectedEnd {
-            what: "epoch",
-            needed: 8,
-            remaining: 0
-        })
+        Err(CodecError::UnexpectedEnd { what: "epoch", needed: 8, remaining: 0 })
     );
 
     let mut w = proposal_prefix();
-    w.u32(1)
-        .u32(u32::try_from(PAYLOAD_ITEM_BYTES_MAX).expect("small"));
+    w.u32(1).u32(u32::try_from(PAYLOAD_ITEM_BYTES_MAX).expect("small"));
     w.fixed(&[0; 10]);
     assert_eq!(
         Message::from_frame(w.as_slice()),
@@ -437,11 +397,7 @@ fn lengths_within_limits_but_beyond_the_input_are_an_unexpected_end() {
     w.u32(3).put(&Signature([0; 64]));
     assert_eq!(
         Message::from_frame(w.as_slice()),
-        Err(CodecError::UnexpectedEnd {
-            what: "signature",
-            needed: 64,
-            remaining: 0
-        })
+        Err(CodecError::UnexpectedEnd { what: "signature", needed: 64, remaining: 0 })
     );
 }
 
@@ -449,35 +405,20 @@ fn lengths_within_limits_but_beyond_the_input_are_an_unexpected_end() {
 fn short_frames_say_what_was_missing() {
     assert_eq!(
         Message::from_frame(&[]),
-        Err(CodecError::UnexpectedEnd {
-            what: "wire version",
-            needed: 1,
-            remaining: 0
-        })
+        Err(CodecError::UnexpectedEnd { what: "wire version", needed: 1, remaining: 0 })
     );
     assert_eq!(
         Message::from_frame(&[WIRE_VERSION]),
-        Err(CodecError::UnexpectedEnd {
-            what: "message kind",
-            needed: 1,
-            remaining: 0
-        })
+        Err(CodecError::UnexpectedEnd { what: "message kind", needed: 1, remaining: 0 })
     );
     assert_eq!(
         Message::from_frame(&[WIRE_VERSION, KIND_VOTE, 1, 0, 0]),
-        Err(CodecError::UnexpectedEnd {
-            what: "epoch",
-            needed: 8,
-            remaining: 3
-        })
+        Err(CodecError::UnexpectedEnd { what: "epoch", needed: 8, remaining: 3 })
     );
     // The version is checked before anything else, even on a one-byte frame.
     assert_eq!(
         Message::from_frame(&[WIRE_VERSION + 1]),
-        Err(CodecError::UnsupportedVersion {
-            got: WIRE_VERSION + 1,
-            supported: WIRE_VERSION
-        })
+        Err(CodecError::UnsupportedVersion { got: WIRE_VERSION + 1, supported: WIRE_VERSION })
     );
 }
 
@@ -488,10 +429,7 @@ fn option_and_tags_are_strict() {
         w.u32(0).u8(tag);
         assert_eq!(
             Message::from_frame(w.as_slice()),
-            Err(CodecError::InvalidTag {
-                what: "option",
-                tag
-            })
+            Err(CodecError::InvalidTag { what: "option", tag })
         );
     }
     let mut w = timeout_msg_tc_prefix();
@@ -500,13 +438,7 @@ fn option_and_tags_are_strict() {
     let tag_at = frame.len() - (8 + 8 + 4 + 1 + 4 + 4) - 1;
     assert_eq!(frame[tag_at], 1, "the Some tag of last_round_tc");
     frame[tag_at] = 7;
-    assert_eq!(
-        Message::from_frame(&frame),
-        Err(CodecError::InvalidTag {
-            what: "option",
-            tag: 7
-        })
-    );
+    assert_eq!(Message::from_frame(&frame), Err(CodecError::InvalidTag { what: "option", tag: 7 }));
 }
 
 /// A proposal whose frame is exactly `size` bytes long.
@@ -542,9 +474,7 @@ fn proposal_of_frame_size(size: usize) -> Message {
         payload.push(vec![0x5A; len]);
         left -= 4 + len;
     }
-    let Message::Proposal(p) = empty else {
-        unreachable!()
-    };
+    let Message::Proposal(p) = empty else { unreachable!() };
     let b = &p.block;
     let block = Block::with_parent(
         b.epoch(),
@@ -597,23 +527,14 @@ fn signed_messages_round_trip_and_still_validate() {
         5,
         vec![b"set x 1".to_vec()],
     );
-    let votes: Vec<Vote> = (0..3)
-        .map(|i| Vote::sign(&cfg, &b1, NodeId(i), s(usize::from(i))))
-        .collect();
+    let votes: Vec<Vote> =
+        (0..3).map(|i| Vote::sign(&cfg, &b1, NodeId(i), s(usize::from(i)))).collect();
     let qc1 = QuorumCertificate::from_votes(&cfg, &votes.iter().collect::<Vec<_>>()).expect("qc");
     let ts: Vec<Timeout> = (0..3)
         .map(|i| Timeout::sign(&cfg, Round(2), qc1.clone(), NodeId(i), s(usize::from(i))))
         .collect();
     let tc2 = TimeoutCertificate::from_timeouts(&cfg, &ts.iter().collect::<Vec<_>>()).expect("tc");
-    let b3 = Block::new(
-        Epoch(1),
-        Round(3),
-        Height(2),
-        NodeId(3),
-        qc1.clone(),
-        9,
-        vec![],
-    );
+    let b3 = Block::new(Epoch(1), Round(3), Height(2), NodeId(3), qc1.clone(), 9, vec![]);
     let p3 = Proposal::sign(&cfg, b3.clone(), Some(tc2.clone()), s(3));
     assert_eq!(p3.validate(&cfg), Ok(()));
 
@@ -625,20 +546,14 @@ fn signed_messages_round_trip_and_still_validate() {
             timeout: Timeout::sign(&cfg, Round(3), qc1.clone(), NodeId(3), s(3)),
             last_round_tc: Some(tc2),
         }),
-        Message::Timeout(TimeoutMsg {
-            timeout: ts[0].clone(),
-            last_round_tc: None,
-        }),
+        Message::Timeout(TimeoutMsg { timeout: ts[0].clone(), last_round_tc: None }),
         Message::SyncRequest(SyncRequest {
             epoch: Epoch(1),
             target: b3.id(),
             above: Height(0),
             max_blocks: 64,
         }),
-        Message::SyncResponse(SyncResponse {
-            epoch: Epoch(1),
-            blocks: vec![b1, b3],
-        }),
+        Message::SyncResponse(SyncResponse { epoch: Epoch(1), blocks: vec![b1, b3] }),
     ];
     for m in messages {
         let frame = m.to_frame();
@@ -662,20 +577,9 @@ fn signed_messages_round_trip_and_still_validate() {
         }
     }
     // The block id commits to every field: a one-byte change in a frame changes the decoded id.
-    let b = Block::new(
-        Epoch(1),
-        Round(1),
-        Height(1),
-        NodeId(1),
-        g,
-        5,
-        vec![b"abc".to_vec()],
-    );
-    let mut frame = Message::SyncResponse(SyncResponse {
-        epoch: Epoch(1),
-        blocks: vec![b.clone()],
-    })
-    .to_frame();
+    let b = Block::new(Epoch(1), Round(1), Height(1), NodeId(1), g, 5, vec![b"abc".to_vec()]);
+    let mut frame =
+        Message::SyncResponse(SyncResponse { epoch: Epoch(1), blocks: vec![b.clone()] }).to_frame();
     let last = frame.len() - 1;
     frame[last] ^= 1;
     let Ok(Message::SyncResponse(r)) = Message::from_frame(&frame) else {

@@ -38,8 +38,7 @@ impl Core {
             self.mempool.remove_committed(c.block.payload().iter());
         }
         self.out.extend(committed.into_iter().map(Action::Commit));
-        self.pending
-            .retain(|_, (_, p)| p.block.height() > self.tree.root().height());
+        self.pending.retain(|_, (_, p)| p.block.height() > self.tree.root().height());
     }
 
     /// Takes in a TC: verifies it unless it is the one we hold, keeps the highest, and
@@ -49,12 +48,10 @@ impl Core {
         tc: &TimeoutCertificate,
         verified: bool,
     ) -> Result<(), Rejection> {
-        if !verified && self.high_tc.as_ref() != Some(tc) {
+        if !verified && self.safety.data().high_tc.as_ref() != Some(tc) {
             tc.validate(&self.config)?;
         }
-        if self.high_tc.as_ref().is_none_or(|h| h.round() < tc.round()) {
-            self.high_tc = Some(tc.clone());
-        }
+        self.safety.observe_tc(tc);
         self.advance(tc.round().next(), true);
         Ok(())
     }
@@ -65,27 +62,19 @@ impl Core {
             return;
         }
         self.round = round;
-        self.consecutive_timeouts = if via_tc {
-            self.consecutive_timeouts.saturating_add(1)
-        } else {
-            0
-        };
+        self.consecutive_timeouts =
+            if via_tc { self.consecutive_timeouts.saturating_add(1) } else { 0 };
         self.enter_round();
     }
 
     /// PM1: arms the round timer, forgets old rounds, and lets the leader propose.
     pub(super) fn enter_round(&mut self) {
         let after_ms = self.params.round_timeout_ms(self.consecutive_timeouts);
-        self.out.push(Action::SetTimer {
-            timer: Timer::Round(self.round),
-            after_ms,
-        });
+        self.out.push(Action::SetTimer { timer: Timer::Round(self.round), after_ms });
         let keep_from = Round(self.round.0.saturating_sub(1));
         self.votes.prune_below(keep_from);
         self.timeouts.prune_below(keep_from);
-        self.seen_proposals = self
-            .seen_proposals
-            .split_off(&Round(self.round.0.saturating_sub(8)));
+        self.seen_proposals = self.seen_proposals.split_off(&Round(self.round.0.saturating_sub(8)));
         self.sync_requested.retain(|_, r| r.0 + 1 >= self.round.0);
         self.propose(false);
         // A proposal for this round may have been waiting for the certificates we now hold.

@@ -56,30 +56,18 @@ pub enum StartError {
     #[error("the key does not match member {me}'s public key")]
     WrongKey { me: NodeId },
     #[error("the key is for scheme {key:?}, the committee uses {committee:?}")]
-    WrongScheme {
-        key: warpnet_types::SchemeId,
-        committee: warpnet_types::SchemeId,
-    },
+    WrongScheme { key: warpnet_types::SchemeId, committee: warpnet_types::SchemeId },
     #[error("invalid core parameters: {0}")]
     Params(&'static str),
     #[error("stored safety data is for epoch {stored}, the committee is epoch {committee}")]
-    WrongEpoch {
-        stored: warpnet_types::Epoch,
-        committee: warpnet_types::Epoch,
-    },
+    WrongEpoch { stored: warpnet_types::Epoch, committee: warpnet_types::Epoch },
 }
 
 /// A signed message held until the safety data it depends on is durable.
 enum Outbound {
     Proposal(Sealed<Proposal>),
-    Vote {
-        to: NodeId,
-        vote: Sealed<Vote>,
-    },
-    Timeout {
-        timeout: Sealed<Timeout>,
-        tc: Option<TimeoutCertificate>,
-    },
+    Vote { to: NodeId, vote: Sealed<Vote> },
+    Timeout { timeout: Sealed<Timeout>, tc: Option<TimeoutCertificate> },
 }
 
 /// A snapshot of the replica's progress, for status pages, metrics and the simulator.
@@ -110,7 +98,6 @@ pub struct Core {
     sealed: Vec<Outbound>,
     tree: BlockTree,
     round: Round,
-    high_tc: Option<TimeoutCertificate>,
     consecutive_timeouts: u32,
     proposed_round: Round,
     votes: VoteCollector,
@@ -136,10 +123,9 @@ impl Core {
         params: CoreParams,
         recovery: Recovery,
     ) -> Result<Self, StartError> {
-        let expected = config.public_key(me).map_err(|_| StartError::NotMember {
-            me,
-            total: config.total_nodes(),
-        })?;
+        let expected = config
+            .public_key(me)
+            .map_err(|_| StartError::NotMember { me, total: config.total_nodes() })?;
         if signer.scheme() != config.scheme() {
             return Err(StartError::WrongScheme {
                 key: signer.scheme(),
@@ -165,13 +151,9 @@ impl Core {
         }
         let safety = SafetyRules::new(recovery.safety);
         let data = safety.data();
-        // PM0: resume in the round our certificates and signatures entitle us to.
-        let round = data
-            .high_qc
-            .round()
-            .next()
-            .max(data.last_voted_round)
-            .max(Round(1));
+        // PM0: resume in the round our persisted certificates entitle us to. (The QC or TC that
+        // moved us into a round is persisted with any vote or timeout we signed there.)
+        let round = data.high_qc.round().next().max(data.last_voted_round).max(Round(1));
         let mempool = Mempool::new(params.mempool_max, params.command_bytes_max);
         Ok(Self {
             config,
@@ -183,7 +165,6 @@ impl Core {
             sealed: Vec::new(),
             tree,
             round,
-            high_tc: None,
             consecutive_timeouts: 0,
             proposed_round: Round(0),
             votes: VoteCollector::default(),
@@ -236,10 +217,8 @@ impl Core {
             return;
         }
         if message.epoch() != self.config.epoch() {
-            let reason = Rejection::WrongEpoch {
-                got: message.epoch(),
-                expected: self.config.epoch(),
-            };
+            let reason =
+                Rejection::WrongEpoch { got: message.epoch(), expected: self.config.epoch() };
             return self.reject(Some(from), reason);
         }
         match message {
@@ -257,18 +236,13 @@ impl Core {
         if self.safety.dirty() && self.persist_requested < self.safety.version() {
             self.persist_requested = self.safety.version();
             let data = self.safety.data().clone();
-            self.out.push(Action::PersistSafety {
-                version: self.persist_requested,
-                data,
-            });
+            self.out.push(Action::PersistSafety { version: self.persist_requested, data });
         }
         let mut held = Vec::new();
         for ob in std::mem::take(&mut self.sealed) {
             match ob {
                 Outbound::Proposal(p) => match self.safety.release(p) {
-                    Ok(p) => self.out.push(Action::Broadcast {
-                        message: Message::Proposal(p),
-                    }),
+                    Ok(p) => self.out.push(Action::Broadcast { message: Message::Proposal(p) }),
                     Err(p) => held.push(Outbound::Proposal(p)),
                 },
                 Outbound::Vote { to, vote } => match self.safety.release(vote) {
@@ -297,19 +271,13 @@ impl Core {
     }
 
     fn record_evidence(&mut self, ev: Equivocation) {
-        let reason = Rejection::Equivocation {
-            signer: ev.signer,
-            round: ev.round,
-        };
+        let reason = Rejection::Equivocation { signer: ev.signer, round: ev.round };
         if self.evidence.len() >= self.params.evidence_max {
             self.evidence.remove(0);
         }
         self.evidence.push(ev.clone());
         self.out.push(Action::Evidence(ev));
-        self.reject(
-            Some(self.evidence.last().map_or(self.me, |e| e.signer)),
-            reason,
-        );
+        self.reject(Some(self.evidence.last().map_or(self.me, |e| e.signer)), reason);
     }
 
     pub fn status(&self) -> Status {
@@ -319,7 +287,7 @@ impl Core {
             round: self.round,
             leader: self.config.leader(self.round),
             high_qc_round: data.high_qc.round(),
-            high_tc_round: self.high_tc.as_ref().map(TimeoutCertificate::round),
+            high_tc_round: data.high_tc.as_ref().map(TimeoutCertificate::round),
             committed_height: root.height(),
             committed_block: root.id(),
             consecutive_timeouts: self.consecutive_timeouts,

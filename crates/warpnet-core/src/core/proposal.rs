@@ -24,19 +24,14 @@ impl Core {
         let high_qc = self.safety.data().high_qc.clone();
         let tc = if high_qc.round().next() == round {
             None
-        } else if let Some(tc) = self
-            .high_tc
-            .as_ref()
-            .filter(|tc| tc.round().next() == round)
+        } else if let Some(tc) =
+            self.safety.data().high_tc.as_ref().filter(|tc| tc.round().next() == round)
         {
             Some(tc.clone())
         } else {
             return; // not entitled to propose yet
         };
-        if tc
-            .as_ref()
-            .is_some_and(|tc| high_qc.round() < tc.max_high_qc_round())
-        {
+        if tc.as_ref().is_some_and(|tc| high_qc.round() < tc.max_high_qc_round()) {
             // P2: members would refuse a block below a signer's highest QC; we lack that QC
             // (it arrives with the timeouts), so the round times out rather than fail a vote.
             return;
@@ -50,17 +45,11 @@ impl Core {
             || !self.tree.root().payload().is_empty();
         if !busy && !force {
             let after_ms = self.params.idle_propose_delay_ms;
-            self.out.push(Action::SetTimer {
-                timer: Timer::Propose(round),
-                after_ms,
-            });
+            self.out.push(Action::SetTimer { timer: Timer::Propose(round), after_ms });
             return;
         }
-        let exclude: HashSet<_> = ancestors
-            .iter()
-            .flat_map(|b| b.payload().iter())
-            .map(|c| command_digest(c))
-            .collect();
+        let exclude: HashSet<_> =
+            ancestors.iter().flat_map(|b| b.payload().iter()).map(|c| command_digest(c)).collect();
         let payload = self.mempool.batch(
             self.params.payload_count_max,
             self.params.payload_bytes_max,
@@ -68,26 +57,17 @@ impl Core {
         );
         let timestamp_ms = self.now_ms.max(parent.timestamp_ms());
         let height = parent.height().next();
-        let block = Block::new(
-            self.config.epoch(),
-            round,
-            height,
-            self.me,
-            high_qc,
-            timestamp_ms,
-            payload,
-        );
+        let block =
+            Block::new(self.config.epoch(), round, height, self.me, high_qc, timestamp_ms, payload);
         let proposal = Proposal::sign(&self.config, block, tc, self.signer.as_ref());
         self.proposed_round = round;
-        self.seen_proposals
-            .insert(round, (proposal.block.id(), proposal.signature));
+        self.seen_proposals.insert(round, (proposal.block.id(), proposal.signature));
         // S4: our own vote is sealed by accept_proposal; the proposal leaves with it, never
         // before the safety data recording this round is durable.
         let at = self.sealed.len();
         self.accept_proposal(self.me, proposal.clone());
         let sealed = self.safety.seal_current(proposal);
-        self.sealed
-            .insert(at.min(self.sealed.len()), Outbound::Proposal(sealed));
+        self.sealed.insert(at.min(self.sealed.len()), Outbound::Proposal(sealed));
     }
 
     /// Replica side: checks a proposal from `from` before anything costly.
@@ -95,13 +75,8 @@ impl Core {
         let block = &p.block;
         let round = block.round();
         if from != block.proposer() {
-            return self.reject(
-                Some(from),
-                Rejection::WrongSender {
-                    claimed: block.proposer(),
-                    from,
-                },
-            );
+            return self
+                .reject(Some(from), Rejection::WrongSender { claimed: block.proposer(), from });
         }
         if let Err(e) = p.validate_shape(&self.config) {
             return self.reject(Some(from), e.into());
@@ -111,11 +86,7 @@ impl Core {
         if block.proposer() != leader {
             return self.reject(
                 Some(from),
-                Rejection::NotLeader {
-                    round,
-                    proposer: block.proposer(),
-                    leader,
-                },
+                Rejection::NotLeader { round, proposer: block.proposer(), leader },
             );
         }
         if let Some(&(seen_id, seen_sig)) = self.seen_proposals.get(&round) {
@@ -127,14 +98,8 @@ impl Core {
                 signer: from,
                 epoch: block.epoch(),
                 round,
-                first: Statement::Proposal {
-                    block_id: seen_id,
-                    signature: seen_sig,
-                },
-                second: Statement::Proposal {
-                    block_id: block.id(),
-                    signature: p.signature,
-                },
+                first: Statement::Proposal { block_id: seen_id, signature: seen_sig },
+                second: Statement::Proposal { block_id: block.id(), signature: p.signature },
             };
             if ev.verify(&self.config) {
                 self.record_evidence(ev);
@@ -194,13 +159,8 @@ impl Core {
             self.commit_with(&qc);
         }
         // S1: vote if the safety rules allow; the vote goes to the next round's leader.
-        match self.safety.vote(
-            &self.config,
-            self.me,
-            self.signer.as_ref(),
-            &p.block,
-            p.tc.as_ref(),
-        ) {
+        match self.safety.vote(&self.config, self.me, self.signer.as_ref(), &p.block, p.tc.as_ref())
+        {
             Ok(vote) => {
                 let to = self.config.leader(round.next());
                 self.sealed.push(Outbound::Vote { to, vote });
@@ -214,23 +174,14 @@ impl Core {
         if to == self.me {
             self.on_vote(self.me, vote, true);
         } else {
-            self.out.push(Action::Send {
-                to,
-                message: warpnet_types::Message::Vote(vote),
-            });
+            self.out.push(Action::Send { to, message: warpnet_types::Message::Vote(vote) });
         }
     }
 
     /// Next-leader side: counts a vote; a quorum forms a QC (Q1) and we propose at once.
     pub(super) fn on_vote(&mut self, from: NodeId, vote: Vote, own: bool) {
         if from != vote.voter {
-            return self.reject(
-                Some(from),
-                Rejection::WrongSender {
-                    claimed: vote.voter,
-                    from,
-                },
-            );
+            return self.reject(Some(from), Rejection::WrongSender { claimed: vote.voter, from });
         }
         if let Err(e) = vote.validate_shape(&self.config) {
             return self.reject(Some(from), e.into());
@@ -239,10 +190,7 @@ impl Core {
         if vote.round.0 > self.round.0.saturating_add(self.params.future_rounds_max) {
             return self.reject(
                 Some(from),
-                Rejection::FarFuture {
-                    round: vote.round,
-                    current: self.round,
-                },
+                Rejection::FarFuture { round: vote.round, current: self.round },
             );
         }
         if vote.round.next() < self.round || self.config.leader(vote.round.next()) != self.me {

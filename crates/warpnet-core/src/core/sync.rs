@@ -22,10 +22,7 @@ impl Core {
             above: self.tree.root().height(),
             max_blocks: self.params.sync_blocks_max,
         };
-        self.out.push(Action::Send {
-            to,
-            message: Message::SyncRequest(request),
-        });
+        self.out.push(Action::Send { to, message: Message::SyncRequest(request) });
     }
 
     /// Y2: the runtime serves requests from its block store (the core holds only the tree).

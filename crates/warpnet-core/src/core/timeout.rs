@@ -15,18 +15,11 @@ impl Core {
         }
         self.local_timeout();
         let after_ms = self.params.round_timeout_ms(self.consecutive_timeouts);
-        self.out.push(Action::SetTimer {
-            timer: Timer::Round(round),
-            after_ms,
-        });
+        self.out.push(Action::SetTimer { timer: Timer::Round(round), after_ms });
         let high_qc = self.safety.data().high_qc.clone();
         if !self.tree.contains(&high_qc.block_id()) {
             self.sync_requested.remove(&high_qc.block_id());
-            let peers: Vec<NodeId> = high_qc
-                .voters()
-                .iter()
-                .filter(|&id| id != self.me)
-                .collect();
+            let peers: Vec<NodeId> = high_qc.voters().iter().filter(|&id| id != self.me).collect();
             let hint = (!peers.is_empty()).then(|| peers[(round.0 as usize) % peers.len()]);
             self.request_sync(high_qc.block_id(), hint);
         }
@@ -34,15 +27,9 @@ impl Core {
 
     fn local_timeout(&mut self) {
         let round = self.round;
-        match self.safety.timeout(
-            &self.config,
-            self.me,
-            self.signer.as_ref(),
-            round,
-            self.high_tc.as_ref(),
-        ) {
+        match self.safety.timeout(&self.config, self.me, self.signer.as_ref(), round) {
             Ok(timeout) => {
-                let tc = self.high_tc.clone().filter(|tc| tc.round().next() == round);
+                let tc = self.safety.data().high_tc.clone().filter(|tc| tc.round().next() == round);
                 self.sealed.push(Outbound::Timeout { timeout, tc });
             }
             Err(e) => self.reject(None, e.into()),
@@ -51,13 +38,8 @@ impl Core {
 
     /// Broadcasts a released timeout and counts it ourselves.
     pub(super) fn send_timeout(&mut self, timeout: Timeout, tc: Option<TimeoutCertificate>) {
-        let msg = TimeoutMsg {
-            timeout: timeout.clone(),
-            last_round_tc: tc,
-        };
-        self.out.push(Action::Broadcast {
-            message: Message::Timeout(msg),
-        });
+        let msg = TimeoutMsg { timeout: timeout.clone(), last_round_tc: tc };
+        self.out.push(Action::Broadcast { message: Message::Timeout(msg) });
         self.add_timeout(timeout);
     }
 
@@ -66,25 +48,14 @@ impl Core {
     pub(super) fn on_timeout_msg(&mut self, from: NodeId, msg: TimeoutMsg) {
         let t = &msg.timeout;
         if from != t.signer {
-            return self.reject(
-                Some(from),
-                Rejection::WrongSender {
-                    claimed: t.signer,
-                    from,
-                },
-            );
+            return self.reject(Some(from), Rejection::WrongSender { claimed: t.signer, from });
         }
         if let Err(e) = msg.validate_shape(&self.config) {
             return self.reject(Some(from), e.into());
         }
         if t.round.0 > self.round.0.saturating_add(self.params.future_rounds_max) {
-            return self.reject(
-                Some(from),
-                Rejection::FarFuture {
-                    round: t.round,
-                    current: self.round,
-                },
-            );
+            return self
+                .reject(Some(from), Rejection::FarFuture { round: t.round, current: self.round });
         }
         if t.round < self.round && t.high_qc_round() <= self.safety.data().high_qc.round() {
             return; // stale and teaches us nothing
@@ -116,12 +87,7 @@ impl Core {
             }
             Added::Equivocation(ev) => self.record_evidence(ev),
         }
-        let joined = self
-            .safety
-            .data()
-            .last_timeout
-            .as_ref()
-            .is_some_and(|t| t.round == round);
+        let joined = self.safety.data().last_timeout.as_ref().is_some_and(|t| t.round == round);
         if round == self.round && !joined && self.timeouts.count(round) > self.config.faulty_nodes()
         {
             self.local_timeout();

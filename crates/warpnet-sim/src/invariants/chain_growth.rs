@@ -51,15 +51,7 @@ mod tests {
         let (c, _) = ConsensusConfig::for_testing(4, SchemeId::InsecureSimulation, 0).unwrap();
         let g = Block::genesis(&c);
         let qc = QuorumCertificate::genesis(&c);
-        let b1 = Block::new(
-            Epoch(1),
-            Round(1),
-            Height(1),
-            NodeId(1),
-            qc.clone(),
-            0,
-            vec![],
-        );
+        let b1 = Block::new(Epoch(1), Round(1), Height(1), NodeId(1), qc.clone(), 0, vec![]);
         let b2_skip = Block::new(Epoch(1), Round(1), Height(2), NodeId(1), qc, 0, vec![]);
         let mut g_check = ChainGrowth::default();
         g_check.on_start(0, Height(0), g.id());

@@ -46,10 +46,7 @@ mod tests {
         let mut c = CommittedOnce::default();
         let p = vec![b"x".to_vec()];
         assert!(c.on_commit(0, Height(3), &p, 0).is_none());
-        assert!(
-            c.on_commit(0, Height(3), &p, 0).is_none(),
-            "re-commit after restart"
-        );
+        assert!(c.on_commit(0, Height(3), &p, 0).is_none(), "re-commit after restart");
         assert!(c.on_commit(0, Height(4), &p, 0).is_some());
     }
 }

@@ -67,10 +67,7 @@ mod tests {
 
     #[test]
     fn reports_commands_missing_at_the_deadline() {
-        let mut l = Liveness {
-            deadline_ms: 100,
-            ..Liveness::default()
-        };
+        let mut l = Liveness { deadline_ms: 100, ..Liveness::default() };
         l.expect(b"a".to_vec(), [0, 1]);
         l.on_commit(0, &[b"a".to_vec()]);
         assert!(l.check(50).is_none());

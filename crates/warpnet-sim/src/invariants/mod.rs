@@ -23,11 +23,7 @@ pub struct Violation {
 
 impl std::fmt::Display for Violation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "[{}] at {} ms: {}",
-            self.invariant, self.at_ms, self.detail
-        )
+        write!(f, "[{}] at {} ms: {}", self.invariant, self.at_ms, self.detail)
     }
 }
 

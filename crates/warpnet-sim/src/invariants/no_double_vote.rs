@@ -54,10 +54,7 @@ mod tests {
     fn catches_two_votes_and_two_timeouts_in_one_round() {
         let mut c = NoDoubleVote::default();
         assert!(c.on_vote(NodeId(1), Round(3), Digest([1; 32]), 0).is_none());
-        assert!(
-            c.on_vote(NodeId(1), Round(3), Digest([1; 32]), 0).is_none(),
-            "re-sent vote"
-        );
+        assert!(c.on_vote(NodeId(1), Round(3), Digest([1; 32]), 0).is_none(), "re-sent vote");
         assert!(c.on_vote(NodeId(1), Round(3), Digest([2; 32]), 0).is_some());
         assert!(c.on_timeout(NodeId(1), Round(3), Round(1), 0).is_none());
         assert!(c.on_timeout(NodeId(1), Round(3), Round(2), 0).is_some());

@@ -17,21 +17,12 @@ pub const TAG_CONFIG: &[u8] = b"warpnet/v1/config";
 pub const TAG_CLAIM: &[u8] = b"warpnet/v1/claim";
 
 /// All tags, for the test that proves they are distinct.
-pub const ALL: &[&[u8]] = &[
-    TAG_BLOCK,
-    TAG_PROPOSAL,
-    TAG_VOTE,
-    TAG_TIMEOUT,
-    TAG_CONFIG,
-    TAG_CLAIM,
-];
+pub const ALL: &[&[u8]] = &[TAG_BLOCK, TAG_PROPOSAL, TAG_VOTE, TAG_TIMEOUT, TAG_CONFIG, TAG_CLAIM];
 
 /// Starts the bytes to be signed for one kind: the length-prefixed tag, then the network.
 pub fn signing_writer(tag: &[u8], network: &crate::NetworkId) -> crate::codec::Writer {
     let mut w = crate::codec::Writer::with_capacity(96);
-    w.u8(u8::try_from(tag.len()).unwrap_or(u8::MAX))
-        .fixed(tag)
-        .put(network);
+    w.u8(u8::try_from(tag.len()).unwrap_or(u8::MAX)).fixed(tag).put(network);
     w
 }
 

@@ -31,8 +31,7 @@ impl SignatureScheme for Ed25519Scheme {
         let sig = ed25519_dalek::Signature::from_bytes(&item.signature.0);
         // verify_strict: rejects small-order keys and non-canonical encodings, so a signature is
         // valid on every node or on none.
-        vk.verify_strict(item.message, &sig)
-            .map_err(|_| CryptoError::BadSignature)
+        vk.verify_strict(item.message, &sig).map_err(|_| CryptoError::BadSignature)
     }
 
     fn verify_batch(&self, items: &[SignedItem<'_>]) -> Result<(), CryptoError> {
@@ -49,15 +48,10 @@ impl SignatureScheme for Ed25519Scheme {
         if items.iter().any(|i| small_order_r(i.signature)) {
             return Err(failed);
         }
-        let keys = items
-            .iter()
-            .map(|i| verifying_key(i.key))
-            .collect::<Result<Vec<_>, _>>()?;
+        let keys = items.iter().map(|i| verifying_key(i.key)).collect::<Result<Vec<_>, _>>()?;
         let msgs: Vec<&[u8]> = items.iter().map(|i| i.message).collect();
-        let sigs: Vec<ed25519_dalek::Signature> = items
-            .iter()
-            .map(|i| ed25519_dalek::Signature::from_bytes(&i.signature.0))
-            .collect();
+        let sigs: Vec<ed25519_dalek::Signature> =
+            items.iter().map(|i| ed25519_dalek::Signature::from_bytes(&i.signature.0)).collect();
         // dalek's batch derives its coefficients from a transcript of the inputs: deterministic.
         ed25519_dalek::verify_batch(&msgs, &sigs, &keys).map_err(|_| failed)
     }
@@ -66,9 +60,7 @@ impl SignatureScheme for Ed25519Scheme {
 fn small_order_r(sig: &Signature) -> bool {
     let mut r = [0u8; 32];
     r.copy_from_slice(&sig.0[..32]);
-    CompressedEdwardsY(r)
-        .decompress()
-        .is_none_or(|p| p.is_small_order())
+    CompressedEdwardsY(r).decompress().is_none_or(|p| p.is_small_order())
 }
 
 /// An Ed25519 secret key.
@@ -79,9 +71,7 @@ pub struct Ed25519Signer {
 impl Ed25519Signer {
     /// From the 32-byte secret (RFC 8032 seed). The node generates it from the OS's randomness.
     pub fn from_secret(secret: [u8; 32]) -> Self {
-        Self {
-            key: SigningKey::from_bytes(&secret),
-        }
+        Self { key: SigningKey::from_bytes(&secret) }
     }
 
     /// The 32-byte secret, for writing the key file.

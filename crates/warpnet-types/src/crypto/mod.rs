@@ -33,10 +33,7 @@ impl PublicKey {
 
     pub fn from_hex(s: &str) -> Result<Self, CryptoError> {
         let raw = hex::decode(s).map_err(|_| CryptoError::MalformedPublicKey)?;
-        Ok(Self(
-            raw.try_into()
-                .map_err(|_| CryptoError::MalformedPublicKey)?,
-        ))
+        Ok(Self(raw.try_into().map_err(|_| CryptoError::MalformedPublicKey)?))
     }
 }
 
@@ -115,10 +112,7 @@ impl SchemeId {
         match tag {
             1 => Ok(SchemeId::Ed25519),
             0xEE => Ok(SchemeId::InsecureSimulation),
-            tag => Err(CodecError::InvalidTag {
-                what: "signature scheme",
-                tag,
-            }),
+            tag => Err(CodecError::InvalidTag { what: "signature scheme", tag }),
         }
     }
 }
@@ -195,59 +189,25 @@ mod tests {
         let sig = signer.sign(b"hello");
         let s = scheme.scheme();
         assert!(s.check_public_key(&pk).is_ok());
-        assert!(s
-            .verify(SignedItem {
-                key: &pk,
-                message: b"hello",
-                signature: &sig
-            })
-            .is_ok());
-        assert!(s
-            .verify(SignedItem {
-                key: &pk,
-                message: b"hellp",
-                signature: &sig
-            })
-            .is_err());
+        assert!(s.verify(SignedItem { key: &pk, message: b"hello", signature: &sig }).is_ok());
+        assert!(s.verify(SignedItem { key: &pk, message: b"hellp", signature: &sig }).is_err());
         let opk = other.public_key();
-        assert!(s
-            .verify(SignedItem {
-                key: &opk,
-                message: b"hello",
-                signature: &sig
-            })
-            .is_err());
+        assert!(s.verify(SignedItem { key: &opk, message: b"hello", signature: &sig }).is_err());
         let sigs: Vec<_> = (0..5u64).map(|i| signer_from_seed(scheme, i)).collect();
         let keys: Vec<_> = sigs.iter().map(|s| s.public_key()).collect();
         let msgs: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 3]).collect();
         let mut signatures: Vec<_> = sigs.iter().zip(&msgs).map(|(s, m)| s.sign(m)).collect();
         let items = |signatures: &[Signature]| -> Vec<(PublicKey, Vec<u8>, Signature)> {
-            keys.iter()
-                .zip(&msgs)
-                .zip(signatures)
-                .map(|((k, m), s)| (*k, m.clone(), *s))
-                .collect()
+            keys.iter().zip(&msgs).zip(signatures).map(|((k, m), s)| (*k, m.clone(), *s)).collect()
         };
         let owned = items(&signatures);
-        let batch: Vec<_> = owned
-            .iter()
-            .map(|(k, m, s)| SignedItem {
-                key: k,
-                message: m,
-                signature: s,
-            })
-            .collect();
+        let batch: Vec<_> =
+            owned.iter().map(|(k, m, s)| SignedItem { key: k, message: m, signature: s }).collect();
         assert_eq!(verify_all(scheme, &batch), Ok(()));
         signatures[3].0[0] ^= 1;
         let owned = items(&signatures);
-        let batch: Vec<_> = owned
-            .iter()
-            .map(|(k, m, s)| SignedItem {
-                key: k,
-                message: m,
-                signature: s,
-            })
-            .collect();
+        let batch: Vec<_> =
+            owned.iter().map(|(k, m, s)| SignedItem { key: k, message: m, signature: s }).collect();
         assert_eq!(verify_all(scheme, &batch), Err(3));
     }
 
@@ -266,11 +226,7 @@ mod tests {
         let ed = signer_from_seed(SchemeId::Ed25519, 9);
         let pk = ed.public_key();
         let sig = ed.sign(b"m");
-        let item = SignedItem {
-            key: &pk,
-            message: b"m",
-            signature: &sig,
-        };
+        let item = SignedItem { key: &pk, message: b"m", signature: &sig };
         assert!(SchemeId::InsecureSimulation.scheme().verify(item).is_err());
     }
 

@@ -14,16 +14,8 @@ use super::{CryptoError, PublicKey, SchemeId, Signature, SignatureScheme, Signed
 pub struct SimScheme;
 
 fn sim_sign(key: &PublicKey, message: &[u8]) -> Signature {
-    let a: [u8; 32] = Sha256::new()
-        .chain_update(key.0)
-        .chain_update(message)
-        .finalize()
-        .into();
-    let b: [u8; 32] = Sha256::new()
-        .chain_update(message)
-        .chain_update(key.0)
-        .finalize()
-        .into();
+    let a: [u8; 32] = Sha256::new().chain_update(key.0).chain_update(message).finalize().into();
+    let b: [u8; 32] = Sha256::new().chain_update(message).chain_update(key.0).finalize().into();
     let mut out = [0u8; 64];
     out[..32].copy_from_slice(&a);
     out[32..].copy_from_slice(&b);
@@ -56,9 +48,7 @@ pub struct SimSigner {
 
 impl SimSigner {
     pub fn from_secret(secret: [u8; 32]) -> Self {
-        Self {
-            public: PublicKey(Sha256::digest(secret).into()),
-        }
+        Self { public: PublicKey(Sha256::digest(secret).into()) }
     }
 }
 
