@@ -98,3 +98,24 @@ pub enum Rejection {
     #[error("message for epoch {got}, ours is {expected}")]
     WrongEpoch { got: warpnet_types::Epoch, expected: warpnet_types::Epoch },
 }
+
+impl Rejection {
+    /// A stable, low-cardinality name for metrics and tests.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Rejection::Invalid(ValidationError::BadSignature { .. })
+            | Rejection::BadSignatures(_) => "bad_signature",
+            Rejection::Invalid(_) => "invalid",
+            Rejection::WrongSender { .. } => "wrong_sender",
+            Rejection::NotLeader { .. } => "not_leader",
+            Rejection::FarFuture { .. } => "far_future",
+            Rejection::Tree(_) => "not_extending",
+            Rejection::Safety(_) => "safety_refused",
+            Rejection::Equivocation { .. } => "equivocation",
+            Rejection::MempoolFull { .. } => "mempool_full",
+            Rejection::CommandTooLarge { .. } => "command_too_large",
+            Rejection::DuplicateCommand => "duplicate_command",
+            Rejection::WrongEpoch { .. } => "wrong_epoch",
+        }
+    }
+}

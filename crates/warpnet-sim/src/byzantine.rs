@@ -123,9 +123,16 @@ impl Byzantine {
                         payload,
                     );
                     let p2 = Proposal::sign(config, b2, p.tc.clone(), signer);
+                    // Halves get different blocks (a split no one can see), and one member gets
+                    // both, so the equivocation is also caught as evidence.
+                    let witness = NodeId((me.0 + 1) % n);
                     for id in (0..n).map(NodeId).filter(|&id| id != me) {
                         let which = if id.0 % 2 == 0 { &p } else { &p2 };
                         result.push(out(Target::Node(id), &Message::Proposal(which.clone())));
+                        if id == witness {
+                            let other = if id.0 % 2 == 0 { &p2 } else { &p };
+                            result.push(out(Target::Node(id), &Message::Proposal(other.clone())));
+                        }
                     }
                 }
                 (Behavior::DoubleVoter, Message::Vote(v)) => {

@@ -79,6 +79,8 @@ pub struct Stats {
     pub messages_dropped: u64,
     pub malformed_frames: u64,
     pub rejected: u64,
+    /// Rejections by kind (`Rejection::kind`), received by honest replicas.
+    pub rejected_by_kind: std::collections::BTreeMap<&'static str, u64>,
     pub evidence: u64,
     pub crashes: u64,
     pub commits: u64,
@@ -488,7 +490,12 @@ impl World {
                         }));
                     }
                 }
-                Action::Rejected { .. } => self.stats.rejected += 1,
+                Action::Rejected { reason, .. } => {
+                    self.stats.rejected += 1;
+                    if honest {
+                        *self.stats.rejected_by_kind.entry(reason.kind()).or_default() += 1;
+                    }
+                }
             }
         }
         let r = &mut self.replicas[idx];
