@@ -48,5 +48,7 @@ pub use crate::core::{Core, Recovery, StartError, Status};
 pub use evidence::{Equivocation, Statement};
 pub use io::{Action, Input, Rejection, Timer};
 pub use params::CoreParams;
+#[cfg(feature = "mutations")]
+pub use params::Mutation;
 pub use safety::{SafetyData, SafetyError};
 pub use tree::Committed;

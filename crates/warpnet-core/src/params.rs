@@ -1,5 +1,16 @@
 //! Tunables of the core. Every queue and message has an explicit limit.
 
+/// A deliberately broken rule, compiled only with the `mutations` feature, so tests can show
+/// that the simulator catches each violation. Never part of a node build.
+#[cfg(feature = "mutations")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mutation {
+    /// S1a off: vote again in a round already voted in.
+    S1aVoteAgain,
+    /// Persist-before-release off: sealed votes and timeouts leave at once.
+    ReleaseBeforePersist,
+}
+
 /// Configuration of one replica's core. Defaults suit a LAN/WAN committee; the simulator and
 /// tests use smaller timeouts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +38,9 @@ pub struct CoreParams {
     pub pending_proposals_max: usize,
     /// Most equivocation records kept in memory (older ones are dropped; all are emitted).
     pub evidence_max: usize,
+    /// A rule to break, for mutation tests only.
+    #[cfg(feature = "mutations")]
+    pub mutation: Option<Mutation>,
 }
 
 impl Default for CoreParams {
@@ -43,6 +57,8 @@ impl Default for CoreParams {
             sync_blocks_max: 128,
             pending_proposals_max: 16,
             evidence_max: 1_024,
+            #[cfg(feature = "mutations")]
+            mutation: None,
         }
     }
 }

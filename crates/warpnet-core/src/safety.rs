@@ -119,12 +119,20 @@ pub struct SafetyRules {
     version: u64,
     /// Highest version the runtime reported durable.
     durable: u64,
+    #[cfg(feature = "mutations")]
+    pub(crate) mutation: Option<crate::params::Mutation>,
 }
 
 impl SafetyRules {
     /// From persisted data (or `SafetyData::initial`). What was loaded is durable by definition.
     pub fn new(data: SafetyData) -> Self {
-        Self { data, version: 0, durable: 0 }
+        Self {
+            data,
+            version: 0,
+            durable: 0,
+            #[cfg(feature = "mutations")]
+            mutation: None,
+        }
     }
 
     pub fn data(&self) -> &SafetyData {
@@ -147,6 +155,10 @@ impl SafetyRules {
 
     /// Opens a sealed message if its version is durable; gives it back otherwise.
     pub fn release<T>(&self, sealed: Sealed<T>) -> Result<T, Sealed<T>> {
+        #[cfg(feature = "mutations")]
+        if self.mutation == Some(crate::params::Mutation::ReleaseBeforePersist) {
+            return Ok(sealed.message);
+        }
         if sealed.version <= self.durable {
             Ok(sealed.message)
         } else {
@@ -215,7 +227,11 @@ impl SafetyRules {
             }
         }
         // S1a
-        if round <= self.data.last_voted_round {
+        #[cfg(feature = "mutations")]
+        let s1a_off = self.mutation == Some(crate::params::Mutation::S1aVoteAgain);
+        #[cfg(not(feature = "mutations"))]
+        let s1a_off = false;
+        if round <= self.data.last_voted_round && !s1a_off {
             return Err(SafetyError::AlreadyVoted {
                 round,
                 last_voted: self.data.last_voted_round,

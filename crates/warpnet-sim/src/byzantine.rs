@@ -57,11 +57,20 @@ pub struct Byzantine {
     /// Frames seen or sent, for replays (bounded).
     recorded: VecDeque<Rc<[u8]>>,
     oversized_sent: bool,
+    /// The equivocator's second version for its witness, re-sent on ticks so that a witness
+    /// that restarts (and forgets what it saw) is offered it again.
+    second_version: Option<(NodeId, Rc<[u8]>)>,
 }
 
 impl Byzantine {
     pub fn new(behavior: Behavior, rng: Rng) -> Self {
-        Self { behavior, rng, recorded: VecDeque::new(), oversized_sent: false }
+        Self {
+            behavior,
+            rng,
+            recorded: VecDeque::new(),
+            oversized_sent: false,
+            second_version: None,
+        }
     }
 
     fn record(&mut self, frame: Rc<[u8]>) {
@@ -131,7 +140,9 @@ impl Byzantine {
                         result.push(out(Target::Node(id), &Message::Proposal(which.clone())));
                         if id == witness {
                             let other = if id.0 % 2 == 0 { &p2 } else { &p };
-                            result.push(out(Target::Node(id), &Message::Proposal(other.clone())));
+                            let o = out(Target::Node(id), &Message::Proposal(other.clone()));
+                            self.second_version = Some((id, o.1.clone()));
+                            result.push(o);
                         }
                     }
                 }
@@ -209,6 +220,10 @@ impl Byzantine {
                 let frame = self.recorded[self.rng.index(self.recorded.len())].clone();
                 vec![(Target::Node(random_peer(&mut self.rng)), frame, None)]
             }
+            Behavior::EquivocatingProposer => match &self.second_version {
+                Some((witness, frame)) => vec![(Target::Node(*witness), frame.clone(), None)],
+                None => Vec::new(),
+            },
             Behavior::FutureFlooder => {
                 let far = Round(status.round.0 + 1_000_000 + self.rng.range(0, 1000));
                 let v = raw_vote(

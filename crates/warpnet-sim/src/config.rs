@@ -72,7 +72,7 @@ pub struct Faults {
 pub struct SimConfig {
     pub seed: u64,
     pub nodes: usize,
-    /// Byzantine replicas get the highest ids among... a seed-chosen set of ids (see `byzantine_ids`).
+    /// Behaviors of the Byzantine replicas, whose ids are `byzantine_ids` (drawn from the seed).
     pub behaviors: Vec<Behavior>,
     pub byzantine_ids: Vec<u16>,
     pub scheme: SchemeId,
@@ -112,6 +112,7 @@ pub fn sim_params() -> CoreParams {
         sync_blocks_max: 16,
         pending_proposals_max: 8,
         evidence_max: 64,
+        ..CoreParams::default()
     }
 }
 

@@ -38,8 +38,20 @@ pub fn run(
     quorum_rule: QuorumRule,
     check_liveness: bool,
 ) -> Report {
+    let cfg = config(seed, n, &schedule, quorum_rule, check_liveness);
+    World::new(cfg, Some(schedule)).run()
+}
+
+/// The configuration of a Twins run (no random faults: the schedule is the adversary).
+pub fn config(
+    seed: u64,
+    n: usize,
+    schedule: &TwinsSchedule,
+    quorum_rule: QuorumRule,
+    check_liveness: bool,
+) -> SimConfig {
     let gst = schedule.until_ms;
-    let cfg = SimConfig {
+    SimConfig {
         seed,
         nodes: n,
         behaviors: Vec::new(),
@@ -61,8 +73,7 @@ pub fn run(
         liveness_payloads: if check_liveness { 2 } else { 0 },
         liveness_bound_ms: 60_000,
         max_steps: 300_000,
-    };
-    World::new(cfg, Some(schedule)).run()
+    }
 }
 
 /// The schedule that forks a `2f + 1` quorum at `n = 5`: member 4 is twinned; for the first

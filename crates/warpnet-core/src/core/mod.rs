@@ -149,7 +149,12 @@ impl Core {
             // Forks that can no longer commit, and anything not attached, are dropped (pruned).
             let _ = tree.insert(b);
         }
-        let safety = SafetyRules::new(recovery.safety);
+        #[cfg_attr(not(feature = "mutations"), allow(unused_mut))]
+        let mut safety = SafetyRules::new(recovery.safety);
+        #[cfg(feature = "mutations")]
+        {
+            safety.mutation = params.mutation;
+        }
         let data = safety.data();
         // PM0: resume in the round our persisted certificates entitle us to. (The QC or TC that
         // moved us into a round is persisted with any vote or timeout we signed there.)
