@@ -89,6 +89,8 @@ pub enum Rejection {
     Equivocation { signer: NodeId, round: Round },
     #[error("bad signatures from nodes {0:?}")]
     BadSignatures(Vec<NodeId>),
+    #[error("block timestamp {timestamp_ms} ms is too far ahead of our clock ({now_ms} ms)")]
+    FutureTimestamp { timestamp_ms: u64, now_ms: u64 },
     #[error("mempool is full ({capacity} commands)")]
     MempoolFull { capacity: usize },
     #[error("command of {bytes} bytes exceeds the limit of {max}")]
@@ -112,6 +114,7 @@ impl Rejection {
             Rejection::Tree(_) => "not_extending",
             Rejection::Safety(_) => "safety_refused",
             Rejection::Equivocation { .. } => "equivocation",
+            Rejection::FutureTimestamp { .. } => "future_timestamp",
             Rejection::MempoolFull { .. } => "mempool_full",
             Rejection::CommandTooLarge { .. } => "command_too_large",
             Rejection::DuplicateCommand => "duplicate_command",

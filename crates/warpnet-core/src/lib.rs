@@ -28,7 +28,7 @@
 //! - S1a/S1b/S1c vote rules, S2 timeout rule, S3 re-send after restart (`safety.rs`)
 //! - C1 2-chain commit (`tree.rs`), Q1 batched quorum verification (`collect.rs`)
 //! - P1 leader, P2 justification, P3 proposer signature, P4 payload limits, P5 pipelined
-//!   proposing, P6 far-future rounds (`core/proposal.rs`, `core/timeout.rs`)
+//!   proposing, P6 far-future rounds, P7 timestamps (`core/proposal.rs`, `core/timeout.rs`)
 //! - PM0–PM6 pacemaker (`core/mod.rs`, `core/certs.rs`, `core/timeout.rs`, `params.rs`)
 //! - E1 equivocation evidence (`evidence.rs`, `collect.rs`), Y1–Y3 sync (`core/sync.rs`)
 

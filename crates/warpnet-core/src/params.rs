@@ -36,6 +36,8 @@ pub struct CoreParams {
     pub sync_blocks_max: u16,
     /// Most proposals kept while their ancestors are fetched.
     pub pending_proposals_max: usize,
+    /// A proposal's timestamp may be at most this far ahead of the local clock (P7).
+    pub clock_skew_max_ms: u64,
     /// Most equivocation records kept in memory (older ones are dropped; all are emitted).
     pub evidence_max: usize,
     /// A rule to break, for mutation tests only.
@@ -56,6 +58,7 @@ impl Default for CoreParams {
             mempool_max: 100_000,
             sync_blocks_max: 128,
             pending_proposals_max: 16,
+            clock_skew_max_ms: 30_000,
             evidence_max: 1_024,
             #[cfg(feature = "mutations")]
             mutation: None,

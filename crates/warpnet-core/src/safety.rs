@@ -45,7 +45,7 @@ impl SafetyData {
 
 impl Encode for SafetyData {
     fn encode(&self, w: &mut Writer) {
-        w.u8(1).put(&self.epoch).put(&self.last_voted_round).put(&self.high_qc);
+        w.u8(1).put(&self.epoch).put(&self.last_voted_round).put(&self.high_qc).put(&self.high_tc);
         match &self.last_vote {
             None => w.u8(0),
             Some(v) => {

@@ -4,6 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use warpnet_core::{Committed, Recovery, SafetyData};
+use warpnet_types::codec::{CodecError, Decode, Encode};
 use warpnet_types::{Block, BlockId, ConsensusConfig, Height, QuorumCertificate};
 
 /// One write.
@@ -17,7 +18,8 @@ pub enum Write {
 /// What survived on disk.
 #[derive(Clone, Debug, Default)]
 pub struct Durable {
-    pub safety: Option<SafetyData>,
+    /// The safety data as a node stores it: its canonical encoding, decoded on restart.
+    pub safety: Option<Vec<u8>>,
     pub blocks: HashMap<BlockId, Block>,
     /// The committed chain, by height, with the certificate of each block.
     pub committed: Vec<(Block, QuorumCertificate)>,
@@ -61,7 +63,7 @@ impl Disk {
                     self.durable.blocks.insert(b.id(), b);
                 }
                 Write::Safety { version, data } => {
-                    self.durable.safety = Some(data);
+                    self.durable.safety = Some(data.to_bytes());
                     versions.push(version);
                 }
                 Write::Commit(c) => {
@@ -98,8 +100,8 @@ impl Disk {
         self.durable.committed.last().map_or(Height(0), |(b, _)| b.height())
     }
 
-    /// What a restarting replica loads.
-    pub fn recovery(&self, config: &ConsensusConfig) -> Recovery {
+    /// What a restarting replica loads; an undecodable safety record is an error, as on a node.
+    pub fn recovery(&self, config: &ConsensusConfig) -> Result<Recovery, CodecError> {
         let (committed, committed_certificate) = self
             .durable
             .committed
@@ -107,11 +109,15 @@ impl Disk {
             .cloned()
             .unwrap_or_else(|| (Block::genesis(config), QuorumCertificate::genesis(config)));
         let h = committed.height();
-        Recovery {
-            safety: self.durable.safety.clone().unwrap_or_else(|| SafetyData::initial(config)),
+        let safety = match &self.durable.safety {
+            Some(bytes) => SafetyData::from_bytes(bytes)?,
+            None => SafetyData::initial(config),
+        };
+        Ok(Recovery {
+            safety,
             blocks: self.durable.blocks.values().filter(|b| b.height() > h).cloned().collect(),
             committed,
             committed_certificate,
-        }
+        })
     }
 }

@@ -318,7 +318,17 @@ impl World {
     /// Starts (or restarts) a replica from what its disk kept.
     fn boot(&mut self, idx: usize) {
         let r = &mut self.replicas[idx];
-        let recovery = r.disk.recovery(&self.config);
+        let recovery = match r.disk.recovery(&self.config) {
+            Ok(rec) => rec,
+            Err(e) => {
+                let detail = format!("replica {idx} cannot decode its safety data: {e}");
+                return self.inv.record(Some(Violation {
+                    invariant: "recovery",
+                    at_ms: self.now,
+                    detail,
+                }));
+            }
+        };
         let tip = (recovery.committed.height(), recovery.committed.id());
         match Core::new(
             self.config.clone(),

@@ -192,7 +192,8 @@ impl Core {
         if self.tree.contains(&high_qc.block_id()) {
             self.tree.record_qc(&high_qc);
         } else {
-            self.request_sync(high_qc.block_id(), None);
+            let peer = high_qc.voters().iter().find(|&id| id != self.me);
+            self.request_sync(high_qc.block_id(), peer);
         }
         self.finish()
     }
@@ -280,9 +281,10 @@ impl Core {
         if self.evidence.len() >= self.params.evidence_max {
             self.evidence.remove(0);
         }
+        let signer = ev.signer;
         self.evidence.push(ev.clone());
         self.out.push(Action::Evidence(ev));
-        self.reject(Some(self.evidence.last().map_or(self.me, |e| e.signer)), reason);
+        self.reject(Some(signer), reason);
     }
 
     pub fn status(&self) -> Status {
@@ -314,6 +316,18 @@ impl Core {
     /// Evidence of equivocation seen so far (the most recent `evidence_max`).
     pub fn evidence(&self) -> &[Equivocation] {
         &self.evidence
+    }
+
+    /// A block just joined the tree: a QC for it may have come first (votes, sync), and with it
+    /// a commit (C1).
+    fn on_block_inserted(&mut self, id: &BlockId) {
+        let high_qc = self.safety.data().high_qc.clone();
+        if high_qc.block_id() == *id {
+            self.tree.record_qc(&high_qc);
+        }
+        if let Some(qc) = self.tree.certificate(id).cloned() {
+            self.commit_with(&qc);
+        }
     }
 
     /// The highest QC this replica holds.

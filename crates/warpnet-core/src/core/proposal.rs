@@ -110,6 +110,16 @@ impl Core {
         if let Err(e) = p.validate_signature(&self.config) {
             return self.reject(Some(from), e.into());
         }
+        // P7: a timestamp at most `clock_skew_max_ms` ahead of our clock, so a Byzantine leader
+        // cannot drag block time into the future (honest leaders use max(now, parent)).
+        let ahead_max = self.now_ms.saturating_add(self.params.clock_skew_max_ms);
+        if block.timestamp_ms() > ahead_max {
+            let reason = Rejection::FutureTimestamp {
+                timestamp_ms: block.timestamp_ms(),
+                now_ms: self.now_ms,
+            };
+            return self.reject(Some(from), reason);
+        }
         // P4: payload within the configured limits.
         let (count, bytes) = (block.payload().len(), block.payload_bytes());
         if count > self.params.payload_count_max || bytes > self.params.payload_bytes_max {
@@ -154,10 +164,7 @@ impl Core {
             Ok(false) => {}
             Err(e) => return self.reject(Some(from), e.into()),
         }
-        // The QC for this block may already be known (a sync or a vote quorum came first).
-        if let Some(qc) = self.tree.certificate(&p.block.id()).cloned() {
-            self.commit_with(&qc);
-        }
+        self.on_block_inserted(&p.block.id());
         // S1: vote if the safety rules allow; the vote goes to the next round's leader.
         match self.safety.vote(&self.config, self.me, self.signer.as_ref(), &p.block, p.tc.as_ref())
         {

@@ -59,9 +59,7 @@ impl Core {
                 Ok(false) => {}
                 Err(e) => return self.reject(Some(from), Rejection::Tree(e)),
             }
-            if let Some(qc) = self.tree.certificate(&block.id()).cloned() {
-                self.commit_with(&qc);
-            }
+            self.on_block_inserted(&block.id());
         }
         if added == 0 {
             return;
