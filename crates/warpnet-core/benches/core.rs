@@ -322,6 +322,16 @@ fn bench_replay(c: &mut Criterion, group: &str, cases: &[(usize, usize)], timed:
             Some(kind) => chain.count(kind),
             None => chain.messages(),
         };
+        let t = &chain.tally;
+        eprintln!(
+            "{group} n={n} cmds={cmds}: {ROUNDS} rounds, {} proposals and {} votes in, \
+             {} proposals and {} votes out, {} commits; timing {elements} messages/iteration",
+            chain.count(Kind::Proposal),
+            chain.count(Kind::Vote),
+            t.proposals_broadcast,
+            t.vote_rounds.len(),
+            t.commits,
+        );
         g.throughput(Throughput::Elements(elements));
         g.bench_function(BenchmarkId::from_parameter(format!("n{n}_cmds{cmds}")), |b| {
             b.iter_custom(|iters| (0..iters).map(|_| replay(&chain, timed)).sum());

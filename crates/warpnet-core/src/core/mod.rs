@@ -239,37 +239,54 @@ impl Core {
     /// Ends a step: asks for the safety data to be persisted if it changed (one write per step:
     /// group commit), then releases every sealed message whose version is durable.
     fn finish(&mut self) -> Vec<Action> {
-        if self.safety.dirty() && self.persist_requested < self.safety.version() {
-            self.persist_requested = self.safety.version();
-            let data = self.safety.data().clone();
-            self.out.push(Action::PersistSafety { version: self.persist_requested, data });
+        loop {
+            if self.safety.dirty() && self.persist_requested < self.safety.version() {
+                self.persist_requested = self.safety.version();
+                let data = self.safety.data().clone();
+                self.out.push(Action::PersistSafety { version: self.persist_requested, data });
+            }
+            // Releasing our own vote or timeout can form a QC or TC, which changes the safety
+            // data and may seal more messages: repeat until nothing more is released.
+            if self.release_durable() == 0 {
+                break;
+            }
         }
+        std::mem::take(&mut self.out)
+    }
+
+    /// Sends every sealed message whose safety data is durable; returns how many.
+    fn release_durable(&mut self) -> usize {
         let mut held = Vec::new();
+        let mut released = 0;
         for ob in std::mem::take(&mut self.sealed) {
             match ob {
                 Outbound::Proposal(p) => match self.safety.release(p) {
-                    Ok(p) => self.out.push(Action::Broadcast { message: Message::Proposal(p) }),
+                    Ok(p) => {
+                        released += 1;
+                        self.out.push(Action::Broadcast { message: Message::Proposal(p) });
+                    }
                     Err(p) => held.push(Outbound::Proposal(p)),
                 },
                 Outbound::Vote { to, vote } => match self.safety.release(vote) {
-                    Ok(vote) => self.send_vote(to, vote),
+                    Ok(vote) => {
+                        released += 1;
+                        self.send_vote(to, vote);
+                    }
                     Err(vote) => held.push(Outbound::Vote { to, vote }),
                 },
                 Outbound::Timeout { timeout, tc } => match self.safety.release(timeout) {
-                    Ok(t) => self.send_timeout(t, tc),
+                    Ok(t) => {
+                        released += 1;
+                        self.send_timeout(t, tc);
+                    }
                     Err(timeout) => held.push(Outbound::Timeout { timeout, tc }),
                 },
             }
         }
-        self.sealed.extend(held);
-        if !self.sealed.is_empty()
-            && self.safety.dirty()
-            && self.persist_requested < self.safety.version()
-        {
-            // Releasing our own vote or timeout can change the safety data again.
-            return self.finish();
-        }
-        std::mem::take(&mut self.out)
+        // Messages sealed while releasing were pushed to `self.sealed`; keep both, in order.
+        held.append(&mut self.sealed);
+        self.sealed = held;
+        released
     }
 
     fn reject(&mut self, from: Option<NodeId>, reason: Rejection) {
