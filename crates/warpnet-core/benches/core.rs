@@ -29,13 +29,15 @@
 //!
 //! Throughput is in messages (elements) per second of the timed steps.
 //!
-//! Run: `cargo bench -p warpnet-core --bench core` (about 1.5 minutes on 2 cores).
+//! Run: `cargo bench -p warpnet-core --bench core` (about 40 s); figures in docs/benchmarks.md.
 
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{
+    criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
+};
 use warpnet_core::{Action, Core, CoreParams, Input, Recovery, Timer};
 use warpnet_types::{
     Block, ConsensusConfig, Height, Message, NodeId, Proposal, QuorumCertificate, Round, SchemeId,
@@ -316,6 +318,9 @@ fn replay(chain: &Chain, timed: Option<Kind>) -> Duration {
 
 fn bench_replay(c: &mut Criterion, group: &str, cases: &[(usize, usize)], timed: Option<Kind>) {
     let mut g = c.benchmark_group(group);
+    // One iteration replays a whole chain (tens of milliseconds): the same number of
+    // iterations in every sample, rather than criterion's linear ramp.
+    g.sampling_mode(SamplingMode::Flat);
     for &(n, cmds) in cases {
         let chain = build_chain(n, cmds);
         let elements = match timed {

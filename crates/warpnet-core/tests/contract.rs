@@ -1496,3 +1496,32 @@ fn y1_y3_missing_parent_is_fetched_and_the_waiting_proposal_is_voted_on() {
         [Act::ServeSync(peer, SyncRequest { max_blocks: SYNC_BLOCKS_MAX, ..greedy })]
     );
 }
+
+/// Y3: a sync response attaches only certified blocks. Synced blocks carry no proposer
+/// signature, so a block that no QC we hold certifies is never stored: a peer cannot fill the
+/// tree or the disk with fabricated blocks.
+#[test]
+fn y3_uncertified_blocks_from_a_peer_are_never_stored() {
+    let c = Committee::new(4);
+    let r = c.follower(&[1, 2]);
+    let (mut core, _) = c.start(r);
+    let peer = c.other_than(&[r])[0];
+    // Fabricated children of genesis: well formed, a valid parent QC, but no QC of their own.
+    for i in 0..5u64 {
+        let fake = c.block(1, 1, &c.genesis_qc(), vec![cmd(&format!("fake{i}"))]);
+        let response = SyncResponse { epoch: c.config.epoch(), blocks: vec![fake] };
+        let acts = mirror(core.handle(10 + i, msg(peer, Message::SyncResponse(response))));
+        assert!(!acts.iter().any(|a| matches!(a, Act::PersistBlock(_))), "{acts:?}");
+    }
+    assert_eq!(core.status().tree_blocks, 1, "only genesis");
+    // A chain certified link by link is attached, except its last block, which nothing we
+    // hold certifies.
+    let b1 = c.block(1, 1, &c.genesis_qc(), vec![]);
+    let qc1 = c.qc(&b1);
+    let b2 = c.block(2, 2, &qc1, vec![]);
+    let response = SyncResponse { epoch: c.config.epoch(), blocks: vec![b1.clone(), b2.clone()] };
+    let acts = mirror(core.handle(20, msg(peer, Message::SyncResponse(response))));
+    assert!(acts.contains(&Act::PersistBlock(b1)), "{acts:?}");
+    assert!(!acts.contains(&Act::PersistBlock(b2)), "{acts:?}");
+    assert_eq!(core.status().high_qc_round, Round(1));
+}

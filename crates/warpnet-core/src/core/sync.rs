@@ -1,6 +1,6 @@
 //! Fetching missing blocks with their certificates.
 
-use warpnet_types::{BlockId, Message, NodeId, SyncRequest, SyncResponse};
+use warpnet_types::{BlockId, Height, Message, NodeId, SyncRequest, SyncResponse};
 
 use super::Core;
 use crate::io::{Action, Rejection};
@@ -9,6 +9,11 @@ impl Core {
     /// Y1: asks a peer for the chain ending at `target`, above our committed height; once per
     /// target per round (the round timer retries with another peer).
     pub(super) fn request_sync(&mut self, target: BlockId, hint: Option<NodeId>) {
+        let above = self.tree.root().height();
+        self.request_sync_above(target, hint, above);
+    }
+
+    fn request_sync_above(&mut self, target: BlockId, hint: Option<NodeId>, above: Height) {
         if self.sync_requested.contains_key(&target) {
             return;
         }
@@ -19,7 +24,7 @@ impl Core {
         let request = SyncRequest {
             epoch: self.config.epoch(),
             target,
-            above: self.tree.root().height(),
+            above,
             max_blocks: self.params.sync_blocks_max,
         };
         self.out.push(Action::Send { to, message: Message::SyncRequest(request) });
@@ -31,15 +36,23 @@ impl Core {
         self.out.push(Action::ServeSync { to: from, request });
     }
 
-    /// Y3: attaches the blocks that extend our tree. Each block's QC is verified (it certifies
-    /// the block before it); the last is certified by a QC we already hold.
+    /// Whether we hold a verified QC for `id`: our highest QC, or the QC of a proposal waiting
+    /// for its parent. Sync targets are always such blocks.
+    fn certified_target(&self, id: &BlockId) -> bool {
+        self.safety.data().high_qc.block_id() == *id
+            || self.pending.values().any(|(_, p)| p.block.parent() == *id)
+    }
+
+    /// Y3: attaches blocks only as a certified chain: each block hash-linked to the one before
+    /// (the first to our tree) and certified by the QC inside the next one, the last by a QC we
+    /// hold. Synced blocks carry no proposer signature, so an uncertified block from a peer
+    /// could be anything: it is never stored. A truncated response is continued from the last
+    /// block attached.
     pub(super) fn on_sync_response(&mut self, from: NodeId, response: SyncResponse) {
-        let mut added = 0usize;
-        for block in response.blocks {
-            if self.tree.contains(&block.id()) {
-                continue;
-            }
-            if block.height() <= self.tree.root().height() {
+        let blocks = response.blocks;
+        let mut last_added: Option<Height> = None;
+        for (i, block) in blocks.iter().enumerate() {
+            if self.tree.contains(&block.id()) || block.height() <= self.tree.root().height() {
                 continue;
             }
             if let Err(e) = block.validate_shape(&self.config) {
@@ -48,39 +61,64 @@ impl Core {
             if !self.tree.contains(&block.parent()) {
                 break;
             }
+            let certificate = match blocks.get(i + 1) {
+                Some(next) if next.parent() == block.id() => Some(next.justify()),
+                Some(_) => {
+                    return self.reject(
+                        Some(from),
+                        Rejection::Tree(crate::tree::TreeError::UnknownParent {
+                            parent: block.id(),
+                        }),
+                    )
+                }
+                None if self.certified_target(&block.id()) => None,
+                None => break, // the rest of a truncated response: asked for again below
+            };
+            if let Some(qc) = certificate {
+                if qc.block_id() != block.id() {
+                    break;
+                }
+                if let Err(e) = qc.validate(&self.config) {
+                    return self.reject(Some(from), e.into());
+                }
+            }
             if let Err(e) = self.process_qc(block.justify(), false) {
                 return self.reject(Some(from), e);
             }
             match self.tree.insert(block.clone()) {
                 Ok(true) => {
-                    added += 1;
+                    last_added = Some(block.height());
                     self.out.push(Action::PersistBlock(block.clone()));
                 }
                 Ok(false) => {}
                 Err(e) => return self.reject(Some(from), Rejection::Tree(e)),
             }
+            if let Some(qc) = certificate {
+                let qc = qc.clone();
+                if let Err(e) = self.process_qc(&qc, true) {
+                    return self.reject(Some(from), e);
+                }
+            }
             self.on_block_inserted(&block.id());
         }
-        if added == 0 {
-            return;
-        }
-        // The QC we hold for the target may now commit something.
+        let Some(above) = last_added else { return };
         let high_qc = self.safety.data().high_qc.clone();
-        self.tree.record_qc(&high_qc);
-        self.commit_with(&high_qc);
-        if self.tree.contains(&high_qc.block_id()) {
-            self.sync_requested.remove(&high_qc.block_id());
-        } else {
-            // More to fetch: ask the same peer again for the rest.
-            self.sync_requested.remove(&high_qc.block_id());
-            self.request_sync(high_qc.block_id(), Some(from));
+        self.sync_requested.remove(&high_qc.block_id());
+        if !self.tree.contains(&high_qc.block_id()) {
+            // More to fetch: continue from where this response stopped.
+            self.request_sync_above(high_qc.block_id(), Some(from), above);
         }
         // Proposals that waited for these ancestors.
-        if let Some((from, p)) = self.pending.remove(&self.round) {
-            if self.tree.contains(&p.block.parent()) {
+        let ready: Vec<_> = self
+            .pending
+            .iter()
+            .filter(|(_, (_, p))| self.tree.contains(&p.block.parent()))
+            .map(|(r, _)| *r)
+            .collect();
+        for r in ready {
+            if let Some((from, p)) = self.pending.remove(&r) {
+                self.sync_requested.remove(&p.block.parent());
                 self.accept_proposal(from, p);
-            } else {
-                self.pending.insert(self.round, (from, p));
             }
         }
         self.propose(false);
