@@ -46,12 +46,7 @@ impl SafetyData {
 impl Encode for SafetyData {
     fn encode(&self, w: &mut Writer) {
         w.u8(1).put(&self.epoch).put(&self.last_voted_round).put(&self.high_qc).put(&self.high_tc);
-        match &self.last_vote {
-            None => w.u8(0),
-            Some(v) => {
-                w.u8(1).put(&v.epoch).put(&v.round).put(&v.block_id).put(&v.voter).put(&v.signature)
-            }
-        };
+        w.put(&self.last_vote);
         w.put(&self.last_timeout);
     }
 }
@@ -66,17 +61,7 @@ impl Decode for SafetyData {
         let last_voted_round = r.get()?;
         let high_qc = r.get()?;
         let high_tc = r.get()?;
-        let last_vote = match r.u8("last vote tag")? {
-            0 => None,
-            1 => Some(Vote {
-                epoch: r.get()?,
-                round: r.get()?,
-                block_id: r.get()?,
-                voter: r.get()?,
-                signature: r.get()?,
-            }),
-            tag => return Err(CodecError::InvalidTag { what: "last vote", tag }),
-        };
+        let last_vote = r.get()?;
         let last_timeout = r.get()?;
         Ok(Self { epoch, last_voted_round, high_qc, high_tc, last_vote, last_timeout })
     }

@@ -153,6 +153,28 @@ impl Vote {
     }
 }
 
+impl Encode for Vote {
+    fn encode(&self, w: &mut Writer) {
+        w.put(&self.epoch)
+            .put(&self.round)
+            .put(&self.block_id)
+            .put(&self.voter)
+            .put(&self.signature);
+    }
+}
+
+impl Decode for Vote {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
+        Ok(Self {
+            epoch: r.get()?,
+            round: r.get()?,
+            block_id: r.get()?,
+            voter: r.get()?,
+            signature: r.get()?,
+        })
+    }
+}
+
 /// A quorum of votes for one block in one round.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QuorumCertificate {

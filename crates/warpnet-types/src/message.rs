@@ -228,12 +228,7 @@ impl Encode for Message {
                 w.u8(1).put(&p.block).put(&p.tc).put(&p.signature);
             }
             Message::Vote(v) => {
-                w.u8(2)
-                    .put(&v.epoch)
-                    .put(&v.round)
-                    .put(&v.block_id)
-                    .put(&v.voter)
-                    .put(&v.signature);
+                w.u8(2).put(v);
             }
             Message::Timeout(t) => {
                 w.u8(3).put(&t.timeout).put(&t.last_round_tc);
@@ -255,13 +250,7 @@ impl Decode for Message {
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         Ok(match r.u8("message kind")? {
             1 => Message::Proposal(Proposal { block: r.get()?, tc: r.get()?, signature: r.get()? }),
-            2 => Message::Vote(Vote {
-                epoch: r.get()?,
-                round: r.get()?,
-                block_id: r.get()?,
-                voter: r.get()?,
-                signature: r.get()?,
-            }),
+            2 => Message::Vote(r.get()?),
             3 => Message::Timeout(TimeoutMsg { timeout: r.get()?, last_round_tc: r.get()? }),
             4 => Message::SyncRequest(SyncRequest {
                 epoch: r.get()?,
