@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, HashMap};
 use warpnet_types::certs::vote_signing_bytes;
 use warpnet_types::crypto::{verify_all, SignedItem};
 use warpnet_types::{
-    BlockId, ConsensusConfig, NodeId, QuorumCertificate, Round, Timeout, TimeoutCertificate, Vote,
+    BlockId, ConsensusConfig, NodeId, QuorumCertificate, Round, Signature, Timeout,
+    TimeoutCertificate, Vote, VoterBitmap,
 };
 
 use crate::evidence::{Equivocation, Statement};
@@ -147,61 +148,74 @@ impl VoteCollector {
 
 #[derive(Default)]
 struct TimeoutRound {
-    by_signer: BTreeMap<NodeId, Timeout>,
+    /// Each signer's first timeout: its highest QC round and its signature. The QCs themselves
+    /// are not kept, only the highest one per round (it goes into the TC).
+    by_signer: BTreeMap<NodeId, (Round, Signature)>,
+    high_qc: Option<QuorumCertificate>,
     certified: bool,
 }
 
-/// Collects timeouts per round; every member does this.
+/// Collects timeouts per round; every member does this. Memory per round is one entry per
+/// signer plus one QC; the caller bounds how many rounds are collected.
 #[derive(Default)]
 pub struct TimeoutCollector {
     rounds: BTreeMap<Round, TimeoutRound>,
 }
 
 impl TimeoutCollector {
-    /// Adds a timeout whose shape and own signature are verified (timeouts are verified on
-    /// arrival because each one can also advance the receiver's round).
+    /// Whether this signer's timeout for this round, with this highest QC round, is already
+    /// counted: a replay costs nothing.
+    pub fn contains(&self, timeout: &Timeout) -> bool {
+        self.rounds
+            .get(&timeout.round)
+            .and_then(|r| r.by_signer.get(&timeout.signer))
+            .is_some_and(|(hqc, _)| *hqc == timeout.high_qc_round())
+    }
+
+    /// Adds a timeout whose signature and carried QC are verified.
     pub fn add(&mut self, config: &ConsensusConfig, timeout: Timeout) -> Added<TimeoutCertificate> {
         let round = self.rounds.entry(timeout.round).or_default();
-        if let Some(first) = round.by_signer.get(&timeout.signer) {
-            if first.high_qc_round() == timeout.high_qc_round() {
+        if let Some(&(first_hqc, first_sig)) = round.by_signer.get(&timeout.signer) {
+            if first_hqc == timeout.high_qc_round() {
                 return Added::Pending;
             }
             return Added::Equivocation(Equivocation {
                 signer: timeout.signer,
                 epoch: timeout.epoch,
                 round: timeout.round,
-                first: Statement::Timeout {
-                    high_qc_round: first.high_qc_round(),
-                    signature: first.signature,
-                },
+                first: Statement::Timeout { high_qc_round: first_hqc, signature: first_sig },
                 second: Statement::Timeout {
                     high_qc_round: timeout.high_qc_round(),
                     signature: timeout.signature,
                 },
             });
         }
-        round.by_signer.insert(timeout.signer, timeout);
+        round.by_signer.insert(timeout.signer, (timeout.high_qc_round(), timeout.signature));
+        if round.high_qc.as_ref().is_none_or(|qc| qc.round() < timeout.high_qc.round()) {
+            round.high_qc = Some(timeout.high_qc);
+        }
         if round.certified || round.by_signer.len() < config.quorum_threshold() {
             return Added::Pending;
         }
-        let all: Vec<&Timeout> = round.by_signer.values().collect();
-        match TimeoutCertificate::from_timeouts(config, &all) {
-            Some(tc) => {
-                round.certified = true;
-                Added::Certificate(tc)
-            }
-            None => Added::Pending,
-        }
+        let Some(high_qc) = round.high_qc.clone() else { return Added::Pending };
+        let ids: Vec<NodeId> = round.by_signer.keys().copied().collect();
+        let Ok(signers) = VoterBitmap::from_ids(config.total_nodes(), &ids) else {
+            return Added::Pending;
+        };
+        round.certified = true;
+        Added::Certificate(TimeoutCertificate::from_parts(
+            timeout.epoch,
+            timeout.round,
+            signers,
+            round.by_signer.values().map(|(hqc, _)| *hqc).collect(),
+            round.by_signer.values().map(|(_, sig)| *sig).collect(),
+            high_qc,
+        ))
     }
 
     /// Number of distinct signers of timeouts for `round`.
     pub fn count(&self, round: Round) -> usize {
         self.rounds.get(&round).map_or(0, |r| r.by_signer.len())
-    }
-
-    /// The highest QC carried by the timeouts of `round` (they are verified).
-    pub fn highest_qc(&self, round: Round) -> Option<&QuorumCertificate> {
-        self.rounds.get(&round)?.by_signer.values().map(|t| &t.high_qc).max_by_key(|qc| qc.round())
     }
 
     pub fn prune_below(&mut self, round: Round) {

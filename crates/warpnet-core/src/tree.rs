@@ -71,9 +71,10 @@ impl BlockTree {
         self.certified.get(id)
     }
 
-    /// Whether an equal-content QC (same block and round) was already verified.
+    /// Whether this exact QC (bitmap and signatures included) was already verified. A QC that
+    /// only names the same block and round may carry anything, so it is verified again.
     pub fn knows_qc(&self, qc: &QuorumCertificate) -> bool {
-        self.certified.get(&qc.block_id()).is_some_and(|c| c.round() == qc.round())
+        self.certified.get(&qc.block_id()).is_some_and(|c| c == qc)
     }
 
     /// Adds a block whose justifying QC has been verified. Checks it extends its parent:

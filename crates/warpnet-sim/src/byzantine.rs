@@ -351,8 +351,9 @@ impl Byzantine {
             config.epoch(),
             Round(t_round.0.saturating_sub(1)),
             all,
-            vec![Round(0); n],
+            vec![high_qc.round(); n],
             vec![t_own; n - 1],
+            high_qc.clone(),
         );
         let t = Timeout::sign(config, t_round.next(), qc.clone(), me, signer);
         let b = Block::new(

@@ -4,14 +4,18 @@
 use std::collections::{HashMap, VecDeque};
 
 use warpnet_core::{Committed, Recovery, SafetyData};
-use warpnet_types::codec::{CodecError, Decode, Encode};
+use warpnet_types::codec::{CodecError, Decode};
 use warpnet_types::{Block, BlockId, ConsensusConfig, Height, QuorumCertificate};
 
 /// One write.
 #[derive(Clone, Debug)]
 pub enum Write {
     Block(Block),
-    Safety { version: u64, data: SafetyData },
+    /// The safety data's canonical encoding, as a node writes it.
+    Safety {
+        version: u64,
+        bytes: Vec<u8>,
+    },
     Commit(Committed),
 }
 
@@ -62,8 +66,8 @@ impl Disk {
                 Write::Block(b) => {
                     self.durable.blocks.insert(b.id(), b);
                 }
-                Write::Safety { version, data } => {
-                    self.durable.safety = Some(data.to_bytes());
+                Write::Safety { version, bytes } => {
+                    self.durable.safety = Some(bytes);
                     versions.push(version);
                 }
                 Write::Commit(c) => {

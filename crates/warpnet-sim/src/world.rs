@@ -7,6 +7,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use warpnet_core::{Action, Core, Input, Timer};
+use warpnet_types::codec::Encode;
 use warpnet_types::{ConsensusConfig, Height, Message, NodeId, QuorumRule, Round, Signer};
 
 use crate::byzantine::{Byzantine, Target};
@@ -453,7 +454,7 @@ impl World {
                     sends.push((Target::All, message));
                 }
                 Action::PersistSafety { version, data } => {
-                    self.disk_write(idx, Write::Safety { version, data })
+                    self.disk_write(idx, Write::Safety { version, bytes: data.to_bytes() })
                 }
                 Action::PersistBlock(b) => self.disk_write(idx, Write::Block(b)),
                 Action::Commit(c) => {

@@ -393,6 +393,10 @@ pub struct TimeoutCertificate {
     signers: VoterBitmap,
     high_qc_rounds: Vec<Round>,
     signatures: Vec<Signature>,
+    /// The QC of the highest entry in `high_qc_rounds`. A signer's claimed round is only a
+    /// number under its signature; carrying the QC proves the maximum, so a Byzantine signer
+    /// cannot claim a QC nobody holds and keep the next leader from proposing (P2).
+    high_qc: QuorumCertificate,
 }
 
 impl TimeoutCertificate {
@@ -408,6 +412,7 @@ impl TimeoutCertificate {
             signers: VoterBitmap::from_ids(config.total_nodes(), &ids).ok()?,
             high_qc_rounds: sorted.iter().map(|t| t.high_qc_round()).collect(),
             signatures: sorted.iter().map(|t| t.signature).collect(),
+            high_qc: sorted.iter().map(|t| &t.high_qc).max_by_key(|qc| qc.round())?.clone(),
         })
     }
 
@@ -418,8 +423,14 @@ impl TimeoutCertificate {
         signers: VoterBitmap,
         high_qc_rounds: Vec<Round>,
         signatures: Vec<Signature>,
+        high_qc: QuorumCertificate,
     ) -> Self {
-        Self { epoch, round, signers, high_qc_rounds, signatures }
+        Self { epoch, round, signers, high_qc_rounds, signatures, high_qc }
+    }
+
+    /// The QC of the highest signer's entry.
+    pub fn high_qc(&self) -> &QuorumCertificate {
+        &self.high_qc
     }
 
     pub fn epoch(&self) -> Epoch {
@@ -458,11 +469,22 @@ impl TimeoutCertificate {
                 high_qc_round: bad,
             });
         }
-        Ok(())
+        let (tc_max, qc_round) = (self.max_high_qc_round(), self.high_qc.round());
+        if tc_max != qc_round {
+            return Err(ValidationError::TcHighQcMismatch { tc_max, qc_round });
+        }
+        self.high_qc.validate_shape(config)
     }
 
+    /// Shape, the signers' signatures, and the carried QC's signatures.
     pub fn validate(&self, config: &ConsensusConfig) -> Result<(), ValidationError> {
         self.validate_shape(config)?;
+        self.validate_signatures(config)?;
+        self.high_qc.validate(config)
+    }
+
+    /// The signers' signatures only (the carried QC is checked separately, or is known).
+    pub fn validate_signatures(&self, config: &ConsensusConfig) -> Result<(), ValidationError> {
         let messages: Vec<Vec<u8>> = self
             .high_qc_rounds
             .iter()
@@ -489,6 +511,7 @@ impl Encode for TimeoutCertificate {
         for s in &self.signatures {
             w.put(s);
         }
+        w.put(&self.high_qc);
     }
 }
 
@@ -499,6 +522,7 @@ impl Decode for TimeoutCertificate {
         let signers = r.get()?;
         let high_qc_rounds = r.list("tc high qc rounds", COMMITTEE_SIZE_MAX, Reader::get)?;
         let signatures = r.list("tc signatures", COMMITTEE_SIZE_MAX, Reader::get)?;
-        Ok(Self { epoch, round, signers, high_qc_rounds, signatures })
+        let high_qc = r.get()?;
+        Ok(Self { epoch, round, signers, high_qc_rounds, signatures, high_qc })
     }
 }

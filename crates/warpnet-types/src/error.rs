@@ -51,6 +51,10 @@ pub enum ValidationError {
     )]
     TimeoutTcRound { round: Round, tc_round: Round },
     #[error(
+        "timeout certificate's highest QC round is {tc_max} but the QC it carries is of round {qc_round}"
+    )]
+    TcHighQcMismatch { tc_max: Round, qc_round: Round },
+    #[error(
         "payload has {count} commands and {bytes} bytes, limits are {count_max} and {bytes_max}"
     )]
     PayloadTooLarge { count: usize, bytes: usize, count_max: usize, bytes_max: usize },

@@ -74,8 +74,9 @@ fn tc() -> impl Strategy<Value = TimeoutCertificate> {
         bitmap(),
         prop::collection::vec(round(), 0..4),
         prop::collection::vec(signature(), 0..4),
+        qc(),
     )
-        .prop_map(|(e, r, v, h, s)| TimeoutCertificate::from_parts(e, r, v, h, s))
+        .prop_map(|(e, r, v, h, s, q)| TimeoutCertificate::from_parts(e, r, v, h, s, q))
 }
 
 fn block() -> impl Strategy<Value = Block> {
@@ -286,7 +287,9 @@ fn hand_built_prefixes_are_valid_when_completed() {
     w.u32(0).u8(0).put(&Signature([1; 64]));
     assert!(matches!(decode_canonically(w.as_slice()), Ok(Message::Proposal(_))));
     let mut w = timeout_msg_tc_prefix();
-    w.u32(0).u32(0);
+    w.u32(0).u32(0); // no high-QC rounds, no signatures
+    qc_prefix(&mut w); // the TC's carried QC
+    w.u32(0);
     assert!(matches!(decode_canonically(w.as_slice()), Ok(Message::Timeout(_))));
 }
 

@@ -237,6 +237,7 @@ fn variant(e: &ValidationError) -> &'static str {
         ValidationError::NoJustification { .. } => "NoJustification",
         ValidationError::StaleHighQc { .. } => "StaleHighQc",
         ValidationError::TimeoutTcRound { .. } => "TimeoutTcRound",
+        ValidationError::TcHighQcMismatch { .. } => "TcHighQcMismatch",
         ValidationError::PayloadTooLarge { .. } => "PayloadTooLarge",
     }
 }
@@ -258,6 +259,7 @@ const ALL_VARIANTS: &[&str] = &[
     "NoJustification",
     "StaleHighQc",
     "TimeoutTcRound",
+    "TcHighQcMismatch",
     "PayloadTooLarge",
 ];
 
@@ -701,6 +703,7 @@ fn tc_errors(c: &Chain, seen: &mut Seen) {
                 signers,
                 rounds.iter().copied().map(Round).collect(),
                 sigs.to_vec(),
+                tc.high_qc().clone(),
             )
         };
     let signers = tc.signers().clone();
@@ -755,6 +758,13 @@ fn tc_errors(c: &Chain, seen: &mut Seen) {
         "TC claiming a high QC of its own round",
         parts(1, 2, signers.clone(), &[1, 2, 0], &sigs).validate(cfg),
         ValidationError::HighQcNotLower { kind: K_TC, round: Round(2), high_qc_round: Round(2) },
+    );
+    // The carried QC must be the one of the highest entry: a signer's round is only a number,
+    // the QC proves it.
+    seen.check(
+        "TC whose carried QC is above every signer's claimed round",
+        parts(1, 2, signers.clone(), &[0, 0, 0], &sigs).validate(cfg),
+        ValidationError::TcHighQcMismatch { tc_max: Round(0), qc_round: Round(1) },
     );
     // Each signature covers its signer's high-QC round: a lie about member 1's is pinned on it.
     seen.check(
@@ -885,6 +895,7 @@ fn proposal_errors(c: &Chain, seen: &mut Seen) {
         c.tc2.signers().clone(),
         c.tc2.high_qc_rounds().to_vec(),
         sigs,
+        c.tc2.high_qc().clone(),
     );
     let p = sign(&c.b3, Some(&bad_tc));
     assert_eq!(p.validate_shape(cfg), Ok(()));
@@ -1021,7 +1032,11 @@ fn the_same_votes_pass_the_unsafe_adr_rule_but_not_n_minus_f() {
     let ts = timeouts(&cfg, &signers, 1, &[(1, &g), (2, &g), (3, &g)]);
     let tc = tc_of(&cfg, &ts);
     assert_eq!(tc.validate(&cfg), Err(ValidationError::NoQuorum { kind: K_TC, got: 3, need: 4 }));
-    assert_eq!(tc.validate(&adr), Ok(()));
+    // A TC carries its highest QC, here the genesis QC, which belongs to its committee (the
+    // quorum rule is part of the committee's digest): build the ADR committee's own.
+    let g = QuorumCertificate::genesis(&adr);
+    let ts = timeouts(&adr, &signers, 1, &[(1, &g), (2, &g), (3, &g)]);
+    assert_eq!(tc_of(&adr, &ts).validate(&adr), Ok(()));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 //! Certificates move the replica: QCs lock, commit and advance rounds; TCs advance rounds.
 
-use warpnet_types::{QuorumCertificate, Round, TimeoutCertificate};
+use warpnet_types::{NodeId, QuorumCertificate, Round, TimeoutCertificate};
 
 use super::Core;
 use crate::io::{Action, Rejection, Timer};
@@ -9,22 +9,31 @@ impl Core {
     /// Takes in a QC from any source. Verifies it unless an equal QC is already known, then:
     /// observes it (lock, S-data), applies C1 (commit), fetches its block if missing, and
     /// PM2: moves to round `qc.round + 1`.
+    ///
+    /// `source` is the member the QC came with (it holds the block); sync asks it first.
     pub(super) fn process_qc(
         &mut self,
         qc: &QuorumCertificate,
         verified: bool,
+        source: Option<NodeId>,
     ) -> Result<(), Rejection> {
         if !verified && !self.tree.knows_qc(qc) {
             qc.validate(&self.config)?;
         }
         self.tree.record_qc(qc);
-        self.safety.observe_qc(qc);
+        let raised = self.safety.observe_qc(qc);
         self.commit_with(qc);
         if !self.tree.contains(&qc.block_id()) && qc.round() >= self.safety.data().high_qc.round() {
-            let hint = qc.voters().iter().find(|&id| id != self.me);
-            self.request_sync(qc.block_id(), hint);
+            let voter = qc.voters().iter().find(|&id| id != self.me);
+            self.request_sync(qc.block_id(), source.filter(|&s| s != self.me).or(voter));
         }
+        let round = self.round;
         self.advance(qc.round().next(), false);
+        if raised && self.round == round {
+            // Same round, higher QC: a leader that could not propose (its QC was below the
+            // TC's highest) may be able to now.
+            self.propose(false);
+        }
         Ok(())
     }
 
@@ -49,8 +58,12 @@ impl Core {
         verified: bool,
     ) -> Result<(), Rejection> {
         if !verified && self.safety.data().high_tc.as_ref() != Some(tc) {
-            tc.validate(&self.config)?;
+            tc.validate_shape(&self.config)?;
+            tc.validate_signatures(&self.config)?;
         }
+        // The TC carries the QC of its highest entry: taking it in guarantees we hold a QC at
+        // least as high as every signer's, so as leader we can extend it (P2, S1c).
+        self.process_qc(tc.high_qc(), verified, None)?;
         self.safety.observe_tc(tc);
         self.advance(tc.round().next(), true);
         Ok(())

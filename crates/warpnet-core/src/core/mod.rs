@@ -142,6 +142,7 @@ impl Core {
                 committee: config.epoch(),
             });
         }
+        let committed_certificate = recovery.committed_certificate.clone();
         let mut tree = BlockTree::new(recovery.committed, recovery.committed_certificate);
         let mut blocks = recovery.blocks;
         blocks.sort_by_key(|b| b.height());
@@ -149,8 +150,10 @@ impl Core {
             // Forks that can no longer commit, and anything not attached, are dropped (pruned).
             let _ = tree.insert(b);
         }
-        #[cfg_attr(not(feature = "mutations"), allow(unused_mut))]
         let mut safety = SafetyRules::new(recovery.safety);
+        // The committed block is certified; after a crash its QC may be newer than the stored
+        // high QC (commits are applied before the next safety write).
+        safety.observe_qc(&committed_certificate);
         #[cfg(feature = "mutations")]
         {
             safety.mutation = params.mutation;
@@ -158,7 +161,8 @@ impl Core {
         let data = safety.data();
         // PM0: resume in the round our persisted certificates entitle us to. (The QC or TC that
         // moved us into a round is persisted with any vote or timeout we signed there.)
-        let round = data.high_qc.round().next().max(data.last_voted_round).max(Round(1));
+        let tc_round = data.high_tc.as_ref().map_or(Round(0), TimeoutCertificate::round);
+        let round = data.high_qc.round().max(tc_round).next().max(data.last_voted_round);
         let mempool = Mempool::new(params.mempool_max, params.command_bytes_max);
         Ok(Self {
             config,
@@ -293,7 +297,14 @@ impl Core {
         self.out.push(Action::Rejected { from, reason });
     }
 
+    /// E1: keeps and emits evidence once per (signer, round, kind of statement).
     fn record_evidence(&mut self, ev: Equivocation) {
+        let kind = std::mem::discriminant(&ev.first);
+        if self.evidence.iter().any(|e| {
+            e.signer == ev.signer && e.round == ev.round && std::mem::discriminant(&e.first) == kind
+        }) {
+            return;
+        }
         let reason = Rejection::Equivocation { signer: ev.signer, round: ev.round };
         if self.evidence.len() >= self.params.evidence_max {
             self.evidence.remove(0);

@@ -131,14 +131,13 @@ impl Core {
             };
             return self.reject(Some(from), e.into());
         }
-        self.seen_proposals.insert(round, (block.id(), p.signature));
         self.accept_proposal(from, p);
     }
 
     /// Takes in an authentic proposal: its certificates, then the block, then our vote.
     pub(super) fn accept_proposal(&mut self, from: NodeId, p: Proposal) {
         let own = from == self.me;
-        if let Err(e) = self.process_qc(p.block.justify(), own) {
+        if let Err(e) = self.process_qc(p.block.justify(), own, Some(from)) {
             return self.reject(Some(from), e);
         }
         if let Some(tc) = &p.tc {
@@ -150,6 +149,9 @@ impl Core {
         if round != self.round {
             return; // stale: a later certificate already moved us past it
         }
+        // E1 bookkeeping, only for proposals whose certificates held and whose round is ours,
+        // so a peer cannot grow this map with proposals for rounds it will never reach.
+        self.seen_proposals.insert(round, (p.block.id(), p.signature));
         if !self.tree.contains(&p.block.parent()) {
             // Fetch the ancestors, keep the proposal until they arrive (bounded).
             self.request_sync(p.block.parent(), Some(from));
@@ -206,7 +208,7 @@ impl Core {
         match self.votes.add(&self.config, vote, own) {
             crate::collect::Added::Pending => {}
             crate::collect::Added::Certificate(qc) => {
-                if let Err(e) = self.process_qc(&qc, true) {
+                if let Err(e) = self.process_qc(&qc, true, None) {
                     self.reject(None, e);
                 }
             }

@@ -82,7 +82,7 @@ impl Core {
                     return self.reject(Some(from), e.into());
                 }
             }
-            if let Err(e) = self.process_qc(block.justify(), false) {
+            if let Err(e) = self.process_qc(block.justify(), false, Some(from)) {
                 return self.reject(Some(from), e);
             }
             match self.tree.insert(block.clone()) {
@@ -95,7 +95,7 @@ impl Core {
             }
             if let Some(qc) = certificate {
                 let qc = qc.clone();
-                if let Err(e) = self.process_qc(&qc, true) {
+                if let Err(e) = self.process_qc(&qc, true, Some(from)) {
                     return self.reject(Some(from), e);
                 }
             }

@@ -6,6 +6,10 @@ use super::{Core, Outbound};
 use crate::collect::Added;
 use crate::io::{Action, Rejection, Timer};
 
+/// Timeouts are counted for our round and the next two; further ones only for their
+/// certificates. This bounds the collector's memory whatever peers send.
+const TIMEOUT_ROUNDS_COLLECTED: u64 = 2;
+
 impl Core {
     /// The round timer fired. PM4: sign a timeout carrying our highest QC (or re-send the same
     /// one, S3) and re-arm the timer so it is re-broadcast until the round ends; retry any sync.
@@ -53,25 +57,54 @@ impl Core {
         if let Err(e) = msg.validate_shape(&self.config) {
             return self.reject(Some(from), e.into());
         }
-        if t.round.0 > self.round.0.saturating_add(self.params.future_rounds_max) {
-            return self
-                .reject(Some(from), Rejection::FarFuture { round: t.round, current: self.round });
+        if self.timeouts.contains(t) {
+            return; // a duplicate or a replay: already counted, costs nothing
         }
-        if t.round < self.round && t.high_qc_round() <= self.safety.data().high_qc.round() {
+        let high_qc_round = self.safety.data().high_qc.round();
+        let teaches_qc = t.high_qc_round() > high_qc_round;
+        let teaches_tc = msg.last_round_tc.as_ref().is_some_and(|tc| tc.round() >= self.round);
+        if t.round.0 > self.round.0.saturating_add(TIMEOUT_ROUNDS_COLLECTED) {
+            // P6: a timeout this far ahead is not counted. Its certificates are still used when
+            // they would move us forward, so a replica far behind can catch up from timeouts
+            // alone; otherwise it is dropped unverified.
+            if !teaches_qc && !teaches_tc {
+                if t.round.0 > self.round.0.saturating_add(self.params.future_rounds_max) {
+                    let reason = Rejection::FarFuture { round: t.round, current: self.round };
+                    self.reject(Some(from), reason);
+                }
+                return;
+            }
+            return self.take_timeout_certificates(from, &msg, teaches_qc, teaches_tc);
+        }
+        if t.round < self.round && !teaches_qc {
             return; // stale and teaches us nothing
         }
         if let Err(e) = t.validate_signature(&self.config) {
             return self.reject(Some(from), e.into());
         }
-        if let Err(e) = self.process_qc(&t.high_qc, false) {
+        // The carried QC is verified even when it is not new to us: it may become the QC of a
+        // TC we form, which others verify.
+        if let Err(e) = self.process_qc(&t.high_qc, false, Some(from)) {
             return self.reject(Some(from), e);
         }
-        if let Some(tc) = &msg.last_round_tc {
-            if let Err(e) = self.process_tc(tc, false) {
+        if teaches_tc {
+            self.take_timeout_certificates(from, &msg, false, true);
+        }
+        self.add_timeout(msg.timeout);
+    }
+
+    /// The QC and TC a timeout message carries, each only if it moves us forward.
+    fn take_timeout_certificates(&mut self, from: NodeId, msg: &TimeoutMsg, qc: bool, tc: bool) {
+        if qc {
+            if let Err(e) = self.process_qc(&msg.timeout.high_qc, false, Some(from)) {
                 return self.reject(Some(from), e);
             }
         }
-        self.add_timeout(msg.timeout);
+        if let Some(last_tc) = msg.last_round_tc.as_ref().filter(|_| tc) {
+            if let Err(e) = self.process_tc(last_tc, false) {
+                self.reject(Some(from), e);
+            }
+        }
     }
 
     fn add_timeout(&mut self, timeout: Timeout) {
