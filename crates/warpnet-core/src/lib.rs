@@ -25,12 +25,14 @@
 //!
 //! # Rules, as named in the code
 //!
-//! - S1a/S1b/S1c vote rules, S2 timeout rule, S3 re-send after restart (`safety.rs`)
+//! - S1a/S1b/S1c vote rules, S2 timeout rule, S3 re-send after restart, S4 one proposal per
+//!   round (`safety.rs`, `core/proposal.rs`)
 //! - C1 2-chain commit (`tree.rs`), Q1 batched quorum verification (`collect.rs`)
 //! - P1 leader, P2 justification, P3 proposer signature, P4 payload limits, P5 pipelined
 //!   proposing, P6 far-future rounds, P7 timestamps (`core/proposal.rs`, `core/timeout.rs`)
 //! - PM0–PM6 pacemaker (`core/mod.rs`, `core/certs.rs`, `core/timeout.rs`, `params.rs`)
-//! - E1 equivocation evidence (`evidence.rs`, `collect.rs`), Y1–Y3 sync (`core/sync.rs`)
+//! - E1 equivocation evidence (`evidence.rs`, `collect.rs`), Y1–Y4 sync (`core/sync.rs`,
+//!   `sync.rs`); L1 leader rotation lives with the committee (`warpnet_types::config`)
 
 #![forbid(unsafe_code)]
 

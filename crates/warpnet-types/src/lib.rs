@@ -15,6 +15,7 @@ pub mod crypto;
 pub mod error;
 pub mod ids;
 pub mod message;
+pub mod timeout;
 
 pub use bitmap::{BitmapError, VoterBitmap};
 pub use block::{Block, Payload};

@@ -6,16 +6,21 @@ use std::collections::{BinaryHeap, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use warpnet_core::{Action, Core, Input, Timer};
-use warpnet_types::codec::Encode;
-use warpnet_types::{ConsensusConfig, Height, Message, NodeId, QuorumRule, Round, Signer};
+use warpnet_core::{Core, Input, Timer};
+use warpnet_types::{ConsensusConfig, Message, NodeId, QuorumRule, Round, Signer};
 
-use crate::byzantine::{Byzantine, Target};
+use crate::byzantine::Byzantine;
 use crate::config::{Behavior, SimConfig};
 use crate::invariants::{Invariants, Violation};
 use crate::rng::Rng;
-use crate::storage::{Disk, Write};
+use crate::storage::Disk;
 use crate::twins::TwinsSchedule;
+
+mod actions;
+mod net;
+mod report;
+
+pub use report::{Report, Stats};
 
 /// Who a replica is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,35 +75,6 @@ impl Ord for Scheduled {
     fn cmp(&self, o: &Self) -> std::cmp::Ordering {
         (self.time, self.seq).cmp(&(o.time, o.seq))
     }
-}
-
-/// Counters of one run.
-#[derive(Clone, Debug, Default)]
-pub struct Stats {
-    pub steps: u64,
-    pub messages_sent: u64,
-    pub messages_dropped: u64,
-    pub malformed_frames: u64,
-    pub rejected: u64,
-    /// Rejections by kind (`Rejection::kind`), received by honest replicas.
-    pub rejected_by_kind: std::collections::BTreeMap<&'static str, u64>,
-    pub evidence: u64,
-    pub crashes: u64,
-    pub commits: u64,
-}
-
-/// The result of one run.
-#[derive(Clone, Debug)]
-pub struct Report {
-    pub seed: u64,
-    pub nodes: usize,
-    pub byzantine: Vec<(NodeId, Behavior)>,
-    pub committed_height: Height,
-    pub virtual_ms: u64,
-    pub stats: Stats,
-    pub violations: Vec<Violation>,
-    /// Each replica's role and final core status (None if down), for diagnosis.
-    pub replicas: Vec<(NodeId, Role, Option<warpnet_core::Status>)>,
 }
 
 pub struct World {
@@ -434,196 +410,5 @@ impl World {
             Ok(message) => self.step(to, Input::Message { from, message }),
             Err(_) => self.stats.malformed_frames += 1,
         }
-    }
-
-    fn apply(&mut self, idx: usize, actions: Vec<Action>) {
-        let honest = self.honest(idx);
-        let mut sends = Vec::new();
-        for action in actions {
-            match action {
-                Action::Send { to, message } => {
-                    if honest {
-                        self.check_outgoing(idx, &message);
-                    }
-                    sends.push((Target::Node(to), message));
-                }
-                Action::Broadcast { message } => {
-                    if honest {
-                        self.check_outgoing(idx, &message);
-                    }
-                    sends.push((Target::All, message));
-                }
-                Action::PersistSafety { version, data } => {
-                    self.disk_write(idx, Write::Safety { version, bytes: data.to_bytes() })
-                }
-                Action::PersistBlock(b) => self.disk_write(idx, Write::Block(b)),
-                Action::Commit(c) => {
-                    if honest {
-                        self.stats.commits += 1;
-                        let (h, id, now) = (c.block.height(), c.block.id(), self.now);
-                        let v = self.inv.agreement.on_commit(idx, h, id, now);
-                        self.inv.record(v);
-                        let v = self.inv.chain_growth.on_commit(idx, &c.block, now);
-                        self.inv.record(v);
-                        let v = self.inv.committed_once.on_commit(idx, h, c.block.payload(), now);
-                        self.inv.record(v);
-                        self.inv.liveness.on_commit(idx, c.block.payload());
-                    }
-                    self.disk_write(idx, Write::Commit(c));
-                }
-                Action::SetTimer { timer, after_ms } => {
-                    let r = &mut self.replicas[idx];
-                    let gen = r.timers.entry(timer_key(timer)).or_insert(0);
-                    *gen += 1;
-                    let (gen, incarnation) = (*gen, r.incarnation);
-                    self.schedule(
-                        self.now + after_ms,
-                        Event::Timer { replica: idx, incarnation, timer, gen },
-                    );
-                }
-                Action::ServeSync { to, request } => {
-                    let disk = &self.replicas[idx].disk;
-                    let max = usize::from(self.cfg.params.sync_blocks_max);
-                    let response = warpnet_core::sync::respond(&request, max, |id| disk.lookup(id));
-                    sends.push((Target::Node(to), Message::SyncResponse(response)));
-                }
-                Action::Evidence(ev) => {
-                    self.stats.evidence += 1;
-                    if self.honest_node(ev.signer) {
-                        let detail = format!(
-                            "replica {idx} holds evidence against honest node {}: {ev:?}",
-                            ev.signer
-                        );
-                        self.inv.record(Some(Violation {
-                            invariant: "no-double-vote",
-                            at_ms: self.now,
-                            detail,
-                        }));
-                    }
-                }
-                Action::Rejected { reason, .. } => {
-                    self.stats.rejected += 1;
-                    if honest {
-                        *self.stats.rejected_by_kind.entry(reason.kind()).or_default() += 1;
-                    }
-                }
-            }
-        }
-        let r = &mut self.replicas[idx];
-        let out = match r.byz.as_mut() {
-            Some(b) => b.distort(&self.config, r.node, r.signer.as_ref(), sends),
-            None => sends
-                .into_iter()
-                .map(|(t, m)| (t, m.to_frame().into(), message_round(&m)))
-                .collect(),
-        };
-        self.send_outgoing(idx, out);
-    }
-
-    /// Records honest votes and timeouts (including votes proven by QCs in proposals).
-    fn check_outgoing(&mut self, idx: usize, m: &Message) {
-        let node = self.replicas[idx].node;
-        let now = self.now;
-        let v = match m {
-            Message::Vote(v) => self.inv.no_double_vote.on_vote(node, v.round, v.block_id, now),
-            Message::Timeout(t) => self.inv.no_double_vote.on_timeout(
-                node,
-                t.timeout.round,
-                t.timeout.high_qc_round(),
-                now,
-            ),
-            Message::Proposal(p) => {
-                let qc = p.block.justify();
-                let voters: Vec<NodeId> =
-                    qc.voters().iter().filter(|&v| self.honest_node(v)).collect();
-                let mut found = None;
-                for voter in voters {
-                    found = found.or(self.inv.no_double_vote.on_vote(
-                        voter,
-                        qc.round(),
-                        qc.block_id(),
-                        now,
-                    ));
-                }
-                found
-            }
-            _ => None,
-        };
-        self.inv.record(v);
-    }
-
-    fn disk_write(&mut self, idx: usize, w: Write) {
-        let latency = self.rng.range(0, self.cfg.faults.disk_latency_ms_max);
-        let r = &mut self.replicas[idx];
-        let done = r.disk.write(self.now, latency, w);
-        let incarnation = r.incarnation;
-        self.schedule(done, Event::Disk { replica: idx, incarnation });
-    }
-
-    fn send_outgoing(&mut self, idx: usize, out: Vec<(Target, Rc<[u8]>, Option<Round>)>) {
-        for (target, frame, round) in out {
-            let from = self.replicas[idx].node;
-            let dests: Vec<usize> = (0..self.replicas.len())
-                .filter(|&j| {
-                    let node = self.replicas[j].node;
-                    node != from
-                        && match target {
-                            Target::All => true,
-                            Target::Node(n) => n == node,
-                        }
-                })
-                .collect();
-            for j in dests {
-                self.transmit(idx, j, frame.clone(), round);
-            }
-        }
-    }
-
-    fn connected(&self, a: usize, b: usize, round: Option<Round>) -> bool {
-        if let (Some(t), Some(r)) = (&self.twins, round) {
-            if let Some(groups) = t.groups(r, self.now) {
-                return groups[a] == groups[b];
-            }
-        }
-        if let (Some(t), None) = (&self.twins, round) {
-            // Sync traffic follows the partition of the sender's current round.
-            let r = self.replicas[a].core.as_ref().map(|c| c.status().round);
-            if let Some(groups) = r.and_then(|r| t.groups(r, self.now)) {
-                return groups[a] == groups[b];
-            }
-        }
-        self.partition.as_ref().is_none_or(|g| g[a] == g[b])
-    }
-
-    fn transmit(&mut self, from_idx: usize, to: usize, frame: Rc<[u8]>, round: Option<Round>) {
-        self.stats.messages_sent += 1;
-        let f = &self.cfg.faults;
-        let (loss, dup, delay_max) = if self.after_gst {
-            (0.0, 0.0, f.delay_after_gst_ms_max)
-        } else {
-            (f.loss, f.duplicate, f.delay_ms_max)
-        };
-        if !self.connected(from_idx, to, round) || self.rng.chance(loss) {
-            self.stats.messages_dropped += 1;
-            return;
-        }
-        let from = self.replicas[from_idx].node;
-        let copies = if self.rng.chance(dup) { 2 } else { 1 };
-        for _ in 0..copies {
-            let at = self.now + self.rng.range(1, delay_max.max(1));
-            self.schedule(at, Event::Deliver { to, from, frame: frame.clone() });
-        }
-    }
-
-    fn byz_tick(&mut self, idx: usize) {
-        let r = &mut self.replicas[idx];
-        let state = r.core.as_ref().map(|c| (c.status(), c.high_qc().clone()));
-        let out = match r.byz.as_mut() {
-            Some(b) => b.tick(&self.config, r.node, r.signer.as_ref(), state),
-            None => Vec::new(),
-        };
-        self.send_outgoing(idx, out);
-        let next = self.now + self.rng.range(20, 120);
-        self.schedule(next, Event::ByzTick(idx));
     }
 }

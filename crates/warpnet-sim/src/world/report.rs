@@ -1,0 +1,36 @@
+//! What a run reports.
+
+use warpnet_types::{Height, NodeId};
+
+use super::Role;
+use crate::config::Behavior;
+use crate::invariants::Violation;
+
+/// Counters of one run.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    pub steps: u64,
+    pub messages_sent: u64,
+    pub messages_dropped: u64,
+    pub malformed_frames: u64,
+    pub rejected: u64,
+    /// Rejections by kind (`Rejection::kind`), received by honest replicas.
+    pub rejected_by_kind: std::collections::BTreeMap<&'static str, u64>,
+    pub evidence: u64,
+    pub crashes: u64,
+    pub commits: u64,
+}
+
+/// The result of one run.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub seed: u64,
+    pub nodes: usize,
+    pub byzantine: Vec<(NodeId, Behavior)>,
+    pub committed_height: Height,
+    pub virtual_ms: u64,
+    pub stats: Stats,
+    pub violations: Vec<Violation>,
+    /// Each replica's role and final core status (None if down), for diagnosis.
+    pub replicas: Vec<(NodeId, Role, Option<warpnet_core::Status>)>,
+}
