@@ -1,0 +1,27 @@
+//! A replica's durable storage, on redb (pure Rust, ACID, copy-on-write B-trees, no C++ build).
+//!
+//! What it holds, in five tables:
+//! - `meta`: schema version, the committee's digest (a store belongs to one committee), and the
+//!   safety data (canonical encoding, see `warpnet_core::SafetyData`);
+//! - `pending`: blocks received but not committed, by id;
+//! - `blocks`: committed blocks, by id;
+//! - `chain`: the committed chain by height: block id and the QC certifying that block;
+//! - `app`: the state machine's key/values, written in the same transaction as the commits
+//!   that produced them (the registry issue uses it).
+//!
+//! **Group commit.** The runtime gathers what one step of the core asks to persist into a
+//! [`Batch`] and writes it with [`Store::write`]: one transaction, made durable (fsync) before
+//! `write` returns, so one durable write per step, not per message. Only then may the runtime
+//! feed `SafetyPersisted` to the core.
+//!
+//! **Trust.** Every read checks what it decodes; a record that does not decode, a commit that
+//! does not extend the stored chain, or a store of another committee is a [`StoreError`], and
+//! the node stops rather than carry on with state it cannot trust.
+
+#![forbid(unsafe_code)]
+
+mod error;
+mod store;
+
+pub use error::StoreError;
+pub use store::{Batch, Store};

@@ -1,0 +1,309 @@
+//! The store: opening, one-transaction batches, recovery, and reads for sync.
+
+use std::path::Path;
+
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use warpnet_core::{Committed, Recovery, SafetyData};
+use warpnet_types::codec::{Decode, Encode, Reader, Writer};
+use warpnet_types::{
+    Block, BlockId, ConsensusConfig, Digest, Height, QuorumCertificate, SyncRequest, SyncResponse,
+};
+
+use crate::error::{db, StoreError};
+
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const PENDING: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pending");
+const BLOCKS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("blocks");
+const CHAIN: TableDefinition<u64, &[u8]> = TableDefinition::new("chain");
+const APP: TableDefinition<&[u8], &[u8]> = TableDefinition::new("app");
+
+const SCHEMA_VERSION: u8 = 1;
+const KEY_SCHEMA: &str = "schema";
+const KEY_COMMITTEE: &str = "committee";
+const KEY_SAFETY: &str = "safety";
+
+/// What one step asks to persist, written in one durable transaction.
+#[derive(Debug, Default, Clone)]
+pub struct Batch {
+    /// Blocks to keep (uncommitted until a commit names them).
+    pub blocks: Vec<Block>,
+    /// The latest safety data, if it changed.
+    pub safety: Option<SafetyData>,
+    /// Newly committed blocks, in height order.
+    pub commits: Vec<Committed>,
+    /// State-machine writes produced by applying `commits` (key, value; empty value deletes).
+    pub app: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
+            && self.safety.is_none()
+            && self.commits.is_empty()
+            && self.app.is_empty()
+    }
+}
+
+/// One replica's database.
+pub struct Store {
+    db: Database,
+}
+
+fn chain_record(id: &BlockId, qc: &QuorumCertificate) -> Vec<u8> {
+    let mut w = Writer::with_capacity(64 + 64 * qc.signatures().len());
+    w.put(id).put(qc);
+    w.finish()
+}
+
+fn decode_chain_record(bytes: &[u8]) -> Result<(BlockId, QuorumCertificate), StoreError> {
+    let corrupt = |e: warpnet_types::CodecError| StoreError::Corrupt {
+        what: "chain record",
+        detail: e.to_string(),
+    };
+    let mut r = Reader::new(bytes);
+    let id: Digest = r.get().map_err(corrupt)?;
+    let qc = r.get().map_err(corrupt)?;
+    r.finish().map_err(corrupt)?;
+    Ok((id, qc))
+}
+
+fn decode_block(bytes: &[u8]) -> Result<Block, StoreError> {
+    Block::from_bytes(bytes)
+        .map_err(|e| StoreError::Corrupt { what: "block", detail: e.to_string() })
+}
+
+impl Store {
+    /// Opens (or creates) the database at `path` for `config`'s committee. A new database
+    /// starts at the committee's genesis.
+    pub fn open(path: &Path, config: &ConsensusConfig) -> Result<Self, StoreError> {
+        let db = Database::create(path)
+            .map_err(|e| StoreError::Open { path: path.to_path_buf(), detail: e.to_string() })?;
+        let store = Self { db };
+        store.init(config)?;
+        Ok(store)
+    }
+
+    fn init(&self, config: &ConsensusConfig) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(db("begin write"))?;
+        {
+            let mut meta = txn.open_table(META).map_err(db("open meta"))?;
+            let schema =
+                meta.get(KEY_SCHEMA).map_err(db("read schema"))?.map(|v| v.value().to_vec());
+            let expected = config.digest();
+            match schema {
+                Some(v) => {
+                    let found = v.first().copied().unwrap_or(0);
+                    if found != SCHEMA_VERSION {
+                        return Err(StoreError::Schema { found, supported: SCHEMA_VERSION });
+                    }
+                    let stored = meta
+                        .get(KEY_COMMITTEE)
+                        .map_err(db("read committee"))?
+                        .map(|v| v.value().to_vec());
+                    if stored.as_deref() != Some(expected.as_bytes().as_slice()) {
+                        return Err(StoreError::CommitteeMismatch {
+                            stored: stored.map_or_else(|| "none".into(), |s| hex_short(&s)),
+                            expected: expected.to_hex(),
+                        });
+                    }
+                }
+                None => {
+                    meta.insert(KEY_SCHEMA, [SCHEMA_VERSION].as_slice())
+                        .map_err(db("write schema"))?;
+                    meta.insert(KEY_COMMITTEE, expected.as_bytes().as_slice())
+                        .map_err(db("write committee"))?;
+                    let genesis = Block::genesis(config);
+                    let mut blocks = txn.open_table(BLOCKS).map_err(db("open blocks"))?;
+                    blocks
+                        .insert(genesis.id().as_bytes().as_slice(), genesis.to_bytes().as_slice())
+                        .map_err(db("write genesis"))?;
+                    let mut chain = txn.open_table(CHAIN).map_err(db("open chain"))?;
+                    let record = chain_record(&genesis.id(), &QuorumCertificate::genesis(config));
+                    chain.insert(0, record.as_slice()).map_err(db("write genesis"))?;
+                }
+            }
+            // Make sure every table exists, so readers never meet a missing one.
+            txn.open_table(PENDING).map_err(db("open pending"))?;
+            txn.open_table(APP).map_err(db("open app"))?;
+        }
+        txn.commit().map_err(db("commit"))
+    }
+
+    /// Writes a batch in one transaction and makes it durable before returning. Commits must
+    /// extend the stored chain one height at a time; blocks that can no longer commit (forks at
+    /// or below the new tip) are pruned in the same transaction.
+    pub fn write(&self, batch: &Batch) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let txn = self.db.begin_write().map_err(db("begin write"))?;
+        {
+            let mut pending = txn.open_table(PENDING).map_err(db("open pending"))?;
+            for b in &batch.blocks {
+                pending
+                    .insert(b.id().as_bytes().as_slice(), b.to_bytes().as_slice())
+                    .map_err(db("write block"))?;
+            }
+            if let Some(s) = &batch.safety {
+                let mut meta = txn.open_table(META).map_err(db("open meta"))?;
+                meta.insert(KEY_SAFETY, s.to_bytes().as_slice())
+                    .map_err(db("write safety data"))?;
+            }
+            if !batch.commits.is_empty() {
+                let mut chain = txn.open_table(CHAIN).map_err(db("open chain"))?;
+                let mut blocks = txn.open_table(BLOCKS).map_err(db("open blocks"))?;
+                let (mut tip, mut tip_id) = match chain.last().map_err(db("read tip"))? {
+                    Some((h, v)) => (h.value(), decode_chain_record(v.value())?.0),
+                    None => {
+                        return Err(StoreError::Corrupt { what: "chain", detail: "empty".into() })
+                    }
+                };
+                for c in &batch.commits {
+                    let (h, parent) = (c.block.height().0, c.block.parent());
+                    if h != tip + 1 || parent != tip_id {
+                        return Err(StoreError::NotExtending {
+                            height: h,
+                            tip,
+                            parent: parent.to_hex(),
+                        });
+                    }
+                    let id = c.block.id();
+                    blocks
+                        .insert(id.as_bytes().as_slice(), c.block.to_bytes().as_slice())
+                        .map_err(db("write committed block"))?;
+                    chain
+                        .insert(h, chain_record(&id, &c.certificate).as_slice())
+                        .map_err(db("write chain"))?;
+                    pending.remove(id.as_bytes().as_slice()).map_err(db("remove pending"))?;
+                    (tip, tip_id) = (h, id);
+                }
+                // Forks at or below the tip can never commit.
+                let mut stale = Vec::new();
+                for entry in pending.iter().map_err(db("scan pending"))? {
+                    let (k, v) = entry.map_err(db("scan pending"))?;
+                    if decode_block(v.value())?.height().0 <= tip {
+                        stale.push(k.value().to_vec());
+                    }
+                }
+                for k in stale {
+                    pending.remove(k.as_slice()).map_err(db("prune pending"))?;
+                }
+            }
+            if !batch.app.is_empty() {
+                let mut app = txn.open_table(APP).map_err(db("open app"))?;
+                for (k, v) in &batch.app {
+                    if v.is_empty() {
+                        app.remove(k.as_slice()).map_err(db("delete app"))?;
+                    } else {
+                        app.insert(k.as_slice(), v.as_slice()).map_err(db("write app"))?;
+                    }
+                }
+            }
+        }
+        // Durability::Immediate (redb's default): the commit is fsynced before it returns.
+        txn.commit().map_err(db("commit"))
+    }
+
+    /// What the core needs to resume: safety data, the last committed block with its QC, and
+    /// the uncommitted blocks above it.
+    pub fn recovery(&self, config: &ConsensusConfig) -> Result<Recovery, StoreError> {
+        let txn = self.db.begin_read().map_err(db("begin read"))?;
+        let meta = txn.open_table(META).map_err(db("open meta"))?;
+        let safety = match meta.get(KEY_SAFETY).map_err(db("read safety data"))? {
+            Some(v) => SafetyData::from_bytes(v.value())
+                .map_err(|e| StoreError::Corrupt { what: "safety data", detail: e.to_string() })?,
+            None => SafetyData::initial(config),
+        };
+        let chain = txn.open_table(CHAIN).map_err(db("open chain"))?;
+        let (tip_id, committed_certificate) = match chain.last().map_err(db("read tip"))? {
+            Some((_, v)) => decode_chain_record(v.value())?,
+            None => return Err(StoreError::Corrupt { what: "chain", detail: "empty".into() }),
+        };
+        let blocks = txn.open_table(BLOCKS).map_err(db("open blocks"))?;
+        let committed =
+            match blocks.get(tip_id.as_bytes().as_slice()).map_err(db("read tip block"))? {
+                Some(v) => decode_block(v.value())?,
+                None => {
+                    return Err(StoreError::Corrupt {
+                        what: "chain",
+                        detail: format!("tip block {} missing", tip_id.to_hex()),
+                    })
+                }
+            };
+        let pending = txn.open_table(PENDING).map_err(db("open pending"))?;
+        let mut uncommitted = Vec::new();
+        for entry in pending.iter().map_err(db("scan pending"))? {
+            let (_, v) = entry.map_err(db("scan pending"))?;
+            let b = decode_block(v.value())?;
+            if b.height() > committed.height() {
+                uncommitted.push(b);
+            }
+        }
+        Ok(Recovery { safety, committed, committed_certificate, blocks: uncommitted })
+    }
+
+    /// Any block held, committed or not.
+    pub fn block(&self, id: &BlockId) -> Result<Option<Block>, StoreError> {
+        let txn = self.db.begin_read().map_err(db("begin read"))?;
+        for table in [PENDING, BLOCKS] {
+            let t = txn.open_table(table).map_err(db("open table"))?;
+            if let Some(v) = t.get(id.as_bytes().as_slice()).map_err(db("read block"))? {
+                return decode_block(v.value()).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    /// The committed block at `height`, with the QC certifying it.
+    pub fn committed(
+        &self,
+        height: Height,
+    ) -> Result<Option<(Block, QuorumCertificate)>, StoreError> {
+        let txn = self.db.begin_read().map_err(db("begin read"))?;
+        let chain = txn.open_table(CHAIN).map_err(db("open chain"))?;
+        let Some(v) = chain.get(height.0).map_err(db("read chain"))? else { return Ok(None) };
+        let (id, qc) = decode_chain_record(v.value())?;
+        let blocks = txn.open_table(BLOCKS).map_err(db("open blocks"))?;
+        let block = match blocks.get(id.as_bytes().as_slice()).map_err(db("read block"))? {
+            Some(b) => decode_block(b.value())?,
+            None => {
+                return Err(StoreError::Corrupt {
+                    what: "chain",
+                    detail: format!("block at height {height} missing"),
+                })
+            }
+        };
+        Ok(Some((block, qc)))
+    }
+
+    /// Height of the last committed block.
+    pub fn committed_height(&self) -> Result<Height, StoreError> {
+        let txn = self.db.begin_read().map_err(db("begin read"))?;
+        let chain = txn.open_table(CHAIN).map_err(db("open chain"))?;
+        let last = chain.last().map_err(db("read tip"))?;
+        Ok(Height(last.map_or(0, |(h, _)| h.value())))
+    }
+
+    /// Number of uncommitted blocks held (for status and tests).
+    pub fn pending_len(&self) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read().map_err(db("begin read"))?;
+        let t = txn.open_table(PENDING).map_err(db("open pending"))?;
+        t.len().map_err(db("count pending"))
+    }
+
+    /// A state-machine value.
+    pub fn app_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read().map_err(db("begin read"))?;
+        let t = txn.open_table(APP).map_err(db("open app"))?;
+        Ok(t.get(key).map_err(db("read app"))?.map(|v| v.value().to_vec()))
+    }
+
+    /// Answers a peer's sync request (`Action::ServeSync`) from the store.
+    pub fn serve_sync(&self, request: &SyncRequest, max_blocks: usize) -> SyncResponse {
+        warpnet_core::sync::respond(request, max_blocks, |id| self.block(id).ok().flatten())
+    }
+}
+
+fn hex_short(bytes: &[u8]) -> String {
+    bytes.iter().take(32).map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,400 @@
+//! The store on its own, and under four real cores with a replica restarted from disk.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use warpnet_core::{Action, Committed, Core, CoreParams, Input, SafetyData, Timer};
+use warpnet_storage::{Batch, Store, StoreError};
+use warpnet_types::{
+    Block, ConsensusConfig, Epoch, Height, Message, NodeId, QuorumCertificate, Round, SchemeId,
+    Signer, SyncRequest, Vote,
+};
+
+/// A fresh directory under the system temp dir, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "warpnet-store-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        Self(p)
+    }
+    fn db(&self) -> PathBuf {
+        self.0.join("node.redb")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn committee() -> (ConsensusConfig, Vec<Arc<dyn Signer>>) {
+    let (c, s) = ConsensusConfig::for_testing(4, SchemeId::Ed25519, 11).unwrap();
+    (c, s.into_iter().map(Arc::from).collect())
+}
+
+/// A certified chain of `len` blocks on genesis, with the QC of each.
+fn chain(c: &ConsensusConfig, s: &[Arc<dyn Signer>], len: u64) -> Vec<(Block, QuorumCertificate)> {
+    let mut qc = QuorumCertificate::genesis(c);
+    let mut out = Vec::new();
+    for h in 1..=len {
+        let b = Block::new(
+            c.epoch(),
+            Round(h),
+            Height(h),
+            c.leader(Round(h)),
+            qc.clone(),
+            h,
+            vec![vec![h as u8]],
+        );
+        let votes: Vec<Vote> =
+            (0..3).map(|i| Vote::sign(c, &b, NodeId(i), s[i as usize].as_ref())).collect();
+        qc = QuorumCertificate::from_votes(c, &votes.iter().collect::<Vec<_>>()).unwrap();
+        out.push((b, qc.clone()));
+    }
+    out
+}
+
+#[test]
+fn a_new_store_starts_at_genesis() {
+    let (c, _) = committee();
+    let dir = TempDir::new();
+    let store = Store::open(&dir.db(), &c).unwrap();
+    let r = store.recovery(&c).unwrap();
+    assert_eq!(r.committed, Block::genesis(&c));
+    assert_eq!(r.committed_certificate, QuorumCertificate::genesis(&c));
+    assert_eq!(r.safety, SafetyData::initial(&c));
+    assert!(r.blocks.is_empty());
+    assert_eq!(store.committed_height().unwrap(), Height(0));
+}
+
+#[test]
+fn a_batch_survives_reopening() {
+    let (c, s) = committee();
+    let dir = TempDir::new();
+    let ch = chain(&c, &s, 3);
+    let safety = SafetyData {
+        last_voted_round: Round(3),
+        high_qc: ch[1].1.clone(),
+        ..SafetyData::initial(&c)
+    };
+    {
+        let store = Store::open(&dir.db(), &c).unwrap();
+        let batch = Batch {
+            blocks: ch.iter().map(|(b, _)| b.clone()).collect(),
+            safety: Some(safety.clone()),
+            ..Batch::default()
+        };
+        store.write(&batch).unwrap();
+    }
+    let store = Store::open(&dir.db(), &c).unwrap();
+    let r = store.recovery(&c).unwrap();
+    assert_eq!(r.safety, safety);
+    let mut heights: Vec<u64> = r.blocks.iter().map(|b| b.height().0).collect();
+    heights.sort_unstable();
+    assert_eq!(heights, [1, 2, 3]);
+}
+
+#[test]
+fn commits_extend_the_chain_keep_their_certificates_and_prune_forks() {
+    let (c, s) = committee();
+    let dir = TempDir::new();
+    let store = Store::open(&dir.db(), &c).unwrap();
+    let ch = chain(&c, &s, 3);
+    // A fork at height 1, never committed.
+    let fork = Block::new(
+        c.epoch(),
+        Round(2),
+        Height(1),
+        c.leader(Round(2)),
+        QuorumCertificate::genesis(&c),
+        9,
+        vec![b"fork".to_vec()],
+    );
+    let mut blocks: Vec<Block> = ch.iter().map(|(b, _)| b.clone()).collect();
+    blocks.push(fork.clone());
+    store.write(&Batch { blocks, ..Batch::default() }).unwrap();
+    assert_eq!(store.pending_len().unwrap(), 4);
+    let commits = ch[..2]
+        .iter()
+        .map(|(b, qc)| Committed { block: b.clone(), certificate: qc.clone() })
+        .collect();
+    store
+        .write(&Batch { commits, app: vec![(b"k".to_vec(), b"v".to_vec())], ..Batch::default() })
+        .unwrap();
+    assert_eq!(store.committed_height().unwrap(), Height(2));
+    assert_eq!(store.committed(Height(1)).unwrap(), Some(ch[0].clone()));
+    assert_eq!(store.committed(Height(2)).unwrap(), Some(ch[1].clone()));
+    assert_eq!(store.block(&fork.id()).unwrap(), None, "the fork below the tip is pruned");
+    assert_eq!(store.pending_len().unwrap(), 1, "only height 3 is still pending");
+    assert_eq!(store.app_get(b"k").unwrap(), Some(b"v".to_vec()));
+    let r = store.recovery(&c).unwrap();
+    assert_eq!((r.committed.clone(), r.committed_certificate.clone()), ch[1].clone());
+    assert_eq!(r.blocks, vec![ch[2].0.clone()]);
+}
+
+#[test]
+fn a_commit_that_does_not_extend_the_chain_is_refused_and_writes_nothing() {
+    let (c, s) = committee();
+    let dir = TempDir::new();
+    let store = Store::open(&dir.db(), &c).unwrap();
+    let ch = chain(&c, &s, 3);
+    let skip = vec![Committed { block: ch[1].0.clone(), certificate: ch[1].1.clone() }];
+    let safety = SafetyData { last_voted_round: Round(9), ..SafetyData::initial(&c) };
+    let err = store
+        .write(&Batch { commits: skip, safety: Some(safety), ..Batch::default() })
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotExtending { height: 2, tip: 0, .. }), "{err}");
+    assert_eq!(
+        store.recovery(&c).unwrap().safety,
+        SafetyData::initial(&c),
+        "the whole batch was refused"
+    );
+}
+
+#[test]
+fn a_store_of_another_committee_is_refused() {
+    let (c, _) = committee();
+    let dir = TempDir::new();
+    drop(Store::open(&dir.db(), &c).unwrap());
+    let other =
+        ConsensusConfig::new(c.network().clone(), Epoch(2), c.scheme(), c.participants().to_vec())
+            .unwrap();
+    let err = Store::open(&dir.db(), &other).err().expect("refused");
+    assert!(matches!(err, StoreError::CommitteeMismatch { .. }), "{err}");
+}
+
+#[test]
+fn corrupt_safety_data_stops_recovery_with_a_clear_error() {
+    let (c, _) = committee();
+    let dir = TempDir::new();
+    drop(Store::open(&dir.db(), &c).unwrap());
+    {
+        let db = redb::Database::create(dir.db()).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut meta =
+                txn.open_table(redb::TableDefinition::<&str, &[u8]>::new("meta")).unwrap();
+            meta.insert("safety", b"garbage".as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let store = Store::open(&dir.db(), &c).unwrap();
+    let err = store.recovery(&c).expect_err("refused");
+    assert!(matches!(err, StoreError::Corrupt { what: "safety data", .. }), "{err}");
+}
+
+#[test]
+fn sync_is_served_across_committed_and_pending_blocks() {
+    let (c, s) = committee();
+    let dir = TempDir::new();
+    let store = Store::open(&dir.db(), &c).unwrap();
+    let ch = chain(&c, &s, 5);
+    store
+        .write(&Batch { blocks: ch.iter().map(|(b, _)| b.clone()).collect(), ..Batch::default() })
+        .unwrap();
+    let commits = ch[..3]
+        .iter()
+        .map(|(b, qc)| Committed { block: b.clone(), certificate: qc.clone() })
+        .collect();
+    store.write(&Batch { commits, ..Batch::default() }).unwrap();
+    let req =
+        SyncRequest { epoch: c.epoch(), target: ch[4].0.id(), above: Height(1), max_blocks: 10 };
+    let heights: Vec<u64> =
+        store.serve_sync(&req, 10).blocks.iter().map(|b| b.height().0).collect();
+    assert_eq!(heights, [2, 3, 4, 5]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Four cores on four stores; one restarts from its disk.
+// ---------------------------------------------------------------------------------------------
+
+struct Replica {
+    core: Option<Core>,
+    store: Option<Store>,
+    dir: TempDir,
+    timers: HashMap<u8, Timer>,
+}
+
+struct Cluster {
+    config: Arc<ConsensusConfig>,
+    signers: Vec<Arc<dyn Signer>>,
+    replicas: Vec<Replica>,
+    queue: VecDeque<(usize, NodeId, Message)>,
+    now: u64,
+}
+
+fn params() -> CoreParams {
+    CoreParams {
+        round_timeout_base_ms: 100,
+        round_timeout_max_ms: 400,
+        idle_propose_delay_ms: 10,
+        ..CoreParams::default()
+    }
+}
+
+impl Cluster {
+    fn new() -> Self {
+        let (c, s) = committee();
+        let config = Arc::new(c);
+        let mut cluster =
+            Self { config, signers: s, replicas: Vec::new(), queue: VecDeque::new(), now: 0 };
+        for _ in 0..4 {
+            cluster.replicas.push(Replica {
+                core: None,
+                store: None,
+                dir: TempDir::new(),
+                timers: HashMap::new(),
+            });
+        }
+        for i in 0..4 {
+            cluster.boot(i);
+        }
+        cluster
+    }
+
+    /// Opens the replica's store and starts its core from what the store recovers.
+    fn boot(&mut self, i: usize) {
+        let store = Store::open(&self.replicas[i].dir.db(), &self.config).unwrap();
+        let recovery = store.recovery(&self.config).unwrap();
+        let mut core = Core::new(
+            self.config.clone(),
+            NodeId(i as u16),
+            self.signers[i].clone(),
+            params(),
+            recovery,
+        )
+        .unwrap();
+        let actions = core.start(self.now);
+        self.replicas[i].core = Some(core);
+        self.replicas[i].store = Some(store);
+        self.execute(i, actions);
+    }
+
+    fn crash(&mut self, i: usize) {
+        self.replicas[i].core = None;
+        self.replicas[i].store = None;
+        self.replicas[i].timers.clear();
+    }
+
+    /// Runs one step's actions: persist them as one batch, then report it durable.
+    fn execute(&mut self, i: usize, actions: Vec<Action>) {
+        let mut batch = Batch::default();
+        let mut version = None;
+        for a in actions {
+            match a {
+                Action::Send { to, message } => {
+                    self.queue.push_back((to.index(), NodeId(i as u16), message))
+                }
+                Action::Broadcast { message } => {
+                    for j in (0..4).filter(|&j| j != i) {
+                        self.queue.push_back((j, NodeId(i as u16), message.clone()));
+                    }
+                }
+                Action::PersistBlock(b) => batch.blocks.push(b),
+                Action::PersistSafety { version: v, data } => {
+                    batch.safety = Some(data);
+                    version = Some(v);
+                }
+                Action::Commit(c) => batch.commits.push(c),
+                Action::SetTimer { timer, .. } => {
+                    let key = matches!(timer, Timer::Propose(_)) as u8;
+                    self.replicas[i].timers.insert(key, timer);
+                }
+                Action::ServeSync { to, request } => {
+                    let store = self.replicas[i].store.as_ref().unwrap();
+                    let response = store.serve_sync(&request, 64);
+                    self.queue.push_back((
+                        to.index(),
+                        NodeId(i as u16),
+                        Message::SyncResponse(response),
+                    ));
+                }
+                Action::Evidence(e) => panic!("honest cluster produced evidence: {e:?}"),
+                Action::Rejected { .. } => {}
+            }
+        }
+        self.replicas[i].store.as_ref().unwrap().write(&batch).unwrap();
+        if let Some(v) = version {
+            self.input(i, Input::SafetyPersisted { version: v });
+        }
+    }
+
+    fn input(&mut self, i: usize, input: Input) {
+        self.now += 1;
+        let now = self.now;
+        let Some(core) = self.replicas[i].core.as_mut() else { return };
+        let actions = core.handle(now, input);
+        self.execute(i, actions);
+    }
+
+    /// Delivers messages; when none are left, fires timers (propose timers first).
+    fn run_until(&mut self, done: impl Fn(&Self) -> bool) {
+        for _ in 0..200_000 {
+            if done(self) {
+                return;
+            }
+            if let Some((to, from, m)) = self.queue.pop_front() {
+                self.input(to, Input::Message { from, message: m });
+                continue;
+            }
+            for key in [1u8, 0] {
+                let mut due: Vec<(usize, Timer)> = Vec::new();
+                for (i, r) in self.replicas.iter_mut().enumerate() {
+                    if r.core.is_some() {
+                        if let Some(t) = r.timers.remove(&key) {
+                            due.push((i, t));
+                        }
+                    }
+                }
+                if !due.is_empty() {
+                    for (i, t) in due {
+                        self.input(i, Input::Timer(t));
+                    }
+                    break;
+                }
+            }
+        }
+        panic!("the cluster did not get there");
+    }
+
+    fn height(&self, i: usize) -> u64 {
+        self.replicas[i].store.as_ref().map_or(0, |s| s.committed_height().unwrap().0)
+    }
+}
+
+#[test]
+fn a_replica_restarted_from_disk_catches_up_with_an_identical_chain() {
+    let mut c = Cluster::new();
+    for i in 0..4 {
+        c.input(i, Input::Payload(format!("cmd-{i}").into_bytes()));
+    }
+    c.run_until(|c| (0..4).all(|i| c.height(i) >= 8));
+    c.crash(2);
+    c.run_until(|c| [0, 1, 3].iter().all(|&i| c.height(i) >= 20));
+    c.boot(2);
+    c.input(0, Input::Payload(b"after-restart".to_vec()));
+    c.run_until(|c| (0..4).all(|i| c.height(i) >= 30));
+    let reference = c.replicas[0].store.as_ref().unwrap();
+    for i in 1..4 {
+        let store = c.replicas[i].store.as_ref().unwrap();
+        for h in 1..=30 {
+            assert_eq!(
+                store.committed(Height(h)).unwrap(),
+                reference.committed(Height(h)).unwrap(),
+                "replica {i} height {h}"
+            );
+        }
+    }
+}
