@@ -13,11 +13,14 @@ pub const TAG_VOTE: &[u8] = b"warpnet/v1/vote";
 pub const TAG_TIMEOUT: &[u8] = b"warpnet/v1/timeout";
 /// Digest of a committee configuration.
 pub const TAG_CONFIG: &[u8] = b"warpnet/v1/config";
+/// A member's transport hello: (network, epoch, Noise handshake hash).
+pub const TAG_TRANSPORT: &[u8] = b"warpnet/v1/transport";
 /// Reserved for user-ID claims (the registry issue): (network, normalized user id).
 pub const TAG_CLAIM: &[u8] = b"warpnet/v1/claim";
 
 /// All tags, for the test that proves they are distinct.
-pub const ALL: &[&[u8]] = &[TAG_BLOCK, TAG_PROPOSAL, TAG_VOTE, TAG_TIMEOUT, TAG_CONFIG, TAG_CLAIM];
+pub const ALL: &[&[u8]] =
+    &[TAG_BLOCK, TAG_PROPOSAL, TAG_VOTE, TAG_TIMEOUT, TAG_CONFIG, TAG_CLAIM, TAG_TRANSPORT];
 
 /// Starts the bytes to be signed for one kind: the length-prefixed tag, then the network.
 pub fn signing_writer(tag: &[u8], network: &crate::NetworkId) -> crate::codec::Writer {

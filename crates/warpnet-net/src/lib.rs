@@ -1,0 +1,34 @@
+//! The transport between committee members: TCP, encrypted and mutually authenticated.
+//!
+//! **Handshake** (`handshake.rs`), bounded by a timeout:
+//! 1. the dialer sends the magic `WARPNET1`, then both run Noise `NN_25519_ChaChaPoly_BLAKE2s`
+//!    (an encrypted channel with fresh ephemeral keys, not yet authenticated);
+//! 2. each side sends, encrypted, a hello: wire version, network id, epoch, its Ed25519 public
+//!    key, and its signature over (`TAG_TRANSPORT`, network, epoch, the Noise handshake hash).
+//!    The hash binds the signature to this very channel, so a man in the middle, who runs two
+//!    handshakes with two different hashes, cannot relay it.
+//! 3. each side checks the other's key belongs to the committee (and is the member it expects):
+//!    a key outside the committee is refused and logged.
+//!
+//! **Frames** (`wire.rs`): a consensus frame (`Message::to_frame`, at most `MESSAGE_BYTES_MAX`)
+//! is sent as `u32 length ‖ bytes`, cut into Noise messages of at most 65,535 bytes, each
+//! prefixed by its `u16` length. A declared length over the maximum closes the connection
+//! before anything is allocated; a frame that does not decode is dropped and counted.
+//!
+//! **Connections** (`transport.rs`): the member with the lower id dials, the other accepts, so
+//! there is one connection per pair. Each peer has a bounded send queue that survives
+//! reconnections; when it is full, the newest message is dropped and counted (consensus
+//! tolerates loss: timeouts are re-broadcast and missing blocks fetched). Dialing retries with
+//! exponential backoff. Incoming messages go to the consensus loop through a bounded channel;
+//! a slow consumer slows only the sockets feeding it, and a slow or dead peer only fills its
+//! own queue: nothing here ever blocks the consensus loop.
+
+#![forbid(unsafe_code)]
+
+mod handshake;
+mod transport;
+mod wire;
+
+pub use handshake::{handshake, HandshakeError, Identity, Role, TAG_TRANSPORT};
+pub use transport::{Stats, Transport, TransportConfig};
+pub use wire::{FrameReader, FrameWriter, WireError, MAGIC};

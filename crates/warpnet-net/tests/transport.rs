@@ -1,0 +1,190 @@
+//! The transport between real sockets on 127.0.0.1. Every wait is bounded.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc::Receiver;
+use warpnet_net::{handshake, Role, Stats, Transport, TransportConfig};
+use warpnet_types::crypto::signer_from_seed;
+use warpnet_types::message::MESSAGE_BYTES_MAX;
+use warpnet_types::{
+    Block, ConsensusConfig, Epoch, Height, Message, NetworkId, NodeId, Participant,
+    QuorumCertificate, Round, SchemeId, Signer, Vote,
+};
+
+struct Net {
+    config: Arc<ConsensusConfig>,
+    signers: Vec<Arc<dyn Signer>>,
+    listeners: Vec<Option<TcpListener>>,
+}
+
+/// A committee of `n` whose addresses are freshly bound loopback ports.
+async fn net(n: usize) -> Net {
+    let signers: Vec<Arc<dyn Signer>> =
+        (0..n as u64).map(|i| Arc::from(signer_from_seed(SchemeId::Ed25519, 900 + i))).collect();
+    let mut listeners = Vec::new();
+    let mut participants = Vec::new();
+    for s in &signers {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        participants.push(Participant {
+            public_key: s.public_key(),
+            address: l.local_addr().unwrap().to_string(),
+            public: true,
+        });
+        listeners.push(Some(l));
+    }
+    let config = ConsensusConfig::new(
+        NetworkId::new("test").unwrap(),
+        Epoch(1),
+        SchemeId::Ed25519,
+        participants,
+    )
+    .unwrap();
+    Net { config: Arc::new(config), signers, listeners }
+}
+
+fn start(net: &mut Net, i: usize) -> (Transport, Receiver<(NodeId, Message)>) {
+    let mut cfg =
+        TransportConfig::new(net.config.clone(), NodeId(i as u16), net.signers[i].clone());
+    cfg.backoff_max = Duration::from_millis(200);
+    Transport::start(cfg, net.listeners[i].take().unwrap())
+}
+
+fn vote(net: &Net, voter: usize) -> Message {
+    let b = Block::new(
+        Epoch(1),
+        Round(1),
+        Height(1),
+        NodeId(0),
+        QuorumCertificate::genesis(&net.config),
+        0,
+        vec![],
+    );
+    Message::Vote(Vote::sign(&net.config, &b, NodeId(voter as u16), net.signers[voter].as_ref()))
+}
+
+async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+async fn recv(rx: &mut Receiver<(NodeId, Message)>) -> (NodeId, Message) {
+    tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("a message within 5 s")
+        .expect("open")
+}
+
+fn connected(t: &Transport) -> Vec<NodeId> {
+    t.stats().connected
+}
+
+#[tokio::test]
+async fn members_exchange_messages_over_authenticated_channels() {
+    let mut net = net(3).await;
+    let (t0, mut r0) = start(&mut net, 0);
+    let (t1, mut r1) = start(&mut net, 1);
+    let (t2, mut r2) = start(&mut net, 2);
+    wait_for("full mesh", || {
+        connected(&t0).len() == 2 && connected(&t1).len() == 2 && connected(&t2).len() == 2
+    })
+    .await;
+    let m = vote(&net, 0);
+    t0.broadcast(&m);
+    assert_eq!(recv(&mut r1).await, (NodeId(0), m.clone()));
+    assert_eq!(recv(&mut r2).await, (NodeId(0), m));
+    let m2 = vote(&net, 2);
+    assert!(t2.send(NodeId(0), &m2));
+    assert_eq!(recv(&mut r0).await, (NodeId(2), m2));
+    let s: Stats = t1.stats();
+    assert_eq!((s.rejected_connections, s.malformed_frames), (0, 0));
+}
+
+#[tokio::test]
+async fn a_key_outside_the_committee_is_refused() {
+    let mut net = net(2).await;
+    let (t1, mut r1) = start(&mut net, 1);
+    let address = net.config.participant(NodeId(1)).unwrap().address.clone();
+    let stranger = signer_from_seed(SchemeId::Ed25519, 12345);
+    let stream = TcpStream::connect(&address).await.unwrap();
+    // The stranger completes its side (member 1 is a real member), then is cut off.
+    let outcome =
+        handshake(stream, Role::Dialer, &net.config, stranger.as_ref(), Some(NodeId(1)), 1 << 20)
+            .await;
+    if let Ok((_, _, mut w)) = outcome {
+        let _ = w.send(&vote(&net, 0).to_frame()).await;
+    }
+    wait_for("the refusal", || t1.stats().rejected_connections >= 1).await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), r1.recv()).await.is_err(),
+        "nothing delivered"
+    );
+    assert!(connected(&t1).is_empty());
+}
+
+#[tokio::test]
+async fn garbage_and_oversized_frames_do_not_harm_the_node() {
+    // Members 1 and 2 run; the test plays member 0 (a real key) and strangers on the wire.
+    let mut net = net(3).await;
+    let (t1, mut r1) = start(&mut net, 1);
+    let (t2, _r2) = start(&mut net, 2);
+    wait_for("1 and 2 connected", || connected(&t1) == [NodeId(2)]).await;
+    let address = net.config.participant(NodeId(1)).unwrap().address.clone();
+
+    // Garbage instead of a handshake.
+    let mut raw = TcpStream::connect(&address).await.unwrap();
+    raw.write_all(b"GET / HTTP/1.1\r\n\r\n and then some garbage").await.unwrap();
+    drop(raw);
+    wait_for("garbage refused", || t1.stats().rejected_connections >= 1).await;
+
+    // An authenticated member sending a frame that is not a message, then an oversized one.
+    let stream = TcpStream::connect(&address).await.unwrap();
+    let (_, _, mut w) = handshake(
+        stream,
+        Role::Dialer,
+        &net.config,
+        net.signers[0].as_ref(),
+        Some(NodeId(1)),
+        1 << 20,
+    )
+    .await
+    .unwrap();
+    w.send(b"not a consensus frame").await.unwrap();
+    wait_for("malformed frame counted", || t1.stats().malformed_frames >= 1).await;
+    let _ = w.send(&vec![0u8; MESSAGE_BYTES_MAX + 1]).await;
+    wait_for("oversized sender cut off", || !connected(&t1).contains(&NodeId(0))).await;
+
+    // The node still works.
+    let m = vote(&net, 2);
+    assert!(t2.send(NodeId(1), &m));
+    assert_eq!(recv(&mut r1).await, (NodeId(2), m));
+}
+
+#[tokio::test]
+async fn a_restarted_member_is_reconnected_and_reached_again() {
+    let mut net = net(2).await;
+    let address = net.config.participant(NodeId(1)).unwrap().address.clone();
+    let (t0, _r0) = start(&mut net, 0);
+    let (t1, r1) = start(&mut net, 1);
+    wait_for("connected", || connected(&t0) == [NodeId(1)]).await;
+    drop(t1);
+    drop(r1);
+    wait_for("0 notices", || connected(&t0).is_empty()).await;
+    // Member 1 comes back on the same address.
+    net.listeners[1] = Some(TcpListener::bind(&address).await.unwrap());
+    let (t1, mut r1) = start(&mut net, 1);
+    wait_for("reconnected", || connected(&t0) == [NodeId(1)] && connected(&t1) == [NodeId(0)])
+        .await;
+    let m = vote(&net, 0);
+    assert!(t0.send(NodeId(1), &m));
+    assert_eq!(recv(&mut r1).await, (NodeId(0), m));
+}
