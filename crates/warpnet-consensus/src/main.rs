@@ -1,8 +1,12 @@
-//! `warpnet-consensus`: the single binary. Today it runs the deterministic simulator; the node,
-//! the local cluster (`dev`), client commands and `bench` join it in later issues.
+//! `warpnet-consensus`: the single binary. A node (`node init`, `node run`), the genesis
+//! committee (`committee create`), a local cluster in one command (`dev`), `cluster status`,
+//! and the deterministic simulator (`sim`). Client commands and `bench` come with the registry.
 
 #![forbid(unsafe_code)]
 
+mod cluster;
+mod dev;
+mod node;
 mod sim;
 
 use clap::{Parser, Subcommand};
@@ -20,13 +24,44 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Create a node's key and config, or run a node.
+    #[command(subcommand)]
+    Node(node::NodeCommand),
+    /// Assemble the genesis committee file from the members' public information.
+    #[command(subcommand)]
+    Committee(node::CommitteeCommand),
+    /// Run a local cluster of N nodes on 127.0.0.1, each as its own process.
+    Dev(dev::DevArgs),
+    /// Ask a node about the committee and its progress.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
     /// Run the deterministic simulator over many seeds (faults, Byzantine replicas, invariants).
     Sim(sim::SimArgs),
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Sim(args) => sim::run(args),
+        Command::Node(c) => {
+            init_logs();
+            runtime()?.block_on(node::run(c))
+        }
+        Command::Committee(c) => node::committee(c),
+        Command::Dev(args) => {
+            init_logs();
+            runtime()?.block_on(dev::run(args))
+        }
+        Command::Cluster(c) => runtime()?.block_on(cluster::run(c)),
     }
 }

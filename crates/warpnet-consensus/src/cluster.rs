@@ -1,0 +1,62 @@
+//! `cluster status`: the committee and a node's view of its progress.
+
+use anyhow::bail;
+use clap::Subcommand;
+use serde_json::Value;
+
+#[derive(Subcommand)]
+pub enum ClusterCommand {
+    /// Committee, epoch, round, committed height, quorum, leader, and connections.
+    Status {
+        /// The node's API URL.
+        #[arg(long, default_value = "http://127.0.0.1:7000")]
+        node: String,
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn run(c: ClusterCommand) -> anyhow::Result<()> {
+    let ClusterCommand::Status { node, json } = c;
+    let url = format!("{}/v1/cluster", node.trim_end_matches('/'));
+    let (status, body) = warpnet_node::http::get(&url).await?;
+    if status != 200 {
+        bail!("{url} answered {status}: {body}");
+    }
+    if json {
+        println!("{body}");
+        return Ok(());
+    }
+    let v: Value = serde_json::from_str(&body)?;
+    let n = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
+    println!(
+        "node {} — epoch {}, round {}, committed height {}, leader {}",
+        n("node_id"),
+        n("epoch"),
+        n("round"),
+        n("committed_height"),
+        n("leader")
+    );
+    println!(
+        "committee: {} members, tolerates {} faulty, quorum {}",
+        n("total_nodes"),
+        n("faulty_nodes"),
+        n("quorum_threshold")
+    );
+    println!("{:<5} {:<22} {:<7} {:<10} public key", "id", "p2p address", "public", "connected");
+    for m in v.get("members").and_then(Value::as_array).into_iter().flatten() {
+        let s = |k: &str| {
+            m.get(k).map(|x| x.to_string().trim_matches('"').to_owned()).unwrap_or_default()
+        };
+        println!(
+            "{:<5} {:<22} {:<7} {:<10} {}",
+            s("node_id"),
+            s("p2p_address"),
+            s("public"),
+            s("connected"),
+            s("public_key")
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,144 @@
+//! `dev`: a local cluster on 127.0.0.1, each node its own OS process (so any one can be killed
+//! and restarted), created on first use and brought back with its data afterwards.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use tokio::process::Command;
+use tokio::sync::mpsc;
+use warpnet_node::files::{read_toml, CommitteeFile};
+
+use crate::node::{create_committee, init, InitArgs};
+
+#[derive(Args)]
+pub struct DevArgs {
+    /// Number of nodes.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    nodes: u16,
+    /// Directory holding the nodes' keys, configs, data and logs.
+    #[arg(long, default_value = ".warpnet-dev")]
+    dir: PathBuf,
+    /// API port of node 0 (node i uses api-port + i).
+    #[arg(long, default_value_t = 7000)]
+    api_port: u16,
+    /// Member-to-member port of node 0 (node i uses p2p-port + i).
+    #[arg(long, default_value_t = 7100)]
+    p2p_port: u16,
+}
+
+fn node_dir(dir: &Path, i: u16) -> PathBuf {
+    dir.join(format!("node-{i}"))
+}
+
+/// Creates the cluster's files, or checks the existing ones match the request.
+fn prepare(a: &DevArgs) -> anyhow::Result<()> {
+    let committee_path = a.dir.join("committee.toml");
+    if committee_path.exists() {
+        let c: CommitteeFile = read_toml(&committee_path)?;
+        if c.members.len() != usize::from(a.nodes) {
+            bail!(
+                "{} holds a cluster of {} nodes; run `dev --nodes {}` or pick another --dir",
+                a.dir.display(),
+                c.members.len(),
+                c.members.len()
+            );
+        }
+        return Ok(());
+    }
+    let mut members = Vec::new();
+    for i in 0..a.nodes {
+        let dir = node_dir(&a.dir, i);
+        init(&InitArgs {
+            dir: dir.clone(),
+            p2p: format!("127.0.0.1:{}", a.p2p_port + i),
+            api: format!("127.0.0.1:{}", a.api_port + i),
+            public: true,
+            committee_file: "../committee.toml".into(),
+        })
+        .with_context(|| format!("creating node {i}"))?;
+        members.push(dir.join("member.toml"));
+    }
+    create_committee("dev", 1, &members, &committee_path)?;
+    Ok(())
+}
+
+async fn terminate(pid: u32) {
+    let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await;
+}
+
+pub async fn run(a: DevArgs) -> anyhow::Result<()> {
+    prepare(&a)?;
+    let exe = std::env::current_exe().context("finding this executable")?;
+    let committee: CommitteeFile = read_toml(&a.dir.join("committee.toml"))?;
+    let (exited_tx, mut exited) = mpsc::channel(64);
+    let mut pids = Vec::new();
+    println!("{:<5} {:<24} {:<8} log", "node", "api", "pid");
+    for i in 0..a.nodes {
+        let dir = node_dir(&a.dir, i);
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(dir.join("node.log"))?;
+        let mut child = Command::new(&exe)
+            .args(["node", "run", "--config"])
+            .arg(dir.join("node.toml"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting node {i}"))?;
+        let pid = child.id().unwrap_or(0);
+        pids.push(pid);
+        let api = committee.members[usize::from(i)].api_address.clone().unwrap_or_default();
+        println!(
+            "{:<5} {:<24} {:<8} {}",
+            i,
+            format!("http://{api}"),
+            pid,
+            dir.join("node.log").display()
+        );
+        let tx = exited_tx.clone();
+        tokio::spawn(async move {
+            let status = child.wait().await;
+            let _ = tx
+                .send((i, pid, status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string())))
+                .await;
+        });
+    }
+    drop(exited_tx);
+    println!();
+    println!("status:     {} cluster status --node http://127.0.0.1:{}", exe.display(), a.api_port);
+    println!(
+        "restart i:  {} node run --config {}",
+        exe.display(),
+        node_dir(&a.dir, 0).join("node.toml").display().to_string().replace("node-0", "node-<i>")
+    );
+    println!("Ctrl-C stops every node started here; running `dev` again on {} brings the same cluster back.", a.dir.display());
+    let mut running = usize::from(a.nodes);
+    loop {
+        tokio::select! {
+            _ = warpnet_node::shutdown_signal() => break,
+            e = exited.recv() => match e {
+                Some((i, pid, status)) => {
+                    running -= 1;
+                    println!("node {i} (pid {pid}) exited: {status}; {running} still running");
+                }
+                None => break,
+            },
+        }
+    }
+    println!("stopping {running} nodes…");
+    for pid in &pids {
+        terminate(*pid).await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while running > 0 {
+        match tokio::time::timeout_at(deadline, exited.recv()).await {
+            Ok(Some(_)) => running -= 1,
+            _ => break,
+        }
+    }
+    Ok(())
+}

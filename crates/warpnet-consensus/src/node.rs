@@ -1,0 +1,137 @@
+//! `node init`, `node run`, `committee create`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+use warpnet_node::files::{
+    create_key, read_toml, write_toml, CommitteeFile, Loaded, MemberEntry, NodeFile,
+};
+use warpnet_types::Signer;
+
+#[derive(Subcommand)]
+pub enum NodeCommand {
+    /// Create a node directory: a secret key (mode 0600), node.toml, and member.toml (the public
+    /// information the other members need).
+    Init(InitArgs),
+    /// Run a node.
+    Run {
+        /// Path to node.toml.
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+#[derive(Args)]
+pub struct InitArgs {
+    /// The node's directory (created).
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Address for member-to-member traffic (host:port).
+    #[arg(long)]
+    pub p2p: String,
+    /// Address of the HTTP API (host:port).
+    #[arg(long)]
+    pub api: String,
+    /// The node is publicly reachable (only such members may lead).
+    #[arg(long)]
+    pub public: bool,
+    /// Where node.toml finds the committee file (relative to the node's directory).
+    #[arg(long, default_value = "committee.toml")]
+    pub committee_file: PathBuf,
+}
+
+#[derive(Subcommand)]
+pub enum CommitteeCommand {
+    /// Write the genesis committee file from members' member.toml files (in member order).
+    Create {
+        /// Network name (1-32 of [a-z0-9-]).
+        #[arg(long)]
+        network: String,
+        #[arg(long, default_value_t = 1)]
+        epoch: u64,
+        /// Where to write the committee file.
+        #[arg(long)]
+        out: PathBuf,
+        /// The members' member.toml files; the order gives the node ids.
+        members: Vec<PathBuf>,
+    },
+}
+
+/// Creates a node directory; returns its public member entry.
+pub fn init(a: &InitArgs) -> anyhow::Result<MemberEntry> {
+    std::fs::create_dir_all(&a.dir).with_context(|| format!("creating {}", a.dir.display()))?;
+    let key_path = a.dir.join("node.key");
+    if key_path.exists() {
+        bail!("{} already exists: refusing to overwrite a node's key", key_path.display());
+    }
+    let signer = create_key(&key_path)?;
+    let node = NodeFile {
+        key_file: "node.key".into(),
+        data_dir: "data".into(),
+        committee_file: a.committee_file.clone(),
+        p2p_listen: a.p2p.clone(),
+        api_listen: a.api.clone(),
+        round_timeout_base_ms: None,
+    };
+    write_toml(&a.dir.join("node.toml"), &node)?;
+    let member = MemberEntry {
+        public_key: signer.public_key().to_hex(),
+        p2p_address: a.p2p.clone(),
+        api_address: Some(a.api.clone()),
+        public: a.public,
+    };
+    write_toml(&a.dir.join("member.toml"), &member)?;
+    Ok(member)
+}
+
+pub fn create_committee(
+    network: &str,
+    epoch: u64,
+    members: &[PathBuf],
+    out: &Path,
+) -> anyhow::Result<CommitteeFile> {
+    let mut entries = Vec::new();
+    for m in members {
+        entries.push(read_toml::<MemberEntry>(m)?);
+    }
+    let committee = CommitteeFile { network: network.into(), epoch, members: entries };
+    committee.to_config(out)?; // refuse an invalid committee before writing it
+    write_toml(out, &committee)?;
+    Ok(committee)
+}
+
+pub async fn run(c: NodeCommand) -> anyhow::Result<()> {
+    match c {
+        NodeCommand::Init(a) => {
+            let m = init(&a)?;
+            println!("created {}: node.key (0600), node.toml, member.toml", a.dir.display());
+            println!("public information for the committee file (member.toml):\n");
+            println!("[[members]]\npublic_key = \"{}\"\np2p_address = \"{}\"\napi_address = \"{}\"\npublic = {}", m.public_key, m.p2p_address, a.api, m.public);
+            println!("\nnext: warpnet-consensus committee create --network NAME --out committee.toml <member.toml of each member>");
+            Ok(())
+        }
+        NodeCommand::Run { config } => {
+            let loaded = Loaded::from_node_file(&config)?;
+            warpnet_node::run(loaded, warpnet_node::shutdown_signal()).await?;
+            Ok(())
+        }
+    }
+}
+
+pub fn committee(c: CommitteeCommand) -> anyhow::Result<()> {
+    match c {
+        CommitteeCommand::Create { network, epoch, out, members } => {
+            if members.is_empty() {
+                bail!("name at least one member.toml");
+            }
+            let committee = create_committee(&network, epoch, &members, &out)?;
+            println!(
+                "wrote {} with {} members (network {network}, epoch {epoch})",
+                out.display(),
+                committee.members.len()
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! A node's files: its secret key, `node.toml`, its public member entry, and the committee.
+//!
+//! ```toml
+//! # node.toml (paths are relative to this file's directory)
+//! key_file = "node.key"
+//! data_dir = "data"
+//! committee_file = "committee.toml"
+//! p2p_listen = "127.0.0.1:7100"
+//! api_listen = "127.0.0.1:7000"
+//! ```
+//!
+//! ```toml
+//! # committee.toml (the genesis committee; identical on every member)
+//! network = "dev"
+//! epoch = 1
+//! [[members]]
+//! public_key = "…64 hex digits…"
+//! p2p_address = "127.0.0.1:7100"
+//! api_address = "127.0.0.1:7000"
+//! public = true
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use warpnet_types::crypto::Ed25519Signer;
+use warpnet_types::{ConsensusConfig, Epoch, NetworkId, Participant, PublicKey, SchemeId, Signer};
+
+/// Why a node's files could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {detail}")]
+    Invalid { path: PathBuf, detail: String },
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> FileError + '_ {
+    move |source| FileError::Io { path: path.to_path_buf(), source }
+}
+
+fn invalid(path: &Path, detail: impl std::fmt::Display) -> FileError {
+    FileError::Invalid { path: path.to_path_buf(), detail: detail.to_string() }
+}
+
+/// `node.toml`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct NodeFile {
+    pub key_file: PathBuf,
+    pub data_dir: PathBuf,
+    pub committee_file: PathBuf,
+    pub p2p_listen: String,
+    pub api_listen: String,
+    /// Base round timeout in ms (default 1000).
+    #[serde(default)]
+    pub round_timeout_base_ms: Option<u64>,
+}
+
+/// One member as the committee file lists it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MemberEntry {
+    pub public_key: String,
+    pub p2p_address: String,
+    #[serde(default)]
+    pub api_address: Option<String>,
+    pub public: bool,
+}
+
+/// `committee.toml`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CommitteeFile {
+    pub network: String,
+    pub epoch: u64,
+    pub members: Vec<MemberEntry>,
+}
+
+impl CommitteeFile {
+    /// The consensus configuration (Ed25519 only: a node never runs the simulator's scheme).
+    pub fn to_config(&self, path: &Path) -> Result<ConsensusConfig, FileError> {
+        let network = NetworkId::new(&self.network).map_err(|e| invalid(path, e))?;
+        let mut participants = Vec::new();
+        for (i, m) in self.members.iter().enumerate() {
+            let public_key = PublicKey::from_hex(&m.public_key).map_err(|_| {
+                invalid(path, format!("member {i}: public_key must be 64 hex digits"))
+            })?;
+            participants.push(Participant {
+                public_key,
+                address: m.p2p_address.clone(),
+                public: m.public,
+            });
+        }
+        ConsensusConfig::new(network, Epoch(self.epoch), SchemeId::Ed25519, participants)
+            .map_err(|e| invalid(path, e))
+    }
+}
+
+pub fn read_toml<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, FileError> {
+    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    toml::from_str(&text).map_err(|e| invalid(path, e))
+}
+
+pub fn write_toml<T: Serialize>(path: &Path, value: &T) -> Result<(), FileError> {
+    let text = toml::to_string(value).map_err(|e| invalid(path, e))?;
+    std::fs::write(path, text).map_err(io(path))
+}
+
+/// Creates a new secret key file (mode 0600) from the OS's randomness; refuses to overwrite.
+pub fn create_key(path: &Path) -> Result<Ed25519Signer, FileError> {
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(|e| invalid(path, format!("no randomness: {e}")))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(io(path))?;
+    use std::io::Write as _;
+    file.write_all(format!("{}\n", hex::encode(secret)).as_bytes()).map_err(io(path))?;
+    file.sync_all().map_err(io(path))?;
+    Ok(Ed25519Signer::from_secret(secret))
+}
+
+/// Reads a secret key file.
+pub fn read_key(path: &Path) -> Result<Ed25519Signer, FileError> {
+    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    let raw =
+        hex::decode(text.trim()).map_err(|_| invalid(path, "the key must be 64 hex digits"))?;
+    let secret: [u8; 32] = raw.try_into().map_err(|_| invalid(path, "the key must be 32 bytes"))?;
+    Ok(Ed25519Signer::from_secret(secret))
+}
+
+/// Everything a node needs, loaded and checked.
+pub struct Loaded {
+    pub dir: PathBuf,
+    pub node: NodeFile,
+    pub committee: CommitteeFile,
+    pub config: ConsensusConfig,
+    pub signer: Ed25519Signer,
+}
+
+impl Loaded {
+    pub fn from_node_file(path: &Path) -> Result<Self, FileError> {
+        let node: NodeFile = read_toml(path)?;
+        let dir = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let committee_path = dir.join(&node.committee_file);
+        let committee: CommitteeFile = read_toml(&committee_path)?;
+        let config = committee.to_config(&committee_path)?;
+        let signer = read_key(&dir.join(&node.key_file))?;
+        if config.node_id_of(&signer.public_key()).is_none() {
+            return Err(invalid(
+                &committee_path,
+                format!("this node's key {} is not a member", signer.public_key().to_hex()),
+            ));
+        }
+        Ok(Self { dir, node, committee, config, signer })
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join(&self.node.data_dir)
+    }
+}

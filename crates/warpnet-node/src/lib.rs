@@ -1,0 +1,12 @@
+//! The WarpNet Consensus node: a tokio runtime around the pure core, with the redb store, the
+//! authenticated transport, the HTTP API and metrics, and the node's files.
+
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod files;
+pub mod http;
+pub mod metrics;
+mod runtime;
+
+pub use runtime::{run, shutdown_signal, NodeError};

@@ -1,0 +1,144 @@
+//! Counters and gauges, rendered in the Prometheus text format at `GET /metrics`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// Upper bounds (seconds) of the fsync latency histogram's buckets.
+const FSYNC_BUCKETS: [f64; 10] =
+    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1.0];
+
+#[derive(Default)]
+pub struct Metrics {
+    pub round: AtomicU64,
+    pub committed_height: AtomicU64,
+    pub commits: AtomicU64,
+    pub timeouts: AtomicU64,
+    pub evidence: AtomicU64,
+    pub signature_failures: AtomicU64,
+    messages_in: Mutex<BTreeMap<&'static str, u64>>,
+    messages_out: Mutex<BTreeMap<&'static str, u64>>,
+    rejected: Mutex<BTreeMap<&'static str, u64>>,
+    fsync: Mutex<([u64; FSYNC_BUCKETS.len()], u64, f64)>,
+}
+
+fn bump(map: &Mutex<BTreeMap<&'static str, u64>>, key: &'static str) {
+    if let Ok(mut m) = map.lock() {
+        *m.entry(key).or_default() += 1;
+    }
+}
+
+impl Metrics {
+    pub fn message_in(&self, kind: &'static str) {
+        bump(&self.messages_in, kind);
+    }
+
+    pub fn message_out(&self, kind: &'static str) {
+        bump(&self.messages_out, kind);
+    }
+
+    pub fn rejected(&self, kind: &'static str) {
+        if kind == "bad_signature" {
+            self.signature_failures.fetch_add(1, Ordering::Relaxed);
+        }
+        bump(&self.rejected, kind);
+    }
+
+    pub fn fsync(&self, seconds: f64) {
+        if let Ok(mut h) = self.fsync.lock() {
+            for (i, le) in FSYNC_BUCKETS.iter().enumerate() {
+                if seconds <= *le {
+                    h.0[i] += 1;
+                }
+            }
+            h.1 += 1;
+            h.2 += seconds;
+        }
+    }
+
+    /// Prometheus text exposition. `rejected_connections` comes from the transport.
+    pub fn render(&self, rejected_connections: u64, connected_peers: usize) -> String {
+        let mut out = String::new();
+        let gauge = |out: &mut String, name: &str, help: &str, v: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        };
+        let counter = |out: &mut String, name: &str, help: &str, v: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+        };
+        gauge(
+            &mut out,
+            "warpnet_round",
+            "Current consensus round.",
+            self.round.load(Ordering::Relaxed),
+        );
+        gauge(
+            &mut out,
+            "warpnet_committed_height",
+            "Height of the last committed block.",
+            self.committed_height.load(Ordering::Relaxed),
+        );
+        gauge(
+            &mut out,
+            "warpnet_connected_peers",
+            "Members connected now.",
+            connected_peers as u64,
+        );
+        counter(
+            &mut out,
+            "warpnet_commits_total",
+            "Blocks committed.",
+            self.commits.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "warpnet_timeouts_total",
+            "Round timeouts fired locally.",
+            self.timeouts.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "warpnet_evidence_total",
+            "Equivocations proven.",
+            self.evidence.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "warpnet_signature_failures_total",
+            "Inputs refused for a bad signature.",
+            self.signature_failures.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "warpnet_rejected_connections_total",
+            "Connections refused (handshake or identity).",
+            rejected_connections,
+        );
+        for (name, help, map) in [
+            ("warpnet_messages_in_total", "Messages received, by type.", &self.messages_in),
+            ("warpnet_messages_out_total", "Messages sent, by type.", &self.messages_out),
+            ("warpnet_rejected_inputs_total", "Inputs the core refused, by kind.", &self.rejected),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            if let Ok(m) = map.lock() {
+                for (k, v) in m.iter() {
+                    let label = if name.contains("rejected") { "kind" } else { "type" };
+                    let _ = writeln!(out, "{name}{{{label}=\"{k}\"}} {v}");
+                }
+            }
+        }
+        let name = "warpnet_fsync_seconds";
+        let _ = writeln!(out, "# HELP {name} Latency of durable writes (one per consensus step).\n# TYPE {name} histogram");
+        if let Ok(h) = self.fsync.lock() {
+            for (i, le) in FSYNC_BUCKETS.iter().enumerate() {
+                let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {}", h.0[i]);
+            }
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{le=\"+Inf\"}} {}\n{name}_sum {}\n{name}_count {}",
+                h.1, h.2, h.1
+            );
+        }
+        out
+    }
+}

@@ -1,0 +1,272 @@
+//! The node's event loop: the pure core, driven by the transport, timers and the store.
+//!
+//! One consensus step = one input to the core. Its actions are executed in order: everything
+//! it asks to persist goes into one `Batch`, written durably (one fsync); then its messages are
+//! queued on the transport (never blocking); then, if it asked for safety data to be persisted,
+//! `SafetyPersisted` is fed back and the released votes and timeouts are executed the same way.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::net::TcpListener;
+use tracing::{debug, error, info, warn};
+use warpnet_core::{Action, Core, CoreParams, Input, StartError, Timer};
+use warpnet_net::{Transport, TransportConfig};
+use warpnet_storage::{Batch, Store, StoreError};
+use warpnet_types::{Message, NodeId};
+
+use crate::api::{self, Shared, Snapshot};
+use crate::files::{FileError, Loaded};
+use crate::metrics::Metrics;
+
+/// Why a node stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Files(#[from] FileError),
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    #[error("consensus could not start: {0}")]
+    Start(#[from] StartError),
+    #[error("cannot listen on {address}: {source}")]
+    Bind { address: String, source: std::io::Error },
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+fn timer_key(t: &Timer) -> u8 {
+    match t {
+        Timer::Round(_) => 0,
+        Timer::Propose(_) => 1,
+    }
+}
+
+struct Node {
+    me: NodeId,
+    core: Core,
+    store: Store,
+    transport: Transport,
+    shared: Arc<Shared>,
+    timers: HashMap<u8, (tokio::time::Instant, Timer)>,
+    sync_blocks_max: usize,
+    high_qc_round: u64,
+}
+
+impl Node {
+    /// Executes a step's actions, and the steps they lead to (`SafetyPersisted`).
+    fn execute(&mut self, mut actions: Vec<Action>) -> Result<(), NodeError> {
+        while !actions.is_empty() {
+            let mut batch = Batch::default();
+            let mut version = None;
+            let mut outgoing: Vec<(Option<NodeId>, Message)> = Vec::new();
+            for action in actions {
+                match action {
+                    Action::Send { to, message } => outgoing.push((Some(to), message)),
+                    Action::Broadcast { message } => outgoing.push((None, message)),
+                    Action::PersistBlock(b) => batch.blocks.push(b),
+                    Action::PersistSafety { version: v, data } => {
+                        batch.safety = Some(data);
+                        version = Some(v);
+                    }
+                    Action::Commit(c) => {
+                        let m = &self.shared.metrics;
+                        m.commits.fetch_add(1, Ordering::Relaxed);
+                        m.committed_height.store(c.block.height().0, Ordering::Relaxed);
+                        batch.commits.push(c);
+                    }
+                    Action::SetTimer { timer, after_ms } => {
+                        let at = tokio::time::Instant::now() + Duration::from_millis(after_ms);
+                        self.timers.insert(timer_key(&timer), (at, timer));
+                    }
+                    Action::ServeSync { to, request } => {
+                        let response = self.store.serve_sync(&request, self.sync_blocks_max);
+                        outgoing.push((Some(to), Message::SyncResponse(response)));
+                    }
+                    Action::Evidence(ev) => {
+                        self.shared.metrics.evidence.fetch_add(1, Ordering::Relaxed);
+                        warn!(signer = %ev.signer, round = %ev.round, "equivocation proven");
+                    }
+                    Action::Rejected { from, reason } => {
+                        self.shared.metrics.rejected(reason.kind());
+                        debug!(from = ?from, %reason, "input refused");
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                let started = Instant::now();
+                self.store.write(&batch)?;
+                self.shared.metrics.fsync(started.elapsed().as_secs_f64());
+            }
+            for (to, message) in &outgoing {
+                self.shared.metrics.message_out(message.kind());
+                match to {
+                    Some(to) => {
+                        self.transport.send(*to, message);
+                    }
+                    None => self.transport.broadcast(message),
+                }
+            }
+            actions = match version {
+                Some(v) => self.core.handle(now_ms(), Input::SafetyPersisted { version: v }),
+                None => Vec::new(),
+            };
+        }
+        self.publish();
+        Ok(())
+    }
+
+    fn publish(&mut self) {
+        let status = self.core.status();
+        let m = &self.shared.metrics;
+        m.round.store(status.round.0, Ordering::Relaxed);
+        m.committed_height.store(status.committed_height.0, Ordering::Relaxed);
+        let stats = self.transport.stats();
+        self.shared.rejected_connections.store(stats.rejected_connections, Ordering::Relaxed);
+        let fresh = status.high_qc_round.0 > self.high_qc_round;
+        self.high_qc_round = self.high_qc_round.max(status.high_qc_round.0);
+        if let Ok(mut s) = self.shared.snapshot.lock() {
+            s.node_id = self.me.0;
+            s.epoch = self.shared.config.epoch().0;
+            s.round = status.round.0;
+            s.committed_height = status.committed_height.0;
+            s.leader = status.leader.0;
+            s.connected = stats.connected.iter().map(|n| n.0).collect();
+            if fresh {
+                s.last_certificate = Some(Instant::now());
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Option<tokio::time::Instant> {
+        self.timers.values().map(|(at, _)| *at).min()
+    }
+
+    fn fire_due_timers(&mut self) -> Result<(), NodeError> {
+        let now = tokio::time::Instant::now();
+        let due: Vec<u8> =
+            self.timers.iter().filter(|(_, (at, _))| *at <= now).map(|(k, _)| *k).collect();
+        for key in due {
+            if let Some((_, timer)) = self.timers.remove(&key) {
+                if matches!(timer, Timer::Round(_)) {
+                    self.shared.metrics.timeouts.fetch_add(1, Ordering::Relaxed);
+                }
+                let actions = self.core.handle(now_ms(), Input::Timer(timer));
+                self.execute(actions)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Waits for SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Runs a node until `shutdown` completes or a fatal error (storage) stops it.
+pub async fn run(
+    loaded: Loaded,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), NodeError> {
+    let config = Arc::new(loaded.config.clone());
+    let signer: Arc<dyn warpnet_types::Signer> = Arc::new(loaded.signer);
+    let me = config.node_id_of(&signer.public_key()).ok_or_else(|| {
+        NodeError::Files(FileError::Invalid {
+            path: loaded.dir.clone(),
+            detail: "key not in committee".into(),
+        })
+    })?;
+    let data_dir = loaded.dir.join(&loaded.node.data_dir);
+    std::fs::create_dir_all(&data_dir)
+        .map_err(|source| FileError::Io { path: data_dir.clone(), source })?;
+    let store = Store::open(&data_dir.join("node.redb"), &config)?;
+    let recovery = store.recovery(&config)?;
+    let mut params = CoreParams::default();
+    if let Some(ms) = loaded.node.round_timeout_base_ms {
+        params.round_timeout_base_ms = ms;
+        params.round_timeout_max_ms = params.round_timeout_max_ms.max(ms);
+    }
+    let sync_blocks_max = usize::from(params.sync_blocks_max);
+    let live_window = Duration::from_millis(params.round_timeout_base_ms * 3);
+    let core = Core::new(config.clone(), me, signer.clone(), params, recovery)?;
+
+    let bind = |address: String| async move {
+        TcpListener::bind(&address).await.map_err(|source| NodeError::Bind { address, source })
+    };
+    let p2p = bind(loaded.node.p2p_listen.clone()).await?;
+    let api_listener = bind(loaded.node.api_listen.clone()).await?;
+    let (transport, mut inbound) =
+        Transport::start(TransportConfig::new(config.clone(), me, signer), p2p);
+    let shared = Arc::new(Shared {
+        config: config.clone(),
+        snapshot: Mutex::new(Snapshot::default()),
+        metrics: Metrics::default(),
+        rejected_connections: Default::default(),
+        live_window,
+    });
+    let api_task = tokio::spawn(api::serve(api_listener, shared.clone()));
+    info!(node = %me, p2p = %loaded.node.p2p_listen, api = %loaded.node.api_listen, "node running");
+
+    let mut node = Node {
+        me,
+        core,
+        store,
+        transport,
+        shared,
+        timers: HashMap::new(),
+        sync_blocks_max,
+        high_qc_round: 0,
+    };
+    let start = node.core.start(now_ms());
+    let result = async {
+        node.execute(start)?;
+        tokio::pin!(shutdown);
+        loop {
+            let deadline = node.next_deadline();
+            tokio::select! {
+                m = inbound.recv() => {
+                    let Some((from, message)) = m else { break };
+                    node.shared.metrics.message_in(message.kind());
+                    let actions = node.core.handle(now_ms(), Input::Message { from, message });
+                    node.execute(actions)?;
+                }
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600))) => {
+                    node.fire_due_timers()?;
+                }
+                _ = &mut shutdown => {
+                    info!("shutting down");
+                    break;
+                }
+            }
+        }
+        Ok::<(), NodeError>(())
+    }
+    .await;
+    api_task.abort();
+    if let Err(e) = &result {
+        error!(error = %e, "node stopped");
+    }
+    result
+}
