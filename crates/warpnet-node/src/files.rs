@@ -29,7 +29,7 @@ use warpnet_types::{ConsensusConfig, Epoch, NetworkId, Participant, PublicKey, S
 /// Why a node's files could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("{path}: {detail}")]
     Invalid { path: PathBuf, detail: String },

@@ -30,7 +30,7 @@ pub enum NodeError {
     Store(#[from] StoreError),
     #[error("consensus could not start: {0}")]
     Start(#[from] StartError),
-    #[error("cannot listen on {address}: {source}")]
+    #[error("cannot listen on {address}")]
     Bind { address: String, source: std::io::Error },
 }
 
