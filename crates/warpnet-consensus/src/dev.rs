@@ -70,6 +70,23 @@ async fn terminate(pid: u32) {
 }
 
 pub async fn run(a: DevArgs) -> anyhow::Result<()> {
+    let (api_last, p2p_last) = (
+        u32::from(a.api_port) + u32::from(a.nodes) - 1,
+        u32::from(a.p2p_port) + u32::from(a.nodes) - 1,
+    );
+    if api_last > u32::from(u16::MAX) || p2p_last > u32::from(u16::MAX) {
+        bail!("ports {}..{api_last} or {}..{p2p_last} go past 65535", a.api_port, a.p2p_port);
+    }
+    if u32::from(a.api_port) <= p2p_last && u32::from(a.p2p_port) <= api_last {
+        bail!(
+            "the API ports ({}..={api_last}) and p2p ports ({}..={p2p_last}) overlap",
+            a.api_port,
+            a.p2p_port
+        );
+    }
+    if !a.dir.join("committee.toml").exists() && node_dir(&a.dir, 0).exists() {
+        bail!("{} holds nodes but no committee.toml (an interrupted setup?): remove it and run dev again", a.dir.display());
+    }
     prepare(&a)?;
     let exe = std::env::current_exe().context("finding this executable")?;
     let committee: CommitteeFile = read_toml(&a.dir.join("committee.toml"))?;
@@ -117,12 +134,16 @@ pub async fn run(a: DevArgs) -> anyhow::Result<()> {
     );
     println!("Ctrl-C stops every node started here; running `dev` again on {} brings the same cluster back.", a.dir.display());
     let mut running = usize::from(a.nodes);
+    let mut gone = std::collections::HashSet::new();
+    let shutdown = warpnet_node::shutdown_signal();
+    tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            _ = warpnet_node::shutdown_signal() => break,
+            _ = &mut shutdown => break,
             e = exited.recv() => match e {
                 Some((i, pid, status)) => {
                     running -= 1;
+                    gone.insert(pid);
                     println!("node {i} (pid {pid}) exited: {status}; {running} still running");
                 }
                 None => break,
@@ -130,7 +151,8 @@ pub async fn run(a: DevArgs) -> anyhow::Result<()> {
         }
     }
     println!("stopping {running} nodes…");
-    for pid in &pids {
+    // Only children still running: an exited child's pid may belong to another process now.
+    for pid in pids.iter().filter(|p| !gone.contains(*p)) {
         terminate(*pid).await;
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

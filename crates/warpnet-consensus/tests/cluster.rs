@@ -16,8 +16,17 @@ use warpnet_types::Height;
 
 const BIN: &str = env!("CARGO_BIN_EXE_warpnet-consensus");
 
+/// A free port outside the kernel's ephemeral range (32768-60999 on Linux), so that no dialer's
+/// local port can take a killed node's port before it restarts.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let base = 20_000 + (u64::from(std::process::id()) % 400) * 30;
+    loop {
+        let port = u16::try_from(base + NEXT.fetch_add(1, Ordering::Relaxed) % 30).unwrap();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 fn temp_dir() -> PathBuf {
@@ -284,8 +293,26 @@ fn garbage_and_oversized_frames_on_a_p2p_port_are_dropped() {
             let _ = s.write_all(&junk);
         }
     }
-    let (status, _) = get(c.api[1], "/v1/health").expect("the node answers");
+    // An authenticated member (node 0's key, read from its directory) sending a frame over the
+    // limit is cut off; node 0 itself then reconnects.
+    let config = {
+        let committee: CommitteeFile = read_toml(&c.dir.join("committee.toml")).unwrap();
+        std::sync::Arc::new(committee.to_config(Path::new("committee.toml")).unwrap())
+    };
+    let key = warpnet_node::files::read_key(&c.node_dir(0).join("node.key")).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", target)).await.unwrap();
+        let (_, _, mut w) =
+            warpnet_net::handshake(stream, warpnet_net::Role::Dialer, &config, &key, None, 1 << 20)
+                .await
+                .expect("a member's key is accepted");
+        let _ = w.send(&vec![0u8; warpnet_types::message::MESSAGE_BYTES_MAX + 1]).await;
+    });
+    let (status, body) = get(c.api[1], "/v1/health").expect("the node answers");
     assert_eq!(status, 200);
+    let health: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["recent_certificate"], Value::Bool(true), "{body}");
     let refused = || {
         get(c.api[1], "/metrics").and_then(|(_, m)| {
             m.lines()
@@ -294,5 +321,31 @@ fn garbage_and_oversized_frames_on_a_p2p_port_are_dropped() {
         })
     };
     wait_until("the junk connections are counted as refused", 20, || refused().unwrap_or(0) >= 3);
+    wait_until("node 1 connected to everyone again", 20, || {
+        cluster_view(c.api[1]).is_some_and(|v| {
+            v["members"].as_array().unwrap().iter().all(|m| m["connected"] == Value::Bool(true))
+        })
+    });
     c.wait_progress(2, "commits continue after the garbage");
+}
+
+/// A node whose database has gone (deleted, or a lost directory entry) refuses to start: from
+/// genesis it could sign twice. Only its first start may create the database.
+#[test]
+fn a_node_never_restarts_from_genesis_without_its_database() {
+    let mut c = Cluster::new(4);
+    c.start(0);
+    let db = c.node_dir(0).join("data/node.redb");
+    wait_until("the first start creates the database", 20, || db.exists());
+    c.kill(0);
+    std::fs::remove_file(&db).unwrap();
+    let out = Command::new(BIN)
+        .args(["node", "run", "--config"])
+        .arg(c.node_dir(0).join("node.toml"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no database at") && stderr.contains("sign twice"), "{stderr}");
+    assert!(!db.exists(), "nothing was created");
 }

@@ -10,7 +10,7 @@ use warpnet_types::{Block, BlockId, SyncRequest, SyncResponse};
 pub fn respond(
     request: &SyncRequest,
     max_blocks: usize,
-    lookup: impl Fn(&BlockId) -> Option<Block>,
+    mut lookup: impl FnMut(&BlockId) -> Option<Block>,
 ) -> SyncResponse {
     let mut chain = Vec::new();
     let mut cursor = request.target;

@@ -7,7 +7,9 @@ use tokio::net::TcpStream;
 use warpnet_types::codec::{Reader, Writer};
 pub use warpnet_types::crypto::domain::TAG_TRANSPORT;
 use warpnet_types::crypto::{domain, SignedItem};
-use warpnet_types::{ConsensusConfig, Epoch, NetworkId, NodeId, PublicKey, Signature, Signer};
+use warpnet_types::{
+    ConsensusConfig, Digest, Epoch, NetworkId, NodeId, PublicKey, Signature, Signer,
+};
 
 use crate::wire::{FrameReader, FrameWriter, WireError, MAGIC, NOISE_MESSAGE_MAX};
 
@@ -48,6 +50,8 @@ pub enum HandshakeError {
     WrongNetwork { got: String, expected: String },
     #[error("peer is in epoch {got}, we are in {expected}")]
     WrongEpoch { got: Epoch, expected: Epoch },
+    #[error("peer runs committee {got}, we run {expected} (different committee files)")]
+    WrongCommittee { got: String, expected: String },
     #[error("key {key} is not a member of the committee")]
     NotInCommittee { key: String },
     #[error("the hello's signature does not verify")]
@@ -76,10 +80,34 @@ async fn read_noise(stream: &mut TcpStream) -> Result<Vec<u8>, HandshakeError> {
     Ok(msg)
 }
 
-fn signed_bytes(network: &NetworkId, epoch: Epoch, handshake_hash: &[u8]) -> Vec<u8> {
-    let mut w = domain::signing_writer(TAG_TRANSPORT, network);
-    w.put(&epoch).fixed(handshake_hash);
+/// What a hello signs: the network, epoch and committee digest (two members with different
+/// committee files never connect), the signer's role (a hello cannot be reflected back), and
+/// the Noise handshake hash (it cannot be relayed to another channel).
+fn signed_bytes(config: &ConsensusConfig, role: Role, handshake_hash: &[u8]) -> Vec<u8> {
+    let mut w = domain::signing_writer(TAG_TRANSPORT, config.network());
+    w.put(&config.epoch()).put(&config.digest()).u8(role_tag(role)).fixed(handshake_hash);
     w.finish()
+}
+
+fn role_tag(role: Role) -> u8 {
+    match role {
+        Role::Dialer => 1,
+        Role::Listener => 2,
+    }
+}
+
+fn other(role: Role) -> Role {
+    match role {
+        Role::Dialer => Role::Listener,
+        Role::Listener => Role::Dialer,
+    }
+}
+
+fn hello(config: &ConsensusConfig, signer: &dyn Signer, role: Role, hash: &[u8]) -> Writer {
+    let mut w = Writer::new();
+    w.u8(HELLO_VERSION).put(config.network()).put(&config.epoch()).put(&config.digest());
+    w.put(&signer.public_key()).put(&signer.sign(&signed_bytes(config, role, hash)));
+    w
 }
 
 /// Runs the handshake on a fresh stream; on success returns the authenticated peer and the
@@ -129,13 +157,20 @@ pub async fn handshake(
     let mut reader = FrameReader::new(r, noise.clone(), HELLO_BYTES_MAX);
     let mut writer = FrameWriter::new(w, noise);
 
-    let mut hello = Writer::new();
-    hello.u8(HELLO_VERSION).put(config.network()).put(&config.epoch()).put(&signer.public_key());
-    hello.put(&signer.sign(&signed_bytes(config.network(), config.epoch(), &hash)));
-    writer.send(hello.as_slice()).await?;
-
-    let theirs = reader.recv().await?;
-    let identity = check_hello(&theirs, config, signer, &hash, expected)?;
+    // The dialer speaks first and the listener answers only a valid hello, so a refused dialer
+    // learns nothing and fails its handshake (and backs off) instead of being cut off later.
+    let identity = match role {
+        Role::Dialer => {
+            writer.send(hello(config, signer, role, &hash).as_slice()).await?;
+            check_hello(&reader.recv().await?, config, signer, other(role), &hash, expected)?
+        }
+        Role::Listener => {
+            let identity =
+                check_hello(&reader.recv().await?, config, signer, other(role), &hash, expected)?;
+            writer.send(hello(config, signer, role, &hash).as_slice()).await?;
+            identity
+        }
+    };
     reader.set_max_frame(max_frame);
     Ok((identity, reader, writer))
 }
@@ -144,6 +179,7 @@ fn check_hello(
     bytes: &[u8],
     config: &ConsensusConfig,
     signer: &dyn Signer,
+    their_role: Role,
     hash: &[u8],
     expected: Option<NodeId>,
 ) -> Result<Identity, HandshakeError> {
@@ -155,6 +191,7 @@ fn check_hello(
     }
     let network: NetworkId = r.get().map_err(bad)?;
     let epoch: Epoch = r.get().map_err(bad)?;
+    let digest: Digest = r.get().map_err(bad)?;
     let key: PublicKey = r.get().map_err(bad)?;
     let signature: Signature = r.get().map_err(bad)?;
     r.finish().map_err(bad)?;
@@ -167,10 +204,16 @@ fn check_hello(
     if epoch != config.epoch() {
         return Err(HandshakeError::WrongEpoch { got: epoch, expected: config.epoch() });
     }
+    if digest != config.digest() {
+        return Err(HandshakeError::WrongCommittee {
+            got: digest.to_hex(),
+            expected: config.digest().to_hex(),
+        });
+    }
     let node = config
         .node_id_of(&key)
         .ok_or_else(|| HandshakeError::NotInCommittee { key: key.to_hex() })?;
-    let message = signed_bytes(&network, epoch, hash);
+    let message = signed_bytes(config, their_role, hash);
     let item = SignedItem { key: &key, message: &message, signature: &signature };
     config.scheme().scheme().verify(item).map_err(|_| HandshakeError::BadSignature)?;
     if key == signer.public_key() {

@@ -36,8 +36,8 @@ impl TransportConfig {
             config,
             me,
             signer,
-            queue_len: 4_096,
-            inbound_len: 16_384,
+            queue_len: 1_024,
+            inbound_len: 1_024,
             handshake_timeout: Duration::from_secs(5),
             backoff_min: Duration::from_millis(50),
             backoff_max: Duration::from_secs(5),
@@ -73,6 +73,23 @@ struct Shared {
 }
 
 type Connection = (Identity, FrameReader, FrameWriter);
+
+/// Handshakes in progress at once; further connections are refused at once, so a flood of idle
+/// connections costs a bounded amount of memory.
+const HANDSHAKES_MAX: usize = 64;
+/// A write that takes longer closes the connection (a dead peer whose buffers are full).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection that lived this long resets the dialer's backoff.
+const STABLE_AFTER: Duration = Duration::from_secs(10);
+
+/// A task aborted when its handle is dropped.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 /// The running transport. Dropping it stops every task and closes every connection.
 pub struct Transport {
@@ -172,6 +189,7 @@ async fn listen(
     accepted: Vec<Option<mpsc::Sender<Connection>>>,
 ) {
     let accepted = Arc::new(accepted);
+    let handshakes = Arc::new(tokio::sync::Semaphore::new(HANDSHAKES_MAX));
     loop {
         let (stream, addr) = match listener.accept().await {
             Ok(s) => s,
@@ -181,8 +199,14 @@ async fn listen(
                 continue;
             }
         };
+        let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+            shared.counters.rejected_connections.fetch_add(1, Ordering::Relaxed);
+            warn!(%addr, "refused a connection: too many handshakes in progress");
+            continue;
+        };
         let (shared, accepted) = (shared.clone(), accepted.clone());
         tokio::spawn(async move {
+            let _permit = permit;
             let cfg = &shared.cfg;
             let result = tokio::time::timeout(
                 cfg.handshake_timeout,
@@ -217,10 +241,10 @@ async fn listen(
     }
 }
 
-/// Dials member `j` until a handshake succeeds, backing off exponentially.
-async fn dial(shared: &Shared, j: NodeId) -> Connection {
+/// Dials member `j` until a handshake succeeds, backing off exponentially; the backoff is the
+/// caller's, so it carries across connections that do not last.
+async fn dial(shared: &Shared, j: NodeId, backoff: &mut Duration) -> Connection {
     let cfg = &shared.cfg;
-    let mut backoff = cfg.backoff_min;
     loop {
         let address = cfg.config.participant(j).map(|p| p.address.clone()).unwrap_or_default();
         let attempt = async {
@@ -243,8 +267,8 @@ async fn dial(shared: &Shared, j: NodeId) -> Connection {
             Ok(Err(e)) => warn!(peer = %j, %address, error = %e, "handshake with member failed"),
             Err(_) => debug!(peer = %j, %address, "dial timed out"),
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(cfg.backoff_max);
+        tokio::time::sleep(*backoff).await;
+        *backoff = (*backoff * 2).min(cfg.backoff_max);
     }
 }
 
@@ -257,10 +281,11 @@ async fn peer_task(
 ) {
     let dialer = shared.cfg.me < j;
     let mut next: Option<Connection> = None;
+    let mut backoff = shared.cfg.backoff_min;
     loop {
         let conn = match next.take() {
             Some(c) => c,
-            None if dialer => dial(&shared, j).await,
+            None if dialer => dial(&shared, j, &mut backoff).await,
             None => match accepted.recv().await {
                 Some(c) => c,
                 None => return,
@@ -271,18 +296,26 @@ async fn peer_task(
         if let Ok(mut set) = shared.connected.lock() {
             set.insert(j);
         }
-        let mut reading = tokio::spawn(read_loop(shared.clone(), j, reader));
+        let since = tokio::time::Instant::now();
+        let mut reading = AbortOnDrop(tokio::spawn(read_loop(shared.clone(), j, reader)));
         loop {
             tokio::select! {
                 frame = outbox.recv() => {
-                    let Some(frame) = frame else { reading.abort(); return };
-                    if let Err(e) = writer.send(&frame).await {
-                        debug!(peer = %j, error = %e, "send failed");
-                        break;
+                    let Some(frame) = frame else { return };
+                    match tokio::time::timeout(WRITE_TIMEOUT, writer.send(&frame)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => {
+                            debug!(peer = %j, error = %e, "send failed");
+                            break;
+                        }
+                        Err(_) => {
+                            warn!(peer = %j, "send timed out: closing the connection");
+                            break;
+                        }
                     }
                     shared.counters.frames_out.fetch_add(1, Ordering::Relaxed);
                 }
-                _ = &mut reading => break,
+                _ = &mut reading.0 => break,
                 newer = accepted.recv(), if !dialer => {
                     // The peer reconnected (it restarted): the newer connection wins.
                     next = newer;
@@ -290,11 +323,21 @@ async fn peer_task(
                 }
             }
         }
-        reading.abort();
+        drop(reading);
         if let Ok(mut set) = shared.connected.lock() {
             set.remove(&j);
         }
         info!(peer = %j, "disconnected");
+        if dialer && next.is_none() {
+            if since.elapsed() >= STABLE_AFTER {
+                backoff = shared.cfg.backoff_min;
+            } else {
+                // A connection that does not last (a refused or flapping peer) does not earn
+                // an immediate redial.
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(shared.cfg.backoff_max);
+            }
+        }
     }
 }
 

@@ -188,3 +188,28 @@ async fn a_restarted_member_is_reconnected_and_reached_again() {
     assert!(t0.send(NodeId(1), &m));
     assert_eq!(recv(&mut r1).await, (NodeId(0), m));
 }
+
+/// Two members whose committee files differ (here: another address for one member) never
+/// connect: the hello signs the committee's digest.
+#[tokio::test]
+async fn members_with_different_committee_files_do_not_connect() {
+    let mut net = net(2).await;
+    let (t1, _r1) = start(&mut net, 1);
+    let mut participants = net.config.participants().to_vec();
+    participants[1].address = format!("{} ", participants[1].address.trim()).trim().to_owned();
+    participants[0].address = "127.0.0.1:1".into(); // member 0's own entry differs
+    let other = ConsensusConfig::new(
+        net.config.network().clone(),
+        Epoch(1),
+        SchemeId::Ed25519,
+        participants,
+    )
+    .unwrap();
+    assert_ne!(other.digest(), net.config.digest());
+    let mut cfg = TransportConfig::new(Arc::new(other), NodeId(0), net.signers[0].clone());
+    cfg.backoff_max = Duration::from_millis(100);
+    let (t0, _r0) = Transport::start(cfg, net.listeners[0].take().unwrap());
+    wait_for("the refusal", || t1.stats().rejected_connections >= 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(connected(&t0).is_empty() && connected(&t1).is_empty());
+}

@@ -35,6 +35,8 @@ pub struct Shared {
     pub snapshot: Mutex<Snapshot>,
     pub metrics: Metrics,
     pub rejected_connections: std::sync::atomic::AtomicU64,
+    pub malformed_frames: std::sync::atomic::AtomicU64,
+    pub dropped_sends: std::sync::atomic::AtomicU64,
     /// How recent a certificate must be for `/v1/health` to call the node live.
     pub live_window: std::time::Duration,
 }
@@ -129,8 +131,14 @@ fn route(shared: &Shared, req: &Request<Incoming>) -> Response<Full<Bytes>> {
             )
         }
         "/metrics" => {
-            let rejected = shared.rejected_connections.load(std::sync::atomic::Ordering::Relaxed);
-            let body = shared.metrics.render(rejected, snap.connected.len());
+            let load =
+                |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+            let transport = crate::metrics::TransportCounters {
+                rejected_connections: load(&shared.rejected_connections),
+                malformed_frames: load(&shared.malformed_frames),
+                dropped_sends: load(&shared.dropped_sends),
+            };
+            let body = shared.metrics.render(&transport, snap.connected.len());
             Response::builder()
                 .header("content-type", "text/plain; version=0.0.4")
                 .body(Full::new(Bytes::from(body)))
@@ -151,6 +159,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
             Ok(s) => s,
             Err(e) => {
                 warn!(error = %e, "api accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 continue;
             }
         };
@@ -160,10 +169,12 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
                 let response = route(&shared, &req);
                 async move { Ok::<_, Infallible>(response) }
             });
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
+            // A client that does not finish its headers within 10 s is cut off.
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(std::time::Duration::from_secs(10));
+            if let Err(e) = builder.serve_connection(TokioIo::new(stream), service).await {
                 debug!(%peer, error = %e, "api connection ended");
             }
         });

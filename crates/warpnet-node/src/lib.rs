@@ -9,4 +9,4 @@ pub mod http;
 pub mod metrics;
 mod runtime;
 
-pub use runtime::{run, shutdown_signal, NodeError};
+pub use runtime::{run, shutdown_signal, NodeError, FIRST_START_MARKER};

@@ -9,6 +9,14 @@ use std::sync::Mutex;
 const FSYNC_BUCKETS: [f64; 10] =
     [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1.0];
 
+/// Counters kept by the transport.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TransportCounters {
+    pub rejected_connections: u64,
+    pub malformed_frames: u64,
+    pub dropped_sends: u64,
+}
+
 #[derive(Default)]
 pub struct Metrics {
     pub round: AtomicU64,
@@ -57,8 +65,8 @@ impl Metrics {
         }
     }
 
-    /// Prometheus text exposition. `rejected_connections` comes from the transport.
-    pub fn render(&self, rejected_connections: u64, connected_peers: usize) -> String {
+    /// Prometheus text exposition, with the transport's counters.
+    pub fn render(&self, transport: &TransportCounters, connected_peers: usize) -> String {
         let mut out = String::new();
         let gauge = |out: &mut String, name: &str, help: &str, v: u64| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
@@ -112,7 +120,19 @@ impl Metrics {
             &mut out,
             "warpnet_rejected_connections_total",
             "Connections refused (handshake or identity).",
-            rejected_connections,
+            transport.rejected_connections,
+        );
+        counter(
+            &mut out,
+            "warpnet_malformed_frames_total",
+            "Frames from members that did not decode.",
+            transport.malformed_frames,
+        );
+        counter(
+            &mut out,
+            "warpnet_dropped_sends_total",
+            "Frames dropped because a peer's queue was full.",
+            transport.dropped_sends,
         );
         for (name, help, map) in [
             ("warpnet_messages_in_total", "Messages received, by type.", &self.messages_in),

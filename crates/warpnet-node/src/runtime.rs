@@ -30,6 +30,8 @@ pub enum NodeError {
     Store(#[from] StoreError),
     #[error("consensus could not start: {0}")]
     Start(#[from] StartError),
+    #[error("no database at {path}, and this is not the node's first start: starting again from genesis could make it sign twice. Restore the data directory; a brand-new node is created with `node init`")]
+    MissingDatabase { path: std::path::PathBuf },
     #[error("cannot listen on {address}")]
     Bind { address: String, source: std::io::Error },
 }
@@ -72,18 +74,13 @@ impl Node {
                         batch.safety = Some(data);
                         version = Some(v);
                     }
-                    Action::Commit(c) => {
-                        let m = &self.shared.metrics;
-                        m.commits.fetch_add(1, Ordering::Relaxed);
-                        m.committed_height.store(c.block.height().0, Ordering::Relaxed);
-                        batch.commits.push(c);
-                    }
+                    Action::Commit(c) => batch.commits.push(c),
                     Action::SetTimer { timer, after_ms } => {
                         let at = tokio::time::Instant::now() + Duration::from_millis(after_ms);
                         self.timers.insert(timer_key(&timer), (at, timer));
                     }
                     Action::ServeSync { to, request } => {
-                        let response = self.store.serve_sync(&request, self.sync_blocks_max);
+                        let response = self.store.serve_sync(&request, self.sync_blocks_max)?;
                         outgoing.push((Some(to), Message::SyncResponse(response)));
                     }
                     Action::Evidence(ev) => {
@@ -99,7 +96,10 @@ impl Node {
             if !batch.is_empty() {
                 let started = Instant::now();
                 self.store.write(&batch)?;
-                self.shared.metrics.fsync(started.elapsed().as_secs_f64());
+                let m = &self.shared.metrics;
+                m.fsync(started.elapsed().as_secs_f64());
+                // Counted once durable: /metrics never shows a height the disk does not hold.
+                m.commits.fetch_add(batch.commits.len() as u64, Ordering::Relaxed);
             }
             for (to, message) in &outgoing {
                 self.shared.metrics.message_out(message.kind());
@@ -126,6 +126,8 @@ impl Node {
         m.committed_height.store(status.committed_height.0, Ordering::Relaxed);
         let stats = self.transport.stats();
         self.shared.rejected_connections.store(stats.rejected_connections, Ordering::Relaxed);
+        self.shared.malformed_frames.store(stats.malformed_frames, Ordering::Relaxed);
+        self.shared.dropped_sends.store(stats.dropped_sends, Ordering::Relaxed);
         let fresh = status.high_qc_round.0 > self.high_qc_round;
         self.high_qc_round = self.high_qc_round.max(status.high_qc_round.0);
         if let Ok(mut s) = self.shared.snapshot.lock() {
@@ -145,11 +147,15 @@ impl Node {
         self.timers.values().map(|(at, _)| *at).min()
     }
 
+    /// Fires due timers one at a time, looking again after each: firing one may replace the
+    /// other with a timer that is not due yet, which must not fire early.
     fn fire_due_timers(&mut self) -> Result<(), NodeError> {
-        let now = tokio::time::Instant::now();
-        let due: Vec<u8> =
-            self.timers.iter().filter(|(_, (at, _))| *at <= now).map(|(k, _)| *k).collect();
-        for key in due {
+        loop {
+            let now = tokio::time::Instant::now();
+            let Some(key) = self.timers.iter().find(|(_, (at, _))| *at <= now).map(|(k, _)| *k)
+            else {
+                return Ok(());
+            };
             if let Some((_, timer)) = self.timers.remove(&key) {
                 if matches!(timer, Timer::Round(_)) {
                     self.shared.metrics.timeouts.fetch_add(1, Ordering::Relaxed);
@@ -158,8 +164,33 @@ impl Node {
                 self.execute(actions)?;
             }
         }
-        Ok(())
     }
+}
+
+/// Name of the marker `node init` leaves in a new node's data directory: the one case in which
+/// `node run` may create the database (at genesis).
+pub const FIRST_START_MARKER: &str = "FIRST_START";
+
+/// Opens the node's database; creates it only on a first start (marker present). A missing
+/// database otherwise is refused: starting again from genesis could make the node sign twice.
+fn open_store(
+    data_dir: &std::path::Path,
+    config: &warpnet_types::ConsensusConfig,
+) -> Result<Store, NodeError> {
+    let path = data_dir.join("node.redb");
+    if path.exists() {
+        return Ok(Store::open(&path, config)?);
+    }
+    let marker = data_dir.join(FIRST_START_MARKER);
+    if !marker.exists() {
+        return Err(NodeError::MissingDatabase { path });
+    }
+    let store = Store::create(&path, config)?;
+    std::fs::remove_file(&marker)
+        .map_err(|source| FileError::Io { path: marker.clone(), source })?;
+    warpnet_storage::sync_dir(data_dir)?;
+    info!(path = %path.display(), "created the database (first start)");
+    Ok(store)
 }
 
 /// Waits for SIGINT or SIGTERM.
@@ -201,7 +232,7 @@ pub async fn run(
     let data_dir = loaded.dir.join(&loaded.node.data_dir);
     std::fs::create_dir_all(&data_dir)
         .map_err(|source| FileError::Io { path: data_dir.clone(), source })?;
-    let store = Store::open(&data_dir.join("node.redb"), &config)?;
+    let store = open_store(&data_dir, &config)?;
     let recovery = store.recovery(&config)?;
     let mut params = CoreParams::default();
     if let Some(ms) = loaded.node.round_timeout_base_ms {
@@ -224,11 +255,18 @@ pub async fn run(
         snapshot: Mutex::new(Snapshot::default()),
         metrics: Metrics::default(),
         rejected_connections: Default::default(),
+        malformed_frames: Default::default(),
+        dropped_sends: Default::default(),
         live_window,
     });
+    if let Ok(mut s) = shared.snapshot.lock() {
+        s.node_id = me.0;
+        s.epoch = config.epoch().0;
+    }
     let api_task = tokio::spawn(api::serve(api_listener, shared.clone()));
     info!(node = %me, p2p = %loaded.node.p2p_listen, api = %loaded.node.api_listen, "node running");
 
+    let high_qc_round = core.status().high_qc_round.0;
     let mut node = Node {
         me,
         core,
@@ -237,7 +275,7 @@ pub async fn run(
         shared,
         timers: HashMap::new(),
         sync_blocks_max,
-        high_qc_round: 0,
+        high_qc_round,
     };
     let start = node.core.start(now_ms());
     let result = async {

@@ -8,6 +8,10 @@ use std::path::PathBuf;
 pub enum StoreError {
     #[error("cannot open the database at {path}: {detail}")]
     Open { path: PathBuf, detail: String },
+    #[error("no database at {path}")]
+    Missing { path: PathBuf },
+    #[error("a database already exists at {path}")]
+    Exists { path: PathBuf },
     #[error("database {operation} failed: {detail}")]
     Db { operation: &'static str, detail: String },
     #[error("corrupt {what} in the database: {detail}")]

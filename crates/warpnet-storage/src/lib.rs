@@ -24,4 +24,4 @@ mod error;
 mod store;
 
 pub use error::StoreError;
-pub use store::{Batch, Store};
+pub use store::{sync_dir, Batch, Store};

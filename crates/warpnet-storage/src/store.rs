@@ -73,9 +73,28 @@ fn decode_block(bytes: &[u8]) -> Result<Block, StoreError> {
 }
 
 impl Store {
-    /// Opens (or creates) the database at `path` for `config`'s committee. A new database
-    /// starts at the committee's genesis.
+    /// Creates a new database at `path`, at the committee's genesis, and makes its directory
+    /// entry durable. Refuses an existing path.
+    pub fn create(path: &Path, config: &ConsensusConfig) -> Result<Self, StoreError> {
+        if path.exists() {
+            return Err(StoreError::Exists { path: path.to_path_buf() });
+        }
+        let store = Self::open_or_create(path, config)?;
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        sync_dir(dir)?;
+        Ok(store)
+    }
+
+    /// Opens an existing database of `config`'s committee. A missing one is an error: a node
+    /// that starts again from genesis could sign twice.
     pub fn open(path: &Path, config: &ConsensusConfig) -> Result<Self, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Missing { path: path.to_path_buf() });
+        }
+        Self::open_or_create(path, config)
+    }
+
+    fn open_or_create(path: &Path, config: &ConsensusConfig) -> Result<Self, StoreError> {
         let db = Database::create(path)
             .map_err(|e| StoreError::Open { path: path.to_path_buf(), detail: e.to_string() })?;
         let store = Self { db };
@@ -298,10 +317,35 @@ impl Store {
         Ok(t.get(key).map_err(db("read app"))?.map(|v| v.value().to_vec()))
     }
 
-    /// Answers a peer's sync request (`Action::ServeSync`) from the store.
-    pub fn serve_sync(&self, request: &SyncRequest, max_blocks: usize) -> SyncResponse {
-        warpnet_core::sync::respond(request, max_blocks, |id| self.block(id).ok().flatten())
+    /// Answers a peer's sync request (`Action::ServeSync`) from the store. A read error is
+    /// returned (the node stops), never taken for a missing block.
+    pub fn serve_sync(
+        &self,
+        request: &SyncRequest,
+        max_blocks: usize,
+    ) -> Result<SyncResponse, StoreError> {
+        let mut failure = None;
+        let response =
+            warpnet_core::sync::respond(request, max_blocks, |id| match self.block(id) {
+                Ok(b) => b,
+                Err(e) => {
+                    failure.get_or_insert(e);
+                    None
+                }
+            });
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(response),
+        }
     }
+}
+
+/// Makes a directory's entries (a new file's name) durable.
+pub fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| StoreError::Open {
+        path: dir.to_path_buf(),
+        detail: format!("syncing the directory: {e}"),
+    })
 }
 
 fn hex_short(bytes: &[u8]) -> String {

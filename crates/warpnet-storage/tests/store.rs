@@ -70,7 +70,7 @@ fn chain(c: &ConsensusConfig, s: &[Arc<dyn Signer>], len: u64) -> Vec<(Block, Qu
 fn a_new_store_starts_at_genesis() {
     let (c, _) = committee();
     let dir = TempDir::new();
-    let store = Store::open(&dir.db(), &c).unwrap();
+    let store = Store::create(&dir.db(), &c).unwrap();
     let r = store.recovery(&c).unwrap();
     assert_eq!(r.committed, Block::genesis(&c));
     assert_eq!(r.committed_certificate, QuorumCertificate::genesis(&c));
@@ -90,7 +90,7 @@ fn a_batch_survives_reopening() {
         ..SafetyData::initial(&c)
     };
     {
-        let store = Store::open(&dir.db(), &c).unwrap();
+        let store = Store::create(&dir.db(), &c).unwrap();
         let batch = Batch {
             blocks: ch.iter().map(|(b, _)| b.clone()).collect(),
             safety: Some(safety.clone()),
@@ -110,7 +110,7 @@ fn a_batch_survives_reopening() {
 fn commits_extend_the_chain_keep_their_certificates_and_prune_forks() {
     let (c, s) = committee();
     let dir = TempDir::new();
-    let store = Store::open(&dir.db(), &c).unwrap();
+    let store = Store::create(&dir.db(), &c).unwrap();
     let ch = chain(&c, &s, 3);
     // A fork at height 1, never committed.
     let fork = Block::new(
@@ -148,7 +148,7 @@ fn commits_extend_the_chain_keep_their_certificates_and_prune_forks() {
 fn a_commit_that_does_not_extend_the_chain_is_refused_and_writes_nothing() {
     let (c, s) = committee();
     let dir = TempDir::new();
-    let store = Store::open(&dir.db(), &c).unwrap();
+    let store = Store::create(&dir.db(), &c).unwrap();
     let ch = chain(&c, &s, 3);
     let skip = vec![Committed { block: ch[1].0.clone(), certificate: ch[1].1.clone() }];
     let safety = SafetyData { last_voted_round: Round(9), ..SafetyData::initial(&c) };
@@ -167,7 +167,7 @@ fn a_commit_that_does_not_extend_the_chain_is_refused_and_writes_nothing() {
 fn a_store_of_another_committee_is_refused() {
     let (c, _) = committee();
     let dir = TempDir::new();
-    drop(Store::open(&dir.db(), &c).unwrap());
+    drop(Store::create(&dir.db(), &c).unwrap());
     let other =
         ConsensusConfig::new(c.network().clone(), Epoch(2), c.scheme(), c.participants().to_vec())
             .unwrap();
@@ -179,7 +179,7 @@ fn a_store_of_another_committee_is_refused() {
 fn corrupt_safety_data_stops_recovery_with_a_clear_error() {
     let (c, _) = committee();
     let dir = TempDir::new();
-    drop(Store::open(&dir.db(), &c).unwrap());
+    drop(Store::create(&dir.db(), &c).unwrap());
     {
         let db = redb::Database::create(dir.db()).unwrap();
         let txn = db.begin_write().unwrap();
@@ -199,7 +199,7 @@ fn corrupt_safety_data_stops_recovery_with_a_clear_error() {
 fn sync_is_served_across_committed_and_pending_blocks() {
     let (c, s) = committee();
     let dir = TempDir::new();
-    let store = Store::open(&dir.db(), &c).unwrap();
+    let store = Store::create(&dir.db(), &c).unwrap();
     let ch = chain(&c, &s, 5);
     store
         .write(&Batch { blocks: ch.iter().map(|(b, _)| b.clone()).collect(), ..Batch::default() })
@@ -212,7 +212,7 @@ fn sync_is_served_across_committed_and_pending_blocks() {
     let req =
         SyncRequest { epoch: c.epoch(), target: ch[4].0.id(), above: Height(1), max_blocks: 10 };
     let heights: Vec<u64> =
-        store.serve_sync(&req, 10).blocks.iter().map(|b| b.height().0).collect();
+        store.serve_sync(&req, 10).unwrap().blocks.iter().map(|b| b.height().0).collect();
     assert_eq!(heights, [2, 3, 4, 5]);
 }
 
@@ -266,7 +266,13 @@ impl Cluster {
 
     /// Opens the replica's store and starts its core from what the store recovers.
     fn boot(&mut self, i: usize) {
-        let store = Store::open(&self.replicas[i].dir.db(), &self.config).unwrap();
+        let path = self.replicas[i].dir.db();
+        let store = if path.exists() {
+            Store::open(&path, &self.config)
+        } else {
+            Store::create(&path, &self.config)
+        }
+        .unwrap();
         let recovery = store.recovery(&self.config).unwrap();
         let mut core = Core::new(
             self.config.clone(),
@@ -314,7 +320,7 @@ impl Cluster {
                 }
                 Action::ServeSync { to, request } => {
                     let store = self.replicas[i].store.as_ref().unwrap();
-                    let response = store.serve_sync(&request, 64);
+                    let response = store.serve_sync(&request, 64).unwrap();
                     self.queue.push_back((
                         to.index(),
                         NodeId(i as u16),
@@ -397,4 +403,16 @@ fn a_replica_restarted_from_disk_catches_up_with_an_identical_chain() {
             );
         }
     }
+}
+
+#[test]
+fn a_missing_database_is_not_silently_recreated() {
+    let (c, _) = committee();
+    let dir = TempDir::new();
+    let err = Store::open(&dir.db(), &c).err().expect("refused");
+    assert!(matches!(err, StoreError::Missing { .. }), "{err}");
+    drop(Store::create(&dir.db(), &c).unwrap());
+    let err = Store::create(&dir.db(), &c).err().expect("refused");
+    assert!(matches!(err, StoreError::Exists { .. }), "{err}");
+    assert!(Store::open(&dir.db(), &c).is_ok());
 }
