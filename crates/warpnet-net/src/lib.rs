@@ -3,10 +3,12 @@
 //! **Handshake** (`handshake.rs`), bounded by a timeout:
 //! 1. the dialer sends the magic `WARPNET1`, then both run Noise `NN_25519_ChaChaPoly_BLAKE2s`
 //!    (an encrypted channel with fresh ephemeral keys, not yet authenticated);
-//! 2. each side sends, encrypted, a hello: wire version, network id, epoch, its Ed25519 public
-//!    key, and its signature over (`TAG_TRANSPORT`, network, epoch, the Noise handshake hash).
-//!    The hash binds the signature to this very channel, so a man in the middle, who runs two
-//!    handshakes with two different hashes, cannot relay it.
+//! 2. the dialer, then (only if the dialer's was valid) the listener, sends an encrypted hello:
+//!    wire version, network id, epoch, committee digest, its Ed25519 public key, and its
+//!    signature over (`TAG_TRANSPORT`, network, epoch, committee digest, its role, the Noise
+//!    handshake hash). The hash binds the signature to this very channel, so a man in the
+//!    middle, who runs two handshakes with two different hashes, cannot relay it; the role
+//!    stops reflection; the digest keeps members with different committee files apart.
 //! 3. each side checks the other's key belongs to the committee (and is the member it expects):
 //!    a key outside the committee is refused and logged.
 //!
@@ -16,8 +18,9 @@
 //! before anything is allocated; a frame that does not decode is dropped and counted.
 //!
 //! **Connections** (`transport.rs`): the member with the lower id dials, the other accepts, so
-//! there is one connection per pair. Each peer has a bounded send queue that survives
-//! reconnections; when it is full, the newest message is dropped and counted (consensus
+//! there is one connection per pair; at most 64 handshakes run at once; a write over 10 s
+//! closes the connection. Each peer has a bounded send queue that survives reconnections; when
+//! it is full, the newest message is dropped and counted (consensus
 //! tolerates loss: timeouts are re-broadcast and missing blocks fetched). Dialing retries with
 //! exponential backoff. Incoming messages go to the consensus loop through a bounded channel;
 //! a slow consumer slows only the sockets feeding it, and a slow or dead peer only fills its
