@@ -137,7 +137,9 @@ impl TimeoutCertificate {
         })
     }
 
-    /// Raw parts, unchecked: for the simulator's forgeries.
+    /// Raw parts, unchecked (`validate` checks them): used by the core's timeout collector,
+    /// which keeps only (round, signature) per signer and the round's highest QC, and by the
+    /// simulator's forgeries. Signatures and rounds go in signer-id order.
     pub fn from_parts(
         epoch: Epoch,
         round: Round,
