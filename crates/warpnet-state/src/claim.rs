@@ -1,0 +1,135 @@
+//! Claims and their exact signed bytes.
+//!
+//! The owner signs, with the Ed25519 key that will own the ID:
+//!
+//! ```text
+//! u8 len(tag) ‖ tag ‖ u32le len(network) ‖ network ‖ u32le len(id) ‖ id
+//! tag = "warpnet/v1/claim", network = the committee's network id, id = the normalized ID
+//! ```
+//!
+//! A command in a block is `u8 version (1) ‖ u8 kind (1 = claim) ‖ u32le len ‖ id ‖ 32-byte
+//! owner key ‖ 64-byte signature ‖ u32le len ‖ request id`.
+
+use warpnet_types::codec::{CodecError, Reader, Writer};
+use warpnet_types::crypto::{domain, SignedItem};
+use warpnet_types::{NetworkId, PublicKey, SchemeId, Signature, Signer};
+
+use crate::id::{IdError, UserId, USER_ID_LEN_MAX};
+
+/// Longest request id, in bytes (`[A-Za-z0-9_-]`).
+pub const REQUEST_ID_LEN_MAX: usize = 64;
+const COMMAND_VERSION: u8 = 1;
+const KIND_CLAIM: u8 = 1;
+
+/// Why a claim was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ClaimError {
+    #[error(transparent)]
+    Id(#[from] IdError),
+    #[error("request_id must be 1-{REQUEST_ID_LEN_MAX} characters of A-Z, a-z, 0-9, _ and -")]
+    RequestId,
+    #[error("owner_key is not a usable Ed25519 public key")]
+    BadKey,
+    #[error("the signature does not verify for this owner_key, network and user id")]
+    BadSignature,
+    #[error("malformed command: {0}")]
+    Malformed(String),
+}
+
+/// The bytes an owner signs to claim `id` on `network`.
+pub fn claim_signing_bytes(network: &NetworkId, id: &UserId) -> Vec<u8> {
+    let mut w = domain::signing_writer(domain::TAG_CLAIM, network);
+    w.bytes(id.as_str().as_bytes());
+    w.finish()
+}
+
+fn check_request_id(r: &str) -> Result<(), ClaimError> {
+    let ok = !r.is_empty()
+        && r.len() <= REQUEST_ID_LEN_MAX
+        && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    ok.then_some(()).ok_or(ClaimError::RequestId)
+}
+
+/// A signed claim of a user ID.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claim {
+    pub user_id: UserId,
+    pub owner_key: PublicKey,
+    pub signature: Signature,
+    pub request_id: String,
+}
+
+impl Claim {
+    /// Signs a claim of `user_id` with `owner`.
+    pub fn sign(
+        network: &NetworkId,
+        user_id: UserId,
+        owner: &dyn Signer,
+        request_id: &str,
+    ) -> Result<Self, ClaimError> {
+        check_request_id(request_id)?;
+        let signature = owner.sign(&claim_signing_bytes(network, &user_id));
+        Ok(Self {
+            user_id,
+            owner_key: owner.public_key(),
+            signature,
+            request_id: request_id.into(),
+        })
+    }
+
+    /// Checks the request id, the key and the signature (Ed25519, strict).
+    pub fn verify(&self, network: &NetworkId) -> Result<(), ClaimError> {
+        check_request_id(&self.request_id)?;
+        let scheme = SchemeId::Ed25519.scheme();
+        scheme.check_public_key(&self.owner_key).map_err(|_| ClaimError::BadKey)?;
+        let message = claim_signing_bytes(network, &self.user_id);
+        let item =
+            SignedItem { key: &self.owner_key, message: &message, signature: &self.signature };
+        scheme.verify(item).map_err(|_| ClaimError::BadSignature)
+    }
+}
+
+/// A command of the state machine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    Claim(Claim),
+}
+
+impl Command {
+    pub fn encode(&self) -> Vec<u8> {
+        let Command::Claim(c) = self;
+        let mut w = Writer::with_capacity(140);
+        w.u8(COMMAND_VERSION).u8(KIND_CLAIM).bytes(c.user_id.as_str().as_bytes());
+        w.put(&c.owner_key).put(&c.signature).bytes(c.request_id.as_bytes());
+        w.finish()
+    }
+
+    /// Decodes a command strictly: the ID must already be normalized, the request id valid.
+    pub fn decode(bytes: &[u8]) -> Result<Self, ClaimError> {
+        let bad = |e: CodecError| ClaimError::Malformed(e.to_string());
+        let mut r = Reader::new(bytes);
+        let version = r.u8("command version").map_err(bad)?;
+        if version != COMMAND_VERSION {
+            return Err(ClaimError::Malformed(format!("unknown command version {version}")));
+        }
+        match r.u8("command kind").map_err(bad)? {
+            KIND_CLAIM => {}
+            kind => return Err(ClaimError::Malformed(format!("unknown command kind {kind}"))),
+        }
+        let raw_id = std::str::from_utf8(r.bytes("user id", USER_ID_LEN_MAX).map_err(bad)?)
+            .map_err(|_| ClaimError::Malformed("user id is not UTF-8".into()))?;
+        let user_id = UserId::parse(raw_id)?;
+        if user_id.as_str() != raw_id {
+            return Err(ClaimError::Malformed("user id is not in normal form".into()));
+        }
+        let owner_key = r.get().map_err(bad)?;
+        let signature = r.get().map_err(bad)?;
+        let request_id =
+            std::str::from_utf8(r.bytes("request id", REQUEST_ID_LEN_MAX).map_err(bad)?)
+                .map_err(|_| ClaimError::RequestId)?
+                .to_owned();
+        r.finish().map_err(bad)?;
+        check_request_id(&request_id)?;
+        Ok(Command::Claim(Claim { user_id, owner_key, signature, request_id }))
+    }
+}

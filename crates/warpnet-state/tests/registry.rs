@@ -1,0 +1,210 @@
+//! The registry against a simple model, and the exact bytes a client signs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+
+use proptest::prelude::*;
+use warpnet_state::{
+    apply_block, claim_signing_bytes, lookup, Claim, Command, MemoryKv, Outcome, UserId,
+};
+use warpnet_types::crypto::signer_from_seed;
+use warpnet_types::{Height, NetworkId, SchemeId, Signature, Signer};
+
+fn network() -> NetworkId {
+    NetworkId::new("dev").unwrap()
+}
+
+/// The documented message: u8 len(tag) ‖ tag ‖ u32le len(network) ‖ network ‖ u32le len(id) ‖ id.
+#[test]
+fn the_signed_bytes_are_exactly_as_documented() {
+    let bytes = claim_signing_bytes(&network(), &UserId::parse("@Alice").unwrap());
+    let mut expected = vec![16u8];
+    expected.extend_from_slice(b"warpnet/v1/claim");
+    expected.extend_from_slice(&[3, 0, 0, 0]);
+    expected.extend_from_slice(b"dev");
+    expected.extend_from_slice(&[5, 0, 0, 0]);
+    expected.extend_from_slice(b"alice");
+    assert_eq!(bytes, expected);
+}
+
+#[test]
+fn first_claim_wins_same_key_is_idempotent_retries_get_the_recorded_result() {
+    let (a, b) = (signer_from_seed(SchemeId::Ed25519, 1), signer_from_seed(SchemeId::Ed25519, 2));
+    let claim = |s: &dyn Signer, id: &str, req: &str| {
+        Command::Claim(Claim::sign(&network(), UserId::parse(id).unwrap(), s, req).unwrap())
+            .encode()
+    };
+    let mut kv = MemoryKv::default();
+    let (out, writes) = apply_block(
+        &network(),
+        Height(5),
+        &[claim(a.as_ref(), "@Alice", "r1"), claim(b.as_ref(), "alice", "r2")],
+        &kv,
+    );
+    kv.write(writes);
+    let owner = lookup(&kv, &UserId::parse("alice").unwrap()).unwrap();
+    assert_eq!((owner.key, owner.height), (a.public_key(), Height(5)));
+    assert!(matches!(&out[0], Outcome::Claimed { owner: o, .. } if o.key == a.public_key()));
+    assert!(matches!(&out[1], Outcome::Taken { owner: o, .. } if o.key == a.public_key()));
+    let (out, _) = apply_block(
+        &network(),
+        Height(6),
+        &[claim(a.as_ref(), "ALICE", "r3"), claim(b.as_ref(), "alice", "r2")],
+        &kv,
+    );
+    assert!(matches!(&out[0], Outcome::AlreadyYours { owner: o, .. } if o.height == Height(5)));
+    assert!(matches!(&out[1], Outcome::Taken { .. }), "the retry gets its recorded result");
+}
+
+#[test]
+fn forged_and_garbage_commands_change_nothing_and_poison_no_retry() {
+    let a = signer_from_seed(SchemeId::Ed25519, 1);
+    let mut forged =
+        Claim::sign(&network(), UserId::parse("bob").unwrap(), a.as_ref(), "r1").unwrap();
+    forged.signature = Signature([7; 64]);
+    let kv = MemoryKv::default();
+    let (out, writes) = apply_block(
+        &network(),
+        Height(1),
+        &[Command::Claim(forged).encode(), b"garbage".to_vec(), vec![]],
+        &kv,
+    );
+    assert!(out.iter().all(|o| matches!(o, Outcome::Rejected { .. })));
+    assert!(writes.is_empty());
+    // The real owner's request "r1" is still free.
+    let real = Command::Claim(
+        Claim::sign(&network(), UserId::parse("bob").unwrap(), a.as_ref(), "r1").unwrap(),
+    )
+    .encode();
+    let (out, _) = apply_block(&network(), Height(2), &[real], &kv);
+    assert!(matches!(out[0], Outcome::Claimed { .. }));
+}
+
+#[test]
+fn a_claim_signed_for_another_network_is_rejected() {
+    let a = signer_from_seed(SchemeId::Ed25519, 1);
+    let other = NetworkId::new("mainnet").unwrap();
+    let c = Command::Claim(
+        Claim::sign(&other, UserId::parse("carol").unwrap(), a.as_ref(), "r").unwrap(),
+    )
+    .encode();
+    let (out, _) = apply_block(&network(), Height(1), &[c], &MemoryKv::default());
+    assert!(matches!(out[0], Outcome::Rejected { .. }));
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Claim { key: usize, id: usize, variant: u8, req: usize },
+    Forged { key: usize, id: usize, req: usize },
+    Garbage(Vec<u8>),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => (0..3usize, 0..4usize, any::<u8>(), 0..6usize).prop_map(|(key, id, variant, req)| Op::Claim { key, id, variant, req }),
+        1 => (0..3usize, 0..4usize, 0..6usize).prop_map(|(key, id, req)| Op::Forged { key, id, req }),
+        1 => prop::collection::vec(any::<u8>(), 0..40).prop_map(Op::Garbage),
+    ]
+}
+
+const IDS: [&str; 4] = ["alice", "bob_1", "01hzx3k7q9v2", "z"];
+
+/// Spells an ID as a user might: `@` or not, any case.
+fn spelling(id: &str, variant: u8) -> String {
+    let body: String = id
+        .chars()
+        .enumerate()
+        .map(|(i, c)| if variant & (1 << (i % 7)) != 0 { c.to_ascii_uppercase() } else { c })
+        .collect();
+    if variant & 0x80 != 0 {
+        format!("@{body}")
+    } else {
+        body
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Expect {
+    Claimed(usize, u64),
+    AlreadyYours(usize, u64),
+    Taken(usize, u64),
+    Rejected,
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Random sequences with duplicates, case variants, retries, forgeries and garbage, cut into
+    /// random blocks: every outcome matches a model in which the first valid claim of an ID wins
+    /// and a retried (owner, request id) gets its first result.
+    #[test]
+    fn the_registry_behaves_like_its_model(ops in prop::collection::vec(op(), 1..50), cuts in prop::collection::vec(1usize..8, 1..30)) {
+        let signers: Vec<Box<dyn Signer>> = (0..3).map(|i| signer_from_seed(SchemeId::Ed25519, 100 + i)).collect();
+        let key_index = |k: &warpnet_types::PublicKey| signers.iter().position(|s| s.public_key() == *k).unwrap();
+        let mut owners: HashMap<usize, (usize, u64)> = HashMap::new();
+        let mut results: HashMap<(usize, usize), Expect> = HashMap::new();
+        let mut kv = MemoryKv::default();
+        let (mut at, mut height) = (0usize, 0u64);
+        let mut cut = cuts.iter().cycle();
+        while at < ops.len() {
+            height += 1;
+            let end = (at + cut.next().copied().unwrap_or(1)).min(ops.len());
+            let mut commands = Vec::new();
+            let mut expected = Vec::new();
+            for op in &ops[at..end] {
+                match op {
+                    Op::Claim { key, id, variant, req } => {
+                        let user = UserId::parse(&spelling(IDS[*id], *variant)).unwrap();
+                        let c = Claim::sign(&network(), user, signers[*key].as_ref(), &format!("req-{req}")).unwrap();
+                        commands.push(Command::Claim(c).encode());
+                        let e = match results.get(&(*key, *req)) {
+                            Some(e) => *e,
+                            None => {
+                                let e = match owners.get(id) {
+                                    None => {
+                                        owners.insert(*id, (*key, height));
+                                        Expect::Claimed(*key, height)
+                                    }
+                                    Some(&(k, h)) if k == *key => Expect::AlreadyYours(k, h),
+                                    Some(&(k, h)) => Expect::Taken(k, h),
+                                };
+                                results.insert((*key, *req), e);
+                                e
+                            }
+                        };
+                        expected.push(e);
+                    }
+                    Op::Forged { key, id, req } => {
+                        let mut c = Claim::sign(&network(), UserId::parse(IDS[*id]).unwrap(), signers[*key].as_ref(), &format!("req-{req}")).unwrap();
+                        c.signature.0[10] ^= 1;
+                        commands.push(Command::Claim(c).encode());
+                        expected.push(Expect::Rejected);
+                    }
+                    Op::Garbage(bytes) => {
+                        commands.push(bytes.clone());
+                        expected.push(if Command::decode(bytes).is_ok() { unreachable!("random bytes never sign") } else { Expect::Rejected });
+                    }
+                }
+            }
+            let (outcomes, writes) = apply_block(&network(), Height(height), &commands, &kv);
+            kv.write(writes);
+            let got: Vec<Expect> = outcomes
+                .iter()
+                .map(|o| match o {
+                    Outcome::Claimed { owner, .. } => Expect::Claimed(key_index(&owner.key), owner.height.0),
+                    Outcome::AlreadyYours { owner, .. } => Expect::AlreadyYours(key_index(&owner.key), owner.height.0),
+                    Outcome::Taken { owner, .. } => Expect::Taken(key_index(&owner.key), owner.height.0),
+                    Outcome::Rejected { .. } => Expect::Rejected,
+                })
+                .collect();
+            prop_assert_eq!(got, expected);
+            at = end;
+        }
+        // Every ID has exactly the model's owner.
+        for (i, id) in IDS.iter().enumerate() {
+            let owner = lookup(&kv, &UserId::parse(id).unwrap()).map(|o| (key_index(&o.key), o.height.0));
+            prop_assert_eq!(owner, owners.get(&i).copied());
+        }
+    }
+}
