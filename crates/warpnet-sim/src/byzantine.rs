@@ -146,6 +146,25 @@ impl Byzantine {
                         }
                     }
                 }
+                (Behavior::Overstepper, Message::Proposal(p)) => {
+                    let b = &p.block;
+                    let (timestamp, payload) = if b.round().0 % 2 == 1 {
+                        (b.timestamp_ms() + 3_600_000, b.payload().clone())
+                    } else {
+                        (b.timestamp_ms(), vec![vec![0xAB; 512]; 200])
+                    };
+                    let b2 = Block::new(
+                        b.epoch(),
+                        b.round(),
+                        b.height(),
+                        me,
+                        b.justify().clone(),
+                        timestamp,
+                        payload,
+                    );
+                    let p2 = Proposal::sign(config, b2, p.tc.clone(), signer);
+                    result.push(out(target, &Message::Proposal(p2)));
+                }
                 (Behavior::DoubleVoter, Message::Vote(v)) => {
                     let fake = Digest::hash(b"fake", &self.rng.next_u64().to_le_bytes());
                     let v2 = raw_vote(config, me, signer, v.round, fake);

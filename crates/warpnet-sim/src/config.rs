@@ -33,10 +33,13 @@ pub enum Behavior {
     RogueProposer,
     /// Sends QCs and TCs whose bitmaps and signatures disagree.
     Forger,
+    /// As leader, oversteps the proposal limits: a timestamp an hour ahead (P7) or a payload
+    /// over the configured limits (P4), validly signed.
+    Overstepper,
 }
 
 impl Behavior {
-    pub const ALL: [Behavior; 12] = [
+    pub const ALL: [Behavior; 13] = [
         Behavior::Silent,
         Behavior::EquivocatingProposer,
         Behavior::DoubleVoter,
@@ -49,6 +52,7 @@ impl Behavior {
         Behavior::Impersonator,
         Behavior::RogueProposer,
         Behavior::Forger,
+        Behavior::Overstepper,
     ];
 }
 

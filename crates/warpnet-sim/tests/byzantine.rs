@@ -111,3 +111,10 @@ fn forged_certificates_are_refused() {
     let r = runs(Behavior::Forger, 4, 0..20);
     assert!(rejected(&r, "bad_signature") + rejected(&r, "invalid") > 0);
 }
+
+#[test]
+fn proposals_over_the_limits_are_refused() {
+    let r = runs(Behavior::Overstepper, 4, 0..40);
+    assert!(rejected(&r, "future_timestamp") > 0, "P7");
+    assert!(rejected(&r, "invalid") > 0, "P4");
+}
