@@ -336,16 +336,33 @@ fn a_node_never_restarts_from_genesis_without_its_database() {
     let mut c = Cluster::new(4);
     c.start(0);
     let db = c.node_dir(0).join("data/node.redb");
-    wait_until("the first start creates the database", 20, || db.exists());
+    let marker = c.node_dir(0).join("data/FIRST_START");
+    // The first start is complete once the database exists and the marker is gone.
+    wait_until("the first start creates the database", 20, || db.exists() && !marker.exists());
     c.kill(0);
     std::fs::remove_file(&db).unwrap();
-    let out = Command::new(BIN)
+    let mut child = Command::new(BIN)
         .args(["node", "run", "--config"])
         .arg(c.node_dir(0).join("node.toml"))
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the node started without its database");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success());
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
     assert!(stderr.contains("no database at") && stderr.contains("sign twice"), "{stderr}");
     assert!(!db.exists(), "nothing was created");
 }

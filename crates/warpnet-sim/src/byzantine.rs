@@ -47,6 +47,22 @@ fn raw_vote(
     Vote { epoch: config.epoch(), round, block_id, voter: me, signature: signer.sign(&bytes) }
 }
 
+/// A block by `me` at (round, height) on `justify`, signed as a proposal.
+#[allow(clippy::too_many_arguments)]
+fn proposal(
+    config: &ConsensusConfig,
+    signer: &dyn Signer,
+    me: NodeId,
+    (round, height): (Round, Height),
+    justify: QuorumCertificate,
+    timestamp_ms: u64,
+    payload: Vec<Vec<u8>>,
+    tc: Option<TimeoutCertificate>,
+) -> Proposal {
+    let block = Block::new(config.epoch(), round, height, me, justify, timestamp_ms, payload);
+    Proposal::sign(config, block, tc, signer)
+}
+
 fn corrupt(sig: &mut Signature) {
     sig.0[0] ^= 0x55;
 }
@@ -122,16 +138,16 @@ impl Byzantine {
                     let b = &p.block;
                     let mut payload = b.payload().clone();
                     payload.push(format!("equivocation-{}", self.rng.next_u64()).into_bytes());
-                    let b2 = Block::new(
-                        b.epoch(),
-                        b.round(),
-                        b.height(),
+                    let p2 = proposal(
+                        config,
+                        signer,
                         me,
+                        (b.round(), b.height()),
                         b.justify().clone(),
                         b.timestamp_ms(),
                         payload,
+                        p.tc.clone(),
                     );
-                    let p2 = Proposal::sign(config, b2, p.tc.clone(), signer);
                     // Halves get different blocks (a split no one can see), and one member gets
                     // both, so the equivocation is also caught as evidence.
                     let witness = NodeId((me.0 + 1) % n);
@@ -153,16 +169,16 @@ impl Byzantine {
                     } else {
                         (b.timestamp_ms(), vec![vec![0xAB; 512]; 200])
                     };
-                    let b2 = Block::new(
-                        b.epoch(),
-                        b.round(),
-                        b.height(),
+                    let p2 = proposal(
+                        config,
+                        signer,
                         me,
+                        (b.round(), b.height()),
                         b.justify().clone(),
                         timestamp,
                         payload,
+                        p.tc.clone(),
                     );
-                    let p2 = Proposal::sign(config, b2, p.tc.clone(), signer);
                     result.push(out(target, &Message::Proposal(p2)));
                 }
                 (Behavior::DoubleVoter, Message::Vote(v)) => {
@@ -258,16 +274,16 @@ impl Byzantine {
                     .map(Round)
                     .find(|&r| config.leader(r) == me)
                     .unwrap_or(far);
-                let b = Block::new(
-                    config.epoch(),
-                    lead,
-                    Height(status.committed_height.0 + 1),
+                let p = proposal(
+                    config,
+                    signer,
                     me,
+                    (lead, Height(status.committed_height.0 + 1)),
                     high_qc,
                     0,
                     vec![],
+                    None,
                 );
-                let p = Proposal::sign(config, b, None, signer);
                 vec![
                     out(Target::All, &Message::Vote(v)),
                     out(
@@ -279,16 +295,19 @@ impl Byzantine {
             }
             Behavior::Malformed => self.malformed(config, me, signer, status.round),
             Behavior::RogueProposer if config.leader(status.round) != me => {
-                let b = Block::new(
-                    config.epoch(),
-                    status.round,
-                    Height(status.committed_height.0 + 1),
-                    me,
-                    high_qc,
-                    0,
-                    vec![b"rogue".to_vec()],
-                );
-                vec![out(Target::All, &Message::Proposal(Proposal::sign(config, b, None, signer)))]
+                vec![out(
+                    Target::All,
+                    &Message::Proposal(proposal(
+                        config,
+                        signer,
+                        me,
+                        (status.round, Height(status.committed_height.0 + 1)),
+                        high_qc,
+                        0,
+                        vec![b"rogue".to_vec()],
+                        None,
+                    )),
+                )]
             }
             Behavior::Forger => self.forge(config, me, signer, status, high_qc),
             _ => Vec::new(),
@@ -375,16 +394,16 @@ impl Byzantine {
             high_qc.clone(),
         );
         let t = Timeout::sign(config, t_round.next(), qc.clone(), me, signer);
-        let b = Block::new(
-            config.epoch(),
-            round.next(),
-            Height(status.committed_height.0 + 2),
+        let p = proposal(
+            config,
+            signer,
             me,
+            (round.next(), Height(status.committed_height.0 + 2)),
             qc,
             0,
             vec![],
+            None,
         );
-        let p = Proposal::sign(config, b, None, signer);
         vec![
             out(Target::All, &Message::Timeout(TimeoutMsg { timeout: t, last_round_tc: Some(tc) })),
             out(Target::All, &Message::Proposal(p)),
