@@ -404,6 +404,42 @@ fn s4_leaders_proposal_is_held_until_its_safety_data_is_persisted() {
     );
 }
 
+/// M1: commands a member shares reach the leader's proposal exactly as a local client's do;
+/// duplicates (of the mempool or within the message) are dropped, and a message for another
+/// epoch changes nothing.
+#[test]
+fn m1_shared_commands_enter_the_mempool_and_the_leaders_proposal() {
+    let c = Committee::new(4);
+    let l1 = c.leader(1);
+    let peer = c.ids().into_iter().find(|&i| i != l1).unwrap();
+    let (mut core, _) = c.start(l1);
+    let shared = |epoch, cmds: &[&str]| {
+        msg(
+            peer,
+            Message::Commands(warpnet_types::SharedCommands {
+                epoch,
+                commands: cmds.iter().map(|s| cmd(s)).collect(),
+            }),
+        )
+    };
+    let wrong = mirror(core.handle(4, shared(warpnet_types::Epoch(9), &["x"])));
+    assert!(matches!(wrong.as_slice(), [Act::Rejected(Some(_), Rejection::WrongEpoch { .. })]));
+    assert_eq!(core.status().mempool, 0);
+
+    let acts = mirror(core.handle(5, shared(c.config.epoch(), &["tx-1", "tx-2", "tx-1"])));
+    let b1 = Block::new(
+        c.config.epoch(),
+        Round(1),
+        Height(1),
+        l1,
+        c.genesis_qc(),
+        5,
+        vec![cmd("tx-1"), cmd("tx-2")],
+    );
+    assert!(acts.contains(&Act::PersistBlock(b1)), "the leader proposes the shared commands");
+    assert_eq!(core.status().mempool, 2);
+}
+
 // ---------------------------------------------------------------------------------------------
 // S3 / S4 across restarts
 // ---------------------------------------------------------------------------------------------
@@ -739,7 +775,7 @@ impl Net {
                         self.qcs[i].insert(b.justify().block_id());
                     }
                 }
-                Message::SyncRequest(_) => {}
+                Message::SyncRequest(_) | Message::Commands(_) => {}
             }
         }
         let acts = self.cores[to.index()].handle(self.now, input);

@@ -25,4 +25,4 @@ pub use config::{ConfigError, ConsensusConfig, Participant, QuorumRule};
 pub use crypto::{PublicKey, SchemeId, Signature, Signer};
 pub use error::ValidationError;
 pub use ids::{BlockId, Digest, Epoch, Height, NetworkId, NodeId, Round};
-pub use message::{Message, Proposal, SyncRequest, SyncResponse, TimeoutMsg};
+pub use message::{Message, Proposal, SharedCommands, SyncRequest, SyncResponse, TimeoutMsg};

@@ -16,6 +16,10 @@ pub const MESSAGE_BYTES_MAX: usize = 8 << 20;
 pub const SYNC_BLOCKS_MAX: usize = 256;
 /// Room for everything in a frame but its blocks (version, kind, epoch, counts).
 pub const FRAME_OVERHEAD_BYTES: usize = 64 << 10;
+/// Most client commands one `Commands` message carries.
+pub const SHARED_COMMANDS_MAX: usize = 4_096;
+/// Largest client command a `Commands` message may carry, in bytes.
+pub const SHARED_COMMAND_BYTES_MAX: usize = 64 << 10;
 
 /// Bytes a proposer's signature covers.
 pub fn proposal_signing_bytes(
@@ -161,6 +165,15 @@ pub struct SyncResponse {
     pub blocks: Vec<Block>,
 }
 
+/// Client commands a member received and shares with every other member, so they reach a
+/// proposal whoever leads next. Not signed by the member: each command carries its own
+/// client signature, which receivers check before their mempool takes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SharedCommands {
+    pub epoch: Epoch,
+    pub commands: Vec<Vec<u8>>,
+}
+
 /// Everything members send each other.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
@@ -169,6 +182,7 @@ pub enum Message {
     Timeout(TimeoutMsg),
     SyncRequest(SyncRequest),
     SyncResponse(SyncResponse),
+    Commands(SharedCommands),
 }
 
 impl Message {
@@ -179,6 +193,7 @@ impl Message {
             Message::Timeout(t) => t.timeout.epoch,
             Message::SyncRequest(r) => r.epoch,
             Message::SyncResponse(r) => r.epoch,
+            Message::Commands(c) => c.epoch,
         }
     }
 
@@ -190,6 +205,7 @@ impl Message {
             Message::Timeout(_) => "timeout",
             Message::SyncRequest(_) => "sync_request",
             Message::SyncResponse(_) => "sync_response",
+            Message::Commands(_) => "commands",
         }
     }
 
@@ -242,6 +258,12 @@ impl Encode for Message {
                     w.put(b);
                 }
             }
+            Message::Commands(c) => {
+                w.u8(6).put(&c.epoch).len(c.commands.len());
+                for cmd in &c.commands {
+                    w.bytes(cmd);
+                }
+            }
         }
     }
 }
@@ -261,6 +283,12 @@ impl Decode for Message {
             5 => Message::SyncResponse(SyncResponse {
                 epoch: r.get()?,
                 blocks: r.list("sync blocks", SYNC_BLOCKS_MAX, Reader::get)?,
+            }),
+            6 => Message::Commands(SharedCommands {
+                epoch: r.get()?,
+                commands: r.list("shared commands", SHARED_COMMANDS_MAX, |r| {
+                    r.bytes("shared command", SHARED_COMMAND_BYTES_MAX).map(<[u8]>::to_vec)
+                })?,
             }),
             tag => return Err(CodecError::InvalidTag { what: "message kind", tag }),
         })

@@ -20,6 +20,7 @@ const KIND_VOTE: u8 = 2;
 const KIND_TIMEOUT: u8 = 3;
 const KIND_SYNC_REQUEST: u8 = 4;
 const KIND_SYNC_RESPONSE: u8 = 5;
+const KIND_COMMANDS: u8 = 6;
 
 fn kind_tag(m: &Message) -> u8 {
     match m {
@@ -28,6 +29,7 @@ fn kind_tag(m: &Message) -> u8 {
         Message::Timeout(_) => KIND_TIMEOUT,
         Message::SyncRequest(_) => KIND_SYNC_REQUEST,
         Message::SyncResponse(_) => KIND_SYNC_RESPONSE,
+        Message::Commands(_) => KIND_COMMANDS,
     }
 }
 
@@ -134,6 +136,9 @@ fn message() -> impl Strategy<Value = Message> {
         ),
         (epoch(), prop::collection::vec(block(), 0..3))
             .prop_map(|(epoch, blocks)| Message::SyncResponse(SyncResponse { epoch, blocks })),
+        (epoch(), prop::collection::vec(prop::collection::vec(any::<u8>(), 0..200), 0..5)).prop_map(
+            |(epoch, commands)| Message::Commands(warpnet_types::SharedCommands { epoch, commands })
+        ),
     ]
 }
 
@@ -198,7 +203,7 @@ proptest! {
     }
 
     #[test]
-    fn unknown_kind_tags_are_refused(m in message(), tag in prop_oneof![Just(0u8), 6u8..=255]) {
+    fn unknown_kind_tags_are_refused(m in message(), tag in prop_oneof![Just(0u8), 7u8..=255]) {
         let mut frame = m.to_frame();
         frame[1] = tag;
         prop_assert_eq!(
@@ -557,6 +562,10 @@ fn signed_messages_round_trip_and_still_validate() {
             max_blocks: 64,
         }),
         Message::SyncResponse(SyncResponse { epoch: Epoch(1), blocks: vec![b1, b3] }),
+        Message::Commands(warpnet_types::SharedCommands {
+            epoch: Epoch(1),
+            commands: vec![b"c1".to_vec(), vec![]],
+        }),
     ];
     for m in messages {
         let frame = m.to_frame();
@@ -571,7 +580,7 @@ fn signed_messages_round_trip_and_still_validate() {
                     assert_eq!(tc.validate(&cfg), Ok(()));
                 }
             }
-            Message::SyncRequest(_) => {}
+            Message::SyncRequest(_) | Message::Commands(_) => {}
             Message::SyncResponse(r) => {
                 for b in &r.blocks {
                     assert_eq!(b.validate(&cfg), Ok(()));
@@ -590,4 +599,21 @@ fn signed_messages_round_trip_and_still_validate() {
     };
     assert_ne!(r.blocks[0].id(), b.id());
     assert_eq!(b.to_bytes().len(), frame.len() - 2 - 8 - 4);
+}
+
+/// A `Commands` frame is bounded like every other: an oversized command or too many commands
+/// are refused while decoding, before anything is allocated for them.
+#[test]
+fn shared_commands_over_their_limits_are_refused() {
+    use warpnet_types::message::{SHARED_COMMANDS_MAX, SHARED_COMMAND_BYTES_MAX};
+    use warpnet_types::SharedCommands;
+    let frame = |commands: Vec<Vec<u8>>| {
+        Message::Commands(SharedCommands { epoch: Epoch(1), commands }).to_frame()
+    };
+    let ok = frame(vec![vec![7; SHARED_COMMAND_BYTES_MAX]]);
+    assert!(Message::from_frame(&ok).is_ok());
+    let big = frame(vec![vec![7; SHARED_COMMAND_BYTES_MAX + 1]]);
+    assert!(matches!(Message::from_frame(&big), Err(CodecError::TooLong { .. })), "one too big");
+    let many = frame(vec![vec![]; SHARED_COMMANDS_MAX + 1]);
+    assert!(matches!(Message::from_frame(&many), Err(CodecError::TooLong { .. })), "too many");
 }

@@ -222,6 +222,28 @@ impl Core {
         self.finish()
     }
 
+    /// M1: client commands a member shares enter the mempool like a local client's (bounded,
+    /// de-duplicated), so they reach a proposal whoever leads next. The runtime checks each
+    /// command's client signature before this; a block's commands are checked again when
+    /// applied, so a member sharing junk wastes block space but changes no state.
+    fn on_shared_commands(&mut self, from: NodeId, shared: warpnet_types::SharedCommands) {
+        let mut added = false;
+        for cmd in shared.commands {
+            match self.mempool.add(cmd) {
+                Ok(()) => added = true,
+                Err(Rejection::DuplicateCommand) => {}
+                Err(reason) => {
+                    // Full, or a command over the limit: refuse the rest of the message.
+                    self.reject(Some(from), reason);
+                    break;
+                }
+            }
+        }
+        if added {
+            self.propose(false);
+        }
+    }
+
     fn on_message(&mut self, from: NodeId, message: Message) {
         if !self.config.contains(from) || from == self.me {
             return;
@@ -237,6 +259,7 @@ impl Core {
             Message::Timeout(t) => self.on_timeout_msg(from, t),
             Message::SyncRequest(r) => self.on_sync_request(from, r),
             Message::SyncResponse(r) => self.on_sync_response(from, r),
+            Message::Commands(c) => self.on_shared_commands(from, c),
         }
     }
 

@@ -105,7 +105,7 @@ fn message_round(m: &Message) -> Option<Round> {
         Message::Proposal(p) => Some(p.block.round()),
         Message::Vote(v) => Some(v.round),
         Message::Timeout(t) => Some(t.timeout.round),
-        Message::SyncRequest(_) | Message::SyncResponse(_) => None,
+        Message::SyncRequest(_) | Message::SyncResponse(_) | Message::Commands(_) => None,
     }
 }
 
