@@ -7,8 +7,11 @@
 //! tag = "warpnet/v1/claim", network = the committee's network id, id = the normalized ID
 //! ```
 //!
-//! A command in a block is `u8 version (1) ‖ u8 kind (1 = claim) ‖ u32le len ‖ id ‖ 32-byte
-//! owner key ‖ 64-byte signature ‖ u32le len ‖ request id`.
+//! A command in a block is `u8 version (1) ‖ u8 kind ‖ body`:
+//! - kind 1, a claim: `u32le len ‖ id ‖ 32-byte owner key ‖ 64-byte signature ‖ u32le len ‖
+//!   request id`;
+//! - kind 2, a read barrier: `16-byte nonce`. It changes nothing; a node orders one through
+//!   consensus before answering a linearizable read.
 
 use warpnet_types::codec::{CodecError, Reader, Writer};
 use warpnet_types::crypto::{domain, SignedItem};
@@ -20,6 +23,9 @@ use crate::id::{IdError, UserId, USER_ID_LEN_MAX};
 pub const REQUEST_ID_LEN_MAX: usize = 64;
 const COMMAND_VERSION: u8 = 1;
 const KIND_CLAIM: u8 = 1;
+const KIND_BARRIER: u8 = 2;
+/// Bytes of a read barrier's nonce.
+pub const BARRIER_NONCE_BYTES: usize = 16;
 
 /// Why a claim was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -79,28 +85,78 @@ impl Claim {
 
     /// Checks the request id, the key and the signature (Ed25519, strict).
     pub fn verify(&self, network: &NetworkId) -> Result<(), ClaimError> {
-        check_request_id(&self.request_id)?;
-        let scheme = SchemeId::Ed25519.scheme();
-        scheme.check_public_key(&self.owner_key).map_err(|_| ClaimError::BadKey)?;
-        let message = claim_signing_bytes(network, &self.user_id);
-        let item =
-            SignedItem { key: &self.owner_key, message: &message, signature: &self.signature };
-        scheme.verify(item).map_err(|_| ClaimError::BadSignature)
+        verify_claims(network, &[self]).pop().unwrap_or(Err(ClaimError::BadSignature))
     }
+}
+
+/// Checks many claims at once: request ids and keys one by one, signatures in Ed25519 batches
+/// (about twice as fast as one by one). A failed batch is split in halves until the bad
+/// signatures are found, so one bad claim costs a few extra batches, not a verification of
+/// every other claim alone. One result per claim, in order.
+///
+/// Deterministic: the verdicts depend only on the claims given (batch coefficients come from
+/// a transcript of the inputs), so every node checking the same block's claims agrees.
+pub fn verify_claims(network: &NetworkId, claims: &[&Claim]) -> Vec<Result<(), ClaimError>> {
+    let scheme = SchemeId::Ed25519.scheme();
+    let mut results: Vec<Result<(), ClaimError>> = Vec::with_capacity(claims.len());
+    let messages: Vec<Vec<u8>> =
+        claims.iter().map(|c| claim_signing_bytes(network, &c.user_id)).collect();
+    let mut pending = Vec::with_capacity(claims.len());
+    for (i, c) in claims.iter().enumerate() {
+        let checked = check_request_id(&c.request_id)
+            .and_then(|()| scheme.check_public_key(&c.owner_key).map_err(|_| ClaimError::BadKey));
+        if checked.is_ok() {
+            pending.push(i);
+        }
+        results.push(checked);
+    }
+    let item = |i: usize| SignedItem {
+        key: &claims[i].owner_key,
+        message: &messages[i],
+        signature: &claims[i].signature,
+    };
+    // Bisect: verify a range as one batch; on failure split it, down to single strict checks.
+    let mut stack = vec![pending.as_slice()];
+    while let Some(range) = stack.pop() {
+        if range.len() == 1 {
+            if scheme.verify(item(range[0])).is_err() {
+                results[range[0]] = Err(ClaimError::BadSignature);
+            }
+            continue;
+        }
+        let items: Vec<SignedItem<'_>> = range.iter().map(|&i| item(i)).collect();
+        if !items.is_empty() && scheme.verify_batch(&items).is_err() {
+            let (a, b) = range.split_at(range.len() / 2);
+            stack.push(b);
+            stack.push(a);
+        }
+    }
+    results
 }
 
 /// A command of the state machine.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     Claim(Claim),
+    /// Orders nothing but itself: a linearizable read waits for one to commit.
+    Barrier {
+        nonce: [u8; BARRIER_NONCE_BYTES],
+    },
 }
 
 impl Command {
     pub fn encode(&self) -> Vec<u8> {
-        let Command::Claim(c) = self;
         let mut w = Writer::with_capacity(140);
-        w.u8(COMMAND_VERSION).u8(KIND_CLAIM).bytes(c.user_id.as_str().as_bytes());
-        w.put(&c.owner_key).put(&c.signature).bytes(c.request_id.as_bytes());
+        w.u8(COMMAND_VERSION);
+        match self {
+            Command::Claim(c) => {
+                w.u8(KIND_CLAIM).bytes(c.user_id.as_str().as_bytes());
+                w.put(&c.owner_key).put(&c.signature).bytes(c.request_id.as_bytes());
+            }
+            Command::Barrier { nonce } => {
+                w.u8(KIND_BARRIER).fixed(nonce);
+            }
+        }
         w.finish()
     }
 
@@ -114,6 +170,11 @@ impl Command {
         }
         match r.u8("command kind").map_err(bad)? {
             KIND_CLAIM => {}
+            KIND_BARRIER => {
+                let nonce = r.array("barrier nonce").map_err(bad)?;
+                r.finish().map_err(bad)?;
+                return Ok(Command::Barrier { nonce });
+            }
             kind => return Err(ClaimError::Malformed(format!("unknown command kind {kind}"))),
         }
         let raw_id = std::str::from_utf8(r.bytes("user id", USER_ID_LEN_MAX).map_err(bad)?)

@@ -17,6 +17,12 @@ mod claim;
 mod id;
 mod registry;
 
-pub use claim::{claim_signing_bytes, Claim, ClaimError, Command, REQUEST_ID_LEN_MAX};
+pub use claim::{
+    claim_signing_bytes, verify_claims, Claim, ClaimError, Command, BARRIER_NONCE_BYTES,
+    REQUEST_ID_LEN_MAX,
+};
 pub use id::{IdError, UserId, USER_ID_LEN_MAX};
-pub use registry::{apply_block, lookup, Kv, MemoryKv, Outcome, Owner, Writes};
+pub use registry::{
+    apply_block, decode_owner, lookup, settled, try_apply_block, user_key, Kv, MemoryKv, Outcome,
+    Owner, Writes,
+};

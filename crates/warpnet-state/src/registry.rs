@@ -1,16 +1,20 @@
 //! Applying committed blocks to the registry.
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 
 use warpnet_types::codec::{CodecError, Decode, Encode, Reader, Writer};
 use warpnet_types::{Height, NetworkId, PublicKey};
 
-use crate::claim::Command;
+use crate::claim::{verify_claims, Claim, ClaimError, Command};
 use crate::id::UserId;
 
-/// The registry's storage: committed key/values (the store's `app` table).
+/// The registry's storage: committed key/values (the store's `app` table). A read error is
+/// returned, never taken for a missing key: a node that read "absent" by mistake would apply a
+/// claim differently from the others.
 pub trait Kv {
-    fn get(&self, key: &[u8]) -> Option<Vec<u8>>;
+    type Error;
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, Self::Error>;
 }
 
 /// An in-memory `Kv`, for tests and tools.
@@ -18,8 +22,9 @@ pub trait Kv {
 pub struct MemoryKv(pub BTreeMap<Vec<u8>, Vec<u8>>);
 
 impl Kv for MemoryKv {
-    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.0.get(key).cloned()
+    type Error = Infallible;
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, Infallible> {
+        Ok(self.0.get(key).cloned())
     }
 }
 
@@ -52,9 +57,12 @@ pub enum Outcome {
     Taken { user_id: UserId, owner: Owner },
     /// The command was invalid (only a Byzantine leader proposes one); nothing changed.
     Rejected { reason: String },
+    /// A read barrier committed; nothing changed.
+    Barrier,
 }
 
-fn user_key(id: &UserId) -> Vec<u8> {
+/// The `app` key holding `id`'s owner.
+pub fn user_key(id: &UserId) -> Vec<u8> {
     [b"u/".as_slice(), id.as_str().as_bytes()].concat()
 }
 
@@ -80,7 +88,7 @@ fn encode_outcome(o: &Outcome) -> Vec<u8> {
         Outcome::Claimed { user_id, owner } => (1, user_id, owner),
         Outcome::AlreadyYours { user_id, owner } => (2, user_id, owner),
         Outcome::Taken { user_id, owner } => (3, user_id, owner),
-        Outcome::Rejected { .. } => return Vec::new(), // never recorded
+        Outcome::Rejected { .. } | Outcome::Barrier => return Vec::new(), // never recorded
     };
     w.u8(tag).bytes(id.as_str().as_bytes()).put(owner);
     w.finish()
@@ -100,46 +108,104 @@ fn decode_outcome(bytes: &[u8]) -> Option<Outcome> {
     })
 }
 
+/// Decodes an owner record (the value at [`user_key`]).
+pub fn decode_owner(bytes: &[u8]) -> Option<Owner> {
+    Owner::from_bytes(bytes).ok()
+}
+
 /// The owner of `id` in committed state.
-pub fn lookup(kv: &impl Kv, id: &UserId) -> Option<Owner> {
-    kv.get(&user_key(id)).and_then(|v| Owner::from_bytes(&v).ok())
+pub fn lookup<K: Kv>(kv: &K, id: &UserId) -> Result<Option<Owner>, K::Error> {
+    Ok(kv.get(&user_key(id))?.and_then(|v| decode_owner(&v)))
+}
+
+/// What committed state already says about `claim`, without ordering it again: the result
+/// recorded for its (owner key, request id), else `already_yours` or `taken` when the ID has
+/// an owner (ownership never changes, so these answers are final). `None`: it must be
+/// ordered. The claim's signature must have been checked.
+pub fn settled<K: Kv>(kv: &K, claim: &Claim) -> Result<Option<Outcome>, K::Error> {
+    if let Some(recorded) =
+        kv.get(&request_key(&claim.owner_key, &claim.request_id))?.and_then(|v| decode_outcome(&v))
+    {
+        return Ok(Some(recorded));
+    }
+    let user_id = claim.user_id.clone();
+    Ok(lookup(kv, &claim.user_id)?.map(|owner| {
+        if owner.key == claim.owner_key {
+            Outcome::AlreadyYours { user_id, owner }
+        } else {
+            Outcome::Taken { user_id, owner }
+        }
+    }))
+}
+
+/// [`try_apply_block`] on a store that cannot fail (tests, tools).
+pub fn apply_block<K: Kv<Error = Infallible>>(
+    network: &NetworkId,
+    height: Height,
+    commands: &[Vec<u8>],
+    kv: &K,
+) -> (Vec<Outcome>, Writes) {
+    match try_apply_block(network, height, commands, kv) {
+        Ok(done) => done,
+        Err(never) => match never {},
+    }
 }
 
 /// Applies the commands of the block committed at `height`, in order. Returns one outcome per
 /// command and the writes to make, in the commit's transaction. Deterministic: the same
-/// commands on the same state give the same outcomes and writes on every node.
-pub fn apply_block(
+/// commands on the same state give the same outcomes and writes on every node. A read error
+/// stops the whole block (the node must not commit a height it could not apply).
+pub fn try_apply_block<K: Kv>(
     network: &NetworkId,
     height: Height,
     commands: &[Vec<u8>],
-    kv: &impl Kv,
-) -> (Vec<Outcome>, Writes) {
+    kv: &K,
+) -> Result<(Vec<Outcome>, Writes), K::Error> {
     let mut overlay: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
-    let read = |overlay: &BTreeMap<Vec<u8>, Vec<u8>>, k: &[u8]| {
-        overlay.get(k).cloned().or_else(|| kv.get(k))
+    let read = |overlay: &BTreeMap<Vec<u8>, Vec<u8>>, k: &[u8]| match overlay.get(k) {
+        Some(v) => Ok(Some(v.clone())),
+        None => kv.get(k),
     };
+    // R1: every claim's signature is checked again here, whatever the mempool did: only
+    // committed, valid claims change state. Checked in batches over the block (deterministic).
+    let decoded: Vec<Result<Command, ClaimError>> =
+        commands.iter().map(|b| Command::decode(b)).collect();
+    let claims: Vec<&Claim> = decoded
+        .iter()
+        .filter_map(|d| match d {
+            Ok(Command::Claim(c)) => Some(c),
+            _ => None,
+        })
+        .collect();
+    let mut verdicts = verify_claims(network, &claims).into_iter();
     let mut outcomes = Vec::with_capacity(commands.len());
-    for bytes in commands {
-        let claim = match Command::decode(bytes) {
+    for command in decoded {
+        let claim = match command {
             Ok(Command::Claim(c)) => c,
+            Ok(Command::Barrier { .. }) => {
+                outcomes.push(Outcome::Barrier);
+                continue;
+            }
             Err(e) => {
                 outcomes.push(Outcome::Rejected { reason: e.to_string() });
                 continue;
             }
         };
-        if let Err(e) = claim.verify(network) {
+        if let Some(Err(e)) = verdicts.next() {
             // Not recorded under its request id: an unsigned command must not be able to
             // answer a real owner's retry.
             outcomes.push(Outcome::Rejected { reason: e.to_string() });
             continue;
         }
         let rkey = request_key(&claim.owner_key, &claim.request_id);
-        if let Some(recorded) = read(&overlay, &rkey).and_then(|v| decode_outcome(&v)) {
+        // R2: a retried request (same owner key and request id) gets the recorded result.
+        if let Some(recorded) = read(&overlay, &rkey)?.and_then(|v| decode_outcome(&v)) {
             outcomes.push(recorded);
             continue;
         }
+        // R3: the first committed claim of an ID wins; ownership never changes after.
         let ukey = user_key(&claim.user_id);
-        let current = read(&overlay, &ukey).and_then(|v| Owner::from_bytes(&v).ok());
+        let current = read(&overlay, &ukey)?.and_then(|v| decode_owner(&v));
         let outcome = match current {
             None => {
                 let owner = Owner { key: claim.owner_key, height };
@@ -154,5 +220,5 @@ pub fn apply_block(
         overlay.insert(rkey, encode_outcome(&outcome));
         outcomes.push(outcome);
     }
-    (outcomes, overlay.into_iter().collect())
+    Ok((outcomes, overlay.into_iter().collect()))
 }

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 
 use proptest::prelude::*;
 use warpnet_state::{
-    apply_block, claim_signing_bytes, lookup, Claim, Command, MemoryKv, Outcome, UserId,
+    apply_block, claim_signing_bytes, lookup, settled, verify_claims, Claim, ClaimError, Command,
+    MemoryKv, Outcome, UserId,
 };
 use warpnet_types::crypto::signer_from_seed;
 use warpnet_types::{Height, NetworkId, SchemeId, Signature, Signer};
@@ -28,6 +29,41 @@ fn the_signed_bytes_are_exactly_as_documented() {
     assert_eq!(bytes, expected);
 }
 
+/// Batched checks name exactly the bad claims, wherever they sit in the batch, and agree with
+/// one-by-one checks.
+#[test]
+fn batched_claim_checks_find_every_bad_claim() {
+    let signers: Vec<Box<dyn Signer>> =
+        (0..40).map(|i| signer_from_seed(SchemeId::Ed25519, 500 + i)).collect();
+    let mut claims: Vec<Claim> = signers
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            Claim::sign(&network(), UserId::parse(&format!("u{i}")).unwrap(), s.as_ref(), "r")
+                .unwrap()
+        })
+        .collect();
+    for i in [0, 17, 18, 39] {
+        claims[i].signature.0[40] ^= 1;
+    }
+    claims[25].user_id = UserId::parse("someone_else").unwrap();
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    claims[30].owner_key.0 = identity; // a small-order point: never a usable key
+    let refs: Vec<&Claim> = claims.iter().collect();
+    let got = verify_claims(&network(), &refs);
+    for (i, r) in got.iter().enumerate() {
+        let expected = match i {
+            0 | 17 | 18 | 25 | 39 => Err(ClaimError::BadSignature),
+            30 => Err(ClaimError::BadKey),
+            _ => Ok(()),
+        };
+        assert_eq!(r, &expected, "claim {i}");
+        assert_eq!(claims[i].verify(&network()), expected, "one by one, claim {i}");
+    }
+    assert!(verify_claims(&network(), &[]).is_empty());
+}
+
 #[test]
 fn first_claim_wins_same_key_is_idempotent_retries_get_the_recorded_result() {
     let (a, b) = (signer_from_seed(SchemeId::Ed25519, 1), signer_from_seed(SchemeId::Ed25519, 2));
@@ -43,7 +79,7 @@ fn first_claim_wins_same_key_is_idempotent_retries_get_the_recorded_result() {
         &kv,
     );
     kv.write(writes);
-    let owner = lookup(&kv, &UserId::parse("alice").unwrap()).unwrap();
+    let owner = lookup(&kv, &UserId::parse("alice").unwrap()).unwrap().unwrap();
     assert_eq!((owner.key, owner.height), (a.public_key(), Height(5)));
     assert!(matches!(&out[0], Outcome::Claimed { owner: o, .. } if o.key == a.public_key()));
     assert!(matches!(&out[1], Outcome::Taken { owner: o, .. } if o.key == a.public_key()));
@@ -98,6 +134,7 @@ enum Op {
     Claim { key: usize, id: usize, variant: u8, req: usize },
     Forged { key: usize, id: usize, req: usize },
     Garbage(Vec<u8>),
+    Barrier(u8),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -105,6 +142,7 @@ fn op() -> impl Strategy<Value = Op> {
         6 => (0..3usize, 0..4usize, any::<u8>(), 0..6usize).prop_map(|(key, id, variant, req)| Op::Claim { key, id, variant, req }),
         1 => (0..3usize, 0..4usize, 0..6usize).prop_map(|(key, id, req)| Op::Forged { key, id, req }),
         1 => prop::collection::vec(any::<u8>(), 0..40).prop_map(Op::Garbage),
+        1 => any::<u8>().prop_map(Op::Barrier),
     ]
 }
 
@@ -130,6 +168,7 @@ enum Expect {
     AlreadyYours(usize, u64),
     Taken(usize, u64),
     Rejected,
+    Barrier,
 }
 
 proptest! {
@@ -183,7 +222,15 @@ proptest! {
                     }
                     Op::Garbage(bytes) => {
                         commands.push(bytes.clone());
-                        expected.push(if Command::decode(bytes).is_ok() { unreachable!("random bytes never sign") } else { Expect::Rejected });
+                        expected.push(match Command::decode(bytes) {
+                            Ok(Command::Barrier { .. }) => Expect::Barrier,
+                            Ok(Command::Claim(_)) => unreachable!("random bytes never sign"),
+                            Err(_) => Expect::Rejected,
+                        });
+                    }
+                    Op::Barrier(n) => {
+                        commands.push(Command::Barrier { nonce: [*n; 16] }.encode());
+                        expected.push(Expect::Barrier);
                     }
                 }
             }
@@ -196,14 +243,30 @@ proptest! {
                     Outcome::AlreadyYours { owner, .. } => Expect::AlreadyYours(key_index(&owner.key), owner.height.0),
                     Outcome::Taken { owner, .. } => Expect::Taken(key_index(&owner.key), owner.height.0),
                     Outcome::Rejected { .. } => Expect::Rejected,
+                    Outcome::Barrier => Expect::Barrier,
                 })
                 .collect();
             prop_assert_eq!(got, expected);
+            // `settled` (the API's answer without ordering) agrees with the model for every
+            // valid claim: the recorded result, else the final answer from the ID's owner.
+            for op in &ops[at..end] {
+                if let Op::Claim { key, id, variant, req } = op {
+                    let user = UserId::parse(&spelling(IDS[*id], *variant)).unwrap();
+                    let c = Claim::sign(&network(), user, signers[*key].as_ref(), &format!("req-{req}")).unwrap();
+                    let got = settled(&kv, &c).unwrap().map(|o| match o {
+                        Outcome::Claimed { owner, .. } => Expect::Claimed(key_index(&owner.key), owner.height.0),
+                        Outcome::AlreadyYours { owner, .. } => Expect::AlreadyYours(key_index(&owner.key), owner.height.0),
+                        Outcome::Taken { owner, .. } => Expect::Taken(key_index(&owner.key), owner.height.0),
+                        _ => Expect::Rejected,
+                    });
+                    prop_assert_eq!(got, results.get(&(*key, *req)).copied());
+                }
+            }
             at = end;
         }
         // Every ID has exactly the model's owner.
         for (i, id) in IDS.iter().enumerate() {
-            let owner = lookup(&kv, &UserId::parse(id).unwrap()).map(|o| (key_index(&o.key), o.height.0));
+            let owner = lookup(&kv, &UserId::parse(id).unwrap()).unwrap().map(|o| (key_index(&o.key), o.height.0));
             prop_assert_eq!(owner, owners.get(&i).copied());
         }
     }

@@ -136,9 +136,11 @@ fn message() -> impl Strategy<Value = Message> {
         ),
         (epoch(), prop::collection::vec(block(), 0..3))
             .prop_map(|(epoch, blocks)| Message::SyncResponse(SyncResponse { epoch, blocks })),
-        (epoch(), prop::collection::vec(prop::collection::vec(any::<u8>(), 0..200), 0..5)).prop_map(
-            |(epoch, commands)| Message::Commands(warpnet_types::SharedCommands { epoch, commands })
-        ),
+        (epoch(), prop::collection::vec(prop::collection::vec(any::<u8>(), 0..200), 0..5))
+            .prop_map(|(epoch, commands)| Message::Commands(warpnet_types::SharedCommands {
+                epoch,
+                commands
+            })),
     ]
 }
 
