@@ -1,6 +1,7 @@
 //! `warpnet-consensus`: the single binary. A node (`node init`, `node run`), the genesis
 //! committee (`committee create`), a local cluster in one command (`dev`), `cluster status`,
-//! and the deterministic simulator (`sim`). Client commands and `bench` come with the registry.
+//! the registry's client commands (`user keygen | claim | lookup`), and the deterministic
+//! simulator (`sim`).
 
 #![forbid(unsafe_code)]
 
@@ -8,6 +9,7 @@ mod cluster;
 mod dev;
 mod node;
 mod sim;
+mod user;
 
 use clap::{Parser, Subcommand};
 
@@ -35,6 +37,9 @@ enum Command {
     /// Ask a node about the committee and its progress.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
+    /// Own user IDs: create a key, claim an ID, look one up.
+    #[command(subcommand)]
+    User(user::UserCommand),
     /// Run the deterministic simulator over many seeds (faults, Byzantine replicas, invariants).
     Sim(sim::SimArgs),
 }
@@ -73,5 +78,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             runtime()?.block_on(dev::run(args))
         }
         Command::Cluster(c) => runtime()?.block_on(cluster::run(c)),
+        Command::User(c) => runtime()?.block_on(user::run(c)),
     }
 }

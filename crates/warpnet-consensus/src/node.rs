@@ -73,6 +73,7 @@ pub fn init(a: &InitArgs) -> anyhow::Result<MemberEntry> {
         p2p_listen: a.p2p.clone(),
         api_listen: a.api.clone(),
         round_timeout_base_ms: None,
+        claim_timeout_ms: None,
     };
     write_toml(&a.dir.join("node.toml"), &node)?;
     let member = MemberEntry {

@@ -1,20 +1,51 @@
 //! The node's HTTP API (`/v1/...`), health and metrics. Errors are JSON `{error, message}`.
+//!
+//! Claims (`POST /v1/claims`) are checked in this order, and the first failure answers:
+//! body size (413) → JSON shape (400) → ID, key, signature and request id formats (400) →
+//! signature, in batches on the verifier thread (400) → committed state, which may already
+//! settle it (200/409, no ordering needed) → a quorum of members reachable (503 `no_quorum`,
+//! nothing submitted) → the consensus loop's queue (503 `overloaded`) → the commit, waited for
+//! at most `claim_timeout` (200/409, else 503 with the outcome unknown: a retry with the same
+//! `request_id` is safe and returns the recorded result).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
-use warpnet_types::ConsensusConfig;
+use warpnet_state::{Claim, ClaimError, Command, Outcome, UserId, BARRIER_NONCE_BYTES};
+use warpnet_storage::Store;
+use warpnet_types::{ConsensusConfig, PublicKey, Signature};
 
+use crate::app::View;
 use crate::metrics::Metrics;
+use crate::verifier::Verifier;
+
+/// Largest claim request body, in bytes (a claim is about 300).
+pub const CLAIM_BODY_BYTES_MAX: usize = 4 << 10;
+
+/// A command for the consensus loop, and where its outcome goes.
+pub struct Submission {
+    pub command: Vec<u8>,
+    pub done: oneshot::Sender<Result<Outcome, Refused>>,
+}
+
+/// Why the consensus loop did not take a command.
+#[derive(Debug)]
+pub enum Refused {
+    /// The mempool is full.
+    Overloaded,
+    /// The command is not acceptable (too large).
+    Invalid(String),
+}
 
 /// What the consensus loop publishes after every step.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -33,12 +64,19 @@ pub struct Snapshot {
 pub struct Shared {
     pub config: Arc<ConsensusConfig>,
     pub snapshot: Mutex<Snapshot>,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     pub rejected_connections: std::sync::atomic::AtomicU64,
     pub malformed_frames: std::sync::atomic::AtomicU64,
     pub dropped_sends: std::sync::atomic::AtomicU64,
     /// How recent a certificate must be for `/v1/health` to call the node live.
-    pub live_window: std::time::Duration,
+    pub live_window: Duration,
+    /// Committed state, for lookups (readers never block the consensus loop's writes).
+    pub store: Arc<Store>,
+    pub verifier: Verifier,
+    /// Commands for the consensus loop.
+    pub submit: mpsc::Sender<Submission>,
+    /// How long a claim (or a linearizable read) waits for its commit.
+    pub claim_timeout: Duration,
 }
 
 #[derive(Serialize)]
@@ -52,6 +90,7 @@ struct Member {
 
 #[derive(Serialize)]
 struct Cluster {
+    network: String,
     epoch: u64,
     round: u64,
     committed_height: u64,
@@ -76,16 +115,336 @@ fn error(status: StatusCode, error: &str, message: &str) -> Response<Full<Bytes>
     json(status, &serde_json::json!({ "error": error, "message": message }))
 }
 
-fn route(shared: &Shared, req: &Request<Incoming>) -> Response<Full<Bytes>> {
-    let path = req.uri().path();
-    let known = matches!(path, "/v1/cluster" | "/v1/health" | "/metrics");
-    if known && req.method() != Method::GET {
+type Reply = Response<Full<Bytes>>;
+
+/// Routes a request. Every answer is JSON (but `/metrics`), and every refusal says why.
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply {
+    let path = req.uri().path().to_owned();
+    let method = req.method().clone();
+    if path == "/v1/claims" {
+        if method != Method::POST {
+            return error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "use POST");
+        }
+        let (result, reply) = post_claim(&shared, req).await;
+        shared.metrics.api(result);
+        return reply;
+    }
+    if let Some(raw) = path.strip_prefix("/v1/users/") {
+        if method != Method::GET {
+            return error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "use GET");
+        }
+        let (result, reply) = get_user(&shared, raw, req.uri().query()).await;
+        shared.metrics.api(result);
+        return reply;
+    }
+    if method != Method::GET {
         return error(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
             "only GET is allowed here",
         );
     }
+    route(&shared, &path)
+}
+
+/// `POST /v1/claims`' body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClaimRequest {
+    user_id: String,
+    owner_key: String,
+    signature: String,
+    request_id: String,
+}
+
+fn bad(code: &'static str, message: &str) -> (&'static str, Reply) {
+    ("bad_request", error(StatusCode::BAD_REQUEST, code, message))
+}
+
+fn with_retry_after(mut r: Reply, seconds: u32) -> Reply {
+    if let Ok(v) = hyper::header::HeaderValue::from_str(&seconds.to_string()) {
+        r.headers_mut().insert(hyper::header::RETRY_AFTER, v);
+    }
+    r
+}
+
+fn overloaded() -> (&'static str, Reply) {
+    let r = error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "overloaded",
+        "this node has too many claims waiting; nothing was submitted. Retry after the given delay",
+    );
+    ("overloaded", with_retry_after(r, 1))
+}
+
+fn internal(detail: &str) -> (&'static str, Reply) {
+    warn!(detail, "api request failed");
+    (
+        "internal",
+        error(StatusCode::INTERNAL_SERVER_ERROR, "internal", &format!("node error: {detail}")),
+    )
+}
+
+/// Members reachable (connected, and this node) and the quorum.
+fn reach(shared: &Shared) -> (usize, usize) {
+    let connected = shared.snapshot.lock().map(|s| s.connected.len()).unwrap_or(0);
+    (connected + 1, shared.config.quorum_threshold())
+}
+
+fn hex_array<const N: usize>(s: &str) -> Option<[u8; N]> {
+    let bytes = hex::decode(s).ok()?;
+    bytes.try_into().ok()
+}
+
+/// Answers a claim. Returns the result's name (for metrics) and the response.
+async fn post_claim(shared: &Shared, req: Request<Incoming>) -> (&'static str, Reply) {
+    let too_large = || {
+        (
+            "too_large",
+            error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                &format!("a claim request is at most {CLAIM_BODY_BYTES_MAX} bytes"),
+            ),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > CLAIM_BODY_BYTES_MAX as u64) {
+        return too_large();
+    }
+    let body = match Limited::new(req.into_body(), CLAIM_BODY_BYTES_MAX).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_large(),
+        Err(e) => return bad("bad_body", &format!("could not read the body: {e}")),
+    };
+    let request: ClaimRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return bad(
+                "invalid_json",
+                &format!(
+                    "expected {{\"user_id\", \"owner_key\", \"signature\", \"request_id\"}}: {e}"
+                ),
+            )
+        }
+    };
+    let user_id = match UserId::parse(&request.user_id) {
+        Ok(id) => id,
+        Err(e) => return bad("invalid_user_id", &e.to_string()),
+    };
+    let Some(owner_key) = hex_array::<32>(&request.owner_key).map(PublicKey) else {
+        return bad(
+            "invalid_owner_key",
+            "owner_key must be 64 hex characters: the 32-byte Ed25519 public key",
+        );
+    };
+    let Some(signature) = hex_array::<64>(&request.signature).map(Signature) else {
+        return bad("invalid_signature", "signature must be 128 hex characters: 64 bytes, Ed25519");
+    };
+    let claim = Claim { user_id, owner_key, signature, request_id: request.request_id };
+    match shared.verifier.check(claim.clone()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            let code = match e {
+                ClaimError::RequestId => "invalid_request_id",
+                ClaimError::BadKey => "invalid_owner_key",
+                _ => "bad_signature",
+            };
+            return bad(code, &e.to_string());
+        }
+        Err(_) => return overloaded(),
+    }
+    // Committed state may settle it already (a retry, or an ID with an owner): no ordering.
+    match shared
+        .store
+        .app_snapshot()
+        .and_then(|s| warpnet_state::settled(&View::committed(&s), &claim))
+    {
+        Ok(Some(outcome)) => return outcome_reply(outcome),
+        Ok(None) => {}
+        Err(e) => return internal(&e.to_string()),
+    }
+    match order(shared, Command::Claim(claim).encode()).await {
+        Ok(outcome) => outcome_reply(outcome),
+        Err(refusal) => refusal,
+    }
+}
+
+/// Orders a command through consensus and waits (bounded) for its outcome.
+async fn order(shared: &Shared, command: Vec<u8>) -> Result<Outcome, (&'static str, Reply)> {
+    let (reachable, quorum) = reach(shared);
+    let n = shared.config.total_nodes();
+    if reachable < quorum {
+        let r = json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &serde_json::json!({
+                "error": "no_quorum",
+                "message": format!("only {reachable} of {n} members are reachable and {quorum} are needed to commit; nothing was submitted. Committed IDs can still be looked up"),
+                "reachable": reachable,
+                "quorum": quorum,
+                "outcome": "not_submitted",
+            }),
+        );
+        return Err(("no_quorum", with_retry_after(r, 1)));
+    }
+    let (done, outcome) = oneshot::channel();
+    if shared.submit.try_send(Submission { command, done }).is_err() {
+        return Err(overloaded());
+    }
+    match tokio::time::timeout(shared.claim_timeout, outcome).await {
+        Ok(Ok(Ok(outcome))) => Ok(outcome),
+        Ok(Ok(Err(Refused::Overloaded))) => Err(overloaded()),
+        Ok(Ok(Err(Refused::Invalid(m)))) => Err(bad("invalid_command", &m)),
+        Ok(Err(_)) => Err(internal("the node is stopping; the outcome is unknown")),
+        Err(_) => {
+            let (reachable, quorum) = reach(shared);
+            let ms = shared.claim_timeout.as_millis();
+            let (code, why) = if reachable < quorum {
+                ("no_quorum", format!("only {reachable} of {n} members are reachable and {quorum} are needed to commit"))
+            } else {
+                (
+                    "commit_timeout",
+                    format!(
+                        "{reachable} of {n} members are reachable but nothing committed in time"
+                    ),
+                )
+            };
+            let r = json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &serde_json::json!({
+                    "error": code,
+                    "message": format!("not committed within {ms} ms: {why}. The command may still commit: retrying with the same request_id is safe and returns the recorded result"),
+                    "reachable": reachable,
+                    "quorum": quorum,
+                    "outcome": "unknown",
+                }),
+            );
+            Err((code, with_retry_after(r, 1)))
+        }
+    }
+}
+
+fn outcome_reply(outcome: Outcome) -> (&'static str, Reply) {
+    let body = |status: &str, user_id: &UserId, owner: &warpnet_state::Owner| {
+        serde_json::json!({
+            "status": status,
+            "user_id": user_id.as_str(),
+            "owner_key": owner.key.to_hex(),
+            "height": owner.height.0,
+        })
+    };
+    match outcome {
+        Outcome::Claimed { user_id, owner } => {
+            ("claimed", json(StatusCode::OK, &body("claimed", &user_id, &owner)))
+        }
+        Outcome::AlreadyYours { user_id, owner } => {
+            ("already_yours", json(StatusCode::OK, &body("already_yours", &user_id, &owner)))
+        }
+        Outcome::Taken { user_id, owner } => {
+            ("taken", json(StatusCode::CONFLICT, &body("taken", &user_id, &owner)))
+        }
+        Outcome::Rejected { reason } => bad("rejected", &reason),
+        Outcome::Barrier => internal("a claim was answered by a barrier"),
+    }
+}
+
+/// Decodes `%XX` escapes (a path may carry `%40` for `@`, or a non-ASCII lookalike).
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// `GET /v1/users/{id}[?consistency=linearizable]`.
+async fn get_user(shared: &Shared, raw: &str, query: Option<&str>) -> (&'static str, Reply) {
+    let Some(decoded) = percent_decode(raw) else {
+        return bad(
+            "invalid_user_id",
+            "the user id in the path is not valid percent-encoded UTF-8",
+        );
+    };
+    let id = match UserId::parse(&decoded) {
+        Ok(id) => id,
+        Err(e) => return bad("invalid_user_id", &e.to_string()),
+    };
+    let mut linearizable = false;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        match pair {
+            "consistency=linearizable" => linearizable = true,
+            "consistency=local" => linearizable = false,
+            other => {
+                return bad(
+                    "invalid_query",
+                    &format!(
+                        "unknown query {other:?}: the only one is consistency=linearizable|local"
+                    ),
+                )
+            }
+        }
+    }
+    if linearizable {
+        // A barrier through consensus: once it commits here, this node has applied every
+        // claim committed before the read began.
+        let mut nonce = [0u8; BARRIER_NONCE_BYTES];
+        if getrandom::fill(&mut nonce).is_err() {
+            return internal("no randomness for the read barrier");
+        }
+        match order(shared, Command::Barrier { nonce }.encode()).await {
+            Ok(Outcome::Barrier) => {}
+            Ok(_) => return internal("a read barrier was answered by a claim"),
+            Err(refusal) => return refusal,
+        }
+    }
+    let snapshot = match shared.store.app_snapshot() {
+        Ok(s) => s,
+        Err(e) => return internal(&e.to_string()),
+    };
+    let read_height = snapshot.height().0;
+    match warpnet_state::lookup(&View::committed(&snapshot), &id) {
+        Ok(Some(owner)) => (
+            "found",
+            json(
+                StatusCode::OK,
+                &serde_json::json!({
+                    "user_id": id.as_str(),
+                    "owner_key": owner.key.to_hex(),
+                    "height": owner.height.0,
+                    "read_height": read_height,
+                }),
+            ),
+        ),
+        Ok(None) => (
+            "not_found",
+            json(
+                StatusCode::NOT_FOUND,
+                &serde_json::json!({
+                    "error": "not_found",
+                    "message": format!("{id} is not registered (as of height {read_height})"),
+                    "user_id": id.as_str(),
+                    "read_height": read_height,
+                }),
+            ),
+        ),
+        Err(e) => internal(&e.to_string()),
+    }
+}
+
+fn route(shared: &Shared, path: &str) -> Reply {
     let snap = shared.snapshot.lock().map(|s| s.clone()).unwrap_or_default();
     match path {
         "/v1/cluster" => {
@@ -105,6 +464,7 @@ fn route(shared: &Shared, req: &Request<Incoming>) -> Response<Full<Bytes>> {
             json(
                 StatusCode::OK,
                 &Cluster {
+                    network: c.network().as_str().to_owned(),
                     epoch: snap.epoch,
                     round: snap.round,
                     committed_height: snap.committed_height,
@@ -166,8 +526,8 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         let shared = shared.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let response = route(&shared, &req);
-                async move { Ok::<_, Infallible>(response) }
+                let shared = shared.clone();
+                async move { Ok::<_, Infallible>(handle(shared, req).await) }
             });
             // A client that does not finish its headers within 10 s is cut off.
             let mut builder = hyper::server::conn::http1::Builder::new();

@@ -55,6 +55,9 @@ pub struct NodeFile {
     /// Base round timeout in ms (default 1000).
     #[serde(default)]
     pub round_timeout_base_ms: Option<u64>,
+    /// How long a claim waits for its commit before the API answers 503 (default 5000).
+    #[serde(default)]
+    pub claim_timeout_ms: Option<u64>,
 }
 
 /// One member as the committee file lists it.

@@ -1,8 +1,10 @@
-//! A small HTTP/1.1 client for the command line (`cluster status`) and tests.
+//! A small HTTP/1.1 client for the command line (`cluster status`, `user ...`), the benchmark
+//! and tests: one keep-alive connection per [`Connection`].
 
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use hyper::Request;
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
@@ -15,29 +17,74 @@ pub enum HttpError {
     Unreachable { url: String, detail: String },
 }
 
-/// GETs `url` (`http://host:port/path`); returns the status and body.
-pub async fn get(url: &str) -> Result<(u16, String), HttpError> {
+/// Splits `http://host:port/path` into its authority and path (`/` if none).
+pub fn split_url(url: &str) -> Result<(&str, &str), HttpError> {
     let rest = url.strip_prefix("http://").ok_or_else(|| HttpError::Url(url.into()))?;
-    let (authority, path) = match rest.find('/') {
+    Ok(match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
-    };
-    let fail = |e: &dyn std::fmt::Display| HttpError::Unreachable {
-        url: url.into(),
-        detail: e.to_string(),
-    };
-    let stream = TcpStream::connect(authority).await.map_err(|e| fail(&e))?;
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| fail(&e))?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let req = Request::get(path)
-        .header("host", authority)
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| fail(&e))?;
-    let resp = sender.send_request(req).await.map_err(|e| fail(&e))?;
-    let status = resp.status().as_u16();
-    let body = resp.into_body().collect().await.map_err(|e| fail(&e))?.to_bytes();
-    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    })
+}
+
+/// A keep-alive connection to one node.
+pub struct Connection {
+    authority: String,
+    sender: SendRequest<Full<Bytes>>,
+}
+
+impl Connection {
+    /// Connects to `authority` (`host:port`).
+    pub async fn open(authority: &str) -> Result<Self, HttpError> {
+        let fail = |e: &dyn std::fmt::Display| HttpError::Unreachable {
+            url: format!("http://{authority}"),
+            detail: e.to_string(),
+        };
+        let stream = TcpStream::connect(authority).await.map_err(|e| fail(&e))?;
+        let _ = stream.set_nodelay(true);
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| fail(&e))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(Self { authority: authority.into(), sender })
+    }
+
+    /// Sends one request (a JSON body if given) and reads the whole answer: status and body.
+    pub async fn request(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<(u16, String), HttpError> {
+        let url = format!("http://{}{path}", self.authority);
+        let fail = |e: &dyn std::fmt::Display| HttpError::Unreachable {
+            url: url.clone(),
+            detail: e.to_string(),
+        };
+        self.sender.ready().await.map_err(|e| fail(&e))?;
+        let mut req = Request::builder().method(method).uri(path).header("host", &self.authority);
+        if body.is_some() {
+            req = req.header("content-type", "application/json");
+        }
+        let req =
+            req.body(Full::new(Bytes::from(body.unwrap_or_default()))).map_err(|e| fail(&e))?;
+        let resp = self.sender.send_request(req).await.map_err(|e| fail(&e))?;
+        let status = resp.status().as_u16();
+        let body = resp.into_body().collect().await.map_err(|e| fail(&e))?.to_bytes();
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    }
+}
+
+/// GETs `url` (`http://host:port/path`) on a new connection; returns the status and body.
+pub async fn get(url: &str) -> Result<(u16, String), HttpError> {
+    let (authority, path) = split_url(url)?;
+    Connection::open(authority).await?.request(Method::GET, path, None).await
+}
+
+/// POSTs a JSON body to `url` on a new connection; returns the status and body.
+pub async fn post_json(url: &str, body: &serde_json::Value) -> Result<(u16, String), HttpError> {
+    let (authority, path) = split_url(url)?;
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    Connection::open(authority).await?.request(Method::POST, path, Some(bytes)).await
 }

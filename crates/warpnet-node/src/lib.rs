@@ -4,9 +4,11 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+mod app;
 pub mod files;
 pub mod http;
 pub mod metrics;
 mod runtime;
+pub mod verifier;
 
-pub use runtime::{run, shutdown_signal, NodeError, FIRST_START_MARKER};
+pub use runtime::{run, shutdown_signal, NodeError, CLAIM_TIMEOUT_DEFAULT_MS, FIRST_START_MARKER};

@@ -28,6 +28,8 @@ pub struct Metrics {
     messages_in: Mutex<BTreeMap<&'static str, u64>>,
     messages_out: Mutex<BTreeMap<&'static str, u64>>,
     rejected: Mutex<BTreeMap<&'static str, u64>>,
+    applied: Mutex<BTreeMap<&'static str, u64>>,
+    api: Mutex<BTreeMap<&'static str, u64>>,
     fsync: Mutex<([u64; FSYNC_BUCKETS.len()], u64, f64)>,
 }
 
@@ -51,6 +53,16 @@ impl Metrics {
             self.signature_failures.fetch_add(1, Ordering::Relaxed);
         }
         bump(&self.rejected, kind);
+    }
+
+    /// A committed command was applied with this result (`claimed`, `taken`, ...).
+    pub fn applied(&self, outcome: &'static str) {
+        bump(&self.applied, outcome);
+    }
+
+    /// The API answered a claim or lookup with this result (`claimed`, `bad_request`, ...).
+    pub fn api(&self, result: &'static str) {
+        bump(&self.api, result);
     }
 
     pub fn fsync(&self, seconds: f64) {
@@ -134,15 +146,31 @@ impl Metrics {
             "Frames dropped because a peer's queue was full.",
             transport.dropped_sends,
         );
-        for (name, help, map) in [
-            ("warpnet_messages_in_total", "Messages received, by type.", &self.messages_in),
-            ("warpnet_messages_out_total", "Messages sent, by type.", &self.messages_out),
-            ("warpnet_rejected_inputs_total", "Inputs the core refused, by kind.", &self.rejected),
+        for (name, help, label, map) in [
+            ("warpnet_messages_in_total", "Messages received, by type.", "type", &self.messages_in),
+            ("warpnet_messages_out_total", "Messages sent, by type.", "type", &self.messages_out),
+            (
+                "warpnet_rejected_inputs_total",
+                "Inputs the core refused, by kind.",
+                "kind",
+                &self.rejected,
+            ),
+            (
+                "warpnet_applied_commands_total",
+                "Committed commands applied to the registry, by outcome.",
+                "outcome",
+                &self.applied,
+            ),
+            (
+                "warpnet_api_requests_total",
+                "Claims and lookups answered by the API, by result.",
+                "result",
+                &self.api,
+            ),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
             if let Ok(m) = map.lock() {
                 for (k, v) in m.iter() {
-                    let label = if name.contains("rejected") { "kind" } else { "type" };
                     let _ = writeln!(out, "{name}{{{label}=\"{k}\"}} {v}");
                 }
             }

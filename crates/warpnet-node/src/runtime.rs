@@ -4,22 +4,45 @@
 //! it asks to persist goes into one `Batch`, written durably (one fsync); then its messages are
 //! queued on the transport (never blocking); then, if it asked for safety data to be persisted,
 //! `SafetyPersisted` is fed back and the released votes and timeouts are executed the same way.
+//!
+//! Committed blocks are applied to the registry while the batch is built: their state-machine
+//! writes go into the same transaction as the commit, and the requests waiting for their
+//! commands are answered only after that transaction is durable (nothing acknowledged is lost).
+//!
+//! Client commands come from the API (already checked), enter the core's mempool, and are
+//! shared with every other member in one `Commands` frame per loop turn (M1), so they reach a
+//! proposal whoever leads next.
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
-use warpnet_core::{Action, Core, CoreParams, Input, StartError, Timer};
+use warpnet_core::mempool::command_digest;
+use warpnet_core::{Action, Core, CoreParams, Input, Rejection, StartError, Timer};
 use warpnet_net::{Transport, TransportConfig};
 use warpnet_storage::{Batch, Store, StoreError};
-use warpnet_types::{Message, NodeId};
+use warpnet_types::message::SHARED_COMMANDS_MAX;
+use warpnet_types::{Digest, Message, NetworkId, NodeId, SharedCommands};
 
-use crate::api::{self, Shared, Snapshot};
+use crate::api::{self, Refused, Shared, Snapshot, Submission};
+use crate::app;
 use crate::files::{FileError, Loaded};
 use crate::metrics::Metrics;
+use crate::verifier::{Checked, Verifier};
+
+/// Submissions waiting for the consensus loop; beyond this the API answers `overloaded`.
+const SUBMIT_QUEUE_MAX: usize = 16_384;
+/// Most submissions taken in one loop turn (and shared in one frame).
+const SUBMIT_BATCH_MAX: usize = 1_024;
+/// Default bound on how long a claim waits for its commit.
+pub const CLAIM_TIMEOUT_DEFAULT_MS: u64 = 5_000;
+
+type Waiter = oneshot::Sender<Result<warpnet_state::Outcome, Refused>>;
 
 /// Why a node stopped.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +57,8 @@ pub enum NodeError {
     MissingDatabase { path: std::path::PathBuf },
     #[error("cannot listen on {address}")]
     Bind { address: String, source: std::io::Error },
+    #[error("cannot start the claim verifier thread: {0}")]
+    Verifier(std::io::Error),
 }
 
 fn now_ms() -> u64 {
@@ -49,13 +74,17 @@ fn timer_key(t: &Timer) -> u8 {
 
 struct Node {
     me: NodeId,
+    network: NetworkId,
     core: Core,
-    store: Store,
+    store: Arc<Store>,
     transport: Transport,
     shared: Arc<Shared>,
+    verifier: Verifier,
     timers: HashMap<u8, (tokio::time::Instant, Timer)>,
     sync_blocks_max: usize,
     high_qc_round: u64,
+    /// Requests waiting for their command to commit, by command digest.
+    waiters: HashMap<Digest, Vec<Waiter>>,
 }
 
 impl Node {
@@ -93,6 +122,16 @@ impl Node {
                     }
                 }
             }
+            // The registry's writes join the commits' transaction: state and height never
+            // diverge, and a crash loses both or neither.
+            let applied = if batch.commits.is_empty() {
+                app::Applied::default()
+            } else {
+                let applied =
+                    app::apply(&self.network, &self.store.app_snapshot()?, &batch.commits)?;
+                batch.app = applied.writes;
+                app::Applied { writes: Vec::new(), outcomes: applied.outcomes }
+            };
             if !batch.is_empty() {
                 let started = Instant::now();
                 self.store.write(&batch)?;
@@ -100,6 +139,13 @@ impl Node {
                 m.fsync(started.elapsed().as_secs_f64());
                 // Counted once durable: /metrics never shows a height the disk does not hold.
                 m.commits.fetch_add(batch.commits.len() as u64, Ordering::Relaxed);
+            }
+            // Durable: now the waiting requests may hear their outcome.
+            for (digest, outcome) in applied.outcomes {
+                self.shared.metrics.applied(app::outcome_name(&outcome));
+                for waiter in self.waiters.remove(&digest).into_iter().flatten() {
+                    let _ = waiter.send(Ok(outcome.clone()));
+                }
             }
             for (to, message) in &outgoing {
                 self.shared.metrics.message_out(message.kind());
@@ -141,6 +187,79 @@ impl Node {
                 s.last_certificate = Some(Instant::now());
             }
         }
+    }
+
+    /// Takes client submissions into the mempool and shares the new ones with every member.
+    fn submit(&mut self, submissions: Vec<Submission>) -> Result<(), NodeError> {
+        let mut fresh = Vec::new();
+        for Submission { command, done } in submissions {
+            let digest = command_digest(&command);
+            let actions = self.core.handle(now_ms(), Input::Payload(command.clone()));
+            let refused = actions.iter().find_map(|a| match a {
+                Action::Rejected { from: None, reason } => Some(reason.clone()),
+                _ => None,
+            });
+            match refused {
+                Some(Rejection::MempoolFull { .. }) => {
+                    let _ = done.send(Err(Refused::Overloaded));
+                }
+                Some(Rejection::CommandTooLarge { bytes, max }) => {
+                    let _ = done.send(Err(Refused::Invalid(format!(
+                        "command of {bytes} bytes exceeds the limit of {max}"
+                    ))));
+                }
+                // Already pending (a retry, or shared by a member): wait for the same commit.
+                Some(_) => self.waiters.entry(digest).or_default().push(done),
+                None => {
+                    self.waiters.entry(digest).or_default().push(done);
+                    fresh.push(command);
+                }
+            }
+            self.execute(actions)?;
+        }
+        // M1: share the new commands so they reach a proposal whoever leads next.
+        for chunk in fresh.chunks(SHARED_COMMANDS_MAX) {
+            let message = Message::Commands(SharedCommands {
+                epoch: self.shared.config.epoch(),
+                commands: chunk.to_vec(),
+            });
+            self.shared.metrics.message_out(message.kind());
+            self.transport.broadcast(&message);
+        }
+        Ok(())
+    }
+
+    /// A member's message: shared commands go to the verifier first, all else to the core.
+    fn on_message(&mut self, from: NodeId, message: Message) -> Result<(), NodeError> {
+        self.shared.metrics.message_in(message.kind());
+        match message {
+            Message::Commands(c) if c.epoch == self.shared.config.epoch() => {
+                if self.verifier.shared(from, c.commands).is_err() {
+                    self.shared.metrics.rejected("shared_commands_dropped");
+                }
+                Ok(())
+            }
+            message => {
+                let actions = self.core.handle(now_ms(), Input::Message { from, message });
+                self.execute(actions)
+            }
+        }
+    }
+
+    /// Shared commands whose signatures checked out enter the mempool (M1).
+    fn on_checked(&mut self, (from, commands): Checked) -> Result<(), NodeError> {
+        let message =
+            Message::Commands(SharedCommands { epoch: self.shared.config.epoch(), commands });
+        let actions = self.core.handle(now_ms(), Input::Message { from, message });
+        self.execute(actions)
+    }
+
+    /// Forgets requests that stopped waiting (timed out or hung up).
+    fn prune_waiters(&mut self) {
+        self.waiters.retain(|_, ws| {
+            ws.retain(|w| !w.is_closed());
+            !ws.is_empty()
+        });
     }
 
     fn next_deadline(&self) -> Option<tokio::time::Instant> {
@@ -232,7 +351,7 @@ pub async fn run(
     let data_dir = loaded.dir.join(&loaded.node.data_dir);
     std::fs::create_dir_all(&data_dir)
         .map_err(|source| FileError::Io { path: data_dir.clone(), source })?;
-    let store = open_store(&data_dir, &config)?;
+    let store = Arc::new(open_store(&data_dir, &config)?);
     let recovery = store.recovery(&config)?;
     let mut params = CoreParams::default();
     if let Some(ms) = loaded.node.round_timeout_base_ms {
@@ -250,14 +369,26 @@ pub async fn run(
     let api_listener = bind(loaded.node.api_listen.clone()).await?;
     let (transport, mut inbound) =
         Transport::start(TransportConfig::new(config.clone(), me, signer), p2p);
+    let metrics = Arc::new(Metrics::default());
+    let (checked_tx, mut checked_rx) = mpsc::channel(64);
+    let verifier = Verifier::start(config.network().clone(), metrics.clone(), checked_tx)
+        .map_err(NodeError::Verifier)?;
+    let (submit_tx, mut submit_rx) = mpsc::channel(SUBMIT_QUEUE_MAX);
+    let claim_timeout = Duration::from_millis(
+        loaded.node.claim_timeout_ms.unwrap_or(CLAIM_TIMEOUT_DEFAULT_MS).max(1),
+    );
     let shared = Arc::new(Shared {
         config: config.clone(),
         snapshot: Mutex::new(Snapshot::default()),
-        metrics: Metrics::default(),
-        rejected_connections: Default::default(),
-        malformed_frames: Default::default(),
-        dropped_sends: Default::default(),
+        metrics,
+        rejected_connections: AtomicU64::default(),
+        malformed_frames: AtomicU64::default(),
+        dropped_sends: AtomicU64::default(),
         live_window,
+        store: store.clone(),
+        verifier: verifier.clone(),
+        submit: submit_tx,
+        claim_timeout,
     });
     if let Ok(mut s) = shared.snapshot.lock() {
         s.node_id = me.0;
@@ -269,14 +400,18 @@ pub async fn run(
     let high_qc_round = core.status().high_qc_round.0;
     let mut node = Node {
         me,
+        network: config.network().clone(),
         core,
         store,
         transport,
         shared,
+        verifier,
         timers: HashMap::new(),
         sync_blocks_max,
         high_qc_round,
+        waiters: HashMap::new(),
     };
+    let mut prune = tokio::time::interval(Duration::from_secs(1));
     let start = node.core.start(now_ms());
     let result = async {
         node.execute(start)?;
@@ -286,10 +421,24 @@ pub async fn run(
             tokio::select! {
                 m = inbound.recv() => {
                     let Some((from, message)) = m else { break };
-                    node.shared.metrics.message_in(message.kind());
-                    let actions = node.core.handle(now_ms(), Input::Message { from, message });
-                    node.execute(actions)?;
+                    node.on_message(from, message)?;
                 }
+                s = submit_rx.recv() => {
+                    let Some(first) = s else { break };
+                    let mut batch = vec![first];
+                    while batch.len() < SUBMIT_BATCH_MAX {
+                        match submit_rx.try_recv() {
+                            Ok(s) => batch.push(s),
+                            Err(_) => break,
+                        }
+                    }
+                    node.submit(batch)?;
+                }
+                c = checked_rx.recv() => {
+                    let Some(checked) = c else { break };
+                    node.on_checked(checked)?;
+                }
+                _ = prune.tick() => node.prune_waiters(),
                 _ = tokio::time::sleep_until(deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600))) => {
                     node.fire_due_timers()?;
                 }

@@ -7,7 +7,7 @@
 //! - `blocks`: committed blocks, by id;
 //! - `chain`: the committed chain by height: block id and the QC certifying that block;
 //! - `app`: the state machine's key/values, written in the same transaction as the commits
-//!   that produced them (the registry issue uses it).
+//!   that produced them (the user-ID registry of `warpnet-state`).
 //!
 //! **Group commit.** The runtime gathers what one step of the core asks to persist into a
 //! [`Batch`] and writes it with [`Store::write`]: one transaction, made durable (fsync) before
@@ -24,4 +24,4 @@ mod error;
 mod store;
 
 pub use error::StoreError;
-pub use store::{sync_dir, Batch, Store};
+pub use store::{sync_dir, AppSnapshot, Batch, Store};

@@ -312,9 +312,18 @@ impl Store {
 
     /// A state-machine value.
     pub fn app_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.app_snapshot()?.get(key)
+    }
+
+    /// A consistent view of the state machine and the height it was committed at, from one
+    /// read transaction: a batch writes the app values and the chain together, so the two can
+    /// never disagree. Cheap (no copy); readers never block the writer.
+    pub fn app_snapshot(&self) -> Result<AppSnapshot, StoreError> {
         let txn = self.db.begin_read().map_err(db("begin read"))?;
-        let t = txn.open_table(APP).map_err(db("open app"))?;
-        Ok(t.get(key).map_err(db("read app"))?.map(|v| v.value().to_vec()))
+        let chain = txn.open_table(CHAIN).map_err(db("open chain"))?;
+        let height = Height(chain.last().map_err(db("read tip"))?.map_or(0, |(h, _)| h.value()));
+        let table = txn.open_table(APP).map_err(db("open app"))?;
+        Ok(AppSnapshot { table, height })
     }
 
     /// Answers a peer's sync request (`Action::ServeSync`) from the store. A read error is
@@ -337,6 +346,23 @@ impl Store {
             Some(e) => Err(e),
             None => Ok(response),
         }
+    }
+}
+
+/// See [`Store::app_snapshot`].
+pub struct AppSnapshot {
+    table: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
+    height: Height,
+}
+
+impl AppSnapshot {
+    /// The committed height this view reflects.
+    pub fn height(&self) -> Height {
+        self.height
+    }
+
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.table.get(key).map_err(db("read app"))?.map(|v| v.value().to_vec()))
     }
 }
 

@@ -1,0 +1,72 @@
+//! The registry inside the node: committed blocks applied to the store's `app` table in the
+//! same transaction as their commit, and reads of committed state.
+
+use std::collections::BTreeMap;
+
+use warpnet_core::mempool::command_digest;
+use warpnet_core::Committed;
+use warpnet_state::{try_apply_block, Kv, Outcome};
+use warpnet_storage::{AppSnapshot, StoreError};
+use warpnet_types::{Digest, NetworkId};
+
+/// Committed state (a store snapshot), with the writes of earlier commits of the same step on
+/// top when applying.
+pub struct View<'a> {
+    pub base: &'a AppSnapshot,
+    pub overlay: Option<&'a BTreeMap<Vec<u8>, Vec<u8>>>,
+}
+
+impl<'a> View<'a> {
+    pub fn committed(base: &'a AppSnapshot) -> Self {
+        Self { base, overlay: None }
+    }
+}
+
+impl Kv for View<'_> {
+    type Error = StoreError;
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.overlay.and_then(|o| o.get(key)) {
+            Some(v) => Ok(Some(v.clone())),
+            None => self.base.get(key),
+        }
+    }
+}
+
+/// What applying a step's commits produced.
+#[derive(Default)]
+pub struct Applied {
+    /// The state-machine writes of all the commits, for the step's batch.
+    pub writes: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Each committed command's digest and outcome, to answer the requests waiting for them.
+    pub outcomes: Vec<(Digest, Outcome)>,
+}
+
+/// Applies `commits` (consecutive, in height order) on top of `base`, the committed state
+/// they extend. Deterministic: every node computes the same writes for the same blocks.
+pub fn apply(
+    network: &NetworkId,
+    base: &AppSnapshot,
+    commits: &[Committed],
+) -> Result<Applied, StoreError> {
+    let mut overlay = BTreeMap::new();
+    let mut outcomes = Vec::new();
+    for c in commits {
+        let view = View { base, overlay: Some(&overlay) };
+        let payload = c.block.payload();
+        let (results, writes) = try_apply_block(network, c.block.height(), payload, &view)?;
+        overlay.extend(writes);
+        outcomes.extend(payload.iter().map(|cmd| command_digest(cmd)).zip(results));
+    }
+    Ok(Applied { writes: overlay.into_iter().collect(), outcomes })
+}
+
+/// A stable name of an outcome, for metrics.
+pub fn outcome_name(o: &Outcome) -> &'static str {
+    match o {
+        Outcome::Claimed { .. } => "claimed",
+        Outcome::AlreadyYours { .. } => "already_yours",
+        Outcome::Taken { .. } => "taken",
+        Outcome::Rejected { .. } => "rejected",
+        Outcome::Barrier => "barrier",
+    }
+}

@@ -1,0 +1,167 @@
+//! Claim signatures, checked in batches on a thread of their own, so neither the consensus loop
+//! nor the API's tasks spend their time on them.
+//!
+//! Two kinds of work arrive on one bounded queue: a client's claim (the verdict goes back to
+//! the waiting request) and the commands a member shared (the valid ones go on to the
+//! consensus loop, the others are dropped and counted). The thread takes whatever is queued,
+//! up to [`BATCH_CLAIMS_MAX`] claims, and checks them together with
+//! [`warpnet_state::verify_claims`]: the more load, the larger the batches.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, warn};
+use warpnet_state::{verify_claims, Claim, ClaimError, Command};
+use warpnet_types::{NetworkId, NodeId};
+
+use crate::metrics::Metrics;
+
+/// Most claims checked in one batch.
+pub const BATCH_CLAIMS_MAX: usize = 512;
+/// Jobs waiting for the thread; beyond this, submissions are refused (`overloaded`).
+pub const QUEUE_MAX: usize = 16_384;
+
+/// A piece of work for the verifier.
+pub enum Job {
+    /// A client's claim; the verdict goes back on `reply`.
+    Client { claim: Box<Claim>, reply: oneshot::Sender<Result<(), ClaimError>> },
+    /// Commands `from` shared (M1); the valid ones are sent on to the consensus loop.
+    Shared { from: NodeId, commands: Vec<Vec<u8>> },
+}
+
+/// Shared commands that passed their checks, for the consensus loop.
+pub type Checked = (NodeId, Vec<Vec<u8>>);
+
+/// The handle that queues work; the thread stops when every handle is dropped.
+#[derive(Clone)]
+pub struct Verifier {
+    jobs: mpsc::Sender<Job>,
+}
+
+/// The queue is full: the caller answers `overloaded`.
+#[derive(Debug)]
+pub struct Busy;
+
+impl Verifier {
+    /// Starts the thread. Checked shared commands go to `checked`.
+    pub fn start(
+        network: NetworkId,
+        metrics: Arc<Metrics>,
+        checked: mpsc::Sender<Checked>,
+    ) -> std::io::Result<Self> {
+        let (jobs, rx) = mpsc::channel(QUEUE_MAX);
+        std::thread::Builder::new()
+            .name("claim-verifier".into())
+            .spawn(move || run(&network, rx, &checked, &metrics))?;
+        Ok(Self { jobs })
+    }
+
+    /// Checks a client's claim; `None` when the queue is full or the thread is gone.
+    pub async fn check(&self, claim: Claim) -> Result<Result<(), ClaimError>, Busy> {
+        let (reply, verdict) = oneshot::channel();
+        self.jobs.try_send(Job::Client { claim: Box::new(claim), reply }).map_err(|_| Busy)?;
+        verdict.await.map_err(|_| Busy)
+    }
+
+    /// Queues commands a member shared; refused (dropped) when the queue is full.
+    pub fn shared(&self, from: NodeId, commands: Vec<Vec<u8>>) -> Result<(), Busy> {
+        self.jobs.try_send(Job::Shared { from, commands }).map_err(|_| Busy)
+    }
+}
+
+/// A decoded shared command: a claim to check, or one that needs no signature (a barrier).
+enum Item {
+    Claim(Box<Claim>),
+    Barrier,
+    Bad(ClaimError),
+}
+
+fn run(
+    network: &NetworkId,
+    mut rx: mpsc::Receiver<Job>,
+    checked: &mpsc::Sender<Checked>,
+    metrics: &Metrics,
+) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut jobs = vec![first];
+        let mut claims = claims_in(&jobs[0]);
+        while claims < BATCH_CLAIMS_MAX {
+            match rx.try_recv() {
+                Ok(job) => {
+                    claims += claims_in(&job);
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        // Decode the shared commands; gather every claim of the batch.
+        let decoded: Vec<Vec<(Vec<u8>, Item)>> = jobs
+            .iter_mut()
+            .map(|job| match job {
+                Job::Client { .. } => Vec::new(),
+                Job::Shared { commands, .. } => std::mem::take(commands)
+                    .into_iter()
+                    .map(|bytes| {
+                        let item = match Command::decode(&bytes) {
+                            Ok(Command::Claim(c)) => Item::Claim(Box::new(c)),
+                            Ok(Command::Barrier { .. }) => Item::Barrier,
+                            Err(e) => Item::Bad(e),
+                        };
+                        (bytes, item)
+                    })
+                    .collect(),
+            })
+            .collect();
+        let mut refs: Vec<&Claim> = Vec::with_capacity(claims);
+        for (job, items) in jobs.iter().zip(&decoded) {
+            match job {
+                Job::Client { claim, .. } => refs.push(claim),
+                Job::Shared { .. } => refs.extend(items.iter().filter_map(|(_, i)| match i {
+                    Item::Claim(c) => Some(c.as_ref()),
+                    _ => None,
+                })),
+            }
+        }
+        let mut verdicts = verify_claims(network, &refs).into_iter();
+        drop(refs);
+        for (job, items) in jobs.into_iter().zip(decoded) {
+            match job {
+                Job::Client { reply, .. } => {
+                    let verdict = verdicts.next().unwrap_or(Err(ClaimError::BadSignature));
+                    // The request may have gone (client hung up); nothing to do then.
+                    let _ = reply.send(verdict);
+                }
+                Job::Shared { from, .. } => {
+                    let mut good = Vec::with_capacity(items.len());
+                    for (bytes, item) in items {
+                        let verdict = match item {
+                            Item::Claim(_) => {
+                                verdicts.next().unwrap_or(Err(ClaimError::BadSignature))
+                            }
+                            Item::Barrier => Ok(()),
+                            Item::Bad(e) => Err(e),
+                        };
+                        match verdict {
+                            Ok(()) => good.push(bytes),
+                            Err(e) => {
+                                metrics.rejected("bad_shared_command");
+                                warn!(from = %from, error = %e, "member shared an invalid command; dropped");
+                            }
+                        }
+                    }
+                    if !good.is_empty() && checked.try_send((from, good)).is_err() {
+                        metrics.rejected("shared_commands_dropped");
+                        debug!(from = %from, "consensus loop busy; shared commands dropped");
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn claims_in(job: &Job) -> usize {
+    match job {
+        Job::Client { .. } => 1,
+        Job::Shared { commands, .. } => commands.len(),
+    }
+}
