@@ -1385,55 +1385,55 @@ fn e1_two_signed_votes_for_a_round_yield_verifiable_evidence() {
 // PM3, PM5, PM6: the pacemaker
 // ---------------------------------------------------------------------------------------------
 
-/// PM3: the round timeout doubles with each consecutive round entered through a TC, and goes
-/// back to the base once a round is entered through a QC. The timer re-armed on expiry uses the
-/// current backoff (PM4). S1c: blocks justified by a TC are voted for.
+/// PM3: the round timeout keeps the base for the first two consecutive rounds entered through
+/// a TC (a crashed member fails its round and the one before it), then doubles with each
+/// further one, and goes back to the base once a round is entered through a QC. The timer
+/// re-armed on expiry uses the current backoff (PM4). S1c: blocks justified by a TC are voted
+/// for.
 #[test]
-fn pm3_timeout_doubles_after_each_tc_and_resets_after_a_qc() {
-    let c = Committee::new(4);
-    let r = c.follower(&[2, 3, 4]);
+fn pm3_timeout_backs_off_after_two_tcs_and_resets_after_a_qc() {
+    let c = Committee::new(7);
+    let r = c.follower(&[2, 3, 4, 5, 6]);
     let (mut core, _) = c.start(r);
     let g = c.genesis_qc();
 
-    // Round 2, entered through a TC for round 1.
-    let b2 = c.block(2, 1, &g, vec![]);
-    let acts = mirror(
-        core.handle(10, msg(c.leader(2), Message::Proposal(c.proposal(b2, Some(c.tc(1, &g)))))),
-    );
-    assert_eq!(timers(&acts), [(Timer::Round(Round(2)), 2 * BASE_MS)]);
-    let (v, _) = the_persist(&acts);
-    let sent = mirror(core.handle(11, persisted(v)));
-    assert!(
-        matches!(&sent[..], [Act::Send(to, Message::Vote(_))] if *to == c.leader(3)),
-        "S1c vote"
-    );
-
-    // Round 3, entered through a TC for round 2.
-    let b3 = c.block(3, 1, &g, vec![]);
-    let acts = mirror(core.handle(
-        20,
-        msg(c.leader(3), Message::Proposal(c.proposal(b3.clone(), Some(c.tc(2, &g))))),
-    ));
-    assert_eq!(timers(&acts), [(Timer::Round(Round(3)), 4 * BASE_MS)]);
-    let (v, _) = the_persist(&acts);
-    let _ = core.handle(21, persisted(v));
-    assert_eq!(core.status().consecutive_timeouts, 2);
+    // Rounds 2, 3 and 4, each entered through a TC for the round before.
+    let mut last = None;
+    for (round, expected) in [(2, BASE_MS), (3, BASE_MS), (4, 2 * BASE_MS)] {
+        let b = c.block(round, 1, &g, vec![]);
+        let acts = mirror(core.handle(
+            10 * round,
+            msg(
+                c.leader(round),
+                Message::Proposal(c.proposal(b.clone(), Some(c.tc(round - 1, &g)))),
+            ),
+        ));
+        assert_eq!(timers(&acts), [(Timer::Round(Round(round)), expected)], "round {round}");
+        let (v, _) = the_persist(&acts);
+        let sent = mirror(core.handle(10 * round + 1, persisted(v)));
+        assert!(
+            matches!(&sent[..], [Act::Send(to, Message::Vote(_))] if *to == c.leader(round + 1)),
+            "S1c vote in round {round}"
+        );
+        last = Some(b);
+    }
+    assert_eq!(core.status().consecutive_timeouts, 3);
     // PM4: expiry re-arms with the current backoff.
-    let acts = mirror(core.handle(500, Input::Timer(Timer::Round(Round(3)))));
-    assert_eq!(timers(&acts), [(Timer::Round(Round(3)), 4 * BASE_MS)]);
+    let acts = mirror(core.handle(500, Input::Timer(Timer::Round(Round(4)))));
+    assert_eq!(timers(&acts), [(Timer::Round(Round(4)), 2 * BASE_MS)]);
 
-    // Round 4, entered through a QC for round 3: back to the base.
-    let b4 = c.block(4, 2, &c.qc(&b3), vec![]);
-    let acts = mirror(core.handle(600, msg(c.leader(4), Message::Proposal(c.proposal(b4, None)))));
-    assert_eq!(timers(&acts), [(Timer::Round(Round(4)), BASE_MS)]);
+    // Round 5, entered through a QC for round 4: back to the base.
+    let b5 = c.block(5, 2, &c.qc(&last.unwrap()), vec![]);
+    let acts = mirror(core.handle(600, msg(c.leader(5), Message::Proposal(c.proposal(b5, None)))));
+    assert_eq!(timers(&acts), [(Timer::Round(Round(5)), BASE_MS)]);
     assert_eq!(core.status().consecutive_timeouts, 0);
-    let acts = mirror(core.handle(700, Input::Timer(Timer::Round(Round(4)))));
-    assert_eq!(timers(&acts), [(Timer::Round(Round(4)), BASE_MS)]);
+    let acts = mirror(core.handle(700, Input::Timer(Timer::Round(Round(5)))));
+    assert_eq!(timers(&acts), [(Timer::Round(Round(5)), BASE_MS)]);
 }
 
 /// PM6: f + 1 timeouts for the current round make a member time out too (it cannot be the
 /// only one waiting); f do not. PM5: with its own, the quorum forms a TC, which moves it to
-/// the next round with a doubled timeout.
+/// the next round (with the base timeout: PM3 backs off from the third failure).
 #[test]
 fn pm6_f_plus_1_timeouts_make_a_member_time_out_and_pm5_a_quorum_forms_a_tc() {
     let c = Committee::new(4);
@@ -1466,7 +1466,7 @@ fn pm6_f_plus_1_timeouts_make_a_member_time_out_and_pm5_a_quorum_forms_a_tc() {
         rest,
         [
             Act::Broadcast(Message::Timeout(TimeoutMsg { timeout: mine, last_round_tc: None })),
-            Act::SetTimer(Timer::Round(Round(2)), 2 * BASE_MS),
+            Act::SetTimer(Timer::Round(Round(2)), BASE_MS),
         ]
     );
     assert_eq!(tc_writes.len(), 1, "exactly one write, carrying the TC");

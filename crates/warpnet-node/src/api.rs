@@ -303,15 +303,13 @@ async fn order(shared: &Shared, command: Vec<u8>) -> Result<Outcome, (&'static s
         Err(_) => {
             let (reachable, quorum) = reach(shared);
             let ms = shared.claim_timeout.as_millis();
-            let (code, why) = if reachable < quorum {
-                ("no_quorum", format!("only {reachable} of {n} members are reachable and {quorum} are needed to commit"))
+            // The committee could not commit in time: too few members reachable, or too few
+            // of the connected ones responsive (stopped, partitioned, Byzantine).
+            let code = "no_quorum";
+            let why = if reachable < quorum {
+                format!("only {reachable} of {n} members are reachable and {quorum} are needed to commit")
             } else {
-                (
-                    "commit_timeout",
-                    format!(
-                        "{reachable} of {n} members are reachable but nothing committed in time"
-                    ),
-                )
+                format!("{reachable} of {n} members are connected but no quorum of {quorum} committed in time")
             };
             let r = json(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -1,0 +1,180 @@
+//! What the multi-process tests share: a cluster of real `warpnet-consensus` processes on
+//! 127.0.0.1, bounded waits, and small HTTP helpers.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+pub mod linearizability;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The test clusters' bound on waiting for a commit (the default is 5000).
+pub const CLAIM_TIMEOUT_MS: u64 = 2_000;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_warpnet-consensus");
+
+/// A free port outside the kernel's ephemeral range (32768-60999 on Linux), so that no dialer's
+/// local port can take a killed node's port before it restarts.
+pub fn free_port() -> u16 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let base = 20_000 + (u64::from(std::process::id()) % 400) * 30;
+    loop {
+        let port = u16::try_from(base + NEXT.fetch_add(1, Ordering::Relaxed) % 30).unwrap();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+pub fn temp_dir() -> PathBuf {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let p = std::env::temp_dir().join(format!(
+        "warpnet-cluster-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&p);
+    std::fs::create_dir_all(&p).unwrap();
+    p
+}
+
+pub fn run_ok(args: &[&str]) {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// `GET path` on 127.0.0.1:`port`; None if the node does not answer.
+pub fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(
+        &format!("127.0.0.1:{port}").parse().unwrap(),
+        Duration::from_secs(1),
+    )
+    .ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let status = buf.split_whitespace().nth(1)?.parse().ok()?;
+    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())?;
+    Some((status, body))
+}
+
+pub fn cluster_view(port: u16) -> Option<Value> {
+    let (status, body) = get(port, "/v1/cluster")?;
+    (status == 200).then(|| serde_json::from_str(&body).ok()).flatten()
+}
+
+pub fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out after {secs} s waiting for {what}");
+}
+
+pub struct Cluster {
+    pub dir: PathBuf,
+    pub api: Vec<u16>,
+    pub p2p: Vec<u16>,
+    pub children: Vec<Option<Child>>,
+}
+
+impl Cluster {
+    pub fn new(n: usize) -> Self {
+        let dir = temp_dir();
+        let (mut api, mut p2p, mut members) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..n {
+            let (a, p) = (free_port(), free_port());
+            let node = dir.join(format!("node-{i}"));
+            run_ok(&[
+                "node",
+                "init",
+                "--dir",
+                node.to_str().unwrap(),
+                "--p2p",
+                &format!("127.0.0.1:{p}"),
+                "--api",
+                &format!("127.0.0.1:{a}"),
+                "--public",
+                "--committee-file",
+                "../committee.toml",
+            ]);
+            // Short rounds so crashed leaders cost little test time.
+            let mut f =
+                std::fs::OpenOptions::new().append(true).open(node.join("node.toml")).unwrap();
+            writeln!(f, "round_timeout_base_ms = 300").unwrap();
+            writeln!(f, "claim_timeout_ms = {CLAIM_TIMEOUT_MS}").unwrap();
+            api.push(a);
+            p2p.push(p);
+            members.push(node.join("member.toml").to_str().unwrap().to_owned());
+        }
+        let out = dir.join("committee.toml");
+        let mut args =
+            vec!["committee", "create", "--network", "test", "--out", out.to_str().unwrap()];
+        args.extend(members.iter().map(String::as_str));
+        run_ok(&args);
+        Self { dir, api, p2p, children: (0..n).map(|_| None).collect() }
+    }
+
+    pub fn node_dir(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("node-{i}"))
+    }
+
+    pub fn start(&mut self, i: usize) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.node_dir(i).join("node.log"))
+            .unwrap();
+        let child = Command::new(BIN)
+            .args(["node", "run", "--config"])
+            .arg(self.node_dir(i).join("node.toml"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.children[i] = Some(child);
+    }
+
+    /// kill -9.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut c) = self.children[i].take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn height(&self, i: usize) -> u64 {
+        cluster_view(self.api[i]).and_then(|v| v["committed_height"].as_u64()).unwrap_or(0)
+    }
+
+    pub fn live(&self) -> Vec<usize> {
+        (0..self.children.len()).filter(|&i| self.children[i].is_some()).collect()
+    }
+
+    /// Waits until every live node has committed `by` more blocks than the highest now.
+    pub fn wait_progress(&self, by: u64, what: &str) {
+        let live = self.live();
+        let target = live.iter().map(|&i| self.height(i)).max().unwrap_or(0) + by;
+        wait_until(what, 60, || live.iter().all(|&i| self.height(i) >= target));
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for i in 0..self.children.len() {
+            self.kill(i);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
