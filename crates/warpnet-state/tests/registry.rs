@@ -271,3 +271,34 @@ proptest! {
         }
     }
 }
+
+/// The README's worked example, byte for byte: RFC 8032's first test key claims `@alice` on the
+/// `dev` network. If this test changes, the README must change with it.
+#[test]
+fn the_readme_worked_example_is_exact() {
+    use warpnet_types::crypto::Ed25519Signer;
+    let secret: [u8; 32] =
+        hex::decode("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+            .unwrap()
+            .try_into()
+            .unwrap();
+    let key = Ed25519Signer::from_secret(secret);
+    let network = NetworkId::new("dev").unwrap();
+    let id = UserId::parse("@Alice").unwrap();
+    let message = claim_signing_bytes(&network, &id);
+    let claim = Claim::sign(&network, id, &key, "readme-1").unwrap();
+    println!("public {}", key.public_key().to_hex());
+    println!("message {}", hex::encode(&message));
+    println!("signature {}", hex::encode(claim.signature.0));
+    assert_eq!(
+        key.public_key().to_hex(),
+        "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+    );
+    assert_eq!(hex::encode(&message), README_MESSAGE_HEX);
+    assert_eq!(hex::encode(claim.signature.0), README_SIGNATURE_HEX);
+    assert_eq!(claim.verify(&network), Ok(()));
+}
+
+const README_MESSAGE_HEX: &str =
+    "10776172706e65742f76312f636c61696d0300000064657605000000616c696365";
+const README_SIGNATURE_HEX: &str = "537378f4a61a4b04ed1ce7d071511005fcdafe89beb17ca2073fcdba471672c8bda097488344e2d368839cd36fd2e6f702a9a5e54d0759380f980da6b502bb01";
