@@ -17,16 +17,31 @@ use crate::node::{create_committee, init, InitArgs};
 pub struct DevArgs {
     /// Number of nodes.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
-    nodes: u16,
+    pub nodes: u16,
     /// Directory holding the nodes' keys, configs, data and logs.
     #[arg(long, default_value = ".warpnet-dev")]
-    dir: PathBuf,
+    pub dir: PathBuf,
     /// API port of node 0 (node i uses api-port + i).
     #[arg(long, default_value_t = 7000)]
-    api_port: u16,
+    pub api_port: u16,
     /// Member-to-member port of node 0 (node i uses p2p-port + i).
     #[arg(long, default_value_t = 7100)]
-    p2p_port: u16,
+    pub p2p_port: u16,
+}
+
+/// Starts node `i` of a prepared cluster as a child process, its output in `node-i/node.log`.
+pub fn spawn_node(exe: &Path, dir: &Path, i: u16) -> anyhow::Result<tokio::process::Child> {
+    let dir = node_dir(dir, i);
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("node.log"))?;
+    Command::new(exe)
+        .args(["node", "run", "--config"])
+        .arg(dir.join("node.toml"))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting node {i}"))
 }
 
 fn node_dir(dir: &Path, i: u16) -> PathBuf {
@@ -34,7 +49,7 @@ fn node_dir(dir: &Path, i: u16) -> PathBuf {
 }
 
 /// Creates the cluster's files, or checks the existing ones match the request.
-fn prepare(a: &DevArgs) -> anyhow::Result<()> {
+pub fn prepare(a: &DevArgs) -> anyhow::Result<()> {
     let committee_path = a.dir.join("committee.toml");
     if committee_path.exists() {
         let c: CommitteeFile = read_toml(&committee_path)?;
@@ -65,7 +80,7 @@ fn prepare(a: &DevArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn terminate(pid: u32) {
+pub async fn terminate(pid: u32) {
     let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await;
 }
 
@@ -95,17 +110,7 @@ pub async fn run(a: DevArgs) -> anyhow::Result<()> {
     println!("{:<5} {:<24} {:<8} log", "node", "api", "pid");
     for i in 0..a.nodes {
         let dir = node_dir(&a.dir, i);
-        let log =
-            std::fs::OpenOptions::new().create(true).append(true).open(dir.join("node.log"))?;
-        let mut child = Command::new(&exe)
-            .args(["node", "run", "--config"])
-            .arg(dir.join("node.toml"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting node {i}"))?;
+        let mut child = spawn_node(&exe, &a.dir, i)?;
         let pid = child.id().unwrap_or(0);
         pids.push(pid);
         let api = committee.members[usize::from(i)].api_address.clone().unwrap_or_default();

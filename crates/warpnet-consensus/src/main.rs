@@ -1,10 +1,11 @@
 //! `warpnet-consensus`: the single binary. A node (`node init`, `node run`), the genesis
 //! committee (`committee create`), a local cluster in one command (`dev`), `cluster status`,
-//! the registry's client commands (`user keygen | claim | lookup`), and the deterministic
-//! simulator (`sim`).
+//! the registry's client commands (`user keygen | claim | lookup`), the load generator
+//! (`bench`), and the deterministic simulator (`sim`).
 
 #![forbid(unsafe_code)]
 
+mod bench;
 mod cluster;
 mod dev;
 mod node;
@@ -40,6 +41,8 @@ enum Command {
     /// Own user IDs: create a key, claim an ID, look one up.
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Load a cluster with signed claims; report throughput, latency percentiles and errors.
+    Bench(bench::BenchArgs),
     /// Run the deterministic simulator over many seeds (faults, Byzantine replicas, invariants).
     Sim(sim::SimArgs),
 }
@@ -79,5 +82,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Cluster(c) => runtime()?.block_on(cluster::run(c)),
         Command::User(c) => runtime()?.block_on(user::run(c)),
+        Command::Bench(args) => runtime()?.block_on(bench::run(args)),
     }
 }
