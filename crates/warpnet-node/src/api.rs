@@ -77,6 +77,8 @@ pub struct Shared {
     pub submit: mpsc::Sender<Submission>,
     /// How long a claim (or a linearizable read) waits for its commit.
     pub claim_timeout: Duration,
+    /// Linearizable reads waiting for a barrier.
+    pub barriers: Mutex<Barriers>,
 }
 
 #[derive(Serialize)]
@@ -246,7 +248,9 @@ async fn post_claim(shared: &Shared, req: Request<Incoming>) -> (&'static str, R
         return bad("invalid_signature", "signature must be 128 hex characters: 64 bytes, Ed25519");
     };
     let claim = Claim { user_id, owner_key, signature, request_id: request.request_id };
-    match shared.verifier.check(claim.clone()).await {
+    // Bounded like the rest of the request: a flooded verifier answers `overloaded`.
+    let verdict = tokio::time::timeout(shared.claim_timeout, shared.verifier.check(claim.clone()));
+    match verdict.await.unwrap_or(Err(crate::verifier::Busy)) {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
             let code = match e {
@@ -264,64 +268,182 @@ async fn post_claim(shared: &Shared, req: Request<Incoming>) -> (&'static str, R
         .app_snapshot()
         .and_then(|s| warpnet_state::settled(&View::committed(&s), &claim))
     {
-        Ok(Some(outcome)) => return outcome_reply(outcome),
+        Ok(Some(outcome)) => return claim_reply(&claim, outcome),
         Ok(None) => {}
         Err(e) => return internal(&e.to_string()),
     }
-    match order(shared, Command::Claim(claim).encode()).await {
-        Ok(outcome) => outcome_reply(outcome),
-        Err(refusal) => refusal,
+    match order(shared, Command::Claim(claim.clone()).encode()).await {
+        Ok(outcome) => claim_reply(&claim, outcome),
+        Err(failure) => failure.reply(shared, "claim"),
+    }
+}
+
+/// The answer to `claim`. A recorded result for the same (key, request id) but another ID means
+/// the client reused a request id: say so rather than answer for the other ID.
+fn claim_reply(claim: &Claim, outcome: Outcome) -> (&'static str, Reply) {
+    let recorded_for = match &outcome {
+        Outcome::Claimed { user_id, .. }
+        | Outcome::AlreadyYours { user_id, .. }
+        | Outcome::Taken { user_id, .. } => Some(user_id),
+        Outcome::Rejected { .. } | Outcome::Barrier => None,
+    };
+    match recorded_for {
+        Some(other) if *other != claim.user_id => (
+            "request_id_reused",
+            error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "request_id_reused",
+                &format!(
+                    "this key already used request_id {:?} to claim {other}; use a new request_id for {}",
+                    claim.request_id, claim.user_id
+                ),
+            ),
+        ),
+        _ => outcome_reply(outcome),
+    }
+}
+
+/// Why a command was not (known to be) ordered. Clonable: one barrier answers many reads.
+#[derive(Clone, Debug)]
+enum Failure {
+    /// Fewer than a quorum reachable (`submitted: false`, answered at once), or nothing
+    /// committed within the bound (`submitted: true`: the outcome is unknown).
+    NoQuorum {
+        reachable: usize,
+        quorum: usize,
+        submitted: bool,
+    },
+    Overloaded,
+    Invalid(String),
+    /// The node is stopping with the command submitted: the outcome is unknown.
+    Stopping,
+}
+
+impl Failure {
+    /// The answer; `what` names the request ("claim" or "read").
+    fn reply(&self, shared: &Shared, what: &str) -> (&'static str, Reply) {
+        let n = shared.config.total_nodes();
+        let retry = if what == "claim" {
+            "retrying with the same request_id is safe and returns the recorded result"
+        } else {
+            "retrying is safe"
+        };
+        match self {
+            Failure::Overloaded => overloaded(),
+            Failure::Invalid(m) => bad("invalid_command", m),
+            Failure::Stopping => {
+                let r = json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &serde_json::json!({
+                        "error": "stopping",
+                        "message": format!("the node is stopping; the {what} may still commit: {retry} (on another node)"),
+                        "outcome": "unknown",
+                    }),
+                );
+                ("stopping", with_retry_after(r, 1))
+            }
+            Failure::NoQuorum { reachable, quorum, submitted } => {
+                let message = if *submitted {
+                    // The committee could not commit in time: too few members reachable, or
+                    // too few of the connected ones responsive (stopped, partitioned, faulty).
+                    let ms = shared.claim_timeout.as_millis();
+                    let why = if reachable < quorum {
+                        format!("only {reachable} of {n} members are reachable and {quorum} are needed to commit")
+                    } else {
+                        format!("{reachable} of {n} members are connected but no quorum of {quorum} committed in time")
+                    };
+                    format!(
+                        "not committed within {ms} ms: {why}. The {what} may still commit: {retry}"
+                    )
+                } else {
+                    format!("only {reachable} of {n} members are reachable and {quorum} are needed to commit; nothing was submitted. Committed IDs can still be looked up")
+                };
+                let r = json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &serde_json::json!({
+                        "error": "no_quorum",
+                        "message": message,
+                        "reachable": reachable,
+                        "quorum": quorum,
+                        "outcome": if *submitted { "unknown" } else { "not_submitted" },
+                    }),
+                );
+                ("no_quorum", with_retry_after(r, 1))
+            }
+        }
     }
 }
 
 /// Orders a command through consensus and waits (bounded) for its outcome.
-async fn order(shared: &Shared, command: Vec<u8>) -> Result<Outcome, (&'static str, Reply)> {
+async fn order(shared: &Shared, command: Vec<u8>) -> Result<Outcome, Failure> {
     let (reachable, quorum) = reach(shared);
-    let n = shared.config.total_nodes();
     if reachable < quorum {
-        let r = json(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &serde_json::json!({
-                "error": "no_quorum",
-                "message": format!("only {reachable} of {n} members are reachable and {quorum} are needed to commit; nothing was submitted. Committed IDs can still be looked up"),
-                "reachable": reachable,
-                "quorum": quorum,
-                "outcome": "not_submitted",
-            }),
-        );
-        return Err(("no_quorum", with_retry_after(r, 1)));
+        return Err(Failure::NoQuorum { reachable, quorum, submitted: false });
     }
     let (done, outcome) = oneshot::channel();
     if shared.submit.try_send(Submission { command, done }).is_err() {
-        return Err(overloaded());
+        return Err(Failure::Overloaded);
     }
     match tokio::time::timeout(shared.claim_timeout, outcome).await {
         Ok(Ok(Ok(outcome))) => Ok(outcome),
-        Ok(Ok(Err(Refused::Overloaded))) => Err(overloaded()),
-        Ok(Ok(Err(Refused::Invalid(m)))) => Err(bad("invalid_command", &m)),
-        Ok(Err(_)) => Err(internal("the node is stopping; the outcome is unknown")),
+        Ok(Ok(Err(Refused::Overloaded))) => Err(Failure::Overloaded),
+        Ok(Ok(Err(Refused::Invalid(m)))) => Err(Failure::Invalid(m)),
+        Ok(Err(_)) => Err(Failure::Stopping),
         Err(_) => {
             let (reachable, quorum) = reach(shared);
-            let ms = shared.claim_timeout.as_millis();
-            // The committee could not commit in time: too few members reachable, or too few
-            // of the connected ones responsive (stopped, partitioned, Byzantine).
-            let code = "no_quorum";
-            let why = if reachable < quorum {
-                format!("only {reachable} of {n} members are reachable and {quorum} are needed to commit")
-            } else {
-                format!("{reachable} of {n} members are connected but no quorum of {quorum} committed in time")
-            };
-            let r = json(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &serde_json::json!({
-                    "error": code,
-                    "message": format!("not committed within {ms} ms: {why}. The command may still commit: retrying with the same request_id is safe and returns the recorded result"),
-                    "reachable": reachable,
-                    "quorum": quorum,
-                    "outcome": "unknown",
-                }),
-            );
-            Err((code, with_retry_after(r, 1)))
+            Err(Failure::NoQuorum { reachable, quorum, submitted: true })
+        }
+    }
+}
+
+/// Linearizable reads waiting for a barrier, and whether one is being ordered.
+#[derive(Default)]
+pub struct Barriers {
+    waiting: Vec<oneshot::Sender<Result<(), Failure>>>,
+    running: bool,
+}
+
+/// Waits for a read barrier ordered after this call began. Reads arriving while a barrier is
+/// being ordered share the next one: at most one barrier per node is in flight, however many
+/// linearizable reads come in (an unauthenticated client cannot flood the mempools with them).
+async fn barrier(shared: &Arc<Shared>) -> Result<(), Failure> {
+    let (tx, rx) = oneshot::channel();
+    let start = match shared.barriers.lock() {
+        Ok(mut b) => {
+            b.waiting.push(tx);
+            !std::mem::replace(&mut b.running, true)
+        }
+        Err(_) => return Err(Failure::Invalid("internal lock poisoned".into())),
+    };
+    if start {
+        tokio::spawn(run_barriers(shared.clone()));
+    }
+    rx.await.unwrap_or(Err(Failure::Stopping))
+}
+
+async fn run_barriers(shared: Arc<Shared>) {
+    loop {
+        // Every read in this group began before its barrier is submitted below.
+        let group = match shared.barriers.lock() {
+            Ok(mut b) if b.waiting.is_empty() => {
+                b.running = false;
+                return;
+            }
+            Ok(mut b) => std::mem::take(&mut b.waiting),
+            Err(_) => return,
+        };
+        let mut nonce = [0u8; BARRIER_NONCE_BYTES];
+        let result = if getrandom::fill(&mut nonce).is_err() {
+            Err(Failure::Invalid("no randomness for the read barrier".into()))
+        } else {
+            match order(&shared, Command::Barrier { nonce }.encode()).await {
+                Ok(Outcome::Barrier) => Ok(()),
+                Ok(_) => Err(Failure::Invalid("a read barrier was answered by a claim".into())),
+                Err(f) => Err(f),
+            }
+        };
+        for waiter in group {
+            let _ = waiter.send(result.clone());
         }
     }
 }
@@ -345,7 +467,16 @@ fn outcome_reply(outcome: Outcome) -> (&'static str, Reply) {
         Outcome::Taken { user_id, owner } => {
             ("taken", json(StatusCode::CONFLICT, &body("taken", &user_id, &owner)))
         }
-        Outcome::Rejected { reason } => bad("rejected", &reason),
+        Outcome::Rejected { reason } => (
+            "rejected",
+            error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "rejected",
+                &format!(
+                    "the claim was ordered but refused when applied (nothing changed): {reason}"
+                ),
+            ),
+        ),
         Outcome::Barrier => internal("a claim was answered by a barrier"),
     }
 }
@@ -369,7 +500,7 @@ fn percent_decode(s: &str) -> Option<String> {
 }
 
 /// `GET /v1/users/{id}[?consistency=linearizable]`.
-async fn get_user(shared: &Shared, raw: &str, query: Option<&str>) -> (&'static str, Reply) {
+async fn get_user(shared: &Arc<Shared>, raw: &str, query: Option<&str>) -> (&'static str, Reply) {
     let Some(decoded) = percent_decode(raw) else {
         return bad(
             "invalid_user_id",
@@ -398,14 +529,8 @@ async fn get_user(shared: &Shared, raw: &str, query: Option<&str>) -> (&'static 
     if linearizable {
         // A barrier through consensus: once it commits here, this node has applied every
         // claim committed before the read began.
-        let mut nonce = [0u8; BARRIER_NONCE_BYTES];
-        if getrandom::fill(&mut nonce).is_err() {
-            return internal("no randomness for the read barrier");
-        }
-        match order(shared, Command::Barrier { nonce }.encode()).await {
-            Ok(Outcome::Barrier) => {}
-            Ok(_) => return internal("a read barrier was answered by a claim"),
-            Err(refusal) => return refusal,
+        if let Err(f) = barrier(shared).await {
+            return f.reply(shared, "read");
         }
     }
     let snapshot = match shared.store.app_snapshot() {

@@ -59,6 +59,8 @@ pub enum NodeError {
     Bind { address: String, source: std::io::Error },
     #[error("cannot start the claim verifier thread: {0}")]
     Verifier(std::io::Error),
+    #[error("the claim verifier thread stopped unexpectedly")]
+    VerifierStopped,
 }
 
 fn now_ms() -> u64 {
@@ -389,6 +391,7 @@ pub async fn run(
         verifier: verifier.clone(),
         submit: submit_tx,
         claim_timeout,
+        barriers: Mutex::new(api::Barriers::default()),
     });
     if let Ok(mut s) = shared.snapshot.lock() {
         s.node_id = me.0;
@@ -435,7 +438,8 @@ pub async fn run(
                     node.submit(batch)?;
                 }
                 c = checked_rx.recv() => {
-                    let Some(checked) = c else { break };
+                    // The thread holds the only sender: it ended (a panic), so stop loudly.
+                    let Some(checked) = c else { return Err(NodeError::VerifierStopped) };
                     node.on_checked(checked)?;
                 }
                 _ = prune.tick() => node.prune_waiters(),

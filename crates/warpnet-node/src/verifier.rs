@@ -7,6 +7,7 @@
 //! up to [`BATCH_CLAIMS_MAX`] claims, and checks them together with
 //! [`warpnet_state::verify_claims`]: the more load, the larger the batches.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
@@ -20,6 +21,10 @@ use crate::metrics::Metrics;
 pub const BATCH_CLAIMS_MAX: usize = 512;
 /// Jobs waiting for the thread; beyond this, submissions are refused (`overloaded`).
 pub const QUEUE_MAX: usize = 16_384;
+/// Shared-command frames waiting for the thread (each up to about 4 MiB); beyond this, frames
+/// are dropped, so a member flooding `Commands` frames holds at most ~128 MiB here and cannot
+/// crowd out clients' claims.
+pub const SHARED_FRAMES_MAX: usize = 32;
 
 /// A piece of work for the verifier.
 pub enum Job {
@@ -36,6 +41,8 @@ pub type Checked = (NodeId, Vec<Vec<u8>>);
 #[derive(Clone)]
 pub struct Verifier {
     jobs: mpsc::Sender<Job>,
+    /// Shared-command frames queued and not yet taken by the thread.
+    shared_queued: Arc<AtomicUsize>,
 }
 
 /// The queue is full: the caller answers `overloaded`.
@@ -50,10 +57,12 @@ impl Verifier {
         checked: mpsc::Sender<Checked>,
     ) -> std::io::Result<Self> {
         let (jobs, rx) = mpsc::channel(QUEUE_MAX);
+        let shared_queued = Arc::new(AtomicUsize::new(0));
+        let queued = shared_queued.clone();
         std::thread::Builder::new()
             .name("claim-verifier".into())
-            .spawn(move || run(&network, rx, &checked, &metrics))?;
-        Ok(Self { jobs })
+            .spawn(move || run(&network, rx, &checked, &metrics, &queued))?;
+        Ok(Self { jobs, shared_queued })
     }
 
     /// Checks a client's claim; `None` when the queue is full or the thread is gone.
@@ -63,9 +72,17 @@ impl Verifier {
         verdict.await.map_err(|_| Busy)
     }
 
-    /// Queues commands a member shared; refused (dropped) when the queue is full.
+    /// Queues commands a member shared; refused (dropped) when [`SHARED_FRAMES_MAX`] frames
+    /// already wait, or the queue is full.
     pub fn shared(&self, from: NodeId, commands: Vec<Vec<u8>>) -> Result<(), Busy> {
-        self.jobs.try_send(Job::Shared { from, commands }).map_err(|_| Busy)
+        if self.shared_queued.fetch_add(1, Ordering::AcqRel) >= SHARED_FRAMES_MAX {
+            self.shared_queued.fetch_sub(1, Ordering::AcqRel);
+            return Err(Busy);
+        }
+        self.jobs.try_send(Job::Shared { from, commands }).map_err(|_| {
+            self.shared_queued.fetch_sub(1, Ordering::AcqRel);
+            Busy
+        })
     }
 }
 
@@ -81,6 +98,7 @@ fn run(
     mut rx: mpsc::Receiver<Job>,
     checked: &mpsc::Sender<Checked>,
     metrics: &Metrics,
+    shared_queued: &AtomicUsize,
 ) {
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
@@ -94,6 +112,8 @@ fn run(
                 Err(_) => break,
             }
         }
+        let shared_taken = jobs.iter().filter(|j| matches!(j, Job::Shared { .. })).count();
+        shared_queued.fetch_sub(shared_taken, Ordering::AcqRel);
         // Decode the shared commands; gather every claim of the batch.
         let decoded: Vec<Vec<(Vec<u8>, Item)>> = jobs
             .iter_mut()

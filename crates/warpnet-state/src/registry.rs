@@ -191,11 +191,18 @@ pub fn try_apply_block<K: Kv>(
                 continue;
             }
         };
-        if let Some(Err(e)) = verdicts.next() {
+        match verdicts.next() {
+            Some(Ok(())) => {}
             // Not recorded under its request id: an unsigned command must not be able to
             // answer a real owner's retry.
-            outcomes.push(Outcome::Rejected { reason: e.to_string() });
-            continue;
+            Some(Err(e)) => {
+                outcomes.push(Outcome::Rejected { reason: e.to_string() });
+                continue;
+            }
+            None => {
+                outcomes.push(Outcome::Rejected { reason: "no verdict for this claim".into() });
+                continue;
+            }
         }
         let rkey = request_key(&claim.owner_key, &claim.request_id);
         // R2: a retried request (same owner key and request id) gets the recorded result.
