@@ -1,13 +1,16 @@
 //! The registry inside the node: committed blocks applied to the store's `app` table in the
 //! same transaction as their commit, and reads of committed state.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use warpnet_core::mempool::command_digest;
 use warpnet_core::Committed;
-use warpnet_state::{try_apply_block, Kv, Outcome};
+use warpnet_state::{try_apply_block_checked, ClaimError, Kv, Outcome};
 use warpnet_storage::{AppSnapshot, StoreError};
-use warpnet_types::{Digest, NetworkId};
+use warpnet_types::{BlockId, Digest, NetworkId};
+
+/// R1 verdicts computed ahead of commits by the verifier thread, by block.
+pub type Verdicts = HashMap<BlockId, Vec<Result<(), ClaimError>>>;
 
 /// Committed state (a store snapshot), with the writes of earlier commits of the same step on
 /// top when applying.
@@ -39,25 +42,40 @@ pub struct Applied {
     pub writes: Vec<(Vec<u8>, Vec<u8>)>,
     /// Each committed command's digest and outcome, to answer the requests waiting for them.
     pub outcomes: Vec<(Digest, Outcome)>,
+    /// Blocks with commands whose verdicts were ready, and those checked here.
+    pub ahead: usize,
+    pub at_commit: usize,
 }
 
 /// Applies `commits` (consecutive, in height order) on top of `base`, the committed state
-/// they extend. Deterministic: every node computes the same writes for the same blocks.
+/// they extend, taking their verdicts from `verdicts` where the verifier computed them already.
+/// Deterministic: every node computes the same writes for the same blocks.
 pub fn apply(
     network: &NetworkId,
     base: &AppSnapshot,
     commits: &[Committed],
+    verdicts: &mut Verdicts,
 ) -> Result<Applied, StoreError> {
     let mut overlay = BTreeMap::new();
     let mut outcomes = Vec::new();
+    let (mut ahead, mut at_commit) = (0, 0);
     for c in commits {
         let view = View { base, overlay: Some(&overlay) };
         let payload = c.block.payload();
-        let (results, writes) = try_apply_block(network, c.block.height(), payload, &view)?;
+        let ready = verdicts.remove(&c.block.id());
+        if !payload.is_empty() {
+            if ready.is_some() {
+                ahead += 1;
+            } else {
+                at_commit += 1;
+            }
+        }
+        let (results, writes) =
+            try_apply_block_checked(network, c.block.height(), payload, &view, ready)?;
         overlay.extend(writes);
         outcomes.extend(payload.iter().map(|cmd| command_digest(cmd)).zip(results));
     }
-    Ok(Applied { writes: overlay.into_iter().collect(), outcomes })
+    Ok(Applied { writes: overlay.into_iter().collect(), outcomes, ahead, at_commit })
 }
 
 /// A stable name of an outcome, for metrics.

@@ -30,6 +30,7 @@ pub struct Metrics {
     rejected: Mutex<BTreeMap<&'static str, u64>>,
     applied: Mutex<BTreeMap<&'static str, u64>>,
     api: Mutex<BTreeMap<&'static str, u64>>,
+    verdicts: Mutex<BTreeMap<&'static str, u64>>,
     fsync: Mutex<([u64; FSYNC_BUCKETS.len()], u64, f64)>,
 }
 
@@ -58,6 +59,12 @@ impl Metrics {
     /// A committed command was applied with this result (`claimed`, `taken`, ...).
     pub fn applied(&self, outcome: &'static str) {
         bump(&self.applied, outcome);
+    }
+
+    /// A committed block's signature verdicts were computed `ahead` (verifier thread) or at
+    /// `commit` (on the consensus loop).
+    pub fn verdicts(&self, source: &'static str) {
+        bump(&self.verdicts, source);
     }
 
     /// The API answered a claim or lookup with this result (`claimed`, `bad_request`, ...).
@@ -160,6 +167,12 @@ impl Metrics {
                 "Committed commands applied to the registry, by outcome.",
                 "outcome",
                 &self.applied,
+            ),
+            (
+                "warpnet_block_verdicts_total",
+                "Committed blocks with commands, by where their signatures were checked.",
+                "source",
+                &self.verdicts,
             ),
             (
                 "warpnet_api_requests_total",

@@ -87,7 +87,13 @@ struct Node {
     high_qc_round: u64,
     /// Requests waiting for their command to commit, by command digest.
     waiters: HashMap<Digest, Vec<Waiter>>,
+    /// R1 verdicts of blocks not yet committed, computed by the verifier thread.
+    verdicts: app::Verdicts,
 }
+
+/// Most blocks whose verdicts are kept waiting for their commit (forks never commit; past this
+/// the oldest are forgotten and computed at commit if ever needed).
+const VERDICTS_MAX: usize = 256;
 
 impl Node {
     /// Executes a step's actions, and the steps they lead to (`SafetyPersisted`).
@@ -100,7 +106,15 @@ impl Node {
                 match action {
                     Action::Send { to, message } => outgoing.push((Some(to), message)),
                     Action::Broadcast { message } => outgoing.push((None, message)),
-                    Action::PersistBlock(b) => batch.blocks.push(b),
+                    Action::PersistBlock(b) => {
+                        // R1's verdicts, off the loop, before the block can commit.
+                        if !b.payload().is_empty()
+                            && self.verifier.block(b.id(), b.payload().clone()).is_err()
+                        {
+                            debug!("verifier busy; this block's verdicts are left to its commit");
+                        }
+                        batch.blocks.push(b);
+                    }
                     Action::PersistSafety { version: v, data } => {
                         batch.safety = Some(data);
                         version = Some(v);
@@ -129,10 +143,14 @@ impl Node {
             let applied = if batch.commits.is_empty() {
                 app::Applied::default()
             } else {
+                let snapshot = self.store.app_snapshot()?;
                 let applied =
-                    app::apply(&self.network, &self.store.app_snapshot()?, &batch.commits)?;
+                    app::apply(&self.network, &snapshot, &batch.commits, &mut self.verdicts)?;
                 batch.app = applied.writes;
-                app::Applied { writes: Vec::new(), outcomes: applied.outcomes }
+                let m = &self.shared.metrics;
+                (0..applied.ahead).for_each(|_| m.verdicts("ahead"));
+                (0..applied.at_commit).for_each(|_| m.verdicts("commit"));
+                app::Applied { writes: Vec::new(), ..applied }
             };
             if !batch.is_empty() {
                 let started = Instant::now();
@@ -248,12 +266,24 @@ impl Node {
         }
     }
 
-    /// Shared commands whose signatures checked out enter the mempool (M1).
-    fn on_checked(&mut self, (from, commands): Checked) -> Result<(), NodeError> {
-        let message =
-            Message::Commands(SharedCommands { epoch: self.shared.config.epoch(), commands });
-        let actions = self.core.handle(now_ms(), Input::Message { from, message });
-        self.execute(actions)
+    /// Shared commands whose signatures checked out enter the mempool (M1); a block's verdicts
+    /// wait for its commit.
+    fn on_checked(&mut self, checked: Checked) -> Result<(), NodeError> {
+        match checked {
+            Checked::Shared(from, commands) => {
+                let epoch = self.shared.config.epoch();
+                let message = Message::Commands(SharedCommands { epoch, commands });
+                let actions = self.core.handle(now_ms(), Input::Message { from, message });
+                self.execute(actions)
+            }
+            Checked::Block(id, verdicts) => {
+                if self.verdicts.len() >= VERDICTS_MAX {
+                    self.verdicts.clear();
+                }
+                self.verdicts.insert(id, verdicts);
+                Ok(())
+            }
+        }
     }
 
     /// Forgets requests that stopped waiting (timed out or hung up).
@@ -413,6 +443,7 @@ pub async fn run(
         sync_blocks_max,
         high_qc_round,
         waiters: HashMap::new(),
+        verdicts: HashMap::new(),
     };
     let mut prune = tokio::time::interval(Duration::from_secs(1));
     let start = node.core.start(now_ms());

@@ -1,9 +1,11 @@
 //! Claim signatures, checked in batches on a thread of their own, so neither the consensus loop
 //! nor the API's tasks spend their time on them.
 //!
-//! Two kinds of work arrive on one bounded queue: a client's claim (the verdict goes back to
-//! the waiting request) and the commands a member shared (the valid ones go on to the
-//! consensus loop, the others are dropped and counted). The thread takes whatever is queued,
+//! Three kinds of work arrive on one bounded queue: a client's claim (the verdict goes back to
+//! the waiting request), the commands a member shared (the valid ones go on to the consensus
+//! loop, the others are dropped and counted), and a new block's commands, whose R1 verdicts
+//! (`warpnet_state::block_verdicts`, a pure function of the block) go to the loop ahead of the
+//! block's commit, so applying it does not verify signatures on the loop. The thread takes whatever is queued,
 //! up to [`BATCH_CLAIMS_MAX`] claims, and checks them together with
 //! [`warpnet_state::verify_claims`]: the more load, the larger the batches.
 
@@ -12,8 +14,8 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
-use warpnet_state::{verify_claims, Claim, ClaimError, Command};
-use warpnet_types::{NetworkId, NodeId};
+use warpnet_state::{block_verdicts, verify_claims, Claim, ClaimError, Command};
+use warpnet_types::{BlockId, NetworkId, NodeId};
 
 use crate::metrics::Metrics;
 
@@ -32,10 +34,17 @@ pub enum Job {
     Client { claim: Box<Claim>, reply: oneshot::Sender<Result<(), ClaimError>> },
     /// Commands `from` shared (M1); the valid ones are sent on to the consensus loop.
     Shared { from: NodeId, commands: Vec<Vec<u8>> },
+    /// A block's commands; their R1 verdicts go to the consensus loop.
+    Block { id: BlockId, commands: Vec<Vec<u8>> },
 }
 
-/// Shared commands that passed their checks, for the consensus loop.
-pub type Checked = (NodeId, Vec<Vec<u8>>);
+/// What the verifier sends the consensus loop.
+pub enum Checked {
+    /// Shared commands that passed their checks.
+    Shared(NodeId, Vec<Vec<u8>>),
+    /// A block's verdicts, as `warpnet_state::block_verdicts` computes them.
+    Block(BlockId, Vec<Result<(), ClaimError>>),
+}
 
 /// The handle that queues work; the thread stops when every handle is dropped.
 #[derive(Clone)]
@@ -70,6 +79,12 @@ impl Verifier {
         let (reply, verdict) = oneshot::channel();
         self.jobs.try_send(Job::Client { claim: Box::new(claim), reply }).map_err(|_| Busy)?;
         verdict.await.map_err(|_| Busy)
+    }
+
+    /// Queues a block's commands for their verdicts; refused (the loop then computes them at
+    /// commit) when the queue is full.
+    pub fn block(&self, id: BlockId, commands: Vec<Vec<u8>>) -> Result<(), Busy> {
+        self.jobs.try_send(Job::Block { id, commands }).map_err(|_| Busy)
     }
 
     /// Queues commands a member shared; refused (dropped) when [`SHARED_FRAMES_MAX`] frames
@@ -118,7 +133,7 @@ fn run(
         let decoded: Vec<Vec<(Vec<u8>, Item)>> = jobs
             .iter_mut()
             .map(|job| match job {
-                Job::Client { .. } => Vec::new(),
+                Job::Client { .. } | Job::Block { .. } => Vec::new(),
                 Job::Shared { commands, .. } => std::mem::take(commands)
                     .into_iter()
                     .map(|bytes| {
@@ -140,6 +155,7 @@ fn run(
                     Item::Claim(c) => Some(c.as_ref()),
                     _ => None,
                 })),
+                Job::Block { .. } => {}
             }
         }
         let mut verdicts = verify_claims(network, &refs).into_iter();
@@ -169,9 +185,16 @@ fn run(
                             }
                         }
                     }
-                    if !good.is_empty() && checked.try_send((from, good)).is_err() {
+                    if !good.is_empty() && checked.try_send(Checked::Shared(from, good)).is_err() {
                         metrics.rejected("shared_commands_dropped");
                         debug!(from = %from, "consensus loop busy; shared commands dropped");
+                    }
+                }
+                Job::Block { id, commands } => {
+                    // Exactly the function apply would run: its own batches over this block.
+                    let verdicts = block_verdicts(network, &commands);
+                    if checked.try_send(Checked::Block(id, verdicts)).is_err() {
+                        debug!("consensus loop busy; block verdicts left to the commit");
                     }
                 }
             }
@@ -182,6 +205,6 @@ fn run(
 fn claims_in(job: &Job) -> usize {
     match job {
         Job::Client { .. } => 1,
-        Job::Shared { commands, .. } => commands.len(),
+        Job::Shared { commands, .. } | Job::Block { commands, .. } => commands.len(),
     }
 }

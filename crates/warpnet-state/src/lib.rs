@@ -23,6 +23,6 @@ pub use claim::{
 };
 pub use id::{IdError, UserId, USER_ID_LEN_MAX};
 pub use registry::{
-    apply_block, decode_owner, lookup, settled, try_apply_block, user_key, Kv, MemoryKv, Outcome,
-    Owner, Writes,
+    apply_block, block_verdicts, decode_owner, lookup, settled, try_apply_block,
+    try_apply_block_checked, user_key, Kv, MemoryKv, Outcome, Owner, Writes,
 };

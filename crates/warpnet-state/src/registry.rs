@@ -161,6 +161,35 @@ pub fn try_apply_block<K: Kv>(
     commands: &[Vec<u8>],
     kv: &K,
 ) -> Result<(Vec<Outcome>, Writes), K::Error> {
+    try_apply_block_checked(network, height, commands, kv, None)
+}
+
+/// The signature verdicts R1 needs for a block's commands: one per claim among them, in order.
+/// A pure function of the commands, so it may be computed ahead of the commit, on another
+/// thread, and handed to [`try_apply_block_checked`] with the same result as computing it there.
+pub fn block_verdicts(network: &NetworkId, commands: &[Vec<u8>]) -> Vec<Result<(), ClaimError>> {
+    let decoded: Vec<Result<Command, ClaimError>> =
+        commands.iter().map(|b| Command::decode(b)).collect();
+    let claims: Vec<&Claim> = decoded
+        .iter()
+        .filter_map(|d| match d {
+            Ok(Command::Claim(c)) => Some(c),
+            _ => None,
+        })
+        .collect();
+    verify_claims(network, &claims)
+}
+
+/// [`try_apply_block`] with the block's verdicts computed beforehand by [`block_verdicts`] on
+/// the same commands (`None`: computed here). Verdicts of the wrong length are ignored and
+/// recomputed.
+pub fn try_apply_block_checked<K: Kv>(
+    network: &NetworkId,
+    height: Height,
+    commands: &[Vec<u8>],
+    kv: &K,
+    verdicts: Option<Vec<Result<(), ClaimError>>>,
+) -> Result<(Vec<Outcome>, Writes), K::Error> {
     let mut overlay: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
     let read = |overlay: &BTreeMap<Vec<u8>, Vec<u8>>, k: &[u8]| match overlay.get(k) {
         Some(v) => Ok(Some(v.clone())),
@@ -177,7 +206,11 @@ pub fn try_apply_block<K: Kv>(
             _ => None,
         })
         .collect();
-    let mut verdicts = verify_claims(network, &claims).into_iter();
+    let verdicts = match verdicts {
+        Some(v) if v.len() == claims.len() => v,
+        _ => verify_claims(network, &claims),
+    };
+    let mut verdicts = verdicts.into_iter();
     let mut outcomes = Vec::with_capacity(commands.len());
     for command in decoded {
         let claim = match command {

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use proptest::prelude::*;
 use warpnet_state::{
-    apply_block, claim_signing_bytes, lookup, settled, verify_claims, Claim, ClaimError, Command,
-    MemoryKv, Outcome, UserId,
+    apply_block, block_verdicts, claim_signing_bytes, lookup, settled, try_apply_block_checked,
+    verify_claims, Claim, ClaimError, Command, MemoryKv, Outcome, UserId,
 };
 use warpnet_types::crypto::signer_from_seed;
 use warpnet_types::{Height, NetworkId, SchemeId, Signature, Signer};
@@ -234,7 +234,14 @@ proptest! {
                     }
                 }
             }
-            let (outcomes, writes) = apply_block(&network(), Height(height), &commands, &kv);
+            // Every other block with its verdicts computed ahead (as the node does on its
+            // verifier thread): the results must be the same.
+            let (outcomes, writes) = if height % 2 == 0 {
+                let verdicts = block_verdicts(&network(), &commands);
+                try_apply_block_checked(&network(), Height(height), &commands, &kv, Some(verdicts)).unwrap()
+            } else {
+                apply_block(&network(), Height(height), &commands, &kv)
+            };
             kv.write(writes);
             let got: Vec<Expect> = outcomes
                 .iter()
