@@ -54,6 +54,21 @@ pub struct BenchArgs {
     /// Also write the results as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// The run's ID prefix (8 hex digits): claims are of `b<prefix>_<n>`. Default: random,
+    /// printed, so a later `--lookups` run can read the same IDs.
+    #[arg(long, value_parser = parse_prefix)]
+    prefix: Option<u32>,
+    /// Look IDs up instead of claiming them: GET /v1/users/b<prefix>_<n> for random n below
+    /// --lookup-range (found and not found both count as answered).
+    #[arg(long, requires = "prefix")]
+    lookups: bool,
+    /// How many IDs of the prefix the lookups draw from.
+    #[arg(long, default_value_t = 1_000_000)]
+    lookup_range: u64,
+}
+
+fn parse_prefix(s: &str) -> Result<u32, String> {
+    u32::from_str_radix(s, 16).map_err(|_| format!("bad prefix {s:?}: use up to 8 hex digits"))
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -82,19 +97,44 @@ struct Tally {
     errors: BTreeMap<String, u64>,
 }
 
+/// One prepared request.
+enum Req {
+    /// A pre-signed claim's JSON body.
+    Claim(Vec<u8>),
+    /// A lookup's path.
+    Lookup(String),
+}
+
 struct Plan {
-    /// Pre-signed request bodies, per client.
-    bodies: Vec<Vec<Vec<u8>>>,
+    /// Prepared requests, per client.
+    bodies: Vec<Vec<Req>>,
+}
+
+fn random_prefix() -> u32 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mixed = t.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(std::process::id());
+    (mixed ^ (mixed >> 32)) as u32
+}
+
+/// Lookups of IDs `b<run>_<n>` for pseudo-random n below `range`, spread over the clients.
+fn plan_lookups(clients: usize, total: usize, run: u32, range: u64) -> Plan {
+    let mut x = u64::from(run) | 1;
+    let mut bodies: Vec<Vec<Req>> = (0..clients).map(|_| Vec::new()).collect();
+    for i in 0..total {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let n = x % range.max(1);
+        bodies[i % clients].push(Req::Lookup(format!("/v1/users/b{run:08x}_{n:x}")));
+    }
+    Plan { bodies }
 }
 
 /// Signs the claims: one key per client, unique IDs, and every `1/duplicates`-th claim on the
 /// previous claim's ID (held by another client, so the two race).
-fn plan(network: &NetworkId, clients: usize, total: usize, duplicates: f64) -> Plan {
-    let run = Instant::now().elapsed().as_nanos() as u64
-        ^ std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-    let run = (run ^ (run >> 32)) as u32;
+fn plan(network: &NetworkId, clients: usize, total: usize, duplicates: f64, run: u32) -> Plan {
     let keys: Vec<Box<dyn Signer>> = (0..clients)
         .map(|c| signer_from_seed(SchemeId::Ed25519, (u64::from(run) << 20) + c as u64))
         .collect();
@@ -139,9 +179,9 @@ fn plan(network: &NetworkId, clients: usize, total: usize, duplicates: f64) -> P
             signed.extend(h.join().unwrap_or_default());
         }
     });
-    let mut bodies = vec![Vec::new(); clients];
+    let mut bodies: Vec<Vec<Req>> = (0..clients).map(|_| Vec::new()).collect();
     for (c, body) in signed {
-        bodies[c].push(body);
+        bodies[c].push(Req::Claim(body));
     }
     Plan { bodies }
 }
@@ -245,19 +285,23 @@ async fn drive(a: &BenchArgs, nodes: &[String]) -> anyhow::Result<()> {
         Some(r) => (r * run_secs * 1.05) as usize + a.clients,
         None => (a.pool_per_second as f64 * run_secs) as usize + a.clients,
     };
-    eprintln!("signing {total} claims for {} clients…", a.clients);
-    let signing = Instant::now();
-    let network2 = network.clone();
-    let (clients, duplicates) = (a.clients, a.duplicates);
-    let plan = tokio::task::spawn_blocking(move || plan(&network2, clients, total, duplicates))
-        .await
-        .context("signing claims")?;
-    eprintln!(
-        "signed in {:.1} s; loading for {:?} after a {:?} warm-up",
-        signing.elapsed().as_secs_f64(),
-        a.duration,
-        a.warmup
-    );
+    let run = a.prefix.unwrap_or_else(random_prefix);
+    let plan = if a.lookups {
+        eprintln!("looking up IDs b{run:08x}_<n>, n below {}", a.lookup_range);
+        plan_lookups(a.clients, total, run, a.lookup_range)
+    } else {
+        eprintln!("signing {total} claims of IDs b{run:08x}_<n> for {} clients…", a.clients);
+        let signing = Instant::now();
+        let network2 = network.clone();
+        let (clients, duplicates) = (a.clients, a.duplicates);
+        let plan =
+            tokio::task::spawn_blocking(move || plan(&network2, clients, total, duplicates, run))
+                .await
+                .context("signing claims")?;
+        eprintln!("signed in {:.1} s", signing.elapsed().as_secs_f64());
+        plan
+    };
+    eprintln!("loading for {:?} after a {:?} warm-up (prefix {run:08x})", a.duration, a.warmup);
 
     let start = Instant::now() + Duration::from_millis(200);
     let measure_from = start + a.warmup;
@@ -301,16 +345,22 @@ async fn drive(a: &BenchArgs, nodes: &[String]) -> anyhow::Result<()> {
                 if conn.is_none() {
                     conn = Connection::open(&authority).await.ok();
                 }
-                let answer = match conn.as_mut() {
-                    Some(cn) => cn.request(Method::POST, "/v1/claims", Some(body)).await.ok(),
-                    None => None,
+                let answer = match (conn.as_mut(), body) {
+                    (Some(cn), Req::Claim(body)) => {
+                        cn.request(Method::POST, "/v1/claims", Some(body)).await.ok()
+                    }
+                    (Some(cn), Req::Lookup(path)) => {
+                        cn.request(Method::GET, &path, None).await.ok()
+                    }
+                    (None, _) => None,
                 };
                 let latency = due.elapsed();
                 let kind = match &answer {
                     Some((200 | 409, b)) => Ok(serde_json::from_str::<Value>(b)
                         .ok()
                         .and_then(|v| v["status"].as_str().map(str::to_owned))
-                        .unwrap_or_else(|| "?".into())),
+                        .unwrap_or_else(|| "found".into())),
+                    Some((404, b)) if b.contains("not_found") => Ok("not_found".to_owned()),
                     Some((s, b)) => Err(serde_json::from_str::<Value>(b)
                         .ok()
                         .and_then(|v| v["error"].as_str().map(str::to_owned))
@@ -382,7 +432,8 @@ async fn drive(a: &BenchArgs, nodes: &[String]) -> anyhow::Result<()> {
     let max = lat.last().map_or(0.0, |m| *m as f64 / 1000.0);
     let exhausted = exhausted.load(Ordering::Relaxed);
     println!(
-        "bench: {} node(s) of a {committee}-member committee, {} clients, {:?} measured after {:?} warm-up, {}, duplicates {:.0} %",
+        "bench ({}, prefix {run:08x}): {} node(s) of a {committee}-member committee, {} clients, {:?} measured after {:?} warm-up, {}, duplicates {:.0} %",
+        if a.lookups { "lookups" } else { "claims" },
         nodes.len(),
         a.clients,
         a.duration,
@@ -390,9 +441,8 @@ async fn drive(a: &BenchArgs, nodes: &[String]) -> anyhow::Result<()> {
         a.rate.map_or("closed loop".into(), |r| format!("target {r} claims/s")),
         a.duplicates * 100.0
     );
-    println!(
-        "throughput: {throughput:.1} acknowledged claims/s ({ok} in {secs:.1} s): {outcomes:?}"
-    );
+    let unit = if a.lookups { "answered lookups" } else { "acknowledged claims" };
+    println!("throughput: {throughput:.1} {unit}/s ({ok} in {secs:.1} s): {outcomes:?}");
     println!(
         "latency ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
         pct(50.0),
@@ -410,6 +460,8 @@ async fn drive(a: &BenchArgs, nodes: &[String]) -> anyhow::Result<()> {
     }
     if let Some(path) = &a.json {
         let v = serde_json::json!({
+            "mode": if a.lookups { "lookups" } else { "claims" },
+            "prefix": format!("{run:08x}"),
             "nodes": nodes,
             "committee": committee,
             "clients": a.clients,
@@ -447,9 +499,16 @@ mod tests {
     #[test]
     fn the_plan_signs_valid_claims_with_the_asked_share_of_duplicates() {
         let network = NetworkId::new("dev").unwrap();
-        let plan = plan(&network, 4, 200, 0.05);
-        let all: Vec<Value> =
-            plan.bodies.iter().flatten().map(|b| serde_json::from_slice(b).unwrap()).collect();
+        let plan = plan(&network, 4, 200, 0.05, 7);
+        let all: Vec<Value> = plan
+            .bodies
+            .iter()
+            .flatten()
+            .map(|r| match r {
+                Req::Claim(b) => serde_json::from_slice(b).unwrap(),
+                Req::Lookup(_) => unreachable!("a claims plan"),
+            })
+            .collect();
         assert_eq!(all.len(), 200);
         let ids: std::collections::HashSet<&str> =
             all.iter().map(|v| v["user_id"].as_str().unwrap()).collect();

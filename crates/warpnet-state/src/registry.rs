@@ -168,16 +168,23 @@ pub fn try_apply_block<K: Kv>(
 /// A pure function of the commands, so it may be computed ahead of the commit, on another
 /// thread, and handed to [`try_apply_block_checked`] with the same result as computing it there.
 pub fn block_verdicts(network: &NetworkId, commands: &[Vec<u8>]) -> Vec<Result<(), ClaimError>> {
-    let decoded: Vec<Result<Command, ClaimError>> =
-        commands.iter().map(|b| Command::decode(b)).collect();
-    let claims: Vec<&Claim> = decoded
+    let decoded = decode_all(commands);
+    verify_claims(network, &claims_in(&decoded))
+}
+
+fn decode_all(commands: &[Vec<u8>]) -> Vec<Result<Command, ClaimError>> {
+    commands.iter().map(|b| Command::decode(b)).collect()
+}
+
+/// The claims among decoded commands, in order: what R1's verdicts are for.
+fn claims_in(decoded: &[Result<Command, ClaimError>]) -> Vec<&Claim> {
+    decoded
         .iter()
         .filter_map(|d| match d {
             Ok(Command::Claim(c)) => Some(c),
             _ => None,
         })
-        .collect();
-    verify_claims(network, &claims)
+        .collect()
 }
 
 /// [`try_apply_block`] with the block's verdicts computed beforehand by [`block_verdicts`] on
@@ -197,15 +204,8 @@ pub fn try_apply_block_checked<K: Kv>(
     };
     // R1: every claim's signature is checked again here, whatever the mempool did: only
     // committed, valid claims change state. Checked in batches over the block (deterministic).
-    let decoded: Vec<Result<Command, ClaimError>> =
-        commands.iter().map(|b| Command::decode(b)).collect();
-    let claims: Vec<&Claim> = decoded
-        .iter()
-        .filter_map(|d| match d {
-            Ok(Command::Claim(c)) => Some(c),
-            _ => None,
-        })
-        .collect();
+    let decoded = decode_all(commands);
+    let claims = claims_in(&decoded);
     let verdicts = match verdicts {
         Some(v) if v.len() == claims.len() => v,
         _ => verify_claims(network, &claims),
