@@ -27,6 +27,9 @@ pub enum Input {
     Payload(Vec<u8>),
     /// Safety data up to this version (and every block persisted before it) is durable.
     SafetyPersisted { version: u64 },
+    /// The transport lost (`reachable: false`) or regained its connection to a member (PM7).
+    /// Only timing depends on it: a wrong report costs at most a round, never safety.
+    Reachability { peer: NodeId, reachable: bool },
 }
 
 /// Something the runtime must do. Actions are executed in the order returned.

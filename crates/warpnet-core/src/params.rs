@@ -22,6 +22,9 @@ pub struct CoreParams {
     pub round_timeout_base_ms: u64,
     /// Cap of the exponential backoff.
     pub round_timeout_max_ms: u64,
+    /// PM7: the round timeout while the round's leader or its vote collector (the next
+    /// leader) is unreachable; such a round cannot produce a QC.
+    pub unreachable_leader_timeout_ms: u64,
     /// A leader with nothing to commit waits this long before proposing an empty block
     /// (it proposes at once when a payload arrives or an ancestor carries one).
     pub idle_propose_delay_ms: u64,
@@ -53,6 +56,7 @@ impl Default for CoreParams {
         Self {
             round_timeout_base_ms: 1_000,
             round_timeout_max_ms: 60_000,
+            unreachable_leader_timeout_ms: 100,
             idle_propose_delay_ms: 250,
             future_rounds_max: 1_000,
             payload_count_max: 4_096,
@@ -74,7 +78,9 @@ impl CoreParams {
     /// frame, zero timeouts, or limits of zero.
     pub fn check(&self) -> Result<(), &'static str> {
         use warpnet_types::message::{FRAME_OVERHEAD_BYTES, MESSAGE_BYTES_MAX};
-        if self.round_timeout_base_ms == 0 || self.round_timeout_max_ms < self.round_timeout_base_ms
+        if self.round_timeout_base_ms == 0
+            || self.round_timeout_max_ms < self.round_timeout_base_ms
+            || self.unreachable_leader_timeout_ms == 0
         {
             return Err("round timeouts must be positive and the maximum at least the base");
         }

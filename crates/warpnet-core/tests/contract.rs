@@ -28,6 +28,7 @@ use warpnet_types::{
 
 const BASE_MS: u64 = 100;
 const IDLE_MS: u64 = 50;
+const UNREACHABLE_MS: u64 = 7;
 const FUTURE_ROUNDS_MAX: u64 = 10;
 const PAYLOAD_COUNT_MAX: usize = 4;
 const PAYLOAD_BYTES_MAX: usize = 64;
@@ -37,6 +38,7 @@ fn params() -> CoreParams {
     CoreParams {
         round_timeout_base_ms: BASE_MS,
         round_timeout_max_ms: 16 * BASE_MS,
+        unreachable_leader_timeout_ms: UNREACHABLE_MS,
         idle_propose_delay_ms: IDLE_MS,
         future_rounds_max: FUTURE_ROUNDS_MAX,
         payload_count_max: PAYLOAD_COUNT_MAX,
@@ -1429,6 +1431,46 @@ fn pm3_timeout_backs_off_after_two_tcs_and_resets_after_a_qc() {
     assert_eq!(core.status().consecutive_timeouts, 0);
     let acts = mirror(core.handle(700, Input::Timer(Timer::Round(Round(5)))));
     assert_eq!(timers(&acts), [(Timer::Round(Round(5)), BASE_MS)]);
+}
+
+/// PM7: a round whose leader, or whose vote collector (the next round's leader), is unreachable
+/// cannot produce a QC, so its timer is short: re-armed at once when that member goes away
+/// mid-round, and armed short when such a round is entered. Other members going away, repeated
+/// reports, or members coming back do not touch the timer; the next round with both reachable
+/// gets the normal timeout again.
+#[test]
+fn pm7_an_unreachable_leader_or_vote_collector_shortens_the_round() {
+    let c = Committee::new(7);
+    let me = c.follower(&[1, 2, 3, 4]);
+    let (mut core, acts) = c.start(me);
+    assert_eq!(timers(&acts), [(Timer::Round(Round(1)), BASE_MS)]);
+    let down = |peer| Input::Reachability { peer, reachable: false };
+    let up = |peer| Input::Reachability { peer, reachable: true };
+    // Neither round 1's leader nor its collector: nothing changes.
+    let bystander =
+        c.other_than(&[me, c.leader(1), c.leader(2)]).into_iter().next().expect("a bystander");
+    assert_eq!(mirror(core.handle(1, down(bystander))), []);
+    // Round 1's vote collector goes away: round 1 is hopeless.
+    let acts = mirror(core.handle(2, down(c.leader(2))));
+    assert_eq!(timers(&acts), [(Timer::Round(Round(1)), UNREACHABLE_MS)]);
+    assert_eq!(mirror(core.handle(3, down(c.leader(2)))), [], "a repeated report changes nothing");
+    assert_eq!(mirror(core.handle(4, up(c.leader(2)))), [], "coming back changes nothing now");
+    assert_eq!(mirror(core.handle(5, up(bystander))), []);
+    assert_eq!(mirror(core.handle(6, down(me))), [], "never ourselves");
+
+    // Round 2 entered through a QC while round 3's leader (round 2's collector) is away: short.
+    let _ = mirror(core.handle(7, down(c.leader(3))));
+    let b1 = c.block(1, 1, &c.genesis_qc(), vec![]);
+    let b2 = c.block(2, 2, &c.qc(&b1), vec![]);
+    let _ = mirror(core.handle(8, msg(c.leader(1), Message::Proposal(c.proposal(b1, None)))));
+    let acts =
+        mirror(core.handle(9, msg(c.leader(2), Message::Proposal(c.proposal(b2.clone(), None)))));
+    assert_eq!(timers(&acts), [(Timer::Round(Round(2)), UNREACHABLE_MS)]);
+    // It came back; round 3 (leader and collector reachable) has the normal timeout.
+    let _ = mirror(core.handle(10, up(c.leader(3))));
+    let b3 = c.block(3, 3, &c.qc(&b2), vec![]);
+    let acts = mirror(core.handle(11, msg(c.leader(3), Message::Proposal(c.proposal(b3, None)))));
+    assert_eq!(timers(&acts), [(Timer::Round(Round(3)), BASE_MS)]);
 }
 
 /// PM6: f + 1 timeouts for the current round make a member time out too (it cannot be the

@@ -89,7 +89,14 @@ struct Node {
     waiters: HashMap<Digest, Vec<Waiter>>,
     /// R1 verdicts of blocks not yet committed, computed by the verifier thread.
     verdicts: app::Verdicts,
+    /// What the core was last told about each member's reachability (PM7), by node index.
+    reachable: Vec<bool>,
+    started: Instant,
 }
+
+/// After a start, members not yet connected are not reported unreachable for this long (they
+/// are usually still being dialed).
+const REACHABILITY_GRACE: Duration = Duration::from_secs(2);
 
 /// Most blocks whose verdicts are kept waiting for their commit (forks never commit; past this
 /// the oldest are forgotten and computed at commit if ever needed).
@@ -286,6 +293,32 @@ impl Node {
         }
     }
 
+    /// PM7: tells the core which members the transport lost or regained. A member not yet
+    /// connected after a start counts as unreachable only after [`REACHABILITY_GRACE`].
+    fn refresh_reachability(&mut self) -> Result<(), NodeError> {
+        let connected = self.transport.stats().connected;
+        for i in 0..self.reachable.len() {
+            let peer = NodeId(i as u16);
+            if peer == self.me {
+                continue;
+            }
+            let now = connected.contains(&peer);
+            if now == self.reachable[i] || (!now && self.started.elapsed() < REACHABILITY_GRACE)
+            {
+                continue;
+            }
+            self.reachable[i] = now;
+            if now {
+                info!(peer = %peer, "member reachable again");
+            } else {
+                warn!(peer = %peer, "member unreachable");
+            }
+            let actions = self.core.handle(now_ms(), Input::Reachability { peer, reachable: now });
+            self.execute(actions)?;
+        }
+        Ok(())
+    }
+
     /// Forgets requests that stopped waiting (timed out or hung up).
     fn prune_waiters(&mut self) {
         self.waiters.retain(|_, ws| {
@@ -444,6 +477,8 @@ pub async fn run(
         high_qc_round,
         waiters: HashMap::new(),
         verdicts: HashMap::new(),
+        reachable: vec![true; config.total_nodes()],
+        started: Instant::now(),
     };
     let mut prune = tokio::time::interval(Duration::from_secs(1));
     let start = node.core.start(now_ms());
@@ -482,6 +517,7 @@ pub async fn run(
                     break;
                 }
             }
+            node.refresh_reachability()?;
         }
         Ok::<(), NodeError>(())
     }

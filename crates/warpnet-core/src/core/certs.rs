@@ -82,7 +82,7 @@ impl Core {
 
     /// PM1: arms the round timer, forgets old rounds, and lets the leader propose.
     pub(super) fn enter_round(&mut self) {
-        let after_ms = self.params.round_timeout_ms(self.consecutive_timeouts);
+        let after_ms = self.round_timeout();
         self.out.push(Action::SetTimer { timer: Timer::Round(self.round), after_ms });
         let keep_from = Round(self.round.0.saturating_sub(1));
         self.votes.prune_below(keep_from);

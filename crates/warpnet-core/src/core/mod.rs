@@ -110,6 +110,8 @@ pub struct Core {
     sync_requested: HashMap<BlockId, Round>,
     evidence: Vec<Equivocation>,
     mempool: Mempool,
+    /// Members the transport reports unreachable (PM7).
+    unreachable: std::collections::BTreeSet<NodeId>,
     now_ms: u64,
     out: Vec<Action>,
 }
@@ -183,6 +185,7 @@ impl Core {
             sync_requested: HashMap::new(),
             evidence: Vec::new(),
             mempool,
+            unreachable: std::collections::BTreeSet::new(),
             now_ms: 0,
             out: Vec::new(),
         })
@@ -218,8 +221,41 @@ impl Core {
                 Err(reason) => self.reject(None, reason),
             },
             Input::SafetyPersisted { version } => self.safety.persisted(version),
+            Input::Reachability { peer, reachable } => self.on_reachability(peer, reachable),
         }
         self.finish()
+    }
+
+    /// PM7: a member became unreachable or reachable again. If the current round's leader or
+    /// vote collector just went away, the round cannot produce a QC: its timer is shortened.
+    fn on_reachability(&mut self, peer: NodeId, reachable: bool) {
+        if peer == self.me || !self.config.contains(peer) {
+            return;
+        }
+        if reachable {
+            self.unreachable.remove(&peer);
+            return;
+        }
+        if self.unreachable.insert(peer) && self.round_is_hopeless(self.round) {
+            let after_ms = self.round_timeout();
+            self.out.push(Action::SetTimer { timer: Timer::Round(self.round), after_ms });
+        }
+    }
+
+    /// PM7: a round whose leader or next leader (who collects its votes) is unreachable.
+    pub(super) fn round_is_hopeless(&self, round: Round) -> bool {
+        self.unreachable.contains(&self.config.leader(round))
+            || self.unreachable.contains(&self.config.leader(round.next()))
+    }
+
+    /// PM3 + PM7: the current round's timeout.
+    pub(super) fn round_timeout(&self) -> u64 {
+        let normal = self.params.round_timeout_ms(self.consecutive_timeouts);
+        if self.round_is_hopeless(self.round) {
+            normal.min(self.params.unreachable_leader_timeout_ms)
+        } else {
+            normal
+        }
     }
 
     /// M1: client commands a member shares enter the mempool like a local client's (bounded,

@@ -18,7 +18,7 @@ impl Core {
             return; // stale timer
         }
         self.local_timeout();
-        let after_ms = self.params.round_timeout_ms(self.consecutive_timeouts);
+        let after_ms = self.round_timeout();
         self.out.push(Action::SetTimer { timer: Timer::Round(round), after_ms });
         let high_qc = self.safety.data().high_qc.clone();
         if !self.tree.contains(&high_qc.block_id()) {

@@ -328,6 +328,26 @@ impl World {
         let actions =
             self.replicas[idx].core.as_mut().map(|c| c.start(self.now)).unwrap_or_default();
         self.apply(idx, actions);
+        // PM7: the transport's view. The others see this member back; it sees who is down.
+        self.report_reachability(idx, true);
+        let down: Vec<NodeId> = (0..self.replicas.len())
+            .filter(|&j| self.replicas[j].core.is_none())
+            .map(|j| self.replicas[j].node)
+            .collect();
+        for peer in down {
+            self.step(idx, Input::Reachability { peer, reachable: false });
+        }
+    }
+
+    /// PM7: tells every other running replica that `idx`'s member went away or came back, as a
+    /// node's transport would when the connection drops or is re-established.
+    fn report_reachability(&mut self, idx: usize, reachable: bool) {
+        let peer = self.replicas[idx].node;
+        for j in 0..self.replicas.len() {
+            if j != idx && self.replicas[j].node != peer && self.replicas[j].core.is_some() {
+                self.step(j, Input::Reachability { peer, reachable });
+            }
+        }
     }
 
     fn crash(&mut self, idx: usize) {
@@ -343,6 +363,7 @@ impl World {
         r.disk.crash();
         r.incarnation += 1;
         r.timers.clear();
+        self.report_reachability(idx, false);
         let gst = self.cfg.faults.gst_ms;
         let back = (self.now + self.rng.range(10, 1_500)).min(gst);
         self.schedule(back, Event::Restart(idx));
