@@ -18,6 +18,10 @@ const CHAIN: TableDefinition<u64, &[u8]> = TableDefinition::new("chain");
 const APP: TableDefinition<&[u8], &[u8]> = TableDefinition::new("app");
 
 const SCHEMA_VERSION: u8 = 1;
+/// redb's page cache (its default is 1 GiB, which a node with a million IDs fills: 640 MiB of
+/// RSS measured). Reads beyond it come from the OS page cache, which does not count against
+/// the process.
+pub const CACHE_BYTES: usize = 32 << 20;
 const KEY_SCHEMA: &str = "schema";
 const KEY_COMMITTEE: &str = "committee";
 const KEY_SAFETY: &str = "safety";
@@ -95,7 +99,9 @@ impl Store {
     }
 
     fn open_or_create(path: &Path, config: &ConsensusConfig) -> Result<Self, StoreError> {
-        let db = Database::create(path)
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
             .map_err(|e| StoreError::Open { path: path.to_path_buf(), detail: e.to_string() })?;
         let store = Self { db };
         store.init(config)?;
