@@ -28,7 +28,8 @@ pub enum Input {
     /// Safety data up to this version (and every block persisted before it) is durable.
     SafetyPersisted { version: u64 },
     /// The transport lost (`reachable: false`) or regained its connection to a member (PM7).
-    /// Only timing depends on it: a wrong report costs at most a round, never safety.
+    /// Only timing depends on it: a report can only bring the current round's timer forward,
+    /// never push it back, and never touches safety.
     Reachability { peer: NodeId, reachable: bool },
 }
 

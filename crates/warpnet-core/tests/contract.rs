@@ -1436,8 +1436,8 @@ fn pm3_timeout_backs_off_after_two_tcs_and_resets_after_a_qc() {
 /// PM7: a round whose leader, or whose vote collector (the next round's leader), is unreachable
 /// cannot produce a QC, so its timer is short: re-armed at once when that member goes away
 /// mid-round, and armed short when such a round is entered. Other members going away, repeated
-/// reports, or members coming back do not touch the timer; the next round with both reachable
-/// gets the normal timeout again.
+/// reports, members coming back, or a member flapping (down, up, down) never push the deadline
+/// back; the next round with both reachable gets the normal timeout again.
 #[test]
 fn pm7_an_unreachable_leader_or_vote_collector_shortens_the_round() {
     let c = Committee::new(7);
@@ -1456,6 +1456,12 @@ fn pm7_an_unreachable_leader_or_vote_collector_shortens_the_round() {
     assert_eq!(mirror(core.handle(3, down(c.leader(2)))), [], "a repeated report changes nothing");
     assert_eq!(mirror(core.handle(4, up(c.leader(2)))), [], "coming back changes nothing now");
     assert_eq!(mirror(core.handle(5, up(bystander))), []);
+    assert_eq!(
+        mirror(core.handle(5, down(c.leader(2)))),
+        [],
+        "a flapping member never pushes the deadline (2 + 7 ms) back"
+    );
+    assert_eq!(mirror(core.handle(5, up(c.leader(2)))), []);
     assert_eq!(mirror(core.handle(6, down(me))), [], "never ourselves");
 
     // Round 2 entered through a QC while round 3's leader (round 2's collector) is away: short.
@@ -1471,6 +1477,20 @@ fn pm7_an_unreachable_leader_or_vote_collector_shortens_the_round() {
     let b3 = c.block(3, 3, &c.qc(&b2), vec![]);
     let acts = mirror(core.handle(11, msg(c.leader(3), Message::Proposal(c.proposal(b3, None)))));
     assert_eq!(timers(&acts), [(Timer::Round(Round(3)), BASE_MS)]);
+}
+
+/// PM7 + PM4: once a round PM7 cut short has expired, the timeout is re-broadcast at the PM3
+/// pace, not every `unreachable_leader_timeout_ms` (a round that cannot gather a TC must not
+/// flood).
+#[test]
+fn pm7_an_expired_short_round_re_arms_at_the_normal_pace() {
+    let c = Committee::new(4);
+    let me = c.follower(&[1, 2]);
+    let (mut core, _) = c.start(me);
+    let acts = mirror(core.handle(1, Input::Reachability { peer: c.leader(1), reachable: false }));
+    assert_eq!(timers(&acts), [(Timer::Round(Round(1)), UNREACHABLE_MS)]);
+    let acts = mirror(core.handle(1 + UNREACHABLE_MS, Input::Timer(Timer::Round(Round(1)))));
+    assert_eq!(timers(&acts), [(Timer::Round(Round(1)), BASE_MS)]);
 }
 
 /// PM6: f + 1 timeouts for the current round make a member time out too (it cannot be the

@@ -303,8 +303,7 @@ impl Node {
                 continue;
             }
             let now = connected.contains(&peer);
-            if now == self.reachable[i] || (!now && self.started.elapsed() < REACHABILITY_GRACE)
-            {
+            if now == self.reachable[i] || (!now && self.started.elapsed() < REACHABILITY_GRACE) {
                 continue;
             }
             self.reachable[i] = now;

@@ -107,6 +107,8 @@ pub fn sim_params() -> CoreParams {
     CoreParams {
         round_timeout_base_ms: 100,
         round_timeout_max_ms: 1_600,
+        // PM7 well below the base, so the simulator tells the two apart.
+        unreachable_leader_timeout_ms: 20,
         idle_propose_delay_ms: 20,
         future_rounds_max: 100,
         payload_count_max: 64,

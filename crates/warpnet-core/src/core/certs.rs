@@ -3,7 +3,7 @@
 use warpnet_types::{NodeId, QuorumCertificate, Round, TimeoutCertificate};
 
 use super::Core;
-use crate::io::{Action, Rejection, Timer};
+use crate::io::{Action, Rejection};
 
 impl Core {
     /// Takes in a QC from any source. Verifies it unless an equal QC is already known, then:
@@ -83,7 +83,7 @@ impl Core {
     /// PM1: arms the round timer, forgets old rounds, and lets the leader propose.
     pub(super) fn enter_round(&mut self) {
         let after_ms = self.round_timeout();
-        self.out.push(Action::SetTimer { timer: Timer::Round(self.round), after_ms });
+        self.arm_round_timer(after_ms);
         let keep_from = Round(self.round.0.saturating_sub(1));
         self.votes.prune_below(keep_from);
         self.timeouts.prune_below(keep_from);

@@ -112,6 +112,8 @@ pub struct Core {
     mempool: Mempool,
     /// Members the transport reports unreachable (PM7).
     unreachable: std::collections::BTreeSet<NodeId>,
+    /// When the current round's timer fires (core clock), so PM7 only ever brings it forward.
+    round_deadline_ms: u64,
     now_ms: u64,
     out: Vec<Action>,
 }
@@ -186,6 +188,7 @@ impl Core {
             evidence: Vec::new(),
             mempool,
             unreachable: std::collections::BTreeSet::new(),
+            round_deadline_ms: u64::MAX,
             now_ms: 0,
             out: Vec::new(),
         })
@@ -237,9 +240,19 @@ impl Core {
             return;
         }
         if self.unreachable.insert(peer) && self.round_is_hopeless(self.round) {
-            let after_ms = self.round_timeout();
-            self.out.push(Action::SetTimer { timer: Timer::Round(self.round), after_ms });
+            // Only ever earlier: a member whose connection flaps must not keep pushing the
+            // deadline back (then the round would never time out).
+            let after_ms = self.params.unreachable_leader_timeout_ms;
+            if self.now_ms.saturating_add(after_ms) < self.round_deadline_ms {
+                self.arm_round_timer(after_ms);
+            }
         }
+    }
+
+    /// Arms the current round's timer and remembers its deadline.
+    pub(super) fn arm_round_timer(&mut self, after_ms: u64) {
+        self.round_deadline_ms = self.now_ms.saturating_add(after_ms);
+        self.out.push(Action::SetTimer { timer: Timer::Round(self.round), after_ms });
     }
 
     /// PM7: a round whose leader or next leader (who collects its votes) is unreachable.

@@ -4,7 +4,7 @@ use warpnet_types::{Message, NodeId, Round, Timeout, TimeoutCertificate, Timeout
 
 use super::{Core, Outbound};
 use crate::collect::Added;
-use crate::io::{Action, Rejection, Timer};
+use crate::io::{Action, Rejection};
 
 /// Timeouts are counted for our round and the next two; further ones only for their
 /// certificates. This bounds the collector's memory whatever peers send.
@@ -18,8 +18,10 @@ impl Core {
             return; // stale timer
         }
         self.local_timeout();
-        let after_ms = self.round_timeout();
-        self.out.push(Action::SetTimer { timer: Timer::Round(round), after_ms });
+        // Re-broadcast at the PM3 pace, even in a round PM7 cut short: a round that cannot
+        // gather a TC (more than f away) must not resend every 100 ms.
+        let after_ms = self.params.round_timeout_ms(self.consecutive_timeouts);
+        self.arm_round_timer(after_ms);
         let high_qc = self.safety.data().high_qc.clone();
         if !self.tree.contains(&high_qc.block_id()) {
             self.sync_requested.remove(&high_qc.block_id());

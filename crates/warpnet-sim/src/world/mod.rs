@@ -87,6 +87,10 @@ pub struct World {
     replicas: Vec<Replica>,
     inv: Invariants,
     partition: Option<Vec<u8>>,
+    /// PM7: what each replica was last told about each member's reachability.
+    reported: Vec<Vec<bool>>,
+    /// Every replica has started once (reports begin then).
+    booted: bool,
     twins: Option<TwinsSchedule>,
     after_gst: bool,
     stats: Stats,
@@ -160,6 +164,8 @@ impl World {
             replicas,
             inv: Invariants::default(),
             partition: None,
+            reported: Vec::new(),
+            booted: false,
             twins,
             after_gst: false,
             stats: Stats::default(),
@@ -182,9 +188,12 @@ impl World {
     /// Runs to completion: the safety phase (faults until GST), then the liveness phase.
     pub fn run(mut self) -> Report {
         let n = self.replicas.len();
+        self.reported = vec![vec![true; n]; n];
         for idx in 0..n {
             self.boot(idx);
         }
+        self.booted = true;
+        self.sync_reports();
         let gst = self.cfg.faults.gst_ms;
         for i in 0..self.cfg.payloads {
             let at = self.rng.range(0, gst);
@@ -328,24 +337,39 @@ impl World {
         let actions =
             self.replicas[idx].core.as_mut().map(|c| c.start(self.now)).unwrap_or_default();
         self.apply(idx, actions);
-        // PM7: the transport's view. The others see this member back; it sees who is down.
-        self.report_reachability(idx, true);
-        let down: Vec<NodeId> = (0..self.replicas.len())
-            .filter(|&j| self.replicas[j].core.is_none())
-            .map(|j| self.replicas[j].node)
-            .collect();
-        for peer in down {
-            self.step(idx, Input::Reachability { peer, reachable: false });
-        }
+        // PM7: a fresh core assumes every member reachable; tell it the transport's view.
+        let n = self.replicas.len();
+        self.reported[idx] = vec![true; n];
+        self.sync_reports();
     }
 
-    /// PM7: tells every other running replica that `idx`'s member went away or came back, as a
-    /// node's transport would when the connection drops or is re-established.
-    fn report_reachability(&mut self, idx: usize, reachable: bool) {
-        let peer = self.replicas[idx].node;
-        for j in 0..self.replicas.len() {
-            if j != idx && self.replicas[j].node != peer && self.replicas[j].core.is_some() {
-                self.step(j, Input::Reachability { peer, reachable });
+    /// PM7: tells each running replica which members its transport would see as gone or back:
+    /// a member is reachable when one of its replicas runs and is on the same side of the
+    /// current partition. Called after every crash, restart and partition change, so reports
+    /// flap with the partitions (pre-GST) and are sometimes wrong for Twins, as real ones can be.
+    fn sync_reports(&mut self) {
+        if !self.booted {
+            return;
+        }
+        let n = self.replicas.len();
+        for i in 0..n {
+            if self.replicas[i].core.is_none() {
+                continue;
+            }
+            for peer_idx in 0..n {
+                let peer = self.replicas[peer_idx].node;
+                if peer == self.replicas[i].node || peer.index() != peer_idx {
+                    continue; // ourselves, or a twin's extra replica (its member is counted once)
+                }
+                let up = (0..n).any(|j| {
+                    self.replicas[j].node == peer
+                        && self.replicas[j].core.is_some()
+                        && self.partition.as_ref().is_none_or(|g| g[i] == g[j])
+                });
+                if self.reported[i][peer_idx] != up {
+                    self.reported[i][peer_idx] = up;
+                    self.step(i, Input::Reachability { peer, reachable: up });
+                }
             }
         }
     }
@@ -363,7 +387,7 @@ impl World {
         r.disk.crash();
         r.incarnation += 1;
         r.timers.clear();
-        self.report_reachability(idx, false);
+        self.sync_reports();
         let gst = self.cfg.faults.gst_ms;
         let back = (self.now + self.rng.range(10, 1_500)).min(gst);
         self.schedule(back, Event::Restart(idx));
@@ -379,6 +403,7 @@ impl World {
         } else {
             Some((0..n).map(|_| self.rng.range(0, 1) as u8).collect())
         };
+        self.sync_reports();
         let next = self.now + self.rng.range(50, 800);
         if next < self.cfg.faults.gst_ms {
             self.schedule(next, Event::Partition);
@@ -394,6 +419,7 @@ impl World {
                 self.boot(idx);
             }
         }
+        self.sync_reports();
         let honest: Vec<usize> = (0..self.replicas.len()).filter(|&i| self.honest(i)).collect();
         self.inv.liveness.deadline_ms = self.now + self.cfg.liveness_bound_ms;
         for i in 0..self.cfg.liveness_payloads {
