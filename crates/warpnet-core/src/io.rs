@@ -101,6 +101,8 @@ pub enum Rejection {
     CommandTooLarge { bytes: usize, max: usize },
     #[error("command is already pending")]
     DuplicateCommand,
+    #[error("command was committed recently")]
+    AlreadyCommitted,
     #[error("message for epoch {got}, ours is {expected}")]
     WrongEpoch { got: warpnet_types::Epoch, expected: warpnet_types::Epoch },
 }
@@ -122,6 +124,7 @@ impl Rejection {
             Rejection::MempoolFull { .. } => "mempool_full",
             Rejection::CommandTooLarge { .. } => "command_too_large",
             Rejection::DuplicateCommand => "duplicate_command",
+            Rejection::AlreadyCommitted => "already_committed",
             Rejection::WrongEpoch { .. } => "wrong_epoch",
         }
     }

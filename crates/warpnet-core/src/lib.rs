@@ -46,7 +46,7 @@ pub mod safety;
 pub mod sync;
 pub mod tree;
 
-pub use crate::core::{Core, Recovery, StartError, Status};
+pub use crate::core::{Core, Recovery, StartError, Status, RECENT_COMMITTED_BLOCKS};
 pub use evidence::{Equivocation, Statement};
 pub use io::{Action, Input, Rejection, Timer};
 pub use params::CoreParams;

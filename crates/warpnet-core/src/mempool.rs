@@ -14,16 +14,29 @@ pub fn command_digest(cmd: &[u8]) -> Digest {
 }
 
 /// A bounded FIFO of commands. Commands stay until committed, so a failed proposal loses none.
+///
+/// M2: the digests of the last `capacity` committed commands are remembered, and such a command
+/// is refused (`AlreadyCommitted`): with M1 a member's copy of a command can arrive after the
+/// command committed, and must not be proposed and committed a second time.
 pub struct Mempool {
     queue: VecDeque<(Digest, Vec<u8>)>,
     index: HashSet<Digest>,
     capacity: usize,
     command_bytes_max: usize,
+    committed: HashSet<Digest>,
+    committed_order: VecDeque<Digest>,
 }
 
 impl Mempool {
     pub fn new(capacity: usize, command_bytes_max: usize) -> Self {
-        Self { queue: VecDeque::new(), index: HashSet::new(), capacity, command_bytes_max }
+        Self {
+            queue: VecDeque::new(),
+            index: HashSet::new(),
+            capacity,
+            command_bytes_max,
+            committed: HashSet::new(),
+            committed_order: VecDeque::new(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -45,6 +58,9 @@ impl Mempool {
             return Err(Rejection::MempoolFull { capacity: self.capacity });
         }
         let d = command_digest(&cmd);
+        if self.committed.contains(&d) {
+            return Err(Rejection::AlreadyCommitted);
+        }
         if !self.index.insert(d) {
             return Err(Rejection::DuplicateCommand);
         }
@@ -78,13 +94,21 @@ impl Mempool {
         out
     }
 
-    /// Removes committed commands.
+    /// Removes committed commands, and remembers them (M2).
     pub fn remove_committed<'a>(&mut self, cmds: impl Iterator<Item = &'a Vec<u8>>) {
         let mut gone = HashSet::new();
         for c in cmds {
             let d = command_digest(c);
             if self.index.remove(&d) {
                 gone.insert(d);
+            }
+            if self.committed.insert(d) {
+                self.committed_order.push_back(d);
+                if self.committed_order.len() > self.capacity {
+                    if let Some(old) = self.committed_order.pop_front() {
+                        self.committed.remove(&old);
+                    }
+                }
             }
         }
         if !gone.is_empty() {
@@ -113,9 +137,13 @@ mod tests {
         assert_eq!(m.batch(1, 100, &HashSet::new()), vec![b"a".to_vec()]);
         m.remove_committed([b"a".to_vec()].iter());
         assert_eq!(m.len(), 1);
-        assert!(
-            m.add(b"a".to_vec()).is_ok(),
-            "a committed command may be submitted again; the state machine de-duplicates"
+        assert_eq!(
+            m.add(b"a".to_vec()),
+            Err(Rejection::AlreadyCommitted),
+            "M2: a recently committed command is not taken again"
         );
+        // The memory of committed commands is bounded: the oldest are forgotten.
+        m.remove_committed([b"x".to_vec(), b"y".to_vec()].iter());
+        assert!(m.add(b"a".to_vec()).is_ok(), "forgotten after `capacity` newer commits");
     }
 }

@@ -45,6 +45,8 @@ pub enum Refused {
     Overloaded,
     /// The command is not acceptable (too large).
     Invalid(String),
+    /// The command committed recently (M2): committed state has its outcome.
+    AlreadyCommitted,
 }
 
 /// What the consensus loop publishes after every step.
@@ -263,18 +265,25 @@ async fn post_claim(shared: &Shared, req: Request<Incoming>) -> (&'static str, R
         Err(_) => return overloaded(),
     }
     // Committed state may settle it already (a retry, or an ID with an owner): no ordering.
-    match shared
-        .store
-        .app_snapshot()
-        .and_then(|s| warpnet_state::settled(&View::committed(&s), &claim))
-    {
-        Ok(Some(outcome)) => return claim_reply(&claim, outcome),
-        Ok(None) => {}
-        Err(e) => return internal(&e.to_string()),
+    if let Some(reply) = settled_reply(shared, &claim) {
+        return reply;
     }
     match order(shared, Command::Claim(claim.clone()).encode()).await {
         Ok(outcome) => claim_reply(&claim, outcome),
+        // It committed since we looked (M2): committed state has the answer now.
+        Err(Failure::AlreadyCommitted) => settled_reply(shared, &claim)
+            .unwrap_or_else(|| internal("a committed claim has no recorded result")),
         Err(failure) => failure.reply(shared, "claim"),
+    }
+}
+
+/// The answer committed state gives for `claim`, if any (see `warpnet_state::settled`).
+fn settled_reply(shared: &Shared, claim: &Claim) -> Option<(&'static str, Reply)> {
+    let snapshot = shared.store.app_snapshot();
+    match snapshot.and_then(|s| warpnet_state::settled(&View::committed(&s), claim)) {
+        Ok(Some(outcome)) => Some(claim_reply(claim, outcome)),
+        Ok(None) => None,
+        Err(e) => Some(internal(&e.to_string())),
     }
 }
 
@@ -315,6 +324,8 @@ enum Failure {
     },
     Overloaded,
     Invalid(String),
+    /// Committed already (between the API's look at committed state and the submission).
+    AlreadyCommitted,
     /// The node is stopping with the command submitted: the outcome is unknown.
     Stopping,
 }
@@ -331,6 +342,7 @@ impl Failure {
         match self {
             Failure::Overloaded => overloaded(),
             Failure::Invalid(m) => bad("invalid_command", m),
+            Failure::AlreadyCommitted => bad("invalid_command", "this command already committed"),
             Failure::Stopping => {
                 let r = json(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -388,6 +400,7 @@ async fn order(shared: &Shared, command: Vec<u8>) -> Result<Outcome, Failure> {
         Ok(Ok(Ok(outcome))) => Ok(outcome),
         Ok(Ok(Err(Refused::Overloaded))) => Err(Failure::Overloaded),
         Ok(Ok(Err(Refused::Invalid(m)))) => Err(Failure::Invalid(m)),
+        Ok(Ok(Err(Refused::AlreadyCommitted))) => Err(Failure::AlreadyCommitted),
         Ok(Err(_)) => Err(Failure::Stopping),
         Err(_) => {
             let (reachable, quorum) = reach(shared);

@@ -230,6 +230,10 @@ impl Node {
                 Some(Rejection::MempoolFull { .. }) => {
                     let _ = done.send(Err(Refused::Overloaded));
                 }
+                // M2: committed since the API looked; its outcome is in committed state.
+                Some(Rejection::AlreadyCommitted) => {
+                    let _ = done.send(Err(Refused::AlreadyCommitted));
+                }
                 Some(Rejection::CommandTooLarge { bytes, max }) => {
                     let _ = done.send(Err(Refused::Invalid(format!(
                         "command of {bytes} bytes exceeds the limit of {max}"

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use warpnet_core::{Committed, Recovery, SafetyData};
+use warpnet_core::{Committed, Recovery, SafetyData, RECENT_COMMITTED_BLOCKS};
 use warpnet_types::codec::{CodecError, Decode};
 use warpnet_types::{Block, BlockId, ConsensusConfig, Height, QuorumCertificate};
 
@@ -117,11 +117,17 @@ impl Disk {
             Some(bytes) => SafetyData::from_bytes(bytes)?,
             None => SafetyData::initial(config),
         };
+        let recent = self.durable.committed.len().saturating_sub(RECENT_COMMITTED_BLOCKS as usize);
+        let recent_commands = self.durable.committed[recent..]
+            .iter()
+            .flat_map(|(b, _)| b.payload().iter().cloned())
+            .collect();
         Ok(Recovery {
             safety,
             blocks: self.durable.blocks.values().filter(|b| b.height() > h).cloned().collect(),
             committed,
             committed_certificate,
+            recent_commands,
         })
     }
 }

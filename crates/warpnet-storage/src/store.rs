@@ -264,7 +264,29 @@ impl Store {
                 uncommitted.push(b);
             }
         }
-        Ok(Recovery { safety, committed, committed_certificate, blocks: uncommitted })
+        // M2: the last committed blocks' commands, oldest first.
+        let tip = committed.height().0;
+        let mut recent_commands = Vec::new();
+        for h in tip.saturating_sub(warpnet_core::RECENT_COMMITTED_BLOCKS - 1).max(1)..=tip {
+            let missing = || StoreError::Corrupt {
+                what: "chain",
+                detail: format!("committed block at height {h} missing"),
+            };
+            let record = chain.get(h).map_err(db("read chain"))?.ok_or_else(missing)?;
+            let (id, _) = decode_chain_record(record.value())?;
+            let block = blocks
+                .get(id.as_bytes().as_slice())
+                .map_err(db("read block"))?
+                .ok_or_else(missing)?;
+            recent_commands.extend(decode_block(block.value())?.payload().iter().cloned());
+        }
+        Ok(Recovery {
+            safety,
+            committed,
+            committed_certificate,
+            blocks: uncommitted,
+            recent_commands,
+        })
     }
 
     /// Any block held, committed or not.

@@ -142,6 +142,11 @@ fn commits_extend_the_chain_keep_their_certificates_and_prune_forks() {
     let r = store.recovery(&c).unwrap();
     assert_eq!((r.committed.clone(), r.committed_certificate.clone()), ch[1].clone());
     assert_eq!(r.blocks, vec![ch[2].0.clone()]);
+    assert_eq!(
+        r.recent_commands,
+        vec![vec![1u8], vec![2u8]],
+        "M2: the committed blocks' commands, oldest first (not the fork's, not pending ones)"
+    );
 }
 
 #[test]

@@ -34,7 +34,13 @@ pub struct Recovery {
     pub committed_certificate: QuorumCertificate,
     /// Stored blocks above `committed`, in any order; those not extending it are dropped.
     pub blocks: Vec<Block>,
+    /// Commands of the last committed blocks, oldest first (see [`RECENT_COMMITTED_BLOCKS`]):
+    /// M2 remembers them across a restart, so a late or replayed copy is not committed again.
+    pub recent_commands: Vec<Vec<u8>>,
 }
+
+/// How many of the last committed blocks a store hands back in `Recovery::recent_commands`.
+pub const RECENT_COMMITTED_BLOCKS: u64 = 256;
 
 impl Recovery {
     /// A member's first start.
@@ -44,6 +50,7 @@ impl Recovery {
             committed: Block::genesis(config),
             committed_certificate: QuorumCertificate::genesis(config),
             blocks: Vec::new(),
+            recent_commands: Vec::new(),
         }
     }
 }
@@ -167,7 +174,8 @@ impl Core {
         // moved us into a round is persisted with any vote or timeout we signed there.)
         let tc_round = data.high_tc.as_ref().map_or(Round(0), TimeoutCertificate::round);
         let round = data.high_qc.round().max(tc_round).next().max(data.last_voted_round);
-        let mempool = Mempool::new(params.mempool_max, params.command_bytes_max);
+        let mut mempool = Mempool::new(params.mempool_max, params.command_bytes_max);
+        mempool.remove_committed(recovery.recent_commands.iter());
         Ok(Self {
             config,
             me,
@@ -280,7 +288,7 @@ impl Core {
         for cmd in shared.commands {
             match self.mempool.add(cmd) {
                 Ok(()) => added = true,
-                Err(Rejection::DuplicateCommand) => {}
+                Err(Rejection::DuplicateCommand | Rejection::AlreadyCommitted) => {}
                 Err(reason) => {
                     // Full, or a command over the limit: refuse the rest of the message.
                     self.reject(Some(from), reason);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use warpnet_core::{Core, Input, Timer};
 use warpnet_types::{ConsensusConfig, Message, NodeId, QuorumRule, Round, Signer};
 
-use crate::byzantine::Byzantine;
+use crate::byzantine::{Byzantine, Target};
 use crate::config::{Behavior, SimConfig};
 use crate::invariants::{Invariants, Violation};
 use crate::rng::Rng;
@@ -294,7 +294,20 @@ impl World {
                     self.boot(idx);
                 }
             }
-            Event::Payload { replica, cmd } => self.step(replica, Input::Payload(cmd)),
+            Event::Payload { replica, cmd } => {
+                // M1, as the node runtime does it: the client's member takes the command and
+                // shares it with every other member (through the faulty network), so the
+                // liveness invariant also checks that shared commands reach a proposal.
+                let shared = Message::Commands(warpnet_types::SharedCommands {
+                    epoch: self.config.epoch(),
+                    commands: vec![cmd.clone()],
+                });
+                self.step(replica, Input::Payload(cmd));
+                if self.replicas[replica].core.is_some() {
+                    let frame: Rc<[u8]> = shared.to_frame().into();
+                    self.send_outgoing(replica, vec![(Target::All, frame, None)]);
+                }
+            }
             Event::Partition => self.repartition(),
             Event::Gst => self.gst(),
             Event::ByzTick(idx) => self.byz_tick(idx),
