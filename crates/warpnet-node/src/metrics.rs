@@ -63,8 +63,12 @@ impl Metrics {
 
     /// A committed block's signature verdicts were computed `ahead` (verifier thread) or at
     /// `commit` (on the consensus loop).
-    pub fn verdicts(&self, source: &'static str) {
-        bump(&self.verdicts, source);
+    pub fn verdicts(&self, source: &'static str, blocks: u64) {
+        if blocks > 0 {
+            if let Ok(mut m) = self.verdicts.lock() {
+                *m.entry(source).or_default() += blocks;
+            }
+        }
     }
 
     /// The API answered a claim or lookup with this result (`claimed`, `bad_request`, ...).

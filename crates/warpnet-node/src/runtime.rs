@@ -91,6 +91,8 @@ struct Node {
     verdicts: app::Verdicts,
     /// What the core was last told about each member's reachability (PM7), by node index.
     reachable: Vec<bool>,
+    /// The transport's connected members, as of the last step (`publish`).
+    connected: Vec<NodeId>,
     started: Instant,
 }
 
@@ -147,18 +149,15 @@ impl Node {
             }
             // The registry's writes join the commits' transaction: state and height never
             // diverge, and a crash loses both or neither.
-            let applied = if batch.commits.is_empty() {
-                app::Applied::default()
-            } else {
+            let mut applied = app::Applied::default();
+            if !batch.commits.is_empty() {
                 let snapshot = self.store.app_snapshot()?;
-                let applied =
-                    app::apply(&self.network, &snapshot, &batch.commits, &mut self.verdicts)?;
-                batch.app = applied.writes;
+                applied = app::apply(&self.network, &snapshot, &batch.commits, &mut self.verdicts)?;
+                batch.app = std::mem::take(&mut applied.writes);
                 let m = &self.shared.metrics;
-                (0..applied.ahead).for_each(|_| m.verdicts("ahead"));
-                (0..applied.at_commit).for_each(|_| m.verdicts("commit"));
-                app::Applied { writes: Vec::new(), ..applied }
-            };
+                m.verdicts("ahead", applied.ahead as u64);
+                m.verdicts("commit", applied.at_commit as u64);
+            }
             if !batch.is_empty() {
                 let started = Instant::now();
                 self.store.write(&batch)?;
@@ -214,6 +213,7 @@ impl Node {
                 s.last_certificate = Some(Instant::now());
             }
         }
+        self.connected = stats.connected;
     }
 
     /// Takes client submissions into the mempool and shares the new ones with every member.
@@ -300,13 +300,12 @@ impl Node {
     /// PM7: tells the core which members the transport lost or regained. A member not yet
     /// connected after a start counts as unreachable only after [`REACHABILITY_GRACE`].
     fn refresh_reachability(&mut self) -> Result<(), NodeError> {
-        let connected = self.transport.stats().connected;
         for i in 0..self.reachable.len() {
             let peer = NodeId(i as u16);
             if peer == self.me {
                 continue;
             }
-            let now = connected.contains(&peer);
+            let now = self.connected.contains(&peer);
             if now == self.reachable[i] || (!now && self.started.elapsed() < REACHABILITY_GRACE) {
                 continue;
             }
@@ -481,6 +480,7 @@ pub async fn run(
         waiters: HashMap::new(),
         verdicts: HashMap::new(),
         reachable: vec![true; config.total_nodes()],
+        connected: Vec::new(),
         started: Instant::now(),
     };
     let mut prune = tokio::time::interval(Duration::from_secs(1));
