@@ -120,6 +120,12 @@ impl SafetyRules {
         }
     }
 
+    /// For data that is not on disk yet (a new epoch's, EP3): nothing sealed behind it leaves
+    /// before the write carrying it is durable.
+    pub fn unpersisted(data: SafetyData) -> Self {
+        Self { version: 1, ..Self::new(data) }
+    }
+
     pub fn data(&self) -> &SafetyData {
         &self.data
     }

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use warpnet_core::{Core, Status};
+use warpnet_core::Status;
 use warpnet_types::certs::{timeout_signing_bytes, vote_signing_bytes};
 use warpnet_types::message::MESSAGE_BYTES_MAX;
 use warpnet_types::{
@@ -19,7 +19,11 @@ use crate::rng::Rng;
 /// Where a message goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
+    /// A member of the sender's current committee.
     Node(NodeId),
+    /// Whoever holds this key (the core names peers by key).
+    Key(warpnet_types::PublicKey),
+    /// Every other member of the sender's current committee.
     All,
 }
 
@@ -102,8 +106,6 @@ impl Byzantine {
         config: &ConsensusConfig,
         me: NodeId,
         signer: &dyn Signer,
-        _core: Option<&Core>,
-        _from: NodeId,
         message: &Message,
     ) -> Vec<Out> {
         match (self.behavior, message) {

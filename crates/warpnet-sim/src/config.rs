@@ -71,6 +71,21 @@ pub struct Faults {
     pub gst_ms: u64,
 }
 
+/// A committee change, by replica index (spares come after the first committee).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Add(usize),
+    Remove(usize),
+}
+
+/// A committee change and when its operators first try it. Changes are tried in order, each
+/// retried in later epochs until it takes effect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub at_ms: u64,
+    pub op: Op,
+}
+
 /// One run.
 #[derive(Clone, Debug)]
 pub struct SimConfig {
@@ -90,6 +105,12 @@ pub struct SimConfig {
     pub liveness_payloads: usize,
     pub liveness_bound_ms: u64,
     pub max_steps: u64,
+    /// Replicas outside the first committee, following the chain until admitted.
+    pub spares: usize,
+    /// Committee changes (EP1–EP5), in order.
+    pub membership: Vec<Change>,
+    /// The first committee's floor for removals.
+    pub members_min: usize,
 }
 
 /// Choices a caller can pin; everything else is drawn from the seed.
@@ -149,6 +170,11 @@ impl SimConfig {
             disk_latency_ms_max: rng.range(0, 3),
             gst_ms: rng.range(500, 4_000),
         };
+        let (spares, membership) = if rng.chance(0.35) {
+            changes(&mut rng, nodes, &byzantine_ids, faults.gst_ms)
+        } else {
+            (0, Vec::new())
+        };
         Self {
             seed,
             nodes,
@@ -162,6 +188,47 @@ impl SimConfig {
             liveness_payloads: 4,
             liveness_bound_ms: 60_000,
             max_steps: o.steps.unwrap_or(400_000),
+            spares,
+            membership,
+            members_min: warpnet_types::config::MEMBERS_MIN_DEFAULT,
         }
     }
+}
+
+/// Up to three committee changes before GST, admitting up to two spares and removing members,
+/// such that every committee on the way keeps at least the floor of members and at most `f` of
+/// them Byzantine.
+fn changes(rng: &mut Rng, nodes: usize, byzantine: &[u16], gst_ms: u64) -> (usize, Vec<Change>) {
+    let spares = rng.range(0, 2) as usize;
+    let mut members: Vec<usize> = (0..nodes).collect();
+    let mut unused: Vec<usize> = (nodes..nodes + spares).collect();
+    let mut out = Vec::new();
+    let byz = |m: &[usize]| m.iter().filter(|&&i| byzantine.contains(&(i as u16))).count();
+    for _ in 0..rng.range(1, 3) {
+        let at_ms = rng.range(0, gst_ms);
+        let add = !unused.is_empty() && rng.chance(0.5);
+        if add {
+            let idx = unused.remove(rng.index(unused.len()));
+            members.push(idx);
+            out.push(Change { at_ms, op: Op::Add(idx) });
+            continue;
+        }
+        let candidates: Vec<usize> = members
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let left: Vec<usize> = members.iter().copied().filter(|&m| m != i).collect();
+                left.len() >= warpnet_types::config::MEMBERS_MIN_DEFAULT
+                    && byz(&left) <= warpnet_types::config::faulty_nodes(left.len())
+            })
+            .collect();
+        if candidates.is_empty() {
+            continue;
+        }
+        let idx = candidates[rng.index(candidates.len())];
+        members.retain(|&m| m != idx);
+        out.push(Change { at_ms, op: Op::Remove(idx) });
+    }
+    out.sort_by_key(|c| c.at_ms);
+    (spares, out)
 }

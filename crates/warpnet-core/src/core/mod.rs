@@ -4,6 +4,7 @@
 //! commits), `timeout.rs` (the pacemaker's timeouts), `sync.rs` (fetching missing blocks).
 
 mod certs;
+mod epoch;
 mod proposal;
 mod sync;
 mod timeout;
@@ -14,14 +15,15 @@ pub use validate::CoreInvariant;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
+use warpnet_types::epoch::CommitProof;
 use warpnet_types::{
-    Block, BlockId, ConsensusConfig, Height, Message, NodeId, Proposal, QuorumCertificate, Round,
-    Signature, Signer, Timeout, TimeoutCertificate, Vote,
+    Block, BlockId, ConsensusConfig, Height, Message, NodeId, Proposal, PublicKey,
+    QuorumCertificate, Round, Signature, Signer, Timeout, TimeoutCertificate, Vote,
 };
 
 use crate::collect::{TimeoutCollector, VoteCollector};
 use crate::evidence::Equivocation;
-use crate::io::{Input, Outgoing, Rejection, Step, Target, Timer, Write};
+use crate::io::{EpochChange, Input, Outgoing, Rejection, Step, Target, Timer, Write};
 use crate::mempool::Mempool;
 use crate::params::CoreParams;
 use crate::safety::{SafetyData, SafetyRules, Sealed};
@@ -98,12 +100,17 @@ pub struct Status {
     pub round_timeouts: u64,
     /// Writes handed out and not yet reported durable.
     pub writes_in_flight: u64,
+    pub epoch: warpnet_types::Epoch,
+    /// This replica's index in the epoch's committee; `None` when it is not a member (a
+    /// joining node following the chain, or a removed member lingering).
+    pub member: Option<NodeId>,
 }
 
 /// One replica's consensus state. See the crate documentation for the contract.
 pub struct Core {
     config: Arc<ConsensusConfig>,
-    me: NodeId,
+    /// Our index in the epoch's committee, if a member: only members sign.
+    me: Option<NodeId>,
     signer: Arc<dyn Signer>,
     params: CoreParams,
     safety: SafetyRules,
@@ -133,6 +140,16 @@ pub struct Core {
     mempool: Mempool,
     /// Members the transport reports unreachable (PM7).
     unreachable: std::collections::BTreeSet<NodeId>,
+    /// The proof of our latest commit (served to peers catching up, EP4).
+    latest_commit: Option<CommitProof>,
+    /// Blocks proven committed that we are fetching, oldest first: the ends of our epoch and
+    /// the next ones (with the committee each starts), then a latest commit (EP4, Y5).
+    targets: VecDeque<epoch::Proven>,
+    /// The epoch ended in this step (EP3); the switch happens as the step finishes.
+    ending: Option<EpochChange>,
+    /// Rate limits for EP4: the round in which we last answered or asked each peer.
+    epoch_served: HashMap<PublicKey, Round>,
+    epoch_asked: HashMap<PublicKey, Round>,
     now_ms: u64,
     /// The step being built, and its write.
     step: Step,
@@ -140,7 +157,7 @@ pub struct Core {
 }
 
 impl Core {
-    /// Builds a replica from what its storage holds. Call [`Core::start`] next.
+    /// Builds a member's replica from what its storage holds. Call [`Core::start`] next.
     pub fn new(
         config: Arc<ConsensusConfig>,
         me: NodeId,
@@ -151,14 +168,26 @@ impl Core {
         let expected = config
             .public_key(me)
             .map_err(|_| StartError::NotMember { me, total: config.total_nodes() })?;
+        if signer.public_key() != *expected {
+            return Err(StartError::WrongKey { me });
+        }
+        Self::recover(config, signer, params, recovery)
+    }
+
+    /// Builds a replica from what its storage holds, a member of `config`'s epoch or not (then
+    /// it follows the chain without signing, EP4). Call [`Core::start`] next.
+    pub fn recover(
+        config: Arc<ConsensusConfig>,
+        signer: Arc<dyn Signer>,
+        params: CoreParams,
+        recovery: Recovery,
+    ) -> Result<Self, StartError> {
+        let me = config.node_id_of(&signer.public_key());
         if signer.scheme() != config.scheme() {
             return Err(StartError::WrongScheme {
                 key: signer.scheme(),
                 committee: config.scheme(),
             });
-        }
-        if signer.public_key() != *expected {
-            return Err(StartError::WrongKey { me });
         }
         params.check().map_err(StartError::Params)?;
         if recovery.safety.epoch != config.epoch() {
@@ -214,6 +243,11 @@ impl Core {
             evidence: Vec::new(),
             mempool,
             unreachable: std::collections::BTreeSet::new(),
+            latest_commit: None,
+            targets: VecDeque::new(),
+            ending: None,
+            epoch_served: HashMap::new(),
+            epoch_asked: HashMap::new(),
             now_ms: 0,
             step: Step::default(),
             write: Write::default(),
@@ -228,8 +262,8 @@ impl Core {
         if self.tree.contains(&high_qc.block_id()) {
             self.tree.record_qc(&high_qc);
         } else {
-            let peer = high_qc.voters().iter().find(|&id| id != self.me);
-            self.request_sync(high_qc.block_id(), peer);
+            let peer = high_qc.voters().iter().find(|&id| Some(id) != self.me);
+            self.request_sync(high_qc.block_id(), self.key_of(peer));
         }
         self.finish()
     }
@@ -263,7 +297,9 @@ impl Core {
         let mut verdicts = Vec::with_capacity(commands.len());
         let mut fresh = Vec::new();
         for cmd in commands {
-            let verdict = self.mempool.add(cmd.clone());
+            // EP1: a membership change must be valid for the epoch to be ordered at all.
+            let verdict =
+                self.check_membership_command(&cmd).and_then(|()| self.mempool.add(cmd.clone()));
             if verdict.is_ok() {
                 fresh.push(cmd);
             }
@@ -339,8 +375,22 @@ impl Core {
         self.timers[0].map_or(u64::MAX, |(at, _)| at)
     }
 
+    /// To a member of the epoch.
     pub(super) fn send(&mut self, to: NodeId, message: Message) {
+        if let Ok(key) = self.config.public_key(to) {
+            let to = *key;
+            self.send_to(to, message);
+        }
+    }
+
+    /// To any peer, member or not.
+    pub(super) fn send_to(&mut self, to: PublicKey, message: Message) {
         self.step.messages.push(Outgoing { to: Target::One(to), message });
+    }
+
+    /// The key of a member of the epoch.
+    pub(super) fn key_of(&self, id: Option<NodeId>) -> Option<PublicKey> {
+        id.and_then(|id| self.config.public_key(id).ok()).copied()
     }
 
     pub(super) fn broadcast(&mut self, message: Message) {
@@ -353,10 +403,10 @@ impl Core {
 
     /// PM7: a member became unreachable or reachable again. If the current round's leader or
     /// vote collector just went away, the round cannot produce a QC: its timer is shortened.
-    fn on_reachability(&mut self, peer: NodeId, reachable: bool) {
-        if peer == self.me || !self.config.contains(peer) {
+    fn on_reachability(&mut self, peer: PublicKey, reachable: bool) {
+        let Some(peer) = self.config.node_id_of(&peer).filter(|&p| Some(p) != self.me) else {
             return;
-        }
+        };
         if reachable {
             self.unreachable.remove(&peer);
             return;
@@ -399,6 +449,11 @@ impl Core {
     fn on_shared_commands(&mut self, from: NodeId, shared: warpnet_types::SharedCommands) {
         let mut added = false;
         for cmd in shared.commands {
+            // EP1: a membership change enters the mempool only if it is valid for the epoch.
+            if let Err(reason) = self.check_membership_command(&cmd) {
+                self.reject(Some(from), reason);
+                continue;
+            }
             match self.mempool.add(cmd) {
                 Ok(()) => added = true,
                 Err(Rejection::DuplicateCommand | Rejection::AlreadyCommitted) => {}
@@ -414,22 +469,33 @@ impl Core {
         }
     }
 
-    fn on_message(&mut self, from: NodeId, message: Message) {
-        if !self.config.contains(from) || from == self.me {
+    fn on_message(&mut self, key: PublicKey, message: Message) {
+        if key == self.signer.public_key() {
             return;
         }
-        if message.epoch() != self.config.epoch() {
-            let reason =
-                Rejection::WrongEpoch { got: message.epoch(), expected: self.config.epoch() };
-            return self.reject(Some(from), reason);
+        // Served whatever the epoch and whoever asks (EP4, Y2): they let a peer catch up.
+        match message {
+            Message::SyncRequest(r) => return self.on_sync_request(key, r),
+            Message::SyncResponse(r) => return self.on_sync_response(key, r),
+            Message::EpochRequest(r) => return self.on_epoch_request(key, r.from),
+            Message::EpochProof(p) => return self.on_epoch_proof(key, p),
+            _ => {}
         }
+        if message.epoch() != self.config.epoch() {
+            return self.on_other_epoch(key, message.epoch());
+        }
+        let Some(from) = self.config.node_id_of(&key) else {
+            return self.reject(None, Rejection::NotMember { kind: message.kind() });
+        };
         match message {
             Message::Proposal(p) => self.on_proposal(from, p),
             Message::Vote(v) => self.on_vote(from, v, false),
             Message::Timeout(t) => self.on_timeout_msg(from, t),
-            Message::SyncRequest(r) => self.on_sync_request(from, r),
-            Message::SyncResponse(r) => self.on_sync_response(from, r),
             Message::Commands(c) => self.on_shared_commands(from, c),
+            Message::SyncRequest(_)
+            | Message::SyncResponse(_)
+            | Message::EpochRequest(_)
+            | Message::EpochProof(_) => {}
         }
     }
 
@@ -440,6 +506,10 @@ impl Core {
         // Releasing our own vote or timeout can form a QC or TC, which changes the safety data
         // and may seal more messages: repeat until nothing more is released.
         while self.release_durable() > 0 {}
+        // EP3: the epoch ended in this step; what was sealed in it is dropped with it.
+        while let Some(change) = self.ending.take() {
+            self.switch_epoch(change);
+        }
         if self.safety.dirty() && self.persist_requested < self.safety.version() {
             self.persist_requested = self.safety.version();
             self.write.safety = Some(self.safety.data().clone());
@@ -533,6 +603,8 @@ impl Core {
             evidence: self.evidence.len(),
             round_timeouts: self.round_timeouts,
             writes_in_flight: self.unpersisted.len() as u64,
+            epoch: self.config.epoch(),
+            member: self.me,
         }
     }
 
@@ -541,8 +613,14 @@ impl Core {
         self.timers.iter().flatten().map(|&(at, t)| (t, at)).collect()
     }
 
-    pub fn id(&self) -> NodeId {
+    /// Our index in the epoch's committee, if a member.
+    pub fn id(&self) -> Option<NodeId> {
         self.me
+    }
+
+    /// The proof of our latest commit in this epoch, if we hold it (served with epoch proofs).
+    pub fn latest_commit(&self) -> Option<&CommitProof> {
+        self.latest_commit.as_ref()
     }
 
     pub fn config(&self) -> &Arc<ConsensusConfig> {
