@@ -13,12 +13,12 @@
 //! | `safety` | S1, S2, S4 and persist-before-release |
 //! | `restart` | S3, S4 and PM0 across restarts |
 //! | `commit` | C1, on the tree and in a network of cores (`net`) |
-//! | `proposals` | P1–P6, sender and epoch checks |
+//! | `proposals` | P1–P7, sender and epoch checks |
 //! | `pacemaker` | PM1, PM3–PM7 |
 //! | `quorum_evidence` | Q1, E1 |
 //! | `sync` | Y1–Y3 |
 //! | `mempool` | M1, M2 |
-//! | `review` | findings of the core's safety review, pinned |
+//! | `review` | findings of the core's safety review, pinned (Q1, P2, P6, PM0, E1, Y1) |
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

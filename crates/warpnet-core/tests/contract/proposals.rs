@@ -1,4 +1,4 @@
-//! P1–P6: what a proposal, vote or timeout must satisfy before it is processed, and P5,
+//! P1–P7: what a proposal, vote or timeout must satisfy before it is processed, and P5,
 //! when a leader proposes; also the transport's sender and the epoch, checked first.
 
 use warpnet_core::{Input, Rejection, SafetyData, Timer};
@@ -294,5 +294,49 @@ fn wrong_epoch_is_rejected() {
             Some(c.leader(1)),
             Rejection::WrongEpoch { got: Epoch(2), expected: Epoch(1) }
         )]
+    );
+}
+
+/// P7: a proposal stamped more than `clock_skew_max_ms` ahead of the member's clock is refused
+/// (a Byzantine leader cannot drag block time into the future), one exactly at the limit is
+/// voted for, and a block stamped before its parent is refused by the tree.
+#[test]
+fn p7_timestamp_too_far_ahead_or_before_the_parent_is_rejected() {
+    let c = Committee::new(4);
+    let (l1, l2) = (c.leader(1), c.leader(2));
+    let r = c.follower(&[1, 2]);
+    let skew = params().clock_skew_max_ms;
+    let now = 1_000;
+    let (mut core, _) = c.start(r);
+    let ahead = c.block_at(1, 1, &c.genesis_qc(), now + skew + 1, vec![]);
+    assert_eq!(
+        core.handle(now, c.propose(&ahead, None)),
+        [Act::Rejected(
+            Some(l1),
+            Rejection::FutureTimestamp { timestamp_ms: now + skew + 1, now_ms: now }
+        )]
+    );
+    let b1 = c.block_at(1, 1, &c.genesis_qc(), now + skew, vec![]);
+    let acts = core.handle(now, c.propose(&b1, None));
+    let vote = c.vote(&b1, r);
+    assert_eq!(the_persist(&acts).1, c.voted(vote.clone(), c.genesis_qc()), "at the limit");
+
+    let qc1 = c.qc(&b1);
+    let early = c.block_at(2, 2, &qc1, now + skew - 1, vec![]);
+    let acts = core.handle(now + 1, c.propose(&early, None));
+    assert_eq!(
+        acts,
+        [
+            Act::Write(2),
+            Act::PersistSafety(SafetyData { high_qc: qc1, ..c.voted(vote, c.genesis_qc()) }),
+            Act::Rejected(
+                Some(l2),
+                Rejection::Tree(warpnet_core::tree::TreeError::Timestamp {
+                    timestamp_ms: now + skew - 1,
+                    parent_ms: now + skew
+                })
+            ),
+            Act::SetTimer(Timer::Round(Round(2)), BASE_MS),
+        ]
     );
 }

@@ -1,11 +1,13 @@
-//! Findings of the core's safety review, each pinned by a test: E1 evidence once, the
-//! exact-QC shortcut (Q1), P6 catch-up from far-future timeouts, replayed timeouts, PM0's
-//! restart round, and P2 with the QC a TC carries.
+//! Findings of the core's safety review, each pinned by a test: P2 with the QC a TC carries,
+//! the exact-QC shortcut, P6 catch-up from far-future timeouts, replayed timeouts, the timeout
+//! collector's memory, E1 bookkeeping only after certificates hold, E1 evidence once, PM0's
+//! restart round and the committed certificate on restart, and Y1 asking the certificate's
+//! source.
 
-use warpnet_core::{Rejection, SafetyData};
+use warpnet_core::{Recovery, Rejection, SafetyData, Timer};
 use warpnet_types::{
-    Message, QuorumCertificate, Round, SyncResponse, Timeout, TimeoutCertificate, TimeoutMsg,
-    ValidationError,
+    Height, Message, NodeId, QuorumCertificate, Round, SyncRequest, SyncResponse, Timeout,
+    TimeoutCertificate, TimeoutMsg, ValidationError,
 };
 
 use crate::fixtures::*;
@@ -167,4 +169,117 @@ fn p2_a_leader_proposes_on_the_qc_carried_by_the_tc() {
     assert_eq!(proposal.block.justify(), &qc1);
     assert_eq!(proposal.tc.as_ref(), Some(&tc2));
     assert_eq!(proposal.validate(&c.config), Ok(()));
+}
+
+/// The timeout collector's memory: timeouts are kept for our round and the next two only, so
+/// a peer cannot grow the collector with rounds far ahead. A quorum of timeouts three rounds
+/// ahead (teaching no certificate) forms nothing; the same quorum two rounds ahead forms a TC.
+#[test]
+fn timeouts_beyond_the_collection_window_are_not_kept() {
+    let c = Committee::new(4);
+    let r = c.ids()[0];
+    let (mut core, _) = c.start(r);
+    let g = c.genesis_qc();
+    let others = c.other_than(&[r]);
+    for (t, &x) in (10..).zip(&others) {
+        assert_eq!(core.handle(t, msg(x, c.timeout_msg(4, &g, x))), []);
+    }
+    assert_eq!(core.status().round, Round(1), "no TC from timeouts it does not keep");
+    for (t, &x) in (20..).zip(&others) {
+        let _ = core.handle(t, msg(x, c.timeout_msg(3, &g, x)));
+    }
+    let s = core.status();
+    assert_eq!((s.round, s.high_tc_round), (Round(4), Some(Round(3))));
+}
+
+/// E1 bookkeeping only after the certificates hold: a leader's proposal carrying a forged QC is
+/// refused and not remembered (so such proposals cannot grow the map of seen proposals), and
+/// the leader's valid proposal for that round is then voted on, not taken for equivocation.
+#[test]
+fn e1_a_proposal_whose_certificate_fails_is_not_remembered() {
+    let c = Committee::new(4);
+    let r = c.follower(&[1, 2, 3]);
+    let (mut core, _) = c.start(r);
+    let b1 = c.block(1, 1, &c.genesis_qc(), vec![]);
+    let qc1 = c.qc(&b1);
+    let _ = core.handle(10, c.propose(&b1, None));
+    let forged = QuorumCertificate::from_parts(
+        c.config.epoch(),
+        Round(1),
+        b1.id(),
+        qc1.voters().clone(),
+        vec![warpnet_types::Signature([9; 64]); qc1.signatures().len()],
+    );
+    let bad = c.block(2, 2, &forged, vec![cmd("bad")]);
+    assert_eq!(
+        core.handle(20, c.propose(&bad, None)),
+        [Act::Rejected(
+            Some(c.leader(2)),
+            Rejection::Invalid(ValidationError::BadSignature {
+                kind: "quorum certificate",
+                signer: qc1.voters().iter().next().unwrap()
+            })
+        )]
+    );
+    let b2 = c.block(2, 2, &qc1, vec![]);
+    let acts = core.handle(21, c.propose(&b2, None));
+    assert_eq!(the_persist(&acts).1.last_vote, Some(c.vote(&b2, r)));
+    assert!(core.evidence().is_empty());
+}
+
+/// PM0 with the committed block's certificate: after a crash between applying a commit and the
+/// next safety write, the stored high QC can be older than the committed block's QC. The
+/// restarted replica counts that QC as observed (its lock is never below what it committed),
+/// resumes after it, and writes it at start.
+#[test]
+fn pm0_restart_observes_the_committed_blocks_certificate() {
+    let c = Committee::new(4);
+    let r = c.follower(&[2]);
+    let b1 = c.block(1, 1, &c.genesis_qc(), vec![]);
+    let qc1 = c.qc(&b1);
+    let recovery = Recovery {
+        committed: b1.clone(),
+        committed_certificate: qc1.clone(),
+        ..Recovery::genesis(&c.config)
+    };
+    let mut core = c.core(r, recovery);
+    assert_eq!((core.status().round, core.high_qc()), (Round(2), &qc1));
+    assert_eq!(
+        core.start(0),
+        [
+            Act::Write(1),
+            Act::PersistSafety(SafetyData { high_qc: qc1, ..SafetyData::initial(&c.config) }),
+            Act::SetTimer(Timer::Round(Round(2)), BASE_MS),
+        ]
+    );
+    assert_eq!(core.status().committed_block, b1.id());
+}
+
+/// Y1 asks the member a certificate came with first (it holds the block), not merely some
+/// signer of the certificate.
+#[test]
+fn y1_sync_asks_the_member_the_certificate_came_with() {
+    let c = Committee::new(4);
+    let b1 = c.block(1, 1, &c.genesis_qc(), vec![]);
+    let qc1 = c.qc(&b1);
+    let voters: Vec<NodeId> = qc1.voters().iter().collect();
+    let x = c.other_than(&voters)[0];
+    let r = c.other_than(&[x])[0];
+    let (mut core, _) = c.start(r);
+    let acts = core.handle(10, msg(x, c.timeout_msg(2, &qc1, x)));
+    let request = SyncRequest {
+        epoch: c.config.epoch(),
+        target: b1.id(),
+        above: Height(0),
+        max_blocks: SYNC_BLOCKS_MAX,
+    };
+    assert_eq!(
+        acts,
+        [
+            Act::Write(1),
+            Act::PersistSafety(SafetyData { high_qc: qc1, ..SafetyData::initial(&c.config) }),
+            Act::Send(x, Message::SyncRequest(request)),
+            Act::SetTimer(Timer::Round(Round(2)), BASE_MS),
+        ]
+    );
 }
