@@ -40,9 +40,15 @@ impl World {
         for ev in evidence {
             self.stats.evidence += 1;
             if self.honest_node(ev.signer) {
-                let detail =
-                    format!("replica {idx} holds evidence against honest node {}: {ev:?}", ev.signer);
-                self.inv.record(Some(Violation { invariant: "no-double-vote", at_ms: self.now, detail }));
+                let detail = format!(
+                    "replica {idx} holds evidence against honest node {}: {ev:?}",
+                    ev.signer
+                );
+                self.inv.record(Some(Violation {
+                    invariant: "no-double-vote",
+                    at_ms: self.now,
+                    detail,
+                }));
             }
         }
         for (_, reason) in rejected {
@@ -54,7 +60,11 @@ impl World {
         self.wake_at(idx, deadline_ms);
         if let Some(Err(e)) = self.replicas[idx].core.as_ref().map(warpnet_core::Core::validate) {
             let detail = format!("replica {idx}: {e}");
-            self.inv.record(Some(Violation { invariant: "core-invariant", at_ms: self.now, detail }));
+            self.inv.record(Some(Violation {
+                invariant: "core-invariant",
+                at_ms: self.now,
+                detail,
+            }));
         }
         let r = &mut self.replicas[idx];
         let out = match r.byz.as_mut() {
