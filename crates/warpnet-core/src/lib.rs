@@ -1,6 +1,6 @@
 //! The pure 2-chain HotStuff core (Jolteon / DiemBFT-v4 rules) of WarpNet Consensus.
 //!
-//! No tokio, no clock, no randomness, no I/O: [`Input`]s in, [`Action`]s out.
+//! No tokio, no clock, no randomness, no I/O: [`Input`]s in, one [`Step`] out for each.
 //!
 //! # Contract
 //!

@@ -60,7 +60,8 @@ impl Persister {
         match queue.try_send((seq, batch)) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(item)) => {
-                tokio::task::block_in_place(|| queue.send(item)).map_err(|_| Stopped)
+                let sent = tokio::task::block_in_place(|| queue.send(item).is_ok());
+                sent.then_some(()).ok_or(Stopped)
             }
             Err(TrySendError::Disconnected(_)) => Err(Stopped),
         }

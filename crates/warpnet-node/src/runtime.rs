@@ -78,7 +78,8 @@ struct Clock {
 
 impl Clock {
     fn new() -> Self {
-        let start_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let start_ms =
+            SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         Self { start_ms, start: Instant::now() }
     }
 

@@ -320,7 +320,8 @@ impl Cluster {
         assert!(step.evidence.is_empty(), "honest cluster produced evidence: {:?}", step.evidence);
         self.replicas[i].deadline = step.deadline_ms;
         if let Some(w) = step.write {
-            let batch = Batch { blocks: w.blocks, safety: w.safety, commits: w.commits, app: vec![] };
+            let batch =
+                Batch { blocks: w.blocks, safety: w.safety, commits: w.commits, app: vec![] };
             self.replicas[i].store.as_ref().unwrap().write(&batch).unwrap();
             self.input(i, Input::Persisted { seq: w.seq });
         }

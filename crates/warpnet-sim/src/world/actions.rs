@@ -63,7 +63,11 @@ impl World {
         self.wake_at(idx, deadline_ms);
         if let Some(Err(e)) = self.replicas[idx].core.as_ref().map(warpnet_core::Core::validate) {
             let detail = format!("replica {idx}: {e}");
-            self.inv.record(Some(Violation { invariant: "core-invariant", at_ms: self.now, detail }));
+            self.inv.record(Some(Violation {
+                invariant: "core-invariant",
+                at_ms: self.now,
+                detail,
+            }));
         }
         if changed_epoch {
             // PM7: a new committee, new members to report on.
