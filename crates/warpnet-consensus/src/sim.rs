@@ -73,8 +73,9 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
             r.stats.evidence,
             r.stats.crashes
         );
-        for (node, role, status) in &r.replicas {
-            println!("  replica {node} {role:?}: {status:?}");
+        for (i, (node, role, status)) in r.replicas.iter().enumerate() {
+            let name = node.map_or_else(|| format!("spare {i}"), |n| n.to_string());
+            println!("  replica {name} {role:?}: {status:?}");
         }
     }
     let threads =

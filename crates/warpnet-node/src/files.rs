@@ -92,6 +92,7 @@ impl CommitteeFile {
             participants.push(Participant {
                 public_key,
                 address: m.p2p_address.clone(),
+                api_address: m.api_address.clone().unwrap_or_default(),
                 public: m.public,
             });
         }

@@ -155,24 +155,31 @@ impl Node {
 
     /// Executes a step as `warpnet_core::Step` says (the simulator does the same).
     fn execute(&mut self, step: Step) -> Result<(), NodeError> {
-        let Step { write, messages, serve_sync, evidence, rejected, deadline_ms } = step;
+        let Step { write, messages, serve_sync, serve_epochs, evidence, rejected, deadline_ms } =
+            step;
         if let Some(w) = write {
             self.persist(w)?;
         }
         for out in messages {
-            self.shared.metrics.message_out(out.message.kind());
             match out.to {
-                Target::One(to) => {
-                    self.transport.send(to, &out.message);
+                Target::One(to) => self.send(&to, &out.message),
+                Target::All => {
+                    self.shared.metrics.message_out(out.message.kind());
+                    self.transport.broadcast(&out.message);
                 }
-                Target::All => self.transport.broadcast(&out.message),
             }
         }
         for (to, request) in serve_sync {
             let response = self.serve_sync(&request)?;
-            let message = Message::SyncResponse(response);
-            self.shared.metrics.message_out(message.kind());
-            self.transport.send(to, &message);
+            self.send(&to, &Message::SyncResponse(response));
+        }
+        for (to, from) in serve_epochs {
+            // EP4: the ends on disk from `from` on, and the core's latest commit.
+            let ends = self.store.epoch_ends(from, warpnet_types::epoch::EPOCH_PROOF_ENDS_MAX)?;
+            let latest = self.core.latest_commit().cloned();
+            let epoch = self.core.config().epoch();
+            let proof = warpnet_types::EpochProofMsg { epoch, ends, latest };
+            self.send(&to, &Message::EpochProof(proof));
         }
         for ev in evidence {
             self.shared.metrics.evidence.fetch_add(1, Ordering::Relaxed);
@@ -186,10 +193,30 @@ impl Node {
         Ok(())
     }
 
+    /// To the peer holding `key`. The transport names the epoch's members by index.
+    fn send(&self, key: &warpnet_types::PublicKey, message: &Message) {
+        match self.core.config().node_id_of(key) {
+            Some(to) => {
+                self.shared.metrics.message_out(message.kind());
+                self.transport.send(to, message);
+            }
+            None => debug!(kind = message.kind(), "no connection to a peer outside the committee"),
+        }
+    }
+
     /// Queues a step's write. Its commits are applied to the registry now, on the state the
     /// earlier commits left (store + writes in flight); their writes join the same transaction.
     fn persist(&mut self, w: Write) -> Result<(), NodeError> {
-        let Write { seq, blocks, commits, safety } = w;
+        let Write { seq, blocks, commits, safety, epoch } = w;
+        if let Some(change) = &epoch {
+            // EP3: durable with the commits below; the transport still serves the committee
+            // it started with until the node restarts (see the known limits).
+            info!(
+                epoch = %change.next.epoch(),
+                members = change.next.total_nodes(),
+                "the committee changed"
+            );
+        }
         for b in &blocks {
             // R1's verdicts, off the loop, before the block can commit.
             if !b.payload().is_empty() && self.verifier.block(b.id(), b.payload().clone()).is_err()
@@ -224,7 +251,8 @@ impl Node {
             blocks: block_ids,
             commits: commits.len() as u64,
         });
-        let batch = Batch { blocks, safety, commits, app: applied.writes };
+        let epochs = epoch.into_iter().collect();
+        let batch = Batch { blocks, safety, commits, app: applied.writes, epochs };
         self.persister.write(seq, batch).map_err(|_| NodeError::WriterStopped)
     }
 
@@ -344,13 +372,18 @@ impl Node {
     fn on_message(&mut self, from: NodeId, message: Message) -> Result<(), NodeError> {
         self.shared.metrics.message_in(message.kind());
         match message {
-            Message::Commands(c) if c.epoch == self.shared.config.epoch() => {
+            // M1: every shared command's signature is checked before the mempool takes it,
+            // whatever the epoch the frame names (commands are valid in any epoch).
+            Message::Commands(c) => {
                 if self.verifier.shared(from, c.commands).is_err() {
                     self.shared.metrics.rejected("shared_commands_dropped");
                 }
                 Ok(())
             }
-            message => self.handle(Input::Message { from, message }),
+            message => match self.key_of(from) {
+                Some(from) => self.handle(Input::Message { from, message }),
+                None => Ok(()),
+            },
         }
     }
 
@@ -361,7 +394,10 @@ impl Node {
             Checked::Shared(from, commands) => {
                 let epoch = self.shared.config.epoch();
                 let message = Message::Commands(warpnet_types::SharedCommands { epoch, commands });
-                self.handle(Input::Message { from, message })
+                match self.key_of(from) {
+                    Some(from) => self.handle(Input::Message { from, message }),
+                    None => Ok(()),
+                }
             }
             Checked::Block(id, verdicts) => {
                 if self.verdicts.len() >= VERDICTS_MAX {
@@ -391,9 +427,16 @@ impl Node {
             } else {
                 warn!(peer = %peer, "member unreachable");
             }
-            self.handle(Input::Reachability { peer, reachable: now })?;
+            if let Some(peer) = self.key_of(peer) {
+                self.handle(Input::Reachability { peer, reachable: now })?;
+            }
         }
         Ok(())
+    }
+
+    /// The key of the epoch's member the transport names `id`.
+    fn key_of(&self, id: NodeId) -> Option<warpnet_types::PublicKey> {
+        self.core.config().public_key(id).ok().copied()
     }
 
     /// Forgets requests that stopped waiting (timed out or hung up).

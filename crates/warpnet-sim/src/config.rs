@@ -204,8 +204,12 @@ fn changes(rng: &mut Rng, nodes: usize, byzantine: &[u16], gst_ms: u64) -> (usiz
     let mut unused: Vec<usize> = (nodes..nodes + spares).collect();
     let mut out = Vec::new();
     let byz = |m: &[usize]| m.iter().filter(|&&i| byzantine.contains(&(i as u16))).count();
-    for _ in 0..rng.range(1, 3) {
-        let at_ms = rng.range(0, gst_ms);
+    // Times in the order the changes were drawn: each was checked against the committee the
+    // ones before it leave.
+    let count = rng.range(1, 3) as usize;
+    let mut times: Vec<u64> = (0..count).map(|_| rng.range(0, gst_ms)).collect();
+    times.sort_unstable();
+    for at_ms in times {
         let add = !unused.is_empty() && rng.chance(0.5);
         if add {
             let idx = unused.remove(rng.index(unused.len()));
@@ -229,6 +233,5 @@ fn changes(rng: &mut Rng, nodes: usize, byzantine: &[u16], gst_ms: u64) -> (usiz
         members.retain(|&m| m != idx);
         out.push(Change { at_ms, op: Op::Remove(idx) });
     }
-    out.sort_by_key(|c| c.at_ms);
     (spares, out)
 }

@@ -100,7 +100,11 @@ impl Disk {
 
     /// The ends of the epochs from `from` on, durable or queued (a database reads its own
     /// writes), oldest first, at most `max`.
-    pub fn epoch_ends(&self, from: warpnet_types::Epoch, max: usize) -> Vec<warpnet_types::epoch::EpochEnd> {
+    pub fn epoch_ends(
+        &self,
+        from: warpnet_types::Epoch,
+        max: usize,
+    ) -> Vec<warpnet_types::epoch::EpochEnd> {
         let queued = self.queue.iter().filter_map(|(_, w)| w.epoch.as_ref());
         self.durable
             .epochs

@@ -297,7 +297,9 @@ impl ConsensusConfig {
             w.u64(self.members_min as u64);
             match &self.start {
                 None => w.u8(0),
-                Some(s) => w.u8(1).put(&s.after).put(&s.height).u64(s.timestamp_ms).put(&self.genesis),
+                Some(s) => {
+                    w.u8(1).put(&s.after).put(&s.height).u64(s.timestamp_ms).put(&self.genesis)
+                }
             };
         }
         Digest::hash(domain::TAG_CONFIG, w.as_slice())
@@ -501,7 +503,8 @@ impl Decode for ConsensusConfig {
             members_min,
             genesis,
         };
-        Self::build(next).map_err(|e| CodecError::Invalid { what: "committee", reason: e.to_string() })
+        Self::build(next)
+            .map_err(|e| CodecError::Invalid { what: "committee", reason: e.to_string() })
     }
 }
 

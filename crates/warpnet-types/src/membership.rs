@@ -154,7 +154,7 @@ pub enum Grounds {
     /// A quorum of the epoch's members endorsed it (an operator's decision).
     Endorsed(Vec<Endorsement>),
     /// Proven equivocation by that member in this epoch (E1): no operator needed.
-    Evidence(Equivocation),
+    Evidence(Box<Equivocation>),
 }
 
 /// A member's own signed change of its addresses or public flag (its key stays).
@@ -250,7 +250,9 @@ impl Change {
                 Ok((members, None))
             }
             Change::Remove { key, reason, grounds } => {
-                let id = config.node_id_of(key).ok_or(MembershipError::NotMember { key: *key, epoch })?;
+                let id = config
+                    .node_id_of(key)
+                    .ok_or(MembershipError::NotMember { key: *key, epoch })?;
                 let left = members.len() - 1;
                 if left < config.members_min() {
                     return Err(MembershipError::BelowMinimum { left, min: config.members_min() });
@@ -274,7 +276,8 @@ impl Change {
             }
             Change::Update(u) => {
                 let key = u.member.public_key;
-                let id = config.node_id_of(&key).ok_or(MembershipError::NotMember { key, epoch })?;
+                let id =
+                    config.node_id_of(&key).ok_or(MembershipError::NotMember { key, epoch })?;
                 let bytes = Update::signing_bytes(config.network(), epoch, &u.member, &u.nonce);
                 let item = SignedItem { key: &key, message: &bytes, signature: &u.signature };
                 verify_all(config.scheme(), &[item])
@@ -373,7 +376,7 @@ impl Encode for Change {
                         put_endorsements(w, e);
                     }
                     Grounds::Evidence(ev) => {
-                        w.u8(2).put(ev);
+                        w.u8(2).put(ev.as_ref());
                     }
                 }
             }
@@ -388,7 +391,10 @@ impl Decode for Change {
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         let version = r.u8("membership command version")?;
         if version != COMMAND_VERSION {
-            return Err(CodecError::UnsupportedVersion { got: version, supported: COMMAND_VERSION });
+            return Err(CodecError::UnsupportedVersion {
+                got: version,
+                supported: COMMAND_VERSION,
+            });
         }
         Ok(match r.u8("membership command kind")? {
             KIND_ADD => Change::Add { admission: r.get()?, endorsements: endorsements(r)? },
@@ -401,7 +407,7 @@ impl Decode for Change {
                 })?;
                 let grounds = match r.u8("removal grounds")? {
                     1 => Grounds::Endorsed(endorsements(r)?),
-                    2 => Grounds::Evidence(r.get()?),
+                    2 => Grounds::Evidence(Box::new(r.get()?)),
                     tag => return Err(CodecError::InvalidTag { what: "removal grounds", tag }),
                 };
                 Change::Remove { key, reason, grounds }

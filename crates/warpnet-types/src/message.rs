@@ -221,8 +221,8 @@ impl Message {
         }
     }
 
-    /// Whether the message is served whatever the receiver's epoch: sync and epoch proofs let a
-    /// member in another epoch catch up (EP4).
+    /// Whether the message is taken whatever the receiver's epoch: sync and epoch proofs let a
+    /// member in another epoch catch up (EP4), and client commands are valid in any epoch (M1).
     pub fn is_epoch_agnostic(&self) -> bool {
         matches!(
             self,
@@ -230,6 +230,7 @@ impl Message {
                 | Message::SyncResponse(_)
                 | Message::EpochRequest(_)
                 | Message::EpochProof(_)
+                | Message::Commands(_)
         )
     }
 

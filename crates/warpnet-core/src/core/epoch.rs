@@ -14,8 +14,8 @@ use warpnet_types::{
 use super::Core;
 use crate::collect::{TimeoutCollector, VoteCollector};
 use crate::io::{EpochChange, Rejection};
-use crate::safety::SafetyRules;
 use crate::safety::SafetyData;
+use crate::safety::SafetyRules;
 use crate::tree::{BlockTree, Committed};
 
 /// A block proven committed that we fetch and commit (Y5); with the committee that follows,
@@ -110,9 +110,10 @@ impl Core {
             ids.reverse();
             ids
         };
-        let end = chain.iter().copied().find(|id| {
-            self.tree.get(id).is_some_and(|b| b.payload().iter().any(|c| is_change(c)))
-        });
+        let end = chain
+            .iter()
+            .copied()
+            .find(|id| self.tree.get(id).is_some_and(|b| b.payload().iter().any(|c| is_change(c))));
         let upto = end.unwrap_or(b0);
         // The proof: from the committed block up to the certified child.
         let mut blocks: Vec<Block> = self.tree.path_to_root(qc.block_id()).cloned().collect();
@@ -163,7 +164,9 @@ impl Core {
         let next = change.next.clone();
         let genesis = Block::genesis(&next);
         let genesis_qc = QuorumCertificate::genesis(&next);
-        self.write.commits.push(Committed { block: genesis.clone(), certificate: genesis_qc.clone() });
+        self.write
+            .commits
+            .push(Committed { block: genesis.clone(), certificate: genesis_qc.clone() });
         self.write.epoch = Some(change);
         self.config = next;
         self.me = self.config.node_id_of(&self.signer.public_key());
@@ -208,6 +211,9 @@ impl Core {
     /// EP4: a member's message from another epoch. From an earlier one: answer with the proof
     /// of the epochs since (at most once per peer and round). From a later one: ask for it.
     pub(super) fn on_other_epoch(&mut self, from: PublicKey, epoch: Epoch) {
+        let expected = self.config.epoch();
+        let sender = self.config.node_id_of(&from);
+        self.reject(sender, Rejection::WrongEpoch { got: epoch, expected });
         if epoch < self.config.epoch() {
             self.on_epoch_request(from, epoch);
         } else if self.epoch_asked.get(&from) != Some(&self.round) {
@@ -268,8 +274,7 @@ impl Core {
                 self.targets.pop_front();
                 continue;
             };
-            if block.epoch() != self.config.epoch() || block.height() <= self.tree.root().height()
-            {
+            if block.epoch() != self.config.epoch() || block.height() <= self.tree.root().height() {
                 self.targets.pop_front(); // another epoch's, or committed already
                 continue;
             }
@@ -295,7 +300,16 @@ impl Core {
                     self.ending = Some(EpochChange { end: target.proof, next });
                     return; // the switch happens as the step finishes
                 }
-                None => self.latest_commit = Some(target.proof),
+                None => {
+                    // The rest of the proof is a certified chain above it: take it in, so our
+                    // lock (PM2) is at least as high as what we committed.
+                    for b in target.proof.blocks.iter().skip(1) {
+                        let _ = self.tree.insert(b.clone());
+                    }
+                    let qc = target.proof.certificate.clone();
+                    self.latest_commit = Some(target.proof);
+                    let _ = self.process_qc(&qc, true, None);
+                }
             }
         }
     }

@@ -446,12 +446,13 @@ impl Core {
     /// de-duplicated), so they reach a proposal whoever leads next. The runtime checks each
     /// command's client signature before this; a block's commands are checked again when
     /// applied, so a member sharing junk wastes block space but changes no state.
-    fn on_shared_commands(&mut self, from: NodeId, shared: warpnet_types::SharedCommands) {
+    fn on_shared_commands(&mut self, key: PublicKey, shared: warpnet_types::SharedCommands) {
+        let from = self.config.node_id_of(&key);
         let mut added = false;
         for cmd in shared.commands {
             // EP1: a membership change enters the mempool only if it is valid for the epoch.
             if let Err(reason) = self.check_membership_command(&cmd) {
-                self.reject(Some(from), reason);
+                self.reject(from, reason);
                 continue;
             }
             match self.mempool.add(cmd) {
@@ -459,7 +460,7 @@ impl Core {
                 Err(Rejection::DuplicateCommand | Rejection::AlreadyCommitted) => {}
                 Err(reason) => {
                     // Full, or a command over the limit: refuse the rest of the message.
-                    self.reject(Some(from), reason);
+                    self.reject(from, reason);
                     break;
                 }
             }
@@ -479,6 +480,9 @@ impl Core {
             Message::SyncResponse(r) => return self.on_sync_response(key, r),
             Message::EpochRequest(r) => return self.on_epoch_request(key, r.from),
             Message::EpochProof(p) => return self.on_epoch_proof(key, p),
+            // M1: client commands are valid in any epoch (a membership change is checked
+            // against ours, EP1); a member catching up or leaving still passes them on.
+            Message::Commands(c) => return self.on_shared_commands(key, c),
             _ => {}
         }
         if message.epoch() != self.config.epoch() {
@@ -491,8 +495,8 @@ impl Core {
             Message::Proposal(p) => self.on_proposal(from, p),
             Message::Vote(v) => self.on_vote(from, v, false),
             Message::Timeout(t) => self.on_timeout_msg(from, t),
-            Message::Commands(c) => self.on_shared_commands(from, c),
-            Message::SyncRequest(_)
+            Message::Commands(_)
+            | Message::SyncRequest(_)
             | Message::SyncResponse(_)
             | Message::EpochRequest(_)
             | Message::EpochProof(_) => {}

@@ -18,9 +18,7 @@ impl Core {
         let Some(me) = self.me.filter(|&me| self.config.leader(round) == me) else {
             return; // not a member, or not this round's leader
         };
-        if self.proposed_round >= round
-            || !self.safety.may_propose(round)
-        {
+        if self.proposed_round >= round || !self.safety.may_propose(round) {
             return; // S4 (may_propose): never a second proposal for a round, even after a restart
         }
         let high_qc = self.safety.data().high_qc.clone();

@@ -13,7 +13,12 @@ impl Core {
         self.request_sync_above(target, hint, above);
     }
 
-    pub(super) fn request_sync_above(&mut self, target: BlockId, hint: Option<PublicKey>, above: Height) {
+    pub(super) fn request_sync_above(
+        &mut self,
+        target: BlockId,
+        hint: Option<PublicKey>,
+        above: Height,
+    ) {
         if self.sync_requested.contains_key(&target) {
             return;
         }

@@ -19,7 +19,7 @@ impl Core {
         }
         self.round_timeouts += 1;
         if self.me.is_none() {
-            return self.poll(round);
+            return self.poll();
         }
         self.local_timeout();
         // Re-broadcast at the PM3 pace, even in a round PM7 cut short: a round that cannot
@@ -39,11 +39,12 @@ impl Core {
     /// EP4 for a replica outside the committee (joining, or removed and lingering): it signs
     /// nothing; each round timer it asks a member, in turn, for the epochs and commits it
     /// lacks, and follows the chain from the proofs.
-    fn poll(&mut self, round: Round) {
+    fn poll(&mut self) {
         let after_ms = self.params.round_timeout_ms(0);
         self.arm_round_timer(after_ms);
+        // A different member each time (the round stands still while we do not vote).
         let n = self.config.total_nodes() as u64;
-        let to = self.key_of(Some(NodeId((round.0 % n.max(1)) as u16)));
+        let to = self.key_of(Some(NodeId((self.round_timeouts % n.max(1)) as u16)));
         if let Some(to) = to {
             let epoch = self.config.epoch();
             let request = warpnet_types::EpochRequest { epoch, from: epoch };

@@ -49,9 +49,15 @@ impl World {
         for ev in evidence {
             self.stats.evidence += 1;
             if self.key_in(ev.epoch, ev.signer).is_some_and(|k| self.honest_key(&k)) {
-                let detail =
-                    format!("replica {idx} holds evidence against honest node {}: {ev:?}", ev.signer);
-                self.inv.record(Some(Violation { invariant: "no-double-vote", at_ms: self.now, detail }));
+                let detail = format!(
+                    "replica {idx} holds evidence against honest node {}: {ev:?}",
+                    ev.signer
+                );
+                self.inv.record(Some(Violation {
+                    invariant: "no-double-vote",
+                    at_ms: self.now,
+                    detail,
+                }));
             }
         }
         for (_, reason) in rejected {

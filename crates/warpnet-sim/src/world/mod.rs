@@ -7,7 +7,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use warpnet_core::{Core, Input};
-use warpnet_types::{ConsensusConfig, Epoch, Message, NodeId, PublicKey, QuorumRule, Round, Signer};
+use warpnet_types::{
+    ConsensusConfig, Epoch, Message, NodeId, PublicKey, QuorumRule, Round, Signer,
+};
 
 use crate::byzantine::Byzantine;
 use crate::config::{Behavior, SimConfig};
@@ -49,12 +51,26 @@ struct Replica {
 }
 
 enum Event {
-    Deliver { to: usize, from: PublicKey, frame: Rc<[u8]> },
-    Wake { replica: usize, incarnation: u64, gen: u64 },
-    Disk { replica: usize, incarnation: u64 },
+    Deliver {
+        to: usize,
+        from: PublicKey,
+        frame: Rc<[u8]>,
+    },
+    Wake {
+        replica: usize,
+        incarnation: u64,
+        gen: u64,
+    },
+    Disk {
+        replica: usize,
+        incarnation: u64,
+    },
     Crash(usize),
     Restart(usize),
-    Payload { replica: usize, cmd: Vec<u8> },
+    Payload {
+        replica: usize,
+        cmd: Vec<u8>,
+    },
     Partition,
     Gst,
     ByzTick(usize),
