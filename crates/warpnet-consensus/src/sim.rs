@@ -58,7 +58,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
     if count == 1 {
         let r = run_seed(first, &overrides);
         println!(
-            "seed {}: {} nodes, byzantine {:?}, committed height {}, {} commits, {} steps, {} ms virtual, {} messages ({} dropped, {} malformed), {} rejected, {} evidence, {} crashes",
+            "seed {}: {} nodes, byzantine {:?}, committed height {}, {} commits, {} steps, {} ms virtual, {} messages ({} dropped, {} malformed), {} rejected, {} evidence, {} crashes, {} epochs",
             r.seed,
             r.nodes,
             r.byzantine,
@@ -71,7 +71,8 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
             r.stats.malformed_frames,
             r.stats.rejected,
             r.stats.evidence,
-            r.stats.crashes
+            r.stats.crashes,
+            r.stats.epochs
         );
         for (i, (node, role, status)) in r.replicas.iter().enumerate() {
             let name = node.map_or_else(|| format!("spare {i}"), |n| n.to_string());
@@ -89,9 +90,10 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         println!("  replay: {}", replay_command(r.seed, &overrides));
     }
     println!(
-        "sim: runs={} commits={} violations={} failed_seeds={} elapsed={:.1}s",
+        "sim: runs={} commits={} epochs={} violations={} failed_seeds={} elapsed={:.1}s",
         summary.runs,
         summary.commits,
+        summary.epochs,
         violations,
         summary.failed.len(),
         started.elapsed().as_secs_f64()

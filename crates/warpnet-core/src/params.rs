@@ -12,6 +12,10 @@ pub enum Mutation {
     /// The write order off: `Persisted` for one write counts every write handed out as
     /// durable (as a runtime that acknowledged writes out of order would).
     PersistedCoversAll,
+    /// EP1 off: members vote for blocks whatever membership commands they carry.
+    Ep1AnyChange,
+    /// EP3 off: a commit is not cut at the reconfiguration block (suffix blocks commit too).
+    Ep3NoCut,
 }
 
 /// Consecutive failed rounds that do not lengthen the round timeout (PM3).

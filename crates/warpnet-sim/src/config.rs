@@ -36,10 +36,13 @@ pub enum Behavior {
     /// As leader, oversteps the proposal limits: a timestamp an hour ahead (P7) or a payload
     /// over the configured limits (P4), validly signed.
     Overstepper,
+    /// As leader, proposes membership changes it cannot justify (EP1): one removal endorsed by
+    /// itself alone, or two of them in one block.
+    Reconfigurer,
 }
 
 impl Behavior {
-    pub const ALL: [Behavior; 13] = [
+    pub const ALL: [Behavior; 14] = [
         Behavior::Silent,
         Behavior::EquivocatingProposer,
         Behavior::DoubleVoter,
@@ -53,6 +56,7 @@ impl Behavior {
         Behavior::RogueProposer,
         Behavior::Forger,
         Behavior::Overstepper,
+        Behavior::Reconfigurer,
     ];
 }
 
@@ -76,6 +80,9 @@ pub struct Faults {
 pub enum Op {
     Add(usize),
     Remove(usize),
+    /// The member changes its own address (its key stays): an epoch change with the same
+    /// members.
+    Update(usize),
 }
 
 /// A committee change and when its operators first try it. Changes are tried in order, each
@@ -111,6 +118,10 @@ pub struct SimConfig {
     pub membership: Vec<Change>,
     /// The first committee's floor for removals.
     pub members_min: usize,
+    /// Faults around epoch changes: a member leaving the committee stops for good as soon as
+    /// it has switched (it may be the last to hold the proof of the epoch's end), and the first
+    /// leader of each new epoch crashes as the epoch begins.
+    pub handover_faults: bool,
 }
 
 /// Choices a caller can pin; everything else is drawn from the seed.
@@ -121,6 +132,8 @@ pub struct Overrides {
     pub steps: Option<u64>,
     pub scheme: Option<SchemeId>,
     pub behavior: Option<Behavior>,
+    /// `Some(true)`: always draw committee changes; `Some(false)`: never.
+    pub changes: Option<bool>,
 }
 
 /// Core parameters used in simulation: short timeouts, so runs cover many rounds.
@@ -170,7 +183,7 @@ impl SimConfig {
             disk_latency_ms_max: rng.range(0, 3),
             gst_ms: rng.range(500, 4_000),
         };
-        let (spares, membership) = if rng.chance(0.35) {
+        let (spares, membership) = if o.changes.unwrap_or_else(|| rng.chance(0.35)) {
             changes(&mut rng, nodes, &byzantine_ids, faults.gst_ms)
         } else {
             (0, Vec::new())
@@ -191,7 +204,33 @@ impl SimConfig {
             spares,
             membership,
             members_min: warpnet_types::config::MEMBERS_MIN_DEFAULT,
+            handover_faults: false,
         }
+        .with_handover_faults_if_tolerated(rng.chance(0.2))
+    }
+
+    /// The smallest committee the changes leave on the way (the first included).
+    pub fn smallest_committee(&self) -> usize {
+        let mut n = self.nodes;
+        let mut smallest = n;
+        for c in &self.membership {
+            match c.op {
+                Op::Add(_) => n += 1,
+                Op::Remove(_) => n -= 1,
+                Op::Update(_) => {}
+            }
+            smallest = smallest.min(n);
+        }
+        smallest
+    }
+
+    /// Turns on `handover_faults` if asked and the committees tolerate them: a member leaving
+    /// for good is a crash in the epoch it leaves, on top of the Byzantine members, so it needs
+    /// room for one more fault in every committee on the way.
+    pub fn with_handover_faults_if_tolerated(mut self, wanted: bool) -> Self {
+        let f = warpnet_types::config::faulty_nodes(self.smallest_committee());
+        self.handover_faults = wanted && self.byzantine_ids.len() < f;
+        self
     }
 }
 
@@ -210,6 +249,11 @@ fn changes(rng: &mut Rng, nodes: usize, byzantine: &[u16], gst_ms: u64) -> (usiz
     let mut times: Vec<u64> = (0..count).map(|_| rng.range(0, gst_ms)).collect();
     times.sort_unstable();
     for at_ms in times {
+        if rng.chance(0.15) {
+            let idx = members[rng.index(members.len())];
+            out.push(Change { at_ms, op: Op::Update(idx) });
+            continue;
+        }
         let add = !unused.is_empty() && rng.chance(0.5);
         if add {
             let idx = unused.remove(rng.index(unused.len()));

@@ -50,6 +50,8 @@ pub fn replay_command(seed: u64, o: &Overrides) -> String {
 pub struct Summary {
     pub runs: u64,
     pub commits: u64,
+    /// Committee changes that took effect (epochs ended).
+    pub epochs: u64,
     pub failed: Vec<Report>,
 }
 
@@ -66,6 +68,7 @@ pub fn run_many(first: u64, count: u64, overrides: &Overrides, threads: usize) -
                         let r = run_seed(seed, overrides);
                         sum.runs += 1;
                         sum.commits += r.stats.commits;
+                        sum.epochs += r.stats.epochs;
                         if !r.violations.is_empty() {
                             sum.failed.push(r);
                         }
@@ -81,6 +84,7 @@ pub fn run_many(first: u64, count: u64, overrides: &Overrides, threads: usize) -
     for r in results {
         total.runs += r.runs;
         total.commits += r.commits;
+        total.epochs += r.epochs;
         total.failed.extend(r.failed);
     }
     total.failed.sort_by_key(|r| r.seed);

@@ -76,6 +76,7 @@ pub fn config(
         spares: 0,
         membership: Vec::new(),
         members_min: warpnet_types::config::MEMBERS_MIN_DEFAULT,
+        handover_faults: false,
     }
 }
 

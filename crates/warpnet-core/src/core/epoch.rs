@@ -64,6 +64,10 @@ impl Core {
     /// EP1 + EP2, for a proposal whose parent is in the tree: at most one membership change,
     /// valid for the epoch, and none (no payload at all) after one in the epoch.
     pub(super) fn check_reconfiguration(&self, block: &Block) -> Result<(), Rejection> {
+        #[cfg(feature = "mutations")]
+        if self.params.mutation == Some(crate::params::Mutation::Ep1AnyChange) {
+            return Ok(());
+        }
         if block.payload().is_empty() {
             return Ok(());
         }
@@ -114,6 +118,13 @@ impl Core {
             .iter()
             .copied()
             .find(|id| self.tree.get(id).is_some_and(|b| b.payload().iter().any(|c| is_change(c))));
+        #[cfg(feature = "mutations")]
+        let upto = if self.params.mutation == Some(crate::params::Mutation::Ep3NoCut) {
+            b0
+        } else {
+            end.unwrap_or(b0)
+        };
+        #[cfg(not(feature = "mutations"))]
         let upto = end.unwrap_or(b0);
         // The proof: from the committed block up to the certified child.
         let mut blocks: Vec<Block> = self.tree.path_to_root(qc.block_id()).cloned().collect();
@@ -209,28 +220,38 @@ impl Core {
     }
 
     /// EP4: a member's message from another epoch. From an earlier one: answer with the proof
-    /// of the epochs since (at most once per peer and round). From a later one: ask for it.
+    /// of the epochs since. From a later one: ask for it. Each at most once per peer per base
+    /// round timeout (by the clock: the rounds of a stuck epoch do not move).
     pub(super) fn on_other_epoch(&mut self, from: PublicKey, epoch: Epoch) {
         let expected = self.config.epoch();
         let sender = self.config.node_id_of(&from);
         self.reject(sender, Rejection::WrongEpoch { got: epoch, expected });
         if epoch < self.config.epoch() {
             self.on_epoch_request(from, epoch);
-        } else if self.epoch_asked.get(&from) != Some(&self.round) {
-            self.epoch_asked.insert(from, self.round);
+        } else if self.epoch_limit_allows(false, from) {
             let request = EpochRequest { epoch: self.config.epoch(), from: self.config.epoch() };
             self.send_to(from, Message::EpochRequest(request));
         }
     }
 
     /// EP4: the runtime answers with the ends of the epochs from `from` to ours, and our
-    /// latest commit proof (at most once per peer and round: a proof costs a store read).
+    /// latest commit proof (at most once per peer per base round timeout: a proof costs a
+    /// store read).
     pub(super) fn on_epoch_request(&mut self, from: PublicKey, epoch: Epoch) {
-        if self.epoch_served.get(&from) == Some(&self.round) {
-            return;
+        if self.epoch_limit_allows(true, from) {
+            self.step.serve_epochs.push((from, epoch));
         }
-        self.epoch_served.insert(from, self.round);
-        self.step.serve_epochs.push((from, epoch));
+    }
+
+    /// EP4's rate limit, per peer and direction; records the use when it allows.
+    fn epoch_limit_allows(&mut self, serve: bool, peer: PublicKey) -> bool {
+        let (now, window) = (self.now_ms, self.params.round_timeout_base_ms);
+        let map = if serve { &mut self.epoch_served } else { &mut self.epoch_asked };
+        if map.get(&peer).is_some_and(|&at| now < at.saturating_add(window)) {
+            return false;
+        }
+        map.insert(peer, now);
+        true
     }
 
     /// EP4: ends of epochs and a latest commit, each checked link by link from our committee;
@@ -319,10 +340,33 @@ impl Core {
         self.targets.front().and_then(Proven::id).as_ref() == Some(id)
     }
 
-    /// Drops rate-limit entries of old rounds (bounded memory whatever peers do).
+    /// EV1: proven equivocation removes the signer at the next epoch boundary, without an
+    /// operator: the evidence becomes a removal command, ordered like a client's (EP1 checks
+    /// it: the signer is still a member, the committee keeps its floor and a public member) and
+    /// shared with every member. The same evidence held by several members is one command.
+    pub(super) fn remove_equivocator(&mut self, ev: crate::evidence::Equivocation) {
+        let Ok(key) = self.config.public_key(ev.signer).copied() else { return };
+        let reason = format!("equivocation in epoch {} round {}", ev.epoch, ev.round);
+        let change = Change::Remove {
+            key,
+            reason,
+            grounds: warpnet_types::membership::Grounds::Evidence(Box::new(ev)),
+        };
+        let cmd = change.to_command();
+        if self.check_membership_command(&cmd).is_err() || self.mempool.add(cmd.clone()).is_err() {
+            return; // not removable now (e.g. at the floor), or already pending
+        }
+        let shared =
+            warpnet_types::SharedCommands { epoch: self.config.epoch(), commands: vec![cmd] };
+        self.broadcast(Message::Commands(shared));
+    }
+
+    /// Drops expired rate-limit entries (bounded memory whatever peers do: only
+    /// authenticated peers reach the core, and each holds one entry per window).
     pub(super) fn prune_epoch_limits(&mut self) {
-        let round = self.round;
-        let keep = |m: &mut HashMap<PublicKey, Round>| m.retain(|_, r| *r == round);
+        let (now, window) = (self.now_ms, self.params.round_timeout_base_ms);
+        let keep =
+            |m: &mut HashMap<PublicKey, u64>| m.retain(|_, at| now < at.saturating_add(window));
         keep(&mut self.epoch_served);
         keep(&mut self.epoch_asked);
     }

@@ -80,6 +80,8 @@ impl World {
             self.reported[idx].clear();
             self.sync_reports();
         }
+        let left =
+            changed_epoch && self.replicas[idx].core.as_ref().is_some_and(|c| c.id().is_none());
         let r = &mut self.replicas[idx];
         let member = r.core.as_ref().and_then(|c| c.id().map(|me| (c.config().clone(), me)));
         let out = match (r.byz.as_mut(), member) {
@@ -91,6 +93,9 @@ impl World {
                 .collect(),
         };
         self.send_outgoing(idx, out);
+        if left {
+            self.leave_for_good(idx);
+        }
     }
 
     /// The agreement, chain-growth, committed-once and liveness invariants see every commit of

@@ -14,6 +14,11 @@ use super::{Event, World};
 use crate::config::Op;
 use crate::invariants::Violation;
 
+/// The address change number `index` of the schedule gives replica `idx`.
+fn updated_address(idx: usize, index: usize) -> String {
+    format!("sim-replica-{idx}-change-{index}")
+}
+
 /// How long after an attempt the world tries a change again if it has not taken effect.
 const RETRY_MS: u64 = 300;
 
@@ -24,8 +29,8 @@ impl World {
     }
 
     /// Whether the change is already in effect (or can never be: then it is skipped).
-    fn change_done(&self, op: Op, config: &ConsensusConfig) -> bool {
-        let (Op::Add(idx) | Op::Remove(idx)) = op;
+    fn change_done(&self, index: usize, op: Op, config: &ConsensusConfig) -> bool {
+        let (Op::Add(idx) | Op::Remove(idx) | Op::Update(idx)) = op;
         if idx >= self.replicas.len() {
             return true; // a schedule drawn for another committee (a test changed `nodes`)
         }
@@ -35,7 +40,20 @@ impl World {
                 config.node_id_of(&key).is_some() || config.is_retired(&key)
             }
             Op::Remove(idx) => config.node_id_of(&self.replicas[idx].key).is_none(),
+            Op::Update(idx) => {
+                let key = self.replicas[idx].key;
+                match config.node_id_of(&key).and_then(|id| config.participant(id).ok()) {
+                    Some(p) => p.address == updated_address(idx, index),
+                    None => true, // no longer a member: nothing to update
+                }
+            }
         }
+    }
+
+    /// (Re)schedules the operators' next attempt, replacing the one scheduled before.
+    fn schedule_membership(&mut self, at: u64) {
+        self.membership_gen += 1;
+        self.schedule(at, Event::Membership(self.membership_gen));
     }
 
     /// Submits the next change, as its operators would: signed by the candidate, endorsed by a
@@ -43,7 +61,7 @@ impl World {
     pub(super) fn next_membership_change(&mut self) {
         let config = self.latest_config();
         while let Some(op) = self.cfg.membership.get(self.next_change).map(|c| c.op) {
-            if !self.change_done(op, &config) {
+            if !self.change_done(self.next_change, op, &config) {
                 break;
             }
             self.next_change += 1;
@@ -67,7 +85,7 @@ impl World {
                 self.apply(at, step);
             }
         }
-        self.schedule(self.now + RETRY_MS, Event::Membership);
+        self.schedule_membership(self.now + RETRY_MS);
     }
 
     fn endorsed_change(&mut self, op: Op, config: &ConsensusConfig) -> Change {
@@ -101,6 +119,28 @@ impl World {
                 let endorsements = endorse(self, &Endorsed::Add(admission.digest()));
                 Change::Add { admission, endorsements }
             }
+            Op::Update(idx) => {
+                let r = &self.replicas[idx];
+                let mut member = config
+                    .node_id_of(&r.key)
+                    .and_then(|id| config.participant(id).ok())
+                    .cloned()
+                    .unwrap_or_else(|| Participant {
+                        public_key: r.key,
+                        address: String::new(),
+                        api_address: String::new(),
+                        public: true,
+                    });
+                member.address = updated_address(idx, self.next_change);
+                let mut nonce = [0u8; 16];
+                nonce[..8].copy_from_slice(&self.rng.next_u64().to_le_bytes());
+                Change::Update(warpnet_types::membership::Update::sign(
+                    config,
+                    member,
+                    nonce,
+                    self.replicas[idx].signer.as_ref(),
+                ))
+            }
             Op::Remove(idx) => {
                 let key = self.replicas[idx].key;
                 let reason = format!("simulated removal of replica {idx}");
@@ -108,6 +148,22 @@ impl World {
                 Change::Remove { key, reason, grounds: Grounds::Endorsed(endorse(self, &what)) }
             }
         }
+    }
+
+    /// A replica that left the committee stops for good (with `handover_faults`): it may be
+    /// the only one holding the proof of the epoch's end, and the others must not need it.
+    pub(super) fn leave_for_good(&mut self, idx: usize) {
+        if !self.cfg.handover_faults || self.after_gst || self.replicas[idx].gone {
+            return;
+        }
+        self.replicas[idx].gone = true;
+        self.stats.crashes += 1;
+        let r = &mut self.replicas[idx];
+        r.core = None;
+        r.disk.crash();
+        r.incarnation += 1;
+        r.wake = None;
+        self.sync_reports();
     }
 
     /// EP3 seen from outside: the first honest replica to end an epoch fixes its end and the
@@ -134,6 +190,21 @@ impl World {
             None => {
                 self.configs.insert(next.epoch(), next.clone());
                 self.stats.epochs += 1;
+                // The operators of the next change need not wait for their retry timer.
+                if self.next_change < self.cfg.membership.len() {
+                    let at = self.now.max(self.cfg.membership[self.next_change].at_ms);
+                    self.schedule_membership(at + 1);
+                }
+                if self.cfg.handover_faults {
+                    // The first leader of the new epoch crashes as the epoch begins.
+                    let leader =
+                        next.public_key(next.leader(warpnet_types::Round(1))).ok().copied();
+                    if let Some(i) =
+                        (0..self.replicas.len()).find(|&i| Some(self.replicas[i].key) == leader)
+                    {
+                        self.schedule(self.now, Event::Crash(i));
+                    }
+                }
             }
         }
         if let (Some(id), Some(start)) = (end_block, next.start()) {

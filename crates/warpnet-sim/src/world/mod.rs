@@ -48,6 +48,8 @@ struct Replica {
     wake_gen: u64,
     incarnation: u64,
     byz: Option<Byzantine>,
+    /// Stopped for good (it left the committee, with `handover_faults`).
+    gone: bool,
 }
 
 enum Event {
@@ -74,8 +76,8 @@ enum Event {
     Partition,
     Gst,
     ByzTick(usize),
-    /// The next committee change is due (or due again).
-    Membership,
+    /// The next committee change is due (or due again); only the latest scheduled counts.
+    Membership(u64),
 }
 
 struct Scheduled {
@@ -110,6 +112,8 @@ pub struct World {
     configs: std::collections::BTreeMap<Epoch, Arc<ConsensusConfig>>,
     /// Index of the next committee change in `cfg.membership`.
     next_change: usize,
+    /// Generation of the one live `Event::Membership`.
+    membership_gen: u64,
     /// Certificates the committee-votes invariant checked already, by certified block.
     checked_certificates: std::collections::HashSet<warpnet_types::BlockId>,
     rng: Rng,
@@ -184,6 +188,7 @@ impl World {
                 wake_gen: 0,
                 incarnation: 0,
                 byz,
+                gone: false,
             });
         };
         for id in 0..cfg.nodes as u16 {
@@ -207,6 +212,7 @@ impl World {
             config,
             configs,
             next_change: 0,
+            membership_gen: 0,
             checked_certificates: std::collections::HashSet::new(),
             rng,
             now: 0,
@@ -281,7 +287,7 @@ impl World {
             }
         }
         if let Some(first) = self.cfg.membership.first() {
-            self.schedule(first.at_ms, Event::Membership);
+            self.schedule(first.at_ms, Event::Membership(0));
         }
         self.schedule(gst, Event::Gst);
         while let Some(Reverse(s)) = self.queue.pop() {
@@ -325,6 +331,16 @@ impl World {
                 })
                 .collect(),
             committed_height: self.inv.agreement.max_height(),
+            committee: {
+                let last = self.configs.values().next_back().cloned();
+                last.map(|c| {
+                    c.participants()
+                        .iter()
+                        .filter_map(|p| self.replicas.iter().position(|r| r.key == p.public_key))
+                        .collect()
+                })
+                .unwrap_or_default()
+            },
             replicas: self
                 .replicas
                 .iter()
@@ -355,7 +371,7 @@ impl World {
             }
             Event::Crash(idx) => self.crash(idx),
             Event::Restart(idx) => {
-                if self.replicas[idx].core.is_none() {
+                if self.replicas[idx].core.is_none() && !self.replicas[idx].gone {
                     self.boot(idx);
                 }
             }
@@ -372,7 +388,11 @@ impl World {
             Event::Partition => self.repartition(),
             Event::Gst => self.gst(),
             Event::ByzTick(idx) => self.byz_tick(idx),
-            Event::Membership => self.next_membership_change(),
+            Event::Membership(gen) => {
+                if gen == self.membership_gen {
+                    self.next_membership_change();
+                }
+            }
         }
     }
 
@@ -485,12 +505,14 @@ impl World {
         self.after_gst = true;
         self.partition = None;
         for idx in 0..self.replicas.len() {
-            if self.replicas[idx].core.is_none() {
+            if self.replicas[idx].core.is_none() && !self.replicas[idx].gone {
                 self.boot(idx);
             }
         }
         self.sync_reports();
-        let honest: Vec<usize> = (0..self.replicas.len()).filter(|&i| self.honest(i)).collect();
+        let honest: Vec<usize> = (0..self.replicas.len())
+            .filter(|&i| self.honest(i) && !self.replicas[i].gone)
+            .collect();
         // Commands go to members; replicas outside the committee must commit them too (they
         // follow the chain from proofs).
         let members: Vec<usize> = honest

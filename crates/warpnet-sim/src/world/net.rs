@@ -8,6 +8,12 @@ use warpnet_types::{PublicKey, Round};
 use super::{Event, World};
 use crate::byzantine::Target;
 
+/// A replica's group in a partition; replicas the schedule does not list (spares) are in the
+/// first.
+fn group(groups: &[u8], replica: usize) -> u8 {
+    groups.get(replica).copied().unwrap_or(0)
+}
+
 impl World {
     pub(super) fn send_outgoing(
         &mut self,
@@ -37,17 +43,17 @@ impl World {
     fn connected(&self, a: usize, b: usize, round: Option<Round>) -> bool {
         if let (Some(t), Some(r)) = (&self.twins, round) {
             if let Some(groups) = t.groups(r, self.now) {
-                return groups.get(a) == groups.get(b);
+                return group(groups, a) == group(groups, b);
             }
         }
         if let (Some(t), None) = (&self.twins, round) {
             // Sync traffic follows the partition of the sender's current round.
             let r = self.replicas[a].core.as_ref().map(|c| c.status().round);
             if let Some(groups) = r.and_then(|r| t.groups(r, self.now)) {
-                return groups.get(a) == groups.get(b);
+                return group(groups, a) == group(groups, b);
             }
         }
-        self.partition.as_ref().is_none_or(|g| g.get(a) == g.get(b))
+        self.partition.as_ref().is_none_or(|g| group(g, a) == group(g, b))
     }
 
     fn transmit(&mut self, from_idx: usize, to: usize, frame: Rc<[u8]>, round: Option<Round>) {

@@ -34,6 +34,9 @@ pub struct Report {
     pub stats: Stats,
     pub violations: Vec<Violation>,
     /// Each replica's role and final core status (None if down), for diagnosis.
+    /// The latest committee an honest replica reached, as replica indices (a twin's member
+    /// counts once, by its first replica).
+    pub committee: Vec<usize>,
     /// Replicas are named by their index in the first committee (`None`: a spare).
     pub replicas: Vec<(Option<NodeId>, Role, Option<warpnet_core::Status>)>,
 }
