@@ -27,6 +27,10 @@ pub struct SimArgs {
     /// Sign with real Ed25519 instead of the simulator's cheap scheme.
     #[arg(long)]
     ed25519: bool,
+    /// Draw committee changes (admissions, removals, updates: epochs) in every run, not in
+    /// about a third of them.
+    #[arg(long)]
+    changes: bool,
     /// Worker threads (default: available cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -39,6 +43,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         steps: args.steps,
         scheme: args.ed25519.then_some(SchemeId::Ed25519),
         behavior: None,
+        changes: args.changes.then_some(true),
     };
     if let Some(n) = overrides.nodes {
         let f = warpnet_types::config::faulty_nodes(n);

@@ -42,6 +42,9 @@ pub fn replay_command(seed: u64, o: &Overrides) -> String {
     if o.scheme == Some(warpnet_types::SchemeId::Ed25519) {
         cmd += " --ed25519";
     }
+    if o.changes == Some(true) {
+        cmd += " --changes";
+    }
     cmd
 }
 
