@@ -97,3 +97,15 @@ fn ep3_broken_is_caught() {
         "seed {seed}: {v}"
     );
 }
+
+#[test]
+fn s4_restart_floor_broken_is_caught_as_honest_equivocation() {
+    // A leader's proposal leaves before its own vote is durable (the floor was raised a round
+    // ahead); a restarted leader that ignored its floor proposes again in that round.
+    let found = first_violation(Mutation::S4IgnoreFloor, 3_000, |c| {
+        c.faults.disk_latency_ms_max = 40;
+        c.faults.crashes = 12;
+    });
+    let (seed, v) = found.expect("the simulator must catch S4's floor ignored");
+    assert!(v.contains("no-double-vote"), "seed {seed}: {v}");
+}

@@ -64,11 +64,12 @@ impl Core {
         let proposal = Proposal::sign(&self.config, block, tc, self.signer.as_ref());
         self.proposed_round = round;
         self.seen_proposals.insert(round, (proposal.block.id(), proposal.signature));
-        // S4: our own vote is sealed by accept_proposal; the proposal leaves with it, never
-        // before the safety data recording this round is durable.
+        // S4: the proposal leaves once a durable proposal floor covers its round, usually at
+        // once (the floor was raised with our vote or timeout in the round before); our own
+        // vote for it is sealed by accept_proposal behind its own write, and leaves after it.
+        let sealed = self.safety.seal_proposal(round, proposal.clone());
         let at = self.sealed.len();
-        self.accept_proposal(me, proposal.clone());
-        let sealed = self.safety.seal_current(proposal);
+        self.accept_proposal(me, proposal);
         self.sealed.insert(at.min(self.sealed.len()), Outbound::Proposal(sealed));
     }
 

@@ -223,6 +223,7 @@ impl Committee {
         SafetyData {
             last_voted_round: vote.round,
             high_qc,
+            proposal_floor: self.floor(vote.voter, vote.round),
             last_vote: Some(vote),
             ..SafetyData::initial(&self.config)
         }
@@ -232,8 +233,25 @@ impl Committee {
     pub fn timed_out(&self, timeout: Timeout) -> SafetyData {
         SafetyData {
             last_voted_round: timeout.round,
+            proposal_floor: if self.config.leader(timeout.round.next()) == timeout.signer {
+                timeout.round.next()
+            } else {
+                Round(0)
+            },
             last_timeout: Some(timeout),
             ..SafetyData::initial(&self.config)
+        }
+    }
+
+    /// S4's proposal floor of a member that signed only in `round`: the next round if it leads
+    /// it (raised ahead), else this round if it led it (its own proposal), else none.
+    pub fn floor(&self, member: NodeId, round: Round) -> Round {
+        if self.config.leader(round.next()) == member {
+            round.next()
+        } else if self.config.leader(round) == member {
+            round
+        } else {
+            Round(0)
         }
     }
 }

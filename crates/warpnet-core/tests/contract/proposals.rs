@@ -140,22 +140,20 @@ fn p5_qc_at_the_next_leader_makes_it_propose_at_once_when_it_has_payload() {
     let my_vote = c.vote(&b2, l2);
     let (seq, data) = the_persist(&acts);
     assert_eq!(data, c.voted(my_vote.clone(), qc1));
+    // S4: its vote for b1 (round 1) raised its proposal floor to round 2, which it leads, and
+    // that write is durable: the proposal leaves at once, without waiting for a write. Its own
+    // vote for b2 waits for the write that records it.
     assert_eq!(
         acts,
         [
             Act::Write(seq),
             Act::PersistBlock(b2.clone()),
             Act::PersistSafety(data),
+            Act::Broadcast(Message::Proposal(c.proposal(b2, None))),
             Act::SetTimer(Timer::Round(Round(2)), BASE_MS),
         ]
     );
-    assert_eq!(
-        core.handle(21, persisted(seq)),
-        [
-            Act::Broadcast(Message::Proposal(c.proposal(b2, None))),
-            Act::Send(l3, Message::Vote(my_vote)),
-        ]
-    );
+    assert_eq!(core.handle(21, persisted(seq)), [Act::Send(l3, Message::Vote(my_vote))]);
 }
 
 /// P5 without payload: a QC makes an idle next leader arm its propose timer instead; when it
