@@ -13,7 +13,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use hyper::Method;
 use serde_json::Value;
-use warpnet_node::http::{self, Connection};
+use warpnet_client::http::{self, Connection};
 use warpnet_state::{Claim, UserId};
 use warpnet_types::crypto::signer_from_seed;
 use warpnet_types::{NetworkId, SchemeId, Signer};

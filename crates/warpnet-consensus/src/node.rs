@@ -74,6 +74,10 @@ pub fn init(a: &InitArgs) -> anyhow::Result<MemberEntry> {
         api_listen: a.api.clone(),
         round_timeout_base_ms: None,
         claim_timeout_ms: None,
+        api_connections_max: None,
+        api_client_connections_max: None,
+        api_client_requests_per_second: None,
+        api_client_burst: None,
     };
     write_toml(&a.dir.join("node.toml"), &node)?;
     let member = MemberEntry {

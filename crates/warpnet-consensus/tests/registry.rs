@@ -15,7 +15,7 @@ use common::linearizability::{check, Op, Seen};
 use common::{cluster_view, get, wait_until, Cluster, CLAIM_TIMEOUT_MS};
 use hyper::Method;
 use serde_json::Value;
-use warpnet_node::http::Connection;
+use warpnet_client::Connection;
 use warpnet_state::{Claim, UserId};
 use warpnet_types::crypto::signer_from_seed;
 use warpnet_types::{NetworkId, SchemeId, Signer};

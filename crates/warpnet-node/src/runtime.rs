@@ -14,8 +14,6 @@
 //! proposal whoever leads next.
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicU64;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -29,7 +27,8 @@ use warpnet_storage::{Batch, Store, StoreError};
 use warpnet_types::message::SHARED_COMMANDS_MAX;
 use warpnet_types::{Digest, Message, NetworkId, NodeId, SharedCommands};
 
-use crate::api::{self, Refused, Shared, Snapshot, Submission};
+use crate::api;
+use crate::handle::{Refused, Shared, Snapshot, Submission};
 use crate::app;
 use crate::files::{FileError, Loaded};
 use crate::metrics::Metrics;
@@ -138,7 +137,7 @@ impl Node {
                         outgoing.push((Some(to), Message::SyncResponse(response)));
                     }
                     Action::Evidence(ev) => {
-                        self.shared.metrics.evidence.fetch_add(1, Ordering::Relaxed);
+                        self.shared.metrics.evidence.inc();
                         warn!(signer = %ev.signer, round = %ev.round, "equivocation proven");
                     }
                     Action::Rejected { from, reason } => {
@@ -164,7 +163,7 @@ impl Node {
                 let m = &self.shared.metrics;
                 m.fsync(started.elapsed().as_secs_f64());
                 // Counted once durable: /metrics never shows a height the disk does not hold.
-                m.commits.fetch_add(batch.commits.len() as u64, Ordering::Relaxed);
+                m.commits.inc_by(batch.commits.len() as u64);
             }
             // Durable: now the waiting requests may hear their outcome.
             for (digest, outcome) in applied.outcomes {
@@ -194,12 +193,11 @@ impl Node {
     fn publish(&mut self) {
         let status = self.core.status();
         let m = &self.shared.metrics;
-        m.round.store(status.round.0, Ordering::Relaxed);
-        m.committed_height.store(status.committed_height.0, Ordering::Relaxed);
+        m.round.set(status.round.0);
+        m.committed_height.set(status.committed_height.0);
         let stats = self.transport.stats();
-        self.shared.rejected_connections.store(stats.rejected_connections, Ordering::Relaxed);
-        self.shared.malformed_frames.store(stats.malformed_frames, Ordering::Relaxed);
-        self.shared.dropped_sends.store(stats.dropped_sends, Ordering::Relaxed);
+        m.transport(stats.rejected_connections, stats.malformed_frames, stats.dropped_sends);
+        m.connected_peers.set(stats.connected.len() as u64);
         let fresh = status.high_qc_round.0 > self.high_qc_round;
         self.high_qc_round = self.high_qc_round.max(status.high_qc_round.0);
         if let Ok(mut s) = self.shared.snapshot.lock() {
@@ -344,7 +342,7 @@ impl Node {
             };
             if let Some((_, timer)) = self.timers.remove(&key) {
                 if matches!(timer, Timer::Round(_)) {
-                    self.shared.metrics.timeouts.fetch_add(1, Ordering::Relaxed);
+                    self.shared.metrics.timeouts.inc();
                 }
                 let actions = self.core.handle(now_ms(), Input::Timer(timer));
                 self.execute(actions)?;
@@ -448,21 +446,18 @@ pub async fn run(
         config: config.clone(),
         snapshot: Mutex::new(Snapshot::default()),
         metrics,
-        rejected_connections: AtomicU64::default(),
-        malformed_frames: AtomicU64::default(),
-        dropped_sends: AtomicU64::default(),
         live_window,
         store: store.clone(),
         verifier: verifier.clone(),
         submit: submit_tx,
         claim_timeout,
-        barriers: Mutex::new(api::Barriers::default()),
     });
     if let Ok(mut s) = shared.snapshot.lock() {
         s.node_id = me.0;
         s.epoch = config.epoch().0;
     }
-    let api_task = tokio::spawn(api::serve(api_listener, shared.clone()));
+    let limits = api::Limits::of(&loaded.node);
+    let api_task = tokio::spawn(api::serve(api_listener, shared.clone(), limits));
     info!(node = %me, p2p = %loaded.node.p2p_listen, api = %loaded.node.api_listen, "node running");
 
     let high_qc_round = core.status().high_qc_round.0;

@@ -1,5 +1,5 @@
-//! A small HTTP/1.1 client for the command line (`cluster status`, `user ...`), the benchmark
-//! and tests: one keep-alive connection per [`Connection`].
+//! A small HTTP/1.1 client for a node's API (`cluster status`, `user ...`, the benchmark and
+//! tests): one keep-alive connection per [`Connection`].
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
