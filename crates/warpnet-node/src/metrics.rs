@@ -36,17 +36,17 @@ impl Collector for TransportTotals {
         for (name, help, value) in [
             (
                 "warpnet_rejected_connections",
-                "Connections refused (handshake or identity).",
+                "Connections refused (handshake or identity)",
                 &self.rejected_connections,
             ),
             (
                 "warpnet_malformed_frames",
-                "Frames from members that did not decode.",
+                "Frames from members that did not decode",
                 &self.malformed_frames,
             ),
             (
                 "warpnet_dropped_sends",
-                "Frames dropped because a peer's queue was full.",
+                "Frames dropped because a peer's queue was full",
                 &self.dropped_sends,
             ),
         ] {
@@ -91,15 +91,15 @@ impl Metrics {
         let round = Gauge::default();
         let committed_height = Gauge::default();
         let connected_peers = Gauge::default();
-        registry.register("warpnet_round", "Current consensus round.", round.clone());
+        registry.register("warpnet_round", "Current consensus round", round.clone());
         registry.register(
             "warpnet_committed_height",
-            "Height of the last committed block.",
+            "Height of the last committed block",
             committed_height.clone(),
         );
         registry.register(
             "warpnet_connected_peers",
-            "Members connected now.",
+            "Members connected now",
             connected_peers.clone(),
         );
         let counter = |registry: &mut Registry, name: &str, help: &str| {
@@ -107,13 +107,13 @@ impl Metrics {
             registry.register(name, help, c.clone());
             c
         };
-        let commits = counter(&mut registry, "warpnet_commits", "Blocks committed.");
-        let timeouts = counter(&mut registry, "warpnet_timeouts", "Round timeouts fired locally.");
-        let evidence = counter(&mut registry, "warpnet_evidence", "Equivocations proven.");
+        let commits = counter(&mut registry, "warpnet_commits", "Blocks committed");
+        let timeouts = counter(&mut registry, "warpnet_timeouts", "Round timeouts fired locally");
+        let evidence = counter(&mut registry, "warpnet_evidence", "Equivocations proven");
         let signature_failures = counter(
             &mut registry,
             "warpnet_signature_failures",
-            "Inputs refused for a bad signature.",
+            "Inputs refused for a bad signature",
         );
         let transport = Arc::new(TransportTotals::default());
         registry.register_collector(Box::new(transport.clone()));
@@ -123,29 +123,29 @@ impl Metrics {
             f
         };
         let messages_in =
-            family(&mut registry, "warpnet_messages_in", "Messages received, by type.");
-        let messages_out = family(&mut registry, "warpnet_messages_out", "Messages sent, by type.");
+            family(&mut registry, "warpnet_messages_in", "Messages received, by type");
+        let messages_out = family(&mut registry, "warpnet_messages_out", "Messages sent, by type");
         let rejected =
-            family(&mut registry, "warpnet_rejected_inputs", "Inputs the core refused, by kind.");
+            family(&mut registry, "warpnet_rejected_inputs", "Inputs the core refused, by kind");
         let applied = family(
             &mut registry,
             "warpnet_applied_commands",
-            "Committed commands applied to the registry, by outcome.",
+            "Committed commands applied to the registry, by outcome",
         );
         let verdicts = family(
             &mut registry,
             "warpnet_block_verdicts",
-            "Committed blocks with commands, by where their signatures were checked.",
+            "Committed blocks with commands, by where their signatures were checked",
         );
         let api = family(
             &mut registry,
             "warpnet_api_requests",
-            "API requests answered, by result (the answer's status or error code).",
+            "API requests answered, by result (the answer's status or error code)",
         );
         let fsync = Histogram::new(FSYNC_BUCKETS);
         registry.register(
             "warpnet_fsync_seconds",
-            "Latency of durable writes (one per consensus step).",
+            "Latency of durable writes (one per consensus step)",
             fsync.clone(),
         );
         Self {

@@ -57,13 +57,14 @@ impl<S: Send + Sync> FromRequest<S> for ClaimBody {
     }
 }
 
-/// A claim's answer body (200 or 409).
+/// A claim's answer body (200 or 409). Fields in alphabetical order, as answers have always
+/// been written.
 #[derive(Serialize)]
 struct ClaimAnswer<'a> {
+    height: u64,
+    owner_key: String,
     status: &'static str,
     user_id: &'a str,
-    owner_key: String,
-    height: u64,
 }
 
 fn hex_array<const N: usize>(s: &str) -> Option<[u8; N]> {

@@ -34,14 +34,14 @@ struct Cluster {
     members: Vec<Member>,
 }
 
-/// `GET /v1/health`.
+/// `GET /v1/health` (fields in alphabetical order, as answers have always been written).
 #[derive(Serialize)]
 struct Health {
-    status: &'static str,
-    node_id: u16,
-    round: u64,
     committed_height: u64,
+    node_id: u16,
     recent_certificate: bool,
+    round: u64,
+    status: &'static str,
 }
 
 pub(super) async fn cluster(State(state): State<AppState>) -> Result<Response, ApiError> {

@@ -30,13 +30,13 @@ pub(super) struct LookupQuery {
     consistency: Consistency,
 }
 
-/// A found ID.
+/// A found ID (fields in alphabetical order, as answers have always been written).
 #[derive(Serialize)]
 struct Found<'a> {
-    user_id: &'a str,
-    owner_key: String,
     height: u64,
+    owner_key: String,
     read_height: u64,
+    user_id: &'a str,
 }
 
 pub(super) async fn get(
