@@ -6,7 +6,7 @@
 
 pub mod http;
 
-pub use http::{get, post_json, split_url, Connection, HttpError};
+pub use http::{get, post_json, split_url, Connection, HttpError, Reply};
 
 use warpnet_types::Digest;
 
