@@ -110,7 +110,9 @@ func TestClaimLookupAndTypedErrors(t *testing.T) {
 	if err != nil || res.Status != "taken" || res.Mine() || res.OwnerKey != first.OwnerKey || res.Height != first.Height {
 		t.Fatalf("another key: %+v, %v", res, err)
 	}
-	reused, _ := SignClaim(network, freshID("go_"), key, "another-request")
+	// The first claim was ordered, so its (key, request id) has a recorded result for id.
+	public := key.Public().(ed25519.PublicKey)
+	reused, _ := SignClaim(network, freshID("go_"), key, DeriveRequestID(public, id))
 	_, err = c.Claim(ctx(t), reused)
 	var apiErr *APIError
 	if !errors.Is(err, ErrRequestIDReused) || !errors.As(err, &apiErr) || apiErr.Status != 422 || apiErr.RecordedFor != id {
