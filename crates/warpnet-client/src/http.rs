@@ -55,9 +55,8 @@ impl Connection {
                     .map_err(|e| fail(&e))?
                     .find(|a| a.is_ipv4() == ip.is_ipv4())
                     .ok_or_else(|| fail(&"no address of the same family"))?;
-                let socket =
-                    if ip.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }
-                        .map_err(|e| fail(&e))?;
+                let socket = if ip.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }
+                    .map_err(|e| fail(&e))?;
                 socket.bind(SocketAddr::new(ip, 0)).map_err(|e| fail(&e))?;
                 socket.connect(to).await.map_err(|e| fail(&e))?
             }

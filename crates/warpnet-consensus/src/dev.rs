@@ -114,7 +114,11 @@ pub async fn run(a: DevArgs) -> anyhow::Result<()> {
         let api = committee.members[usize::from(i)].api_address.clone().unwrap_or_default();
         let log = dir.join("node.log");
         if let Some(pid) = pidfile::running(&dir) {
-            println!("{i:<5} {:<24} {pid:<8} {} (already running, not started here)", format!("http://{api}"), log.display());
+            println!(
+                "{i:<5} {:<24} {pid:<8} {} (already running, not started here)",
+                format!("http://{api}"),
+                log.display()
+            );
             continue;
         }
         let mut child = spawn_node(&exe, &a.dir, i)?;
@@ -190,7 +194,9 @@ pub async fn run(a: DevArgs) -> anyhow::Result<()> {
             _ => break,
         }
     }
-    while others.iter().any(|(_, pid)| pidfile::alive(*pid)) && tokio::time::Instant::now() < deadline {
+    while others.iter().any(|(_, pid)| pidfile::alive(*pid))
+        && tokio::time::Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     for (i, pid) in others.iter().filter(|(_, pid)| pidfile::alive(*pid)) {

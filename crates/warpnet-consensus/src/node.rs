@@ -130,8 +130,9 @@ pub async fn run(c: NodeCommand) -> anyhow::Result<()> {
         NodeCommand::Run { config } => {
             let loaded = Loaded::from_node_file(&config)?;
             // `dev` finds nodes it did not start through this file.
-            let _pid = crate::pidfile::PidFile::write(&loaded.dir)
-                .with_context(|| format!("writing {}", loaded.dir.join(crate::pidfile::NAME).display()))?;
+            let _pid = crate::pidfile::PidFile::write(&loaded.dir).with_context(|| {
+                format!("writing {}", loaded.dir.join(crate::pidfile::NAME).display())
+            })?;
             warpnet_node::run(loaded, warpnet_node::shutdown_signal()).await?;
             Ok(())
         }

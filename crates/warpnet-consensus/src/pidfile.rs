@@ -47,10 +47,8 @@ pub fn running(dir: &Path) -> Option<u32> {
 fn runs_node(pid: u32) -> Option<PathBuf> {
     let proc = PathBuf::from(format!("/proc/{pid}"));
     let cmdline = std::fs::read(proc.join("cmdline")).ok()?;
-    let args: Vec<String> = cmdline
-        .split(|b| *b == 0)
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
+    let args: Vec<String> =
+        cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
     let run = args.windows(2).any(|w| w[0] == "node" && w[1] == "run");
     let config = args.iter().enumerate().find_map(|(i, a)| match a.strip_prefix("--config") {
         Some("") => args.get(i + 1).cloned(),

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use clap::Subcommand;
 use serde_json::Value;
-use warpnet_node::files::{create_key, read_key};
 use warpnet_client::http;
+use warpnet_node::files::{create_key, read_key};
 use warpnet_state::{Claim, UserId};
 use warpnet_types::{NetworkId, Signer};
 

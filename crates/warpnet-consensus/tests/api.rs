@@ -101,7 +101,8 @@ fn a_flood_of_lookups_from_one_client_does_not_starve_claims_from_another() {
         let mut answers = Vec::new();
         for i in 0..10u64 {
             let body = claim_body(1_000 + i, &format!("steady_{i}"));
-            let (status, body) = conn.request(Method::POST, "/v1/claims", Some(body)).await.unwrap();
+            let (status, body) =
+                conn.request(Method::POST, "/v1/claims", Some(body)).await.unwrap();
             answers.push((status, body));
         }
         answers

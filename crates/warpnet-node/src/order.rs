@@ -78,7 +78,8 @@ impl Orderer {
     pub async fn claim(&self, claim: Claim) -> Result<Answer, ApiError> {
         let shared = &self.shared;
         // Bounded like the rest of the request: a flooded verifier answers `overloaded`.
-        let check = tokio::time::timeout(shared.claim_timeout, shared.verifier.check(claim.clone()));
+        let check =
+            tokio::time::timeout(shared.claim_timeout, shared.verifier.check(claim.clone()));
         match check.await {
             Ok(Ok(Ok(()))) => {}
             Ok(Ok(Err(e))) => return Err(refusal(e)),
@@ -160,7 +161,14 @@ impl Orderer {
         let (reachable, quorum) = shared.reach();
         if reachable < quorum {
             let outcome = Known::NotSubmitted;
-            return Err(ApiError::NoQuorum { what, reachable, total, quorum, outcome, waited_ms: None });
+            return Err(ApiError::NoQuorum {
+                what,
+                reachable,
+                total,
+                quorum,
+                outcome,
+                waited_ms: None,
+            });
         }
         let (done, outcome) = oneshot::channel();
         if shared.submit.try_send(Submission { command, done }).is_err() {
@@ -189,9 +197,9 @@ impl Orderer {
             Ok(Ok(outcome)) => Ok(Some(outcome)),
             Ok(Err(Refused::Overloaded)) => Err(ApiError::Overloaded),
             Ok(Err(Refused::AlreadyCommitted)) => Ok(None),
-            Ok(Err(Refused::Invalid(m))) => {
-                Err(ApiError::internal(format!("the consensus loop refused a checked command: {m}")))
-            }
+            Ok(Err(Refused::Invalid(m))) => Err(ApiError::internal(format!(
+                "the consensus loop refused a checked command: {m}"
+            ))),
             Err(_) => Err(ApiError::Stopping { what }),
         }
     }

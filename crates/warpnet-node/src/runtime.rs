@@ -28,9 +28,9 @@ use warpnet_types::message::SHARED_COMMANDS_MAX;
 use warpnet_types::{Digest, Message, NetworkId, NodeId, SharedCommands};
 
 use crate::api;
-use crate::handle::{Refused, Shared, Snapshot, Submission};
 use crate::app;
 use crate::files::{FileError, Loaded};
+use crate::handle::{Refused, Shared, Snapshot, Submission};
 use crate::metrics::Metrics;
 use crate::verifier::{Checked, Verifier};
 

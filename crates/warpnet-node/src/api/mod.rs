@@ -14,11 +14,11 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::DefaultBodyLimit;
 use axum::extract::Request;
+use axum::handler::Handler;
 use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::extract::DefaultBodyLimit;
-use axum::handler::Handler;
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Json, Router};
 use hyper::body::Incoming;
@@ -73,7 +73,8 @@ impl IntoResponse for ApiError {
         } else {
             debug!(code = self.code(), message = %self, "api: refused");
         }
-        let status = StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut r = (status, Json(self.body())).into_response();
         if let Some(s) = self.retry_after_s() {
             r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
@@ -115,8 +116,7 @@ impl Endpoint {
 /// Every endpoint of the API.
 fn endpoints() -> Vec<Endpoint> {
     vec![
-        Endpoint::new("/v1/claims", Method::POST, claims::post)
-            .body_limit(CLAIM_BODY_BYTES_MAX),
+        Endpoint::new("/v1/claims", Method::POST, claims::post).body_limit(CLAIM_BODY_BYTES_MAX),
         Endpoint::new("/v1/users/{id}", Method::GET, users::get),
         Endpoint::new("/v1/cluster", Method::GET, status::cluster),
         Endpoint::new("/v1/health", Method::GET, status::health),
@@ -139,7 +139,10 @@ fn router(state: AppState) -> Router {
         router = router.route(e.path, e.handler);
     }
     // After the routes: it applies to those already added.
-    router.method_not_allowed_fallback(method_not_allowed).fallback(no_such_endpoint).with_state(state)
+    router
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(no_such_endpoint)
+        .with_state(state)
 }
 
 /// Serves the API until the task is dropped: at most `limits` connections (in all and per
@@ -265,8 +268,9 @@ mod tests {
     /// The README lists every endpoint (`METHOD path` in its API table) and every error code.
     #[test]
     fn the_readme_lists_every_endpoint_and_error_code() {
-        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
-            .expect("README.md");
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+                .expect("README.md");
         for e in endpoints() {
             let row = format!("`{} {}`", e.method, e.path);
             assert!(readme.contains(&row), "README has no row for {row}");
