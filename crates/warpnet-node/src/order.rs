@@ -265,3 +265,56 @@ fn answer(claim: &Claim, outcome: Outcome) -> Result<Answer, ApiError> {
     }
     Ok(Answer { verdict, user_id, owner })
 }
+
+#[cfg(test)]
+mod tests {
+    use warpnet_types::{Height, PublicKey, Signature};
+
+    use super::*;
+
+    fn claim(id: &str) -> Claim {
+        Claim {
+            user_id: UserId::parse(id).unwrap(),
+            owner_key: PublicKey([7; 32]),
+            signature: Signature([0; 64]),
+            request_id: "r1".into(),
+        }
+    }
+
+    fn owner() -> Owner {
+        Owner { key: PublicKey([7; 32]), height: Height(3) }
+    }
+
+    /// A recorded result for the same key and request id but another ID is the client's reuse
+    /// of a request id (422), never an answer about the other ID.
+    #[test]
+    fn a_result_recorded_for_another_id_is_a_reused_request_id() {
+        let other = UserId::parse("bob").unwrap();
+        let recorded = Outcome::Claimed { user_id: other, owner: owner() };
+        let e = answer(&claim("alice"), recorded).err().unwrap();
+        assert_eq!((e.status(), e.code()), (422, "request_id_reused"));
+        assert_eq!(e.body()["recorded_for"], "bob");
+    }
+
+    /// Outcomes a claim cannot have are the node's failure: 500 `internal`, not the client's.
+    #[test]
+    fn impossible_outcomes_are_internal_errors() {
+        let e = answer(&claim("alice"), Outcome::Barrier).err().unwrap();
+        assert_eq!((e.status(), e.code()), (500, "internal"));
+        let e = refusal(ClaimError::Malformed("x".into()));
+        assert_eq!((e.status(), e.code()), (500, "internal"));
+        let a = answer(
+            &claim("alice"),
+            Outcome::Taken { user_id: UserId::parse("alice").unwrap(), owner: owner() },
+        );
+        assert_eq!(a.map(|a| a.verdict).ok(), Some(Verdict::Taken));
+    }
+
+    /// A claim's failed checks map to the documented 400 codes.
+    #[test]
+    fn failed_checks_are_the_documented_refusals() {
+        assert_eq!(refusal(ClaimError::BadSignature).code(), "bad_signature");
+        assert_eq!(refusal(ClaimError::BadKey).code(), "invalid_owner_key");
+        assert_eq!(refusal(ClaimError::RequestId).code(), "invalid_request_id");
+    }
+}
