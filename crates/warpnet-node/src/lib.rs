@@ -14,6 +14,7 @@ pub mod files;
 pub mod handle;
 pub mod metrics;
 pub mod order;
+mod persist;
 mod runtime;
 pub mod verifier;
 

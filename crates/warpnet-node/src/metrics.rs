@@ -23,17 +23,20 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 type Label = [(&'static str, &'static str); 1];
 type Counted = Family<Label, Counter>;
 
-/// Totals the transport keeps, copied in after every step and read at each scrape.
+/// Totals kept elsewhere (the core, the transport), copied in after every step and read at
+/// each scrape.
 #[derive(Debug, Default)]
-struct TransportTotals {
+struct Totals {
+    timeouts: AtomicU64,
     rejected_connections: AtomicU64,
     malformed_frames: AtomicU64,
     dropped_sends: AtomicU64,
 }
 
-impl Collector for TransportTotals {
+impl Collector for Totals {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         for (name, help, value) in [
+            ("warpnet_timeouts", "Round timeouts fired locally", &self.timeouts),
             (
                 "warpnet_rejected_connections",
                 "Connections refused (handshake or identity)",
@@ -66,10 +69,11 @@ pub struct Metrics {
     pub committed_height: Gauge<u64, AtomicU64>,
     pub connected_peers: Gauge<u64, AtomicU64>,
     pub commits: Counter,
-    pub timeouts: Counter,
+    /// The core's writes made durable (several share one transaction under load).
+    pub writes: Counter,
     pub evidence: Counter,
     pub signature_failures: Counter,
-    transport: Arc<TransportTotals>,
+    totals: Arc<Totals>,
     messages_in: Counted,
     messages_out: Counted,
     rejected: Counted,
@@ -108,15 +112,19 @@ impl Metrics {
             c
         };
         let commits = counter(&mut registry, "warpnet_commits", "Blocks committed");
-        let timeouts = counter(&mut registry, "warpnet_timeouts", "Round timeouts fired locally");
+        let writes = counter(
+            &mut registry,
+            "warpnet_storage_writes",
+            "The core's writes made durable; warpnet_fsync_seconds_count counts the transactions they were merged into",
+        );
         let evidence = counter(&mut registry, "warpnet_evidence", "Equivocations proven");
         let signature_failures = counter(
             &mut registry,
             "warpnet_signature_failures",
             "Inputs refused for a bad signature",
         );
-        let transport = Arc::new(TransportTotals::default());
-        registry.register_collector(Box::new(transport.clone()));
+        let totals = Arc::new(Totals::default());
+        registry.register_collector(Box::new(totals.clone()));
         let family = |registry: &mut Registry, name: &str, help: &str| {
             let f = Counted::default();
             registry.register(name, help, f.clone());
@@ -154,10 +162,10 @@ impl Metrics {
             committed_height,
             connected_peers,
             commits,
-            timeouts,
+            writes,
             evidence,
             signature_failures,
-            transport,
+            totals,
             messages_in,
             messages_out,
             rejected,
@@ -205,9 +213,14 @@ impl Metrics {
         self.fsync.observe(seconds);
     }
 
-    /// The transport's totals and connected members, as of the last step.
+    /// The round timeouts the core has fired, in all.
+    pub fn timeouts(&self, total: u64) {
+        self.totals.timeouts.store(total, Ordering::Relaxed);
+    }
+
+    /// The transport's totals, as of the last step.
     pub fn transport(&self, rejected_connections: u64, malformed_frames: u64, dropped_sends: u64) {
-        let t = &self.transport;
+        let t = &self.totals;
         t.rejected_connections.store(rejected_connections, Ordering::Relaxed);
         t.malformed_frames.store(malformed_frames, Ordering::Relaxed);
         t.dropped_sends.store(dropped_sends, Ordering::Relaxed);
@@ -244,6 +257,7 @@ mod tests {
             "warpnet_committed_height ",
             "warpnet_connected_peers ",
             "warpnet_commits_total ",
+            "warpnet_storage_writes_total ",
             "warpnet_timeouts_total ",
             "warpnet_evidence_total ",
             "warpnet_signature_failures_total 1",
