@@ -181,31 +181,43 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, limits: Limits) {
         };
         let (router, rates, metrics) = (router.clone(), rates.clone(), shared.metrics.clone());
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-                let (mut router, rates, metrics) = (router.clone(), rates.clone(), metrics.clone());
-                async move {
-                    let response = match rates.check(client) {
-                        Err(limited) => limited.into_response(),
-                        Ok(()) => {
-                            let req: Request = req.map(axum::body::Body::new);
-                            match tower_service::Service::call(&mut router, req).await {
-                                Ok(r) => r,
-                                Err(never) => match never {},
-                            }
-                        }
-                    };
-                    let result = response.extensions().get::<Counted>().map_or("ok", |c| c.0);
-                    metrics.api(result);
-                    Ok::<_, Infallible>(response)
-                }
-            });
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
-            if let Err(e) = builder.serve_connection(TokioIo::new(stream), service).await {
-                debug!(%peer, error = %e, "api connection ended");
-            }
+            connection(stream, client, router, rates, metrics).await;
             drop(permit);
         });
+    }
+}
+
+/// Serves one admitted connection: each request takes a token from its client's bucket (else
+/// 429), goes to the router, and is counted by its result.
+async fn connection(
+    stream: TcpStream,
+    client: ClientKey,
+    router: Router,
+    rates: Arc<RateLimiter>,
+    metrics: Arc<crate::metrics::Metrics>,
+) {
+    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        let (mut router, rates, metrics) = (router.clone(), rates.clone(), metrics.clone());
+        async move {
+            let response = match rates.check(client) {
+                Err(limited) => limited.into_response(),
+                Ok(()) => {
+                    let req: Request = req.map(axum::body::Body::new);
+                    match tower_service::Service::call(&mut router, req).await {
+                        Ok(r) => r,
+                        Err(never) => match never {},
+                    }
+                }
+            };
+            let result = response.extensions().get::<Counted>().map_or("ok", |c| c.0);
+            metrics.api(result);
+            Ok::<_, Infallible>(response)
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    if let Err(e) = builder.serve_connection(TokioIo::new(stream), service).await {
+        debug!(?client, error = %e, "api connection ended");
     }
 }
 
