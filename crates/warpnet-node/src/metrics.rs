@@ -276,4 +276,19 @@ mod tests {
             assert!(text.contains(name), "{name} missing from:\n{text}");
         }
     }
+
+    /// The README lists every metric the node exposes.
+    #[test]
+    fn the_readme_lists_every_metric() {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+                .expect("README.md");
+        let text = Metrics::new().render();
+        let names: Vec<&str> =
+            text.lines().filter_map(|l| l.strip_prefix("# TYPE ")?.split(' ').next()).collect();
+        assert!(names.len() >= 18, "{names:?}");
+        for name in names {
+            assert!(readme.contains(&format!("`{name}")), "the README does not list {name}");
+        }
+    }
 }
