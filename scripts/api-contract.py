@@ -354,7 +354,7 @@ def main():
 
         if a.schemathesis:
             t = time.monotonic()
-            st = subprocess.run([a.schemathesis, "run", cluster.url(1) + "/v1/openapi.json",
+            st = subprocess.run([os.path.abspath(a.schemathesis), "run", cluster.url(1) + "/v1/openapi.json",
                                  "--url", cluster.url(1), "--checks", "all",
                                  # A claim valid by the schema still needs a signature that
                                  # verifies, which no generator produces: 400 bad_signature.
