@@ -178,7 +178,7 @@ pub async fn run(a: DevArgs) -> anyhow::Result<()> {
         .filter(|(_, pid)| !gone.contains(pid))
         .map(|&(i, pid)| (i, pid, "started here"))
         .collect();
-    let mine: Vec<u32> = children.iter().map(|(_, pid)| *pid).collect();
+    let mine: Vec<u32> = stopping.iter().map(|(_, pid, _)| *pid).collect();
     let others = by_hand(&a, &mine);
     stopping.extend(others.iter().map(|&(i, pid)| (i, pid, "started by hand")));
     let list: Vec<String> =
