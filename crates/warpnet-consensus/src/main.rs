@@ -9,6 +9,7 @@ mod bench;
 mod cluster;
 mod dev;
 mod node;
+mod pidfile;
 mod sim;
 mod user;
 

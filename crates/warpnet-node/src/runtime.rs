@@ -18,8 +18,6 @@
 //! shares the accepted ones with every other member (M1).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::AtomicU64;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -32,9 +30,10 @@ use warpnet_net::{Transport, TransportConfig};
 use warpnet_storage::{Batch, Store, StoreError};
 use warpnet_types::{Block, BlockId, Digest, Message, NetworkId, NodeId};
 
-use crate::api::{self, Refused, Shared, Snapshot, Submission};
+use crate::api;
 use crate::app;
 use crate::files::{FileError, Loaded};
+use crate::handle::{Refused, Shared, Snapshot, Submission};
 use crate::metrics::Metrics;
 use crate::persist::{Durable, Persister};
 use crate::verifier::{Checked, Verifier};
@@ -182,7 +181,7 @@ impl Node {
             self.send(&to, &Message::EpochProof(proof));
         }
         for ev in evidence {
-            self.shared.metrics.evidence.fetch_add(1, Ordering::Relaxed);
+            self.shared.metrics.evidence.inc();
             warn!(signer = %ev.signer, round = %ev.round, "equivocation proven");
         }
         for (from, reason) in rejected {
@@ -261,11 +260,11 @@ impl Node {
     fn on_durable(&mut self, durable: Durable) -> Result<(), NodeError> {
         let m = self.shared.metrics.clone();
         m.fsync(durable.elapsed.as_secs_f64());
-        m.writes.fetch_add(durable.merged as u64, Ordering::Relaxed);
+        m.writes.inc_by(durable.merged as u64);
         while self.in_flight.front().is_some_and(|w| w.seq <= durable.seq) {
             let Some(w) = self.in_flight.pop_front() else { break };
             // Counted once durable: /metrics never shows a commit the disk does not hold.
-            m.commits.fetch_add(w.commits, Ordering::Relaxed);
+            m.commits.inc_by(w.commits);
             for key in w.keys {
                 if self.overlay.get(&key).is_some_and(|(s, _)| *s <= w.seq) {
                     self.overlay.remove(&key);
@@ -312,13 +311,12 @@ impl Node {
     fn publish(&mut self) {
         let status = self.core.status();
         let m = &self.shared.metrics;
-        m.round.store(status.round.0, Ordering::Relaxed);
-        m.committed_height.store(status.committed_height.0, Ordering::Relaxed);
-        m.timeouts.store(status.round_timeouts, Ordering::Relaxed);
+        m.round.set(status.round.0);
+        m.committed_height.set(status.committed_height.0);
+        m.timeouts(status.round_timeouts);
         let stats = self.transport.stats();
-        self.shared.rejected_connections.store(stats.rejected_connections, Ordering::Relaxed);
-        self.shared.malformed_frames.store(stats.malformed_frames, Ordering::Relaxed);
-        self.shared.dropped_sends.store(stats.dropped_sends, Ordering::Relaxed);
+        m.transport(stats.rejected_connections, stats.malformed_frames, stats.dropped_sends);
+        m.connected_peers.set(stats.connected.len() as u64);
         let fresh = status.high_qc_round.0 > self.high_qc_round;
         self.high_qc_round = self.high_qc_round.max(status.high_qc_round.0);
         if let Ok(mut s) = self.shared.snapshot.lock() {
@@ -553,21 +551,18 @@ pub async fn run(
         config: config.clone(),
         snapshot: Mutex::new(Snapshot::default()),
         metrics,
-        rejected_connections: AtomicU64::default(),
-        malformed_frames: AtomicU64::default(),
-        dropped_sends: AtomicU64::default(),
         live_window,
         store: store.clone(),
         verifier: verifier.clone(),
         submit: submit_tx,
         claim_timeout,
-        barriers: Mutex::new(api::Barriers::default()),
     });
     if let Ok(mut s) = shared.snapshot.lock() {
         s.node_id = me.0;
         s.epoch = config.epoch().0;
     }
-    let api_task = tokio::spawn(api::serve(api_listener, shared.clone()));
+    let limits = api::Limits::of(&loaded.node);
+    let api_task = tokio::spawn(api::serve(api_listener, shared.clone(), limits));
     info!(node = %me, p2p = %loaded.node.p2p_listen, api = %loaded.node.api_listen, "node running");
 
     let high_qc_round = core.status().high_qc_round.0;
