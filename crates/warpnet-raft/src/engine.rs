@@ -125,6 +125,9 @@ pub enum Action {
     ReadReady { id: ReadId, index: Index },
     /// Read `id` got no read index (leader lost, or timed out): answer "unknown, retry".
     ReadFailed { id: ReadId },
+    /// A member needs a snapshot newer than the one kept (it joined after it): hand the state
+    /// machine's snapshot at its applied index with `Input::Compact` (RF7).
+    SnapshotWanted { applied: Index },
 }
 
 /// A write not yet acknowledged, and what waits for it.
@@ -235,6 +238,9 @@ impl RaftEngine {
         }
         self.drain_ready();
         self.track_leader();
+        if self.raw.store().wanted.replace(false) {
+            self.out.push(Action::SnapshotWanted { applied: self.applied });
+        }
         Ok(std::mem::take(&mut self.out))
     }
 
@@ -472,8 +478,15 @@ impl RaftEngine {
         self.raw.raft.state == StateRole::Leader
     }
 
+    /// The leader, as far as this replica knows: raft-rs keeps a follower's leader until a
+    /// new term, so one not heard from for an election timeout counts as gone (RF11: a
+    /// committee whose public members are down reports no leader, not a dead one).
     pub fn leader(&self) -> Option<NodeId> {
-        node_of(self.raw.raft.leader_id)
+        let r = &self.raw.raft;
+        if r.state != StateRole::Leader && r.election_elapsed >= self.params.election_ticks.max(2) {
+            return None;
+        }
+        node_of(r.leader_id)
     }
 
     fn track_leader(&mut self) {

@@ -2,6 +2,8 @@
 //! (the latest snapshot and the entries after it). raft-rs requires a `Ready`'s entries to be
 //! readable before `advance`; the mirror takes them at once, the disk catches up (RF2).
 
+use std::cell::Cell;
+
 use raft::eraftpb::{ConfState, Entry, HardState, Snapshot};
 use raft::{GetEntriesContext, RaftState, StorageError};
 
@@ -14,6 +16,9 @@ pub(crate) struct Mirror {
     pub snapshot: Snapshot,
     /// Entries after the snapshot's index, contiguous.
     pub entries: Vec<Entry>,
+    /// raft-rs asked for a snapshot for a member our snapshot does not know (RF7): the engine
+    /// asks the state machine for a newer one.
+    pub wanted: Cell<bool>,
 }
 
 impl Mirror {
@@ -114,9 +119,13 @@ impl raft::Storage for Mirror {
         Ok(self.last())
     }
 
-    fn snapshot(&self, _request_index: u64, _to: u64) -> raft::Result<Snapshot> {
-        // RF7: the latest snapshot (compaction keeps one, with its membership in its data).
-        if self.snapshot_index() == 0 {
+    fn snapshot(&self, _request_index: u64, to: u64) -> raft::Result<Snapshot> {
+        // RF7: the latest snapshot (compaction keeps one, with its membership in its data),
+        // if it names the member: raft-rs refuses to restore a snapshot whose voters do not
+        // include itself, so a member added after it needs a newer one.
+        let voters = &self.snapshot.get_metadata().get_conf_state().voters;
+        if self.snapshot_index() == 0 || !voters.contains(&to) {
+            self.wanted.set(true);
             return Err(raft::Error::Store(StorageError::SnapshotTemporarilyUnavailable));
         }
         Ok(self.snapshot.clone())
