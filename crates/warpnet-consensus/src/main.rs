@@ -10,6 +10,7 @@ mod cluster;
 mod dev;
 mod node;
 mod sim;
+mod sim_raft;
 mod user;
 
 use clap::{Parser, Subcommand};

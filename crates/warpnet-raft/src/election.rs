@@ -53,7 +53,6 @@ impl RaftEngine {
         if self.raw.raft.state == StateRole::Leader {
             // Heartbeats and check-quorum (a leader that hears no quorum steps down).
             self.raw.tick();
-            self.hand_over_if_removed();
         } else {
             self.election_tick();
         }

@@ -114,7 +114,8 @@ impl Applied {
 /// What the runtime must do, in this order.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
-    /// Send now, best effort.
+    /// Send now, best effort. (The engine emits a message only once every write emitted
+    /// before it has been reported durable.)
     Send(RaftMessage),
     /// Make durable after every earlier durable effect; then feed `Input::Persisted(id)`.
     Persist(LogWrite),
@@ -321,23 +322,24 @@ impl RaftEngine {
     fn drain_ready(&mut self) {
         while self.raw.has_ready() {
             let mut rd = self.raw.ready();
-            // Messages a leader may send before its own write (Raft thesis 10.2.1: it counts
-            // itself in a quorum only once its write is durable).
             let snapshots_sent: Vec<u64> = rd
                 .messages()
                 .iter()
                 .filter(|m| m.get_msg_type() == MessageType::MsgSnapshot)
                 .map(|m| m.to)
                 .collect();
-            for m in rd.take_messages() {
-                self.send(m);
-            }
+            // RF2: every message leaves only once every write emitted before it is durable,
+            // the leader's appends included (raft-rs would let a leader send first, Raft
+            // thesis 10.2.1; with RF1 that could strand the committee: a leader that crashes
+            // before its own write leaves a private member with the longest log, which then
+            // refuses its vote to every public candidate).
+            let mut held = rd.take_messages();
             let snapshot = (!rd.snapshot().is_empty()).then(|| rd.snapshot().clone());
             let entries = rd.take_entries();
             let hs = rd.hs().cloned();
             let committed = rd.take_committed_entries();
             let read_states = rd.take_read_states();
-            let mut held = rd.take_persisted_messages();
+            held.extend(rd.take_persisted_messages());
             let number = rd.number();
             // raft-rs reads what it handed out from the mirror before the disk has it.
             let mut write = LogWrite::default();

@@ -22,9 +22,11 @@ pub enum RaftError {
     MembershipChanged { expected: Index, current: Index },
     #[error("member {id} is already a voter with the same description")]
     AlreadyVoter { id: NodeId },
+    #[error("member {id} leads: transfer leadership to another public voter, then remove it there")]
+    RemoveLeader { id: NodeId },
     #[error("member {id} is not a voter")]
     NotVoter { id: NodeId },
-    #[error("the change would leave {voters} voters with {public} public: nobody could lead")]
+    #[error("the change would leave {voters} voters with {public} public and caught up: nobody could lead")]
     NoPublicVoterLeft { voters: usize, public: usize },
     #[error("member {id} is not a public voter and may not lead (RF1)")]
     NotPublic { id: NodeId },

@@ -12,11 +12,10 @@
 //!    a crash the disk holds a prefix of them, never a later one without an earlier one (one
 //!    transaction per step does this; so does a FIFO). Once `write` and every write before it
 //!    are durable, feed `Input::Persisted(write.id)`. Until then the engine holds back every
-//!    message that vouches for the write (votes, append acknowledgements: RF2); DO NOT try to
-//!    send them some other way, and DO NOT report a write durable that is not.
+//!    message produced after the write (votes and append acknowledgements vouch for it, a
+//!    leader's appends carry it: RF2); DO NOT report a write durable that is not.
 //! 2. **`Send(message)`**: send to `message.to()`, best effort (loss, duplication and
-//!    reordering are tolerated). A leader's appends may leave before its own write is durable
-//!    (Raft thesis 10.2.1): it counts itself in a quorum only after `Persisted`.
+//!    reordering are tolerated). Every write emitted before it is already durable.
 //! 3. **`Apply(applied)`**: committed entries, in index order, each index exactly once per
 //!    incarnation, only ever entries that are durable in the local log (RF3). Apply it to the
 //!    state machine and record `applied.index()` (and, for `Membership`/`Snapshot`, the
@@ -33,7 +32,7 @@
 //! RF1 only public voters campaign (and receive leadership); RF2 persist before
 //! acknowledging; RF3 apply committed, durable entries in order, once; RF4 membership changes
 //! by the leader, through the log, one at a time; RF5 never without a public voter; RF6 a
-//! leader that removed itself hands over; RF7 compaction behind a durable snapshot that
+//! leader never removes itself (transfer first) and steps down if it applies its removal; RF7 compaction behind a durable snapshot that
 //! carries the membership; RF8 reads through ReadIndex; RF9 deterministic election timeouts;
 //! RF10 messages only from the authenticated sender, of kinds peers may send; RF11 a committee
 //! with no reachable public voter says so.

@@ -1,6 +1,6 @@
 //! Membership changes: hashicorp `AddVoter` / `RemoveServer` semantics on raft-rs's
 //! single-voter `ConfChange` (RF4, RF5), their application (RF3), leadership transfer (RF1)
-//! and the hand-over by a leader that removed itself (RF6).
+//! and the step-down of a leader that removed itself (RF6).
 
 use raft::eraftpb::{ConfChange, ConfChangeType, Entry};
 use raft::StateRole;
@@ -36,6 +36,11 @@ impl RaftEngine {
         let Some(member) = self.membership.get(id) else {
             return Err(RaftError::NotVoter { id });
         };
+        if id == self.me {
+            // RF6: hand leadership over first (to a caught-up public voter: the one with the
+            // longest log must be able to lead), then remove this member from the new leader.
+            return Err(RaftError::RemoveLeader { id });
+        }
         self.check_leaves_a_public_voter(&self.membership.without(id))?;
         self.propose_change(ConfChangeType::RemoveNode, member)
     }
@@ -63,9 +68,20 @@ impl RaftEngine {
         Ok(())
     }
 
-    /// RF5: a change never leaves the committee without a public voter (nobody could lead).
+    /// RF5: a change never leaves the committee without a public voter that could lead (the
+    /// leader is one, by RF1, and never removes itself, by RF6; checked here all the same): one
+    /// that already holds the current membership (the leader itself, or a voter whose log
+    /// matches up to the membership's index). A public member just added, still empty, does
+    /// not count: it does not know it is a voter until it catches up, and with no leader it
+    /// never would.
     fn check_leaves_a_public_voter(&self, next: &Membership) -> Result<(), RaftError> {
-        let public = next.public_voters().count();
+        let prs = self.raw.raft.prs();
+        let ready = |id: NodeId| {
+            id == self.me
+                || (self.membership.contains(id)
+                    && prs.get(raft_id(id)).is_some_and(|p| p.matched >= self.membership_index))
+        };
+        let public = next.public_voters().filter(|m| ready(m.id)).count();
         if next.is_empty() || public == 0 {
             return Err(RaftError::NoPublicVoterLeft { voters: next.len(), public });
         }
@@ -108,6 +124,14 @@ impl RaftEngine {
         self.membership = next.clone();
         self.membership_index = index;
         self.history.push((index, next.clone()));
+        // RF6: a leader that applies its own removal steps down at once, in its term (it will
+        // not vote again in it). raft-rs 0.7 would keep leading without a place in its own
+        // progress tracker, and panic on its next durable write; the remaining voters (RF5:
+        // one of them public) elect a successor within an election timeout.
+        if !next.contains(self.me) && self.raw.raft.state == StateRole::Leader {
+            let t = self.raw.raft.term;
+            self.raw.raft.become_follower(t, raft::INVALID_ID);
+        }
         Applied::Membership { index, term, membership: next }
     }
 
@@ -121,26 +145,5 @@ impl RaftEngine {
         }
         self.raw.transfer_leader(raft_id(to));
         Ok(())
-    }
-
-    /// RF6: a leader that removed itself hands leadership to the public voter whose log is
-    /// furthest along (raft-rs keeps leading otherwise: the others would hear its heartbeats
-    /// and never elect). Retried each election timeout until it steps down.
-    pub(crate) fn hand_over_if_removed(&mut self) {
-        if self.raw.raft.state != StateRole::Leader
-            || self.membership.contains(self.me)
-            || self.raw.raft.lead_transferee.is_some()
-        {
-            return;
-        }
-        let prs = self.raw.raft.prs();
-        let best = self
-            .membership
-            .public_voters()
-            .filter_map(|m| prs.get(raft_id(m.id)).map(|p| (p.matched, m.id)))
-            .max();
-        if let Some((_, to)) = best {
-            self.raw.transfer_leader(raft_id(to));
-        }
     }
 }

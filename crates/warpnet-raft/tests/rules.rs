@@ -133,29 +133,50 @@ fn rf4_membership_changes_go_one_at_a_time_through_the_leader() {
 }
 
 #[test]
-fn rf5_the_last_public_voter_cannot_be_removed() {
+fn rf5_the_last_public_voter_stays() {
     let mut c = Cluster::new(&[true, false, false]);
     let l = elected(&mut c);
+    assert_eq!(l, 0);
     c.run(3);
+    for id in [1u16, 2] {
+        c.input(0, Input::RemoveServer { id: NodeId(id), expected_index: None }).expect("removal");
+        c.run(3);
+    }
+    let s = c.nodes[0].engine.status();
+    assert_eq!(s.membership.voters(), &[member(0, true)]);
+    // The only public voter leads, so it is never removed (RF6), and RF5 holds.
     assert_eq!(
-        c.input(l, Input::RemoveServer { id: NodeId(0), expected_index: None }),
-        Err(RaftError::NoPublicVoterLeft { voters: 2, public: 0 })
+        c.input(0, Input::RemoveServer { id: NodeId(0), expected_index: None }),
+        Err(RaftError::RemoveLeader { id: NodeId(0) })
     );
+    c.input(0, Input::Propose(b"alone".to_vec())).expect("a single voter commits alone");
+    c.run(1);
+    assert_eq!(c.commands(0), vec![b"alone".to_vec()]);
 }
 
 #[test]
-fn rf6_a_leader_that_removes_itself_hands_leadership_to_a_public_voter() {
+fn rf6_a_leader_hands_over_before_it_is_removed() {
     let mut c = Cluster::new(&[true, true, false]);
     let l = elected(&mut c);
     c.run(3);
-    c.input(l, Input::RemoveServer { id: NodeId(l as u16), expected_index: None })
-        .expect("removal");
-    c.run(30);
-    let new = c.leader().expect("a new leader");
-    assert_eq!(new, 1 - l, "the other public member leads");
-    c.input(new, Input::Propose(b"after".to_vec())).expect("proposal");
+    let me = NodeId(l as u16);
+    assert_eq!(
+        c.input(l, Input::RemoveServer { id: me, expected_index: None }),
+        Err(RaftError::RemoveLeader { id: me })
+    );
+    let other = 1 - l;
+    c.input(l, Input::TransferLeadership(NodeId(other as u16))).expect("transfer");
+    c.run(5);
+    assert_eq!(c.leader(), Some(other));
+    c.input(other, Input::RemoveServer { id: me, expected_index: None }).expect("removal");
+    c.run(5);
+    assert!(!c.nodes[2].engine.status().membership.contains(me));
+    c.input(other, Input::Propose(b"after".to_vec())).expect("proposal");
     c.run(3);
     assert_eq!(c.commands(2), vec![b"after".to_vec()]);
+    // The removed member, still running, never campaigns (it is no voter any more).
+    c.run(50);
+    assert_eq!(c.leader(), Some(other));
 }
 
 #[test]
