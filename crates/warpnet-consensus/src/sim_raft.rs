@@ -50,7 +50,8 @@ pub fn run(
             println!("  replica {i}: {s:?}");
         }
     }
-    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads =
+        threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let summary = run_many(first, count, &o, threads);
     let violations: usize = summary.failed.iter().map(|r| r.violations.len()).sum();
     for r in &summary.failed {

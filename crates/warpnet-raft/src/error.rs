@@ -22,7 +22,9 @@ pub enum RaftError {
     MembershipChanged { expected: Index, current: Index },
     #[error("member {id} is already a voter with the same description")]
     AlreadyVoter { id: NodeId },
-    #[error("member {id} leads: transfer leadership to another public voter, then remove it there")]
+    #[error(
+        "member {id} leads: transfer leadership to another public voter, then remove it there"
+    )]
     RemoveLeader { id: NodeId },
     #[error("member {id} is not a voter")]
     NotVoter { id: NodeId },

@@ -54,7 +54,8 @@ impl App {
         let mut r = Reader::new(bytes);
         let applied = r.u64("applied")?;
         let chain = r.u64("chain")?;
-        let commands = r.list("commands", 1 << 20, |r| r.bytes("command", 1 << 16).map(<[u8]>::to_vec))?;
+        let commands =
+            r.list("commands", 1 << 20, |r| r.bytes("command", 1 << 16).map(<[u8]>::to_vec))?;
         r.finish()?;
         Ok(Self { applied, chain, commands })
     }

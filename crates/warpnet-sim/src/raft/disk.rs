@@ -14,7 +14,10 @@ use super::app::App;
 pub enum Effect {
     Log(LogWrite),
     /// The state machine after an `Apply` (whole, since the simulated state is small).
-    App { app: App, membership: Option<Membership> },
+    App {
+        app: App,
+        membership: Option<Membership>,
+    },
 }
 
 /// What survived.

@@ -13,10 +13,30 @@ impl RaftWorld {
     /// Returns whether the engine accepted the input.
     pub(super) fn input(&mut self, i: usize, input: Input) -> bool {
         let Some(engine) = self.replicas[i].engine.as_mut() else { return false };
-        let actions = match engine.handle(input) {
-            Ok(a) => a,
-            Err(_) => {
+        // raft-rs panics on states it proves impossible (a commit index beyond the log: an
+        // acknowledged entry lost). A node would stop there; the simulator reports it.
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.handle(input)));
+        let actions = match outcome {
+            Ok(Ok(a)) => a,
+            Ok(Err(_)) => {
                 self.stats.refused += 1;
+                return false;
+            }
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
+                    .unwrap_or_default();
+                self.replicas[i].engine = None;
+                let detail = format!("replica {i}: raft-rs stopped on an impossible state: {what}");
+                let v = super::invariants::Violation {
+                    invariant: "engine-panic",
+                    at_ms: self.now,
+                    detail,
+                };
+                self.inv.record(Some(v));
                 return false;
             }
         };
@@ -38,13 +58,14 @@ impl RaftWorld {
             }
         }
         self.check_status(i);
-        let Some(status) = self.replicas[i].engine.as_ref().map(|e| e.status()) else { return true };
-        if compact || status.applied >= status.snapshot_index + self.cfg.compact_every {
-            if status.applied > status.snapshot_index {
-                self.stats.compactions += 1;
-                let data = self.replicas[i].app.encode();
-                self.input(i, Input::Compact { index: status.applied, data });
-            }
+        let Some(status) = self.replicas[i].engine.as_ref().map(|e| e.status()) else {
+            return true;
+        };
+        let due = compact || status.applied >= status.snapshot_index + self.cfg.compact_every;
+        if due && status.applied > status.snapshot_index {
+            self.stats.compactions += 1;
+            let data = self.replicas[i].app.encode();
+            self.input(i, Input::Compact { index: status.applied, data });
         }
         true
     }
@@ -70,7 +91,11 @@ impl RaftWorld {
                     }
                     other => {
                         let detail = format!("replica {i}: snapshot at {index} holds {other:?}");
-                        let v = super::invariants::Violation { invariant: "snapshot", at_ms: self.now, detail };
+                        let v = super::invariants::Violation {
+                            invariant: "snapshot",
+                            at_ms: self.now,
+                            detail,
+                        };
                         return self.inv.record(Some(v));
                     }
                 }

@@ -27,13 +27,25 @@ pub(super) struct Replica {
 }
 
 pub(super) enum Event {
-    Deliver { to: usize, from: NodeId, bytes: Rc<[u8]> },
-    Tick { replica: usize, incarnation: u64 },
-    Disk { replica: usize, incarnation: u64 },
+    Deliver {
+        to: usize,
+        from: NodeId,
+        bytes: Rc<[u8]>,
+    },
+    Tick {
+        replica: usize,
+        incarnation: u64,
+    },
+    Disk {
+        replica: usize,
+        incarnation: u64,
+    },
     Crash(usize),
     Restart(usize),
     /// A client submits (or re-submits) command `cmd` until some replica applies it.
-    Client { cmd: Rc<[u8]> },
+    Client {
+        cmd: Rc<[u8]>,
+    },
     Read,
     Membership,
     Partition,
@@ -82,14 +94,27 @@ impl RaftWorld {
     pub fn new(cfg: RaftSimConfig) -> Self {
         let rng = Rng::new(cfg.seed);
         let founders = Membership::new(
-            cfg.publics.iter().enumerate().map(|(i, &p)| Member { id: NodeId(i as u16), public: p }).collect(),
+            cfg.publics
+                .iter()
+                .enumerate()
+                .map(|(i, &p)| Member { id: NodeId(i as u16), public: p })
+                .collect(),
         );
         let replicas = (0..cfg.members())
             .map(|i| {
-                let initial =
-                    if i < cfg.publics.len() { Recovery::genesis(founders.clone()) } else { Recovery::joining() };
+                let initial = if i < cfg.publics.len() {
+                    Recovery::genesis(founders.clone())
+                } else {
+                    Recovery::joining()
+                };
                 let app = if i < cfg.publics.len() { App::genesis() } else { App::default() };
-                Replica { engine: None, disk: RaftDisk::new(&initial, app.clone()), app, incarnation: 0, next_read: 0 }
+                Replica {
+                    engine: None,
+                    disk: RaftDisk::new(&initial, app.clone()),
+                    app,
+                    incarnation: 0,
+                    next_read: 0,
+                }
             })
             .collect();
         Self {
@@ -146,8 +171,15 @@ impl RaftWorld {
             self.now = s.time;
             self.stats.steps += 1;
             if self.stats.steps > self.cfg.max_steps {
-                let detail = format!("step budget of {} exhausted before liveness completed", self.cfg.max_steps);
-                self.inv.record(Some(Violation { invariant: "step-budget", at_ms: self.now, detail }));
+                let detail = format!(
+                    "step budget of {} exhausted before liveness completed",
+                    self.cfg.max_steps
+                );
+                self.inv.record(Some(Violation {
+                    invariant: "step-budget",
+                    at_ms: self.now,
+                    detail,
+                }));
                 break;
             }
             self.dispatch(s.event);
@@ -173,7 +205,9 @@ impl RaftWorld {
         match event {
             Event::Deliver { to, from, bytes } => self.deliver(to, from, &bytes),
             Event::Tick { replica, incarnation } => {
-                if self.replicas[replica].incarnation == incarnation && self.replicas[replica].engine.is_some() {
+                if self.replicas[replica].incarnation == incarnation
+                    && self.replicas[replica].engine.is_some()
+                {
                     self.input(replica, Input::Tick);
                     let next = self.now + self.cfg.tick_ms;
                     self.schedule(next, Event::Tick { replica, incarnation });
@@ -213,7 +247,11 @@ impl RaftWorld {
             Ok(e) => self.replicas[i].engine = Some(e),
             Err(e) => {
                 let detail = format!("replica {i} cannot restart from its disk: {e}");
-                return self.inv.record(Some(Violation { invariant: "recovery", at_ms: self.now, detail }));
+                return self.inv.record(Some(Violation {
+                    invariant: "recovery",
+                    at_ms: self.now,
+                    detail,
+                }));
             }
         }
         let r = &mut self.replicas[i];
@@ -275,15 +313,21 @@ impl RaftWorld {
     /// The voters of the most advanced replica's membership (the committed membership), as
     /// replica indices.
     pub(super) fn voters(&self) -> Vec<usize> {
-        let best = self.replicas.iter().filter_map(|r| r.engine.as_ref()).max_by_key(|e| e.status().applied);
-        best.map(|e| e.status().membership.voters().iter().map(|m| m.id.index()).collect()).unwrap_or_default()
+        let best = self
+            .replicas
+            .iter()
+            .filter_map(|r| r.engine.as_ref())
+            .max_by_key(|e| e.status().applied);
+        best.map(|e| e.status().membership.voters().iter().map(|m| m.id.index()).collect())
+            .unwrap_or_default()
     }
 
     fn client(&mut self, cmd: Rc<[u8]>) {
         if self.acknowledged.contains(&cmd[..]) {
             return;
         }
-        let up: Vec<usize> = (0..self.replicas.len()).filter(|&i| self.replicas[i].engine.is_some()).collect();
+        let up: Vec<usize> =
+            (0..self.replicas.len()).filter(|&i| self.replicas[i].engine.is_some()).collect();
         if !up.is_empty() {
             let i = up[self.rng.index(up.len())];
             self.input(i, Input::Propose(cmd.to_vec()));
@@ -294,7 +338,8 @@ impl RaftWorld {
     }
 
     fn read(&mut self) {
-        let up: Vec<usize> = (0..self.replicas.len()).filter(|&i| self.replicas[i].engine.is_some()).collect();
+        let up: Vec<usize> =
+            (0..self.replicas.len()).filter(|&i| self.replicas[i].engine.is_some()).collect();
         if up.is_empty() {
             return;
         }
@@ -309,20 +354,28 @@ impl RaftWorld {
 
     /// An operator asks the leader to add a spare or remove a voter (refusals are fine).
     fn change_membership(&mut self) {
-        let Some(l) = (0..self.replicas.len())
-            .find(|&i| self.replicas[i].engine.as_ref().is_some_and(|e| e.status().role == Role::Leader))
-        else {
+        let Some(l) = (0..self.replicas.len()).find(|&i| {
+            self.replicas[i].engine.as_ref().is_some_and(|e| e.status().role == Role::Leader)
+        }) else {
             return;
         };
         let Some(status) = self.replicas[l].engine.as_ref().map(RaftEngine::status) else { return };
         let n = self.replicas.len();
-        let outside: Vec<usize> = (0..n).filter(|&i| !status.membership.contains(NodeId(i as u16))).collect();
-        let input = if !outside.is_empty() && (status.membership.len() < 3 || self.rng.chance(0.6)) {
+        let outside: Vec<usize> =
+            (0..n).filter(|&i| !status.membership.contains(NodeId(i as u16))).collect();
+        let input = if !outside.is_empty() && (status.membership.len() < 3 || self.rng.chance(0.6))
+        {
             let i = outside[self.rng.index(outside.len())];
-            Input::AddVoter { member: Member { id: NodeId(i as u16), public: self.cfg.is_public(i) }, expected_index: None }
+            Input::AddVoter {
+                member: Member { id: NodeId(i as u16), public: self.cfg.is_public(i) },
+                expected_index: None,
+            }
         } else if status.membership.len() > 1 {
             let v = status.membership.voters();
-            Input::RemoveServer { id: v[self.rng.index(v.len())].id, expected_index: Some(status.membership_index) }
+            Input::RemoveServer {
+                id: v[self.rng.index(v.len())].id,
+                expected_index: Some(status.membership_index),
+            }
         } else {
             return;
         };
@@ -333,10 +386,15 @@ impl RaftWorld {
 
     pub(super) fn transmit(&mut self, from: usize, m: &RaftMessage) {
         self.stats.messages_sent += 1;
-        let Some(to) = m.to().map(NodeId::index).filter(|&t| t < self.replicas.len()) else { return };
+        let Some(to) = m.to().map(NodeId::index).filter(|&t| t < self.replicas.len()) else {
+            return;
+        };
         let f = &self.cfg.faults;
-        let (loss, dup, delay_max) =
-            if self.after_gst { (0.0, 0.0, f.delay_after_gst_ms_max) } else { (f.loss, f.duplicate, f.delay_ms_max) };
+        let (loss, dup, delay_max) = if self.after_gst {
+            (0.0, 0.0, f.delay_after_gst_ms_max)
+        } else {
+            (f.loss, f.duplicate, f.delay_ms_max)
+        };
         let cut = self.partition.as_ref().is_some_and(|g| g[from] != g[to]);
         if cut || self.rng.chance(loss) {
             self.stats.messages_dropped += 1;
@@ -346,7 +404,10 @@ impl RaftWorld {
         let copies = if self.rng.chance(dup) { 2 } else { 1 };
         for _ in 0..copies {
             let at = self.now + self.rng.range(1, delay_max.max(1));
-            self.schedule(at, Event::Deliver { to, from: NodeId(from as u16), bytes: bytes.clone() });
+            self.schedule(
+                at,
+                Event::Deliver { to, from: NodeId(from as u16), bytes: bytes.clone() },
+            );
         }
     }
 
@@ -374,7 +435,11 @@ impl RaftWorld {
             reads_served: self.inv.reads.served,
             reads_failed: self.inv.reads.failed,
             stats: self.stats,
-            statuses: self.replicas.iter().map(|r| r.engine.as_ref().map(RaftEngine::status)).collect(),
+            statuses: self
+                .replicas
+                .iter()
+                .map(|r| r.engine.as_ref().map(RaftEngine::status))
+                .collect(),
             violations: self.inv.violations,
         }
     }

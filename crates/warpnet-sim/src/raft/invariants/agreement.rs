@@ -14,7 +14,13 @@ pub struct Agreement {
 }
 
 impl Agreement {
-    pub fn on_apply(&mut self, replica: usize, index: u64, chain: u64, now: u64) -> Option<Violation> {
+    pub fn on_apply(
+        &mut self,
+        replica: usize,
+        index: u64,
+        chain: u64,
+        now: u64,
+    ) -> Option<Violation> {
         self.max_index = self.max_index.max(index);
         let &mut (first, by) = self.by_index.entry(index).or_insert((chain, replica));
         (first != chain).then(|| Violation {

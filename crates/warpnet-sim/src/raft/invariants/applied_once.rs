@@ -16,7 +16,13 @@ impl AppliedOnce {
         self.last.insert(replica, applied);
     }
 
-    pub fn on_apply(&mut self, replica: usize, index: u64, snapshot: bool, now: u64) -> Option<Violation> {
+    pub fn on_apply(
+        &mut self,
+        replica: usize,
+        index: u64,
+        snapshot: bool,
+        now: u64,
+    ) -> Option<Violation> {
         let last = self.last.insert(replica, index).unwrap_or(0);
         let ok = if snapshot { index > last } else { index == last + 1 };
         (!ok).then(|| Violation {

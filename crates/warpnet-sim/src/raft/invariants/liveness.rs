@@ -40,12 +40,18 @@ impl Liveness {
             .waiting
             .iter()
             .filter(|(_, s)| voters.iter().any(|v| !s.contains(v)))
-            .map(|(c, s)| format!("{} (applied by {s:?} of voters {voters:?})", String::from_utf8_lossy(c)))
+            .map(|(c, s)| {
+                format!("{} (applied by {s:?} of voters {voters:?})", String::from_utf8_lossy(c))
+            })
             .collect();
         Some(Violation {
             invariant: "liveness",
             at_ms: now,
-            detail: format!("{} commands not applied by the deadline: {}", missing.len(), missing.join(", ")),
+            detail: format!(
+                "{} commands not applied by the deadline: {}",
+                missing.len(),
+                missing.join(", ")
+            ),
         })
     }
 }

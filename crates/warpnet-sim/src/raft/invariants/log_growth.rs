@@ -14,7 +14,13 @@ pub struct LogGrowth {
 }
 
 impl LogGrowth {
-    pub fn on_start(&mut self, replica: usize, term: u64, applied: u64, now: u64) -> Option<Violation> {
+    pub fn on_start(
+        &mut self,
+        replica: usize,
+        term: u64,
+        applied: u64,
+        now: u64,
+    ) -> Option<Violation> {
         self.seen.remove(&replica);
         let before = self.durable.insert(replica, (term, applied));
         before.filter(|&(t, a)| term < t || applied < a).map(|(t, a)| Violation {
@@ -24,12 +30,20 @@ impl LogGrowth {
         })
     }
 
-    pub fn on_status(&mut self, replica: usize, term: u64, commit: u64, now: u64) -> Option<Violation> {
+    pub fn on_status(
+        &mut self,
+        replica: usize,
+        term: u64,
+        commit: u64,
+        now: u64,
+    ) -> Option<Violation> {
         let before = self.seen.insert(replica, (term, commit));
         before.filter(|&(t, c)| term < t || commit < c).map(|(t, c)| Violation {
             invariant: "log-growth",
             at_ms: now,
-            detail: format!("replica {replica} went from term {t}, commit {c} to term {term}, commit {commit}"),
+            detail: format!(
+                "replica {replica} went from term {t}, commit {c} to term {term}, commit {commit}"
+            ),
         })
     }
 }

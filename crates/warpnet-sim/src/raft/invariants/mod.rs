@@ -3,10 +3,10 @@
 mod agreement;
 mod applied_once;
 mod election_safety;
+mod liveness;
 mod log_growth;
 mod public_leader;
 mod reads;
-mod liveness;
 
 pub use agreement::Agreement;
 pub use applied_once::AppliedOnce;

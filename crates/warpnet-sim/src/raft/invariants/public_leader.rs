@@ -10,7 +10,14 @@ use super::Violation;
 pub struct PublicLeader;
 
 impl PublicLeader {
-    pub fn check(&self, node: NodeId, public: bool, role: Role, term: u64, now: u64) -> Option<Violation> {
+    pub fn check(
+        &self,
+        node: NodeId,
+        public: bool,
+        role: Role,
+        term: u64,
+        now: u64,
+    ) -> Option<Violation> {
         (!public && role != Role::Follower).then(|| Violation {
             invariant: "public-leader",
             at_ms: now,
