@@ -41,6 +41,7 @@
 // raft-rs's protobuf types are built field by field, as raft-rs itself does.
 #![allow(clippy::field_reassign_with_default)]
 
+mod apply;
 pub mod codec;
 mod convert;
 mod election;
