@@ -87,7 +87,7 @@ impl RaftEngine {
         } else {
             self.membership.is_public(self.me)
         };
-        voter && self.raw.raft.promotable()
+        voter && self.raw.raft.promotable() && !self.removal_pending(self.me)
     }
 
     /// SplitMix64 over the engine's seed.

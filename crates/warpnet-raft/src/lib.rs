@@ -32,7 +32,8 @@
 //! RF1 only public voters campaign (and receive leadership); RF2 persist before
 //! acknowledging; RF3 apply committed, durable entries in order, once; RF4 membership changes
 //! by the leader, through the log, one at a time; RF5 never without a public voter; RF6 a
-//! leader never removes itself (transfer first) and steps down if it applies its removal; RF7 compaction behind a durable snapshot that
+//! leader never removes itself, a member being removed does not campaign, a leader that
+//! applies its own removal steps down; RF7 compaction behind a durable snapshot that
 //! carries the membership; RF8 reads through ReadIndex; RF9 deterministic election timeouts;
 //! RF10 messages only from the authenticated sender, of kinds peers may send; RF11 a committee
 //! with no reachable public voter says so.

@@ -135,15 +135,28 @@ impl RaftEngine {
         Applied::Membership { index, term, membership: next }
     }
 
-    /// RF1: leadership moves only to a public voter.
+    /// RF1: leadership moves only to a public voter (RF6: not to one being removed).
     pub(crate) fn transfer(&mut self, to: NodeId) -> Result<(), RaftError> {
         if !self.is_leader() {
             return Err(RaftError::NotLeader { leader: self.leader() });
         }
-        if !self.membership.is_public(to) {
+        if !self.membership.is_public(to) || self.removal_pending(to) {
             return Err(RaftError::NotPublic { id: to });
         }
         self.raw.transfer_leader(raft_id(to));
         Ok(())
+    }
+
+    /// RF6: whether the log holds a not yet applied change removing `id`. Such a member does
+    /// not campaign: as leader it would commit its own removal and step down, and if its log
+    /// was the longest, the remaining public voters could be refused by private ones forever.
+    pub(crate) fn removal_pending(&self, id: NodeId) -> bool {
+        self.raw.store().entries.iter().filter(|e| e.index > self.applied).any(|e| {
+            let mut cc = ConfChange::default();
+            e.get_entry_type() == raft::eraftpb::EntryType::EntryConfChange
+                && protobuf::Message::merge_from_bytes(&mut cc, &e.data).is_ok()
+                && cc.get_change_type() == ConfChangeType::RemoveNode
+                && cc.node_id == raft_id(id)
+        })
     }
 }

@@ -295,3 +295,41 @@ fn persist_actions_come_before_the_applies_they_cover() {
     let after = c.nodes[0].engine.handle(Input::Persisted(id)).expect("ack");
     assert!(after.iter().any(|a| matches!(a, Action::Apply(Applied::Command { .. }))));
 }
+
+#[test]
+fn rf6_a_member_whose_removal_is_in_its_log_does_not_campaign() {
+    let mut c = Cluster::new(&[true, true, true]);
+    let l = elected(&mut c);
+    c.run(3);
+    let (b, other) = ((l + 1) % 3, (l + 2) % 3);
+    c.nodes[other].up = false;
+    c.input(l, Input::RemoveServer { id: NodeId(b as u16), expected_index: None })
+        .expect("removal");
+    // Only b gets the entry; the leader goes down before it learns b has it.
+    c.queue.retain(|m| m.to() == Some(NodeId(b as u16)) && m.kind() == "append");
+    let appends: Vec<RaftMessage> = c.queue.drain(..).collect();
+    for m in appends {
+        c.input(b, Input::Message { from: NodeId(l as u16), message: m }).expect("append");
+    }
+    c.nodes[l].up = false;
+    c.nodes[other].up = true;
+    c.queue.clear();
+    c.nodes[b].sent.clear();
+    c.run(100);
+    let asked: Vec<_> = c.nodes[b]
+        .sent
+        .iter()
+        .map(RaftMessage::kind)
+        .filter(|k| *k == "vote" || *k == "pre_vote")
+        .collect();
+    assert!(
+        asked.is_empty(),
+        "b campaigned: as leader it would commit its own removal ({asked:?})"
+    );
+    // The old leader (whose log holds the entry too) comes back, leads, and b is removed.
+    c.nodes[l].up = true;
+    c.run(60);
+    let new = c.leader().expect("a leader");
+    assert_ne!(new, b);
+    assert!(!c.nodes[new].engine.status().membership.contains(NodeId(b as u16)));
+}
