@@ -11,6 +11,7 @@ mod dev;
 mod node;
 mod pidfile;
 mod sim;
+mod sim_raft;
 mod user;
 
 use clap::{Parser, Subcommand};

@@ -15,8 +15,8 @@ pub struct SimArgs {
     /// The first seed (or the only one, without --seeds).
     #[arg(long)]
     seed: Option<u64>,
-    /// Committee size (4 to 64); drawn from the seed if absent.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(4..=64))]
+    /// Committee size (4 to 64; Raft: 1 to 64); drawn from the seed if absent.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
     nodes: Option<u64>,
     /// Byzantine replicas (at most f); drawn from the seed if absent.
     #[arg(long)]
@@ -34,9 +34,29 @@ pub struct SimArgs {
     /// Worker threads (default: available cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// Which engine to simulate: `hotstuff` (default) or `raft` (crash faults only; 1 to 64
+    /// founding members, `--byzantine` and `--ed25519` do not apply).
+    #[arg(long, value_enum, default_value_t = Consensus::Hotstuff)]
+    consensus: Consensus,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Consensus {
+    Hotstuff,
+    Raft,
 }
 
 pub fn run(args: SimArgs) -> anyhow::Result<()> {
+    if args.consensus == Consensus::Raft {
+        return crate::sim_raft::run(
+            args.seeds,
+            args.seed,
+            args.nodes,
+            args.steps,
+            args.threads,
+            args.byzantine.is_some() || args.ed25519,
+        );
+    }
     let overrides = Overrides {
         nodes: args.nodes.map(|n| n as usize),
         byzantine: args.byzantine,
@@ -45,6 +65,9 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         behavior: None,
         changes: args.changes.then_some(true),
     };
+    if let Some(n) = overrides.nodes.filter(|&n| n < 4) {
+        anyhow::bail!("--nodes {n}: a HotStuff committee has at least 4 members");
+    }
     if let Some(n) = overrides.nodes {
         let f = warpnet_types::config::faulty_nodes(n);
         if args.byzantine.is_some_and(|b| b > f) {

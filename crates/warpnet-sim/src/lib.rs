@@ -13,6 +13,7 @@
 pub mod byzantine;
 pub mod config;
 pub mod invariants;
+pub mod raft;
 pub mod rng;
 pub mod storage;
 pub mod twins;
