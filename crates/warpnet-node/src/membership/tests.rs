@@ -61,8 +61,8 @@ fn a_candidate_is_dialed_back_endorsed_by_the_operators_and_submitted_at_a_quoru
     for n in nodes.iter_mut() {
         assert_eq!(n.on_dial_back(4, &key, Ok(())), Outputs::default());
     }
-    for i in 0..3 {
-        let out = nodes[i].endorse_candidate(&key).unwrap();
+    for n in nodes.iter_mut().take(3) {
+        let out = n.endorse_candidate(&key).unwrap();
         gossip.extend(endorsements(&out));
     }
     // Node 3 hears the three endorsements: at the third it holds a quorum and submits.
