@@ -15,7 +15,15 @@
 //! **Frames** (`wire.rs`): a consensus frame (`Message::to_frame`, at most `MESSAGE_BYTES_MAX`)
 //! is sent as `u32 length ‖ bytes`, cut into Noise messages of at most 65,535 bytes, each
 //! prefixed by its `u16` length. A declared length over the maximum closes the connection
-//! before anything is allocated; a frame that does not decode is dropped and counted.
+//! before anything is allocated; a frame that does not decode is dropped and counted. An empty
+//! frame is a heartbeat.
+//!
+//! **Liveness** (`transport.rs`): an idle connection carries a heartbeat every 200 ms; a
+//! connection on which nothing arrives for 1 s (`SILENCE_MAX`: no frame, no heartbeat, or one
+//! Noise message of at most 64 KiB taking longer) is declared dead, logged ("member
+//! unreachable") and closed, so a silent partition (packets dropped, no reset) is seen within
+//! 1 s. A member that must dial us but has not is woken: we dial it, it authenticates us, resets
+//! its backoff (which belonged to our previous incarnation) and dials at once.
 //!
 //! **Connections** (`transport.rs`): the member with the lower id dials, the other accepts, so
 //! there is one connection per pair; at most 64 handshakes run at once; a write over 10 s
@@ -33,5 +41,5 @@ mod transport;
 mod wire;
 
 pub use handshake::{handshake, HandshakeError, Identity, Role, TAG_TRANSPORT};
-pub use transport::{Stats, Transport, TransportConfig};
+pub use transport::{Stats, Transport, TransportConfig, HEARTBEAT_INTERVAL, SILENCE_MAX};
 pub use wire::{FrameReader, FrameWriter, WireError, MAGIC};

@@ -6,14 +6,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 use warpnet_types::message::MESSAGE_BYTES_MAX;
 use warpnet_types::{ConsensusConfig, Message, NodeId, Signer};
 
 use crate::handshake::{handshake, HandshakeError, Identity, Role};
-use crate::wire::{FrameReader, FrameWriter};
+use crate::wire::{FrameReader, FrameWriter, WireError};
 
 /// How a transport runs.
 #[derive(Clone)]
@@ -28,6 +28,16 @@ pub struct TransportConfig {
     pub handshake_timeout: Duration,
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// An idle connection carries a heartbeat (an empty frame) this often.
+    pub heartbeat_interval: Duration,
+    /// A connection on which nothing arrives for this long (no frame, no heartbeat) is
+    /// declared dead: closed, logged, and the member no longer counts as connected.
+    pub silence_max: Duration,
+    /// A member that must dial us but has not within this long is asked to (a "wake": we
+    /// dial it, it sees our fresh incarnation, resets its backoff and dials at once); then
+    /// again with exponential backoff up to `wake_max`.
+    pub wake_min: Duration,
+    pub wake_max: Duration,
 }
 
 impl TransportConfig {
@@ -41,6 +51,10 @@ impl TransportConfig {
             handshake_timeout: Duration::from_secs(5),
             backoff_min: Duration::from_millis(50),
             backoff_max: Duration::from_secs(5),
+            heartbeat_interval: HEARTBEAT_INTERVAL,
+            silence_max: SILENCE_MAX,
+            wake_min: Duration::from_millis(100),
+            wake_max: Duration::from_secs(1),
         }
     }
 }
@@ -69,7 +83,24 @@ struct Shared {
     cfg: TransportConfig,
     counters: Counters,
     connected: Mutex<HashSet<NodeId>>,
+    /// Signalled on every connection and disconnection (the runtime re-reads `connected`).
+    changed: Arc<Notify>,
+    /// Per member we dial: signalled when that member asks to be dialed (a wake).
+    wakes: Vec<Notify>,
     inbound: mpsc::Sender<(NodeId, Message)>,
+}
+
+impl Shared {
+    fn set_connected(&self, j: NodeId, up: bool) {
+        if let Ok(mut set) = self.connected.lock() {
+            if up {
+                set.insert(j);
+            } else {
+                set.remove(&j);
+            }
+        }
+        self.changed.notify_one();
+    }
 }
 
 type Connection = (Identity, FrameReader, FrameWriter);
@@ -81,6 +112,13 @@ const HANDSHAKES_MAX: usize = 64;
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A connection that lived this long resets the dialer's backoff.
 const STABLE_AFTER: Duration = Duration::from_secs(10);
+/// Default heartbeat period on an idle connection.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(200);
+/// Default silence after which a connection is declared dead (five missed heartbeats).
+pub const SILENCE_MAX: Duration = Duration::from_secs(1);
+/// A wake from a member we are connected to is honoured (the connection dropped and redialed)
+/// only once the connection is this old: a younger one is most likely the answer to it.
+const WAKE_IGNORED_UNDER: Duration = Duration::from_secs(1);
 
 /// A task aborted when its handle is dropped.
 struct AbortOnDrop(JoinHandle<()>);
@@ -112,6 +150,8 @@ impl Transport {
             cfg,
             counters: Counters::default(),
             connected: Mutex::default(),
+            changed: Arc::new(Notify::new()),
+            wakes: (0..n).map(|_| Notify::new()).collect(),
             inbound,
         });
         let mut outboxes = Vec::with_capacity(n);
@@ -156,6 +196,12 @@ impl Transport {
         for j in 0..self.outboxes.len() {
             self.enqueue(NodeId(j as u16), frame.clone());
         }
+    }
+
+    /// Signalled (one stored permit) whenever a member connects or disconnects, so the caller
+    /// can re-read [`Transport::stats`] at once instead of at its next event.
+    pub fn connection_changes(&self) -> Arc<Notify> {
+        self.shared.changed.clone()
     }
 
     pub fn stats(&self) -> Stats {
@@ -227,9 +273,14 @@ async fn listen(
             match result {
                 Err(_) => refuse("handshake timed out".into()),
                 Ok(Err(e)) => refuse(e.to_string()),
-                // The lower id dials: one connection per pair.
-                Ok(Ok(conn)) if conn.0.node >= cfg.me => {
-                    refuse(format!("member {} must be dialed, not dial us", conn.0.node));
+                // The lower id dials: one connection per pair. A higher id that dials us is a
+                // wake: it is up (perhaps a new incarnation) and not connected to us, so our
+                // dialer for it resets its backoff and dials now.
+                Ok(Ok(conn)) if conn.0.node > cfg.me => {
+                    debug!(peer = %conn.0.node, "member asks to be dialed");
+                    if let Some(wake) = shared.wakes.get(conn.0.node.index()) {
+                        wake.notify_one();
+                    }
                 }
                 Ok(Ok(conn)) => {
                     if let Some(Some(tx)) = accepted.get(conn.0.node.index()) {
@@ -241,35 +292,98 @@ async fn listen(
     }
 }
 
-/// Dials member `j` until a handshake succeeds, backing off exponentially; the backoff is the
-/// caller's, so it carries across connections that do not last.
-async fn dial(shared: &Shared, j: NodeId, backoff: &mut Duration) -> Connection {
+/// One connection attempt to member `j` (connect and handshake, bounded by the handshake
+/// timeout).
+async fn connect(shared: &Shared, j: NodeId) -> Result<Connection, String> {
     let cfg = &shared.cfg;
-    loop {
-        let address = cfg.config.participant(j).map(|p| p.address.clone()).unwrap_or_default();
-        let attempt = async {
-            let stream = TcpStream::connect(&address).await.map_err(HandshakeError::Io)?;
-            handshake(
-                stream,
-                Role::Dialer,
-                &cfg.config,
-                cfg.signer.as_ref(),
-                Some(j),
-                MESSAGE_BYTES_MAX,
-            )
-            .await
-        };
-        match tokio::time::timeout(cfg.handshake_timeout, attempt).await {
-            Ok(Ok(conn)) => return conn,
-            Ok(Err(HandshakeError::Io(e))) => {
-                debug!(peer = %j, %address, error = %e, "dial failed")
-            }
-            Ok(Err(e)) => warn!(peer = %j, %address, error = %e, "handshake with member failed"),
-            Err(_) => debug!(peer = %j, %address, "dial timed out"),
+    let address = cfg.config.participant(j).map(|p| p.address.clone()).unwrap_or_default();
+    let attempt = async {
+        let stream = TcpStream::connect(&address).await.map_err(HandshakeError::Io)?;
+        handshake(
+            stream,
+            Role::Dialer,
+            &cfg.config,
+            cfg.signer.as_ref(),
+            Some(j),
+            MESSAGE_BYTES_MAX,
+        )
+        .await
+    };
+    match tokio::time::timeout(cfg.handshake_timeout, attempt).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(HandshakeError::Io(e))) => Err(format!("dial {address}: {e}")),
+        Ok(Err(e)) => {
+            warn!(peer = %j, %address, error = %e, "handshake with member failed");
+            Err(e.to_string())
         }
-        tokio::time::sleep(*backoff).await;
-        *backoff = (*backoff * 2).min(cfg.backoff_max);
+        Err(_) => Err(format!("dial {address}: timed out")),
     }
+}
+
+/// Dials member `j` until a handshake succeeds, backing off exponentially; the backoff is the
+/// caller's, so it carries across connections that do not last. A wake from `j` (it is up and
+/// not connected to us: typically a restart) resets the backoff and dials at once, abandoning
+/// an attempt in progress: backoff belongs to one incarnation of the peer, not the next.
+async fn dial(shared: &Shared, j: NodeId, backoff: &mut Duration) -> Connection {
+    let wake = &shared.wakes[j.index()];
+    loop {
+        tokio::select! {
+            r = connect(shared, j) => match r {
+                Ok(conn) => return conn,
+                Err(e) => debug!(peer = %j, error = %e, "dial failed"),
+            },
+            _ = wake.notified() => {
+                debug!(peer = %j, "woken: dialing at once");
+                *backoff = shared.cfg.backoff_min;
+                continue;
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(*backoff) => {
+                *backoff = (*backoff * 2).min(shared.cfg.backoff_max);
+            }
+            _ = wake.notified() => {
+                debug!(peer = %j, "woken: dialing at once");
+                *backoff = shared.cfg.backoff_min;
+            }
+        }
+    }
+}
+
+/// Waits for member `j` (a lower id) to dial us; while it does not, wakes it now and then
+/// (its backoff may be long, from our previous incarnation or a partition that healed).
+async fn accept_from(
+    shared: &Shared,
+    j: NodeId,
+    accepted: &mut mpsc::Receiver<Connection>,
+) -> Option<Connection> {
+    let mut delay = shared.cfg.wake_min;
+    loop {
+        tokio::select! {
+            c = accepted.recv() => return c,
+            _ = tokio::time::sleep(delay) => {}
+        }
+        // A wake is a full handshake, so only a member can cause a dial; the connection is
+        // dropped right after.
+        tokio::select! {
+            c = accepted.recv() => return c,
+            r = connect(shared, j) => match r {
+                Ok(_) => debug!(peer = %j, "woke the member up: it dials us"),
+                Err(e) => debug!(peer = %j, error = %e, "could not wake the member"),
+            },
+        }
+        delay = (delay * 2).min(shared.cfg.wake_max);
+    }
+}
+
+/// Why a connection ended.
+enum Ended {
+    /// The peer reconnected (it restarted): the newer connection replaces this one.
+    Replaced(Connection),
+    /// The peer woke us while we thought we were connected: dial it again at once.
+    Woken,
+    /// A read or write failed, or the peer fell silent.
+    Lost,
 }
 
 /// Owns member `j`'s send queue across connections.
@@ -286,71 +400,117 @@ async fn peer_task(
         let conn = match next.take() {
             Some(c) => c,
             None if dialer => dial(&shared, j, &mut backoff).await,
-            None => match accepted.recv().await {
+            None => match accept_from(&shared, j, &mut accepted).await {
                 Some(c) => c,
                 None => return,
             },
         };
-        let (_, reader, mut writer) = conn;
+        let (_, mut reader, writer) = conn;
+        reader.set_idle_max(Some(shared.cfg.silence_max));
         info!(peer = %j, "connected");
-        if let Ok(mut set) = shared.connected.lock() {
-            set.insert(j);
-        }
+        shared.set_connected(j, true);
         let since = tokio::time::Instant::now();
-        let mut reading = AbortOnDrop(tokio::spawn(read_loop(shared.clone(), j, reader)));
-        loop {
-            tokio::select! {
-                frame = outbox.recv() => {
-                    let Some(frame) = frame else { return };
-                    match tokio::time::timeout(WRITE_TIMEOUT, writer.send(&frame)).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => {
-                            debug!(peer = %j, error = %e, "send failed");
-                            break;
-                        }
-                        Err(_) => {
-                            warn!(peer = %j, "send timed out: closing the connection");
-                            break;
-                        }
-                    }
-                    shared.counters.frames_out.fetch_add(1, Ordering::Relaxed);
-                }
-                _ = &mut reading.0 => break,
-                newer = accepted.recv(), if !dialer => {
-                    // The peer reconnected (it restarted): the newer connection wins.
-                    next = newer;
-                    break;
-                }
-            }
-        }
-        drop(reading);
-        if let Ok(mut set) = shared.connected.lock() {
-            set.remove(&j);
-        }
+        let reading = AbortOnDrop(tokio::spawn(read_loop(shared.clone(), j, reader)));
+        let ended =
+            match serve(&shared, j, dialer, since, &mut outbox, &mut accepted, writer, reading)
+                .await
+            {
+                Some(ended) => ended,
+                None => return,
+            };
+        shared.set_connected(j, false);
         info!(peer = %j, "disconnected");
-        if dialer && next.is_none() {
-            if since.elapsed() >= STABLE_AFTER {
-                backoff = shared.cfg.backoff_min;
-            } else {
+        match ended {
+            Ended::Replaced(conn) => next = Some(conn),
+            Ended::Woken => backoff = shared.cfg.backoff_min,
+            Ended::Lost if !dialer => {}
+            Ended::Lost if since.elapsed() >= STABLE_AFTER => backoff = shared.cfg.backoff_min,
+            Ended::Lost => {
                 // A connection that does not last (a refused or flapping peer) does not earn
-                // an immediate redial.
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(shared.cfg.backoff_max);
+                // an immediate redial, unless the peer wakes us.
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {
+                        backoff = (backoff * 2).min(shared.cfg.backoff_max);
+                    }
+                    _ = shared.wakes[j.index()].notified() => backoff = shared.cfg.backoff_min,
+                }
             }
         }
     }
 }
 
-/// Reads frames from member `j` and hands decoded messages to consensus.
+/// Sends member `j`'s queue on one connection, with heartbeats when idle, until it ends; None
+/// when the transport is shutting down.
+#[allow(clippy::too_many_arguments)]
+async fn serve(
+    shared: &Shared,
+    j: NodeId,
+    dialer: bool,
+    since: tokio::time::Instant,
+    outbox: &mut mpsc::Receiver<Arc<[u8]>>,
+    accepted: &mut mpsc::Receiver<Connection>,
+    mut writer: FrameWriter,
+    mut reading: AbortOnDrop,
+) -> Option<Ended> {
+    let heartbeat: Arc<[u8]> = Arc::from(Vec::new());
+    let mut beat = tokio::time::interval(shared.cfg.heartbeat_interval);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let wake = &shared.wakes[j.index()];
+    loop {
+        let (frame, counted) = tokio::select! {
+            frame = outbox.recv() => (frame?, true),
+            _ = beat.tick() => (heartbeat.clone(), false),
+            _ = &mut reading.0 => return Some(Ended::Lost),
+            newer = accepted.recv(), if !dialer => return newer.map(Ended::Replaced),
+            _ = wake.notified(), if dialer => {
+                if since.elapsed() < WAKE_IGNORED_UNDER {
+                    continue;
+                }
+                info!(peer = %j, "member says it is not connected to us: dialing it again");
+                return Some(Ended::Woken);
+            }
+        };
+        // The write races the reader: a peer that fell silent is declared dead within
+        // `silence_max` even while a write to it is stuck behind full buffers.
+        tokio::select! {
+            r = tokio::time::timeout(WRITE_TIMEOUT, writer.send(&frame)) => match r {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    debug!(peer = %j, error = %e, "send failed");
+                    return Some(Ended::Lost);
+                }
+                Err(_) => {
+                    warn!(peer = %j, "send timed out: closing the connection");
+                    return Some(Ended::Lost);
+                }
+            },
+            _ = &mut reading.0 => return Some(Ended::Lost),
+        }
+        if counted {
+            shared.counters.frames_out.fetch_add(1, Ordering::Relaxed);
+            beat.reset();
+        }
+    }
+}
+
+/// Reads frames from member `j` and hands decoded messages to consensus; an empty frame is a
+/// heartbeat. Ends when the connection fails or the member falls silent.
 async fn read_loop(shared: Arc<Shared>, j: NodeId, mut reader: FrameReader) {
     loop {
         let frame = match reader.recv().await {
             Ok(f) => f,
+            Err(WireError::Silent { ms }) => {
+                warn!(peer = %j, silent_ms = ms, "member unreachable: nothing received (not even a heartbeat); connection declared dead");
+                return;
+            }
             Err(e) => {
                 debug!(peer = %j, error = %e, "connection closed");
                 return;
             }
         };
+        if frame.is_empty() {
+            continue;
+        }
         match Message::from_frame(&frame) {
             Ok(message) => {
                 shared.counters.frames_in.fetch_add(1, Ordering::Relaxed);

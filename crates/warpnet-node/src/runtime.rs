@@ -484,6 +484,7 @@ pub async fn run(
         started: Instant::now(),
     };
     let mut prune = tokio::time::interval(Duration::from_secs(1));
+    let connection_changes = node.transport.connection_changes();
     let start = node.core.start(now_ms());
     let result = async {
         node.execute(start)?;
@@ -512,6 +513,8 @@ pub async fn run(
                     node.on_checked(checked)?;
                 }
                 _ = prune.tick() => node.prune_waiters(),
+                // A member connected or went away (or fell silent): PM7 and the API see it now.
+                _ = connection_changes.notified() => node.publish(),
                 _ = tokio::time::sleep_until(deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600))) => {
                     node.fire_due_timers()?;
                 }
