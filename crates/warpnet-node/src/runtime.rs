@@ -53,7 +53,7 @@ pub enum NodeError {
     Store(#[from] StoreError),
     #[error("consensus could not start: {0}")]
     Start(#[from] StartError),
-    #[error("no database at {path}, and this is not the node's first start: starting again from genesis could make it sign twice. Restore the data directory; a brand-new node is created with `node init`")]
+    #[error("no database at {path}, and this is not the node's first start: starting again from genesis could make it sign twice. Restore the data directory (README: moving or mounting a data directory); a brand-new node is created with `node init`")]
     MissingDatabase { path: std::path::PathBuf },
     #[error("cannot listen on {address}")]
     Bind { address: String, source: std::io::Error },
@@ -353,13 +353,17 @@ impl Node {
     }
 }
 
-/// Name of the marker `node init` leaves in a new node's data directory: the one case in which
-/// `node run` may create the database (at genesis).
+/// Name of the marker `node init` leaves in a new node's directory (beside `node.toml`, not in
+/// the data directory, so an empty volume mounted there is still a first start): the one case
+/// in which `node run` may create the database (at genesis).
 pub const FIRST_START_MARKER: &str = "FIRST_START";
 
-/// Opens the node's database; creates it only on a first start (marker present). A missing
-/// database otherwise is refused: starting again from genesis could make the node sign twice.
+/// Opens the node's database; creates it only on a first start (the marker in the node's
+/// directory, or inside the data directory where older versions of `node init` left it). A
+/// missing database otherwise is refused: starting again from genesis could make the node sign
+/// twice. The marker is removed (durably) before the node can sign anything.
 fn open_store(
+    node_dir: &std::path::Path,
     data_dir: &std::path::Path,
     config: &warpnet_types::ConsensusConfig,
 ) -> Result<Store, NodeError> {
@@ -367,14 +371,18 @@ fn open_store(
     if path.exists() {
         return Ok(Store::open(&path, config)?);
     }
-    let marker = data_dir.join(FIRST_START_MARKER);
-    if !marker.exists() {
+    let markers = [node_dir, data_dir].map(|d| d.join(FIRST_START_MARKER));
+    if !markers.iter().any(|m| m.exists()) {
         return Err(NodeError::MissingDatabase { path });
     }
     let store = Store::create(&path, config)?;
-    std::fs::remove_file(&marker)
-        .map_err(|source| FileError::Io { path: marker.clone(), source })?;
-    warpnet_storage::sync_dir(data_dir)?;
+    for marker in markers.iter().filter(|m| m.exists()) {
+        std::fs::remove_file(marker)
+            .map_err(|source| FileError::Io { path: marker.clone(), source })?;
+        if let Some(dir) = marker.parent() {
+            warpnet_storage::sync_dir(dir)?;
+        }
+    }
     info!(path = %path.display(), "created the database (first start)");
     Ok(store)
 }
@@ -418,7 +426,7 @@ pub async fn run(
     let data_dir = loaded.dir.join(&loaded.node.data_dir);
     std::fs::create_dir_all(&data_dir)
         .map_err(|source| FileError::Io { path: data_dir.clone(), source })?;
-    let store = Arc::new(open_store(&data_dir, &config)?);
+    let store = Arc::new(open_store(&loaded.dir, &data_dir, &config)?);
     let recovery = store.recovery(&config)?;
     let mut params = CoreParams::default();
     if let Some(ms) = loaded.node.round_timeout_base_ms {
