@@ -85,7 +85,7 @@ pub fn network() -> NetworkId {
     NetworkId::new("test").unwrap()
 }
 
-fn claim_body(signer: &dyn Signer, id: &str, request_id: &str) -> Vec<u8> {
+pub fn claim_body(signer: &dyn Signer, id: &str, request_id: &str) -> Vec<u8> {
     let c = Claim::sign(&network(), UserId::parse(id).unwrap(), signer, request_id).unwrap();
     serde_json::to_vec(&serde_json::json!({
         "user_id": id,
@@ -274,6 +274,16 @@ impl Heights {
             best = best.max(*last - s);
         }
         best
+    }
+}
+
+impl Heights {
+    /// How long after `t` the highest committed height among `nodes` first grew.
+    pub fn resumed_after(&self, nodes: &[usize], t: Duration) -> Option<Duration> {
+        let top = |hs: &Vec<Option<u64>>| nodes.iter().filter_map(|&i| hs[i]).max().unwrap_or(0);
+        let mut after = self.0.iter().filter(|(at, _)| *at >= t);
+        let base = top(&after.next()?.1);
+        after.find(|(_, hs)| top(hs) > base).map(|(at, _)| *at - t)
     }
 }
 

@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod linearizability;
+pub mod hosts;
 pub mod load;
 
 use std::io::{Read, Write};
