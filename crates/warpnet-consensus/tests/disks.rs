@@ -109,13 +109,14 @@ fn load_until_node_3_stops(
 }
 
 /// Restarts node 3 and checks the history and every acknowledged claim on all four nodes.
-fn restart_and_check(mut c: Cluster, records: &[common::load::Record]) {
+fn restart_and_check(mut c: Cluster, records: &[common::load::Record]) -> Cluster {
     let restarted = Instant::now();
     c.start(3);
     let addresses: Vec<String> = (0..4).map(|i| c.api_address(i)).collect();
     check_after_heal(&addresses, records).unwrap_or_else(|e| panic!("{e}"));
     assert!(c.exited(3).is_none(), "node 3 keeps running");
     eprintln!("FIGURES node 3 caught up and checked {:?} after its restart", restarted.elapsed());
+    c
 }
 
 /// A member whose data directory (a 16 MiB tmpfs, nearly filled first) runs out of space under
@@ -145,8 +146,10 @@ fn a_full_disk_stops_the_member_with_a_clear_error_and_it_catches_up_once_space_
         "node 3's last line says the disk is full: {last}"
     );
     std::fs::remove_file(&ballast).unwrap();
-    restart_and_check(c, &records);
+    let c = restart_and_check(c, &records);
+    // Unmounted first, so that removing the cluster's directory finds no mount point in it.
     drop(mount);
+    drop(c);
 }
 
 /// A member whose fsync fails (the storage's test-only switch fails its 150th durable write,
@@ -160,5 +163,5 @@ fn a_failed_fsync_stops_the_member_at_once_and_it_catches_up_after_a_restart() {
         last.starts_with("error:") && last.contains("fsync failed"),
         "node 3's last line says the fsync failed: {last}"
     );
-    restart_and_check(c, &records);
+    drop(restart_and_check(c, &records));
 }

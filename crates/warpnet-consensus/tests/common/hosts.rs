@@ -23,7 +23,11 @@ fn sh(program: &str, args: &[&str]) -> Result<(), String> {
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!("{program} {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+        Err(format!(
+            "{program} {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
     }
 }
 
@@ -78,7 +82,10 @@ impl Hosts {
             let (ns, host_end) = (self.netns[i].as_str(), self.veth[i].as_str());
             let inner = format!("eth{i}");
             sh("ip", &["netns", "add", ns])?;
-            sh("ip", &["link", "add", host_end, "type", "veth", "peer", "name", &inner, "netns", ns])?;
+            sh(
+                "ip",
+                &["link", "add", host_end, "type", "veth", "peer", "name", &inner, "netns", ns],
+            )?;
             sh("ip", &["link", "set", host_end, "master", bridge])?;
             sh("ip", &["link", "set", host_end, "up"])?;
             self.in_ns(i, &["ip", "addr", "add", &format!("{}/24", self.ip(i)), "dev", &inner])?;

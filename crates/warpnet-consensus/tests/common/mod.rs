@@ -3,8 +3,8 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-pub mod linearizability;
 pub mod hosts;
+pub mod linearizability;
 pub mod load;
 
 use std::io::{Read, Write};
