@@ -40,6 +40,8 @@ mod handshake;
 mod transport;
 mod wire;
 
-pub use handshake::{handshake, HandshakeError, Identity, Role, TAG_TRANSPORT};
+pub use handshake::{
+    check_hello, handshake, hello_bytes, HandshakeError, Identity, Role, TAG_TRANSPORT,
+};
 pub use transport::{Stats, Transport, TransportConfig, HEARTBEAT_INTERVAL, SILENCE_MAX};
 pub use wire::{FrameReader, FrameWriter, WireError, MAGIC};

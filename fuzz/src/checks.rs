@@ -1,0 +1,479 @@
+//! What each fuzz target checks on one input, shared by the `cargo fuzz` targets and by the
+//! normal test suite, which replays every seed and every past crash
+//! (`crates/warpnet-consensus/tests/fuzz_corpus.rs` includes this file). A check returns on
+//! any input that is refused cleanly; it panics only on a bug: a panic in the code under test,
+//! or a property broken (a second encoding of one message, a non-deterministic apply, a 500).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use warpnet_core::{Action, Core, CoreParams, Input, Recovery};
+use warpnet_state::{Claim, Command, MemoryKv, UserId};
+use warpnet_types::{
+    Block, ConsensusConfig, Epoch, Height, Message, NetworkId, NodeId, Proposal, QuorumCertificate,
+    Round, SchemeId, SharedCommands, Signer, SyncRequest, SyncResponse, Timeout, TimeoutMsg, Vote,
+};
+
+/// The targets, by name (the names of `fuzz/fuzz_targets/*.rs` and of the corpus folders).
+pub const TARGETS: [&str; 7] =
+    ["frame", "consensus", "hello", "commands", "user_id", "config_files", "http"];
+
+/// Runs target `name` on one input.
+pub fn run(name: &str, data: &[u8]) {
+    match name {
+        "frame" => frame(data),
+        "consensus" => consensus(data),
+        "hello" => hello(data),
+        "commands" => commands(data),
+        "user_id" => user_id(data),
+        "config_files" => config_files(data),
+        "http" => http(data),
+        other => panic!("no fuzz target {other}"),
+    }
+}
+
+/// The fixed committee inputs are judged against: four Ed25519 members.
+pub fn committee() -> &'static (Arc<ConsensusConfig>, Vec<Arc<dyn Signer>>) {
+    static C: OnceLock<(Arc<ConsensusConfig>, Vec<Arc<dyn Signer>>)> = OnceLock::new();
+    C.get_or_init(|| {
+        let (c, s) = ConsensusConfig::for_testing(4, SchemeId::Ed25519, 4_000).unwrap();
+        (Arc::new(c), s.into_iter().map(Arc::from).collect())
+    })
+}
+
+/// The clock the consensus target runs at (block timestamps in the seeds are below it).
+const NOW_MS: u64 = 1_000_000;
+
+/// Frame decoding: a frame that decodes has exactly one encoding (it re-encodes to the same
+/// bytes), and every message's `validate` refuses or accepts without panicking.
+pub fn frame(data: &[u8]) {
+    let Ok(m) = Message::from_frame(data) else { return };
+    assert_eq!(m.to_frame(), data, "a message with two encodings: {m:?}");
+    validate(&m);
+}
+
+fn validate(m: &Message) {
+    let c = committee().0.as_ref();
+    let _ = match m {
+        Message::Proposal(p) => p.validate(c),
+        Message::Vote(v) => v.validate(c),
+        Message::Timeout(t) => t.validate(c),
+        Message::SyncRequest(_) | Message::Commands(_) => Ok(()),
+        Message::SyncResponse(r) => {
+            for b in &r.blocks {
+                let _ = b.validate(c);
+            }
+            Ok(())
+        }
+    };
+}
+
+/// The member the consensus target's core plays: one that leads none of the seeds' rounds.
+const ME: NodeId = NodeId(1);
+/// The members it hears from.
+const PEERS: [u16; 3] = [0, 2, 3];
+
+/// Splits an input into frames: `u8 sender ‖ u16le length ‖ frame`, repeated; the sender is
+/// `PEERS[byte % 3]` (never ourselves).
+fn frames(data: &[u8]) -> Vec<(NodeId, &[u8])> {
+    let mut out = Vec::new();
+    let mut rest = data;
+    while rest.len() >= 3 && out.len() < 16 {
+        let from = NodeId(PEERS[usize::from(rest[0] % 3)]);
+        let len = usize::from(u16::from_le_bytes([rest[1], rest[2]])).min(rest.len() - 3);
+        out.push((from, &rest[3..3 + len]));
+        rest = &rest[3 + len..];
+    }
+    out
+}
+
+/// Encodes messages (with their senders' ids) as the consensus target reads them.
+pub fn encode_frames(messages: &[(u16, Message)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (from, m) in messages {
+        let f = m.to_frame();
+        out.push(PEERS.iter().position(|p| p == from).expect("a peer") as u8);
+        out.extend_from_slice(&(f.len() as u16).to_le_bytes());
+        out.extend_from_slice(&f);
+    }
+    out
+}
+
+/// A sequence of frames from the other members into a real core (member 1 of the committee,
+/// at genesis), as the runtime would feed them: every decode, `validate`, proposal, vote,
+/// timeout, sync response and shared-command path. Its durable writes are acknowledged at
+/// once. Commits must come in height order, each height once.
+pub fn consensus(data: &[u8]) {
+    consensus_commits(data);
+}
+
+/// [`consensus`], returning the height the core committed.
+pub fn consensus_commits(data: &[u8]) -> u64 {
+    let (config, signers) = committee();
+    let mut core = Core::new(
+        config.clone(),
+        ME,
+        signers[ME.index()].clone(),
+        CoreParams::default(),
+        Recovery::genesis(config),
+    )
+    .unwrap();
+    let mut committed = 0u64;
+    let feed = |core: &mut Core, input: Input, committed: &mut u64| {
+        let mut pending = vec![input];
+        while let Some(input) = pending.pop() {
+            for a in core.handle(NOW_MS, input) {
+                match a {
+                    Action::PersistSafety { version, .. } => {
+                        pending.push(Input::SafetyPersisted { version })
+                    }
+                    Action::Commit(c) => {
+                        let h = c.block.height().0;
+                        assert_eq!(h, *committed + 1, "commits out of order");
+                        *committed = h;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    };
+    for a in core.start(NOW_MS) {
+        if let Action::PersistSafety { version, .. } = a {
+            feed(&mut core, Input::SafetyPersisted { version }, &mut committed);
+        }
+    }
+    for (from, bytes) in frames(data) {
+        if let Ok(message) = Message::from_frame(bytes) {
+            feed(&mut core, Input::Message { from, message }, &mut committed);
+        }
+    }
+    committed
+}
+
+/// The transport's hello (what a peer sends once the Noise channel is up): it is accepted only
+/// from a member of the committee, never from ourselves, and only with a valid signature over
+/// this channel's handshake hash.
+pub fn hello(data: &[u8]) {
+    let (config, signers) = committee();
+    let hash = [7u8; 32];
+    let me = signers[0].as_ref();
+    if let Ok(id) =
+        warpnet_net::check_hello(data, config, me, warpnet_net::Role::Dialer, &hash, None)
+    {
+        assert_ne!(id.node, NodeId(0), "accepted ourselves");
+        assert_eq!(config.public_key(id.node).ok(), Some(&id.public_key));
+    }
+}
+
+/// Client commands as blocks carry them, split by `u16le` lengths: a command that decodes
+/// re-encodes to the same bytes; applying the block is deterministic (twice, same outcomes
+/// and writes) and R1's ahead-of-time verdicts give the same result as computing them at apply.
+pub fn commands(data: &[u8]) {
+    let network = NetworkId::new("test").unwrap();
+    let mut cmds = Vec::new();
+    let mut rest = data;
+    while rest.len() >= 2 && cmds.len() < 64 {
+        let len = usize::from(u16::from_le_bytes([rest[0], rest[1]])).min(rest.len() - 2);
+        cmds.push(rest[2..2 + len].to_vec());
+        rest = &rest[2 + len..];
+    }
+    for c in &cmds {
+        if let Ok(cmd) = Command::decode(c) {
+            assert_eq!(&cmd.encode(), c, "a command with two encodings");
+        }
+    }
+    let kv = MemoryKv::default();
+    let first = warpnet_state::apply_block(&network, Height(1), &cmds, &kv);
+    let second = warpnet_state::apply_block(&network, Height(1), &cmds, &kv);
+    assert_eq!(first, second, "apply is not deterministic");
+    let verdicts = warpnet_state::block_verdicts(&network, &cmds);
+    let checked =
+        warpnet_state::try_apply_block_checked(&network, Height(1), &cmds, &kv, Some(verdicts));
+    assert_eq!(checked.ok(), Some(first), "ahead-of-time verdicts changed the outcome");
+}
+
+/// User IDs: an accepted ID is in normal form (1-32 of `[a-z0-9_]`), and parsing it, or it
+/// with `@`, gives it back.
+pub fn user_id(data: &[u8]) {
+    let Ok(s) = std::str::from_utf8(data) else { return };
+    let Ok(id) = UserId::parse(s) else { return };
+    let n = id.as_str();
+    assert!((1..=32).contains(&n.len()), "{n:?}");
+    assert!(n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'), "{n:?}");
+    assert_eq!(UserId::parse(n).ok().as_ref(), Some(&id));
+    assert_eq!(UserId::parse(&format!("@{n}")).ok().as_ref(), Some(&id));
+}
+
+/// `node.toml` and `committee.toml`: parsing never panics; what parses prints and parses back
+/// to the same value; a committee that parses either gives a valid configuration or a clear
+/// error.
+pub fn config_files(data: &[u8]) {
+    use warpnet_node::files::{CommitteeFile, NodeFile};
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    if let Ok(node) = toml::from_str::<NodeFile>(text) {
+        let again: NodeFile = toml::from_str(&toml::to_string(&node).unwrap()).unwrap();
+        assert_eq!(again, node);
+    }
+    if let Ok(committee) = toml::from_str::<CommitteeFile>(text) {
+        let again: CommitteeFile = toml::from_str(&toml::to_string(&committee).unwrap()).unwrap();
+        assert_eq!(again, committee);
+        if let Ok(config) = committee.to_config(std::path::Path::new("committee.toml")) {
+            assert_eq!(config.total_nodes(), committee.members.len());
+            assert!(config.quorum_threshold() <= config.total_nodes());
+        }
+    }
+}
+
+/// The HTTP API of a real one-member node (started once per process, in this process): even
+/// first byte, the rest is a `POST /v1/claims` body; odd, a user ID path
+/// (`GET /v1/users/{percent-encoded rest}`). Bad input gets a 4xx with a JSON error; never a
+/// 500, and the node keeps answering.
+pub fn http(data: &[u8]) {
+    let address = node_api();
+    let (method, path, body) = match data.split_first() {
+        Some((b, rest)) if b % 2 == 0 => ("POST", "/v1/claims".to_owned(), rest),
+        Some((_, rest)) => {
+            let encoded: String = rest.iter().map(|b| format!("%{b:02X}")).collect();
+            ("GET", format!("/v1/users/{encoded}"), &[][..])
+        }
+        None => return,
+    };
+    let (status, reply) = request(&address, method, &path, body).expect("the node answers");
+    assert!(status < 500 || status == 503, "{method} {path}: {status} {reply}");
+    if (400..500).contains(&status) {
+        let v: serde_json::Value = serde_json::from_str(&reply).expect("a JSON error");
+        assert!(v["error"].is_string() && v["message"].is_string(), "{reply}");
+    }
+}
+
+fn request(address: &str, method: &str, path: &str, body: &[u8]) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(address).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .ok()?;
+    s.write_all(body).ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Starts a one-member node (its own committee, network `test`) in a background thread, once.
+fn node_api() -> String {
+    static API: OnceLock<String> = OnceLock::new();
+    API.get_or_init(|| {
+        use warpnet_node::files::{
+            create_key, write_toml, CommitteeFile, Loaded, MemberEntry, NodeFile,
+        };
+        let dir = std::env::temp_dir().join(format!("warpnet-fuzz-node-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        let signer = create_key(&dir.join("node.key")).unwrap();
+        let (p2p, api) =
+            (format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port()));
+        let node = NodeFile {
+            key_file: "node.key".into(),
+            data_dir: "data".into(),
+            committee_file: "committee.toml".into(),
+            p2p_listen: p2p.clone(),
+            api_listen: api.clone(),
+            round_timeout_base_ms: None,
+            claim_timeout_ms: Some(1_000),
+        };
+        write_toml(&dir.join("node.toml"), &node).unwrap();
+        let member = MemberEntry {
+            public_key: signer.public_key().to_hex(),
+            p2p_address: p2p,
+            api_address: Some(api.clone()),
+            public: true,
+        };
+        let committee = CommitteeFile { network: "test".into(), epoch: 1, members: vec![member] };
+        write_toml(&dir.join("committee.toml"), &committee).unwrap();
+        std::fs::write(dir.join(warpnet_node::FIRST_START_MARKER), "fuzz").unwrap();
+        let loaded = Loaded::from_node_file(&dir.join("node.toml")).unwrap();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            let result = rt.block_on(warpnet_node::run(loaded, std::future::pending()));
+            panic!("the fuzzed node stopped: {result:?}");
+        });
+        for _ in 0..200 {
+            if request(&api, "GET", "/v1/health", &[]).is_some_and(|(s, _)| s == 200) {
+                return api;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("the fuzzed node did not start");
+    })
+    .clone()
+}
+
+/// Seed inputs per target: real, valid messages and files, so the fuzzer starts past the
+/// signature and format checks and mutates from there.
+pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
+    let (config, signers) = committee();
+    let c = config.as_ref();
+    let mut out: Vec<(&'static str, String, Vec<u8>)> = Vec::new();
+    // A certified chain of three blocks (rounds 1-3), a claim in block 2.
+    let network = NetworkId::new("test").unwrap();
+    let claimer = warpnet_types::crypto::signer_from_seed(SchemeId::Ed25519, 77);
+    let claim = Claim::sign(&network, UserId::parse("@Alice").unwrap(), claimer.as_ref(), "seed-1")
+        .unwrap();
+    let claim_cmd = Command::Claim(claim).encode();
+    let barrier = Command::Barrier { nonce: [9; 16] }.encode();
+    let mut qc = QuorumCertificate::genesis(c);
+    let mut blocks = Vec::new();
+    let mut qcs = Vec::new();
+    for r in 1..=3u64 {
+        let payload = if r == 2 { vec![claim_cmd.clone()] } else { vec![] };
+        let b = Block::new(
+            c.epoch(),
+            Round(r),
+            Height(r),
+            c.leader(Round(r)),
+            qc.clone(),
+            1_000 * r,
+            payload,
+        );
+        let votes: Vec<Vote> =
+            (0..3).map(|i| Vote::sign(c, &b, NodeId(i), signers[i as usize].as_ref())).collect();
+        qc = QuorumCertificate::from_votes(c, &votes.iter().collect::<Vec<_>>()).unwrap();
+        blocks.push(b);
+        qcs.push(qc.clone());
+    }
+    let proposal = |i: usize| {
+        let b = blocks[i].clone();
+        let leader = b.proposer();
+        Message::Proposal(Proposal::sign(c, b, None, signers[leader.index()].as_ref()))
+    };
+    let vote = Message::Vote(Vote::sign(c, &blocks[0], NodeId(0), signers[0].as_ref()));
+    let timeout = Message::Timeout(TimeoutMsg {
+        timeout: Timeout::sign(c, Round(2), qcs[0].clone(), NodeId(2), signers[2].as_ref()),
+        last_round_tc: None,
+    });
+    let sync =
+        Message::SyncResponse(SyncResponse { epoch: Epoch(1), blocks: blocks[..2].to_vec() });
+    let request = Message::SyncRequest(SyncRequest {
+        epoch: Epoch(1),
+        target: blocks[1].id(),
+        above: Height(0),
+        max_blocks: 16,
+    });
+    let shared = Message::Commands(SharedCommands {
+        epoch: Epoch(1),
+        commands: vec![claim_cmd.clone(), barrier.clone()],
+    });
+    let all = [
+        proposal(0),
+        proposal(1),
+        proposal(2),
+        vote.clone(),
+        timeout.clone(),
+        sync.clone(),
+        request,
+        shared,
+    ];
+    for (i, m) in all.iter().enumerate() {
+        out.push(("frame", format!("{}-{i}", m.kind()), m.to_frame()));
+    }
+    let from = |m: &Message| match m {
+        Message::Proposal(p) => p.block.proposer().0,
+        _ => 0,
+    };
+    // In order; a proposal whose ancestors are missing, then the sync response that brings them.
+    out.push((
+        "consensus",
+        "chain".into(),
+        encode_frames(&[
+            (from(&all[0]), all[0].clone()),
+            (from(&all[1]), all[1].clone()),
+            (from(&all[2]), all[2].clone()),
+        ]),
+    ));
+    out.push((
+        "consensus",
+        "sync".into(),
+        encode_frames(&[(from(&all[2]), all[2].clone()), (from(&all[2]), sync)]),
+    ));
+    out.push((
+        "consensus",
+        "votes-timeouts".into(),
+        encode_frames(&[(0, vote), (2, timeout), (3, all[7].clone())]),
+    ));
+    for role in [warpnet_net::Role::Listener, warpnet_net::Role::Dialer] {
+        // The check plays the listener, so only the dialer's hello is valid; the listener's
+        // keeps the role binding in the corpus.
+        let signer = signers[1].as_ref();
+        let role_name = if role == warpnet_net::Role::Dialer { "dialer" } else { "listener" };
+        out.push((
+            "hello",
+            format!("member-1-{role_name}"),
+            warpnet_net::hello_bytes(c, signer, role, &[7u8; 32]),
+        ));
+    }
+    let mut cmds = Vec::new();
+    for cmd in [&claim_cmd, &barrier, &claim_cmd] {
+        cmds.extend_from_slice(&(cmd.len() as u16).to_le_bytes());
+        cmds.extend_from_slice(cmd);
+    }
+    out.push(("commands", "claim-barrier-retry".into(), cmds));
+    for id in ["@Alice", "user_1", "a", "0123456789abcdef0123456789abcdef"] {
+        out.push(("user_id", id.trim_start_matches('@').to_owned(), id.as_bytes().to_vec()));
+    }
+    out.push(("config_files", "node".into(), b"key_file = \"node.key\"\ndata_dir = \"data\"\ncommittee_file = \"../committee.toml\"\np2p_listen = \"10.0.0.1:7100\"\napi_listen = \"10.0.0.1:7000\"\nround_timeout_base_ms = 300\nclaim_timeout_ms = 2000\n".to_vec()));
+    let member = |i: usize| {
+        format!("[[members]]\npublic_key = \"{}\"\np2p_address = \"10.0.0.{i}:7100\"\napi_address = \"10.0.0.{i}:7000\"\npublic = true\n", signers[i].public_key().to_hex())
+    };
+    out.push((
+        "config_files",
+        "committee".into(),
+        format!(
+            "network = \"test\"\nepoch = 1\n{}{}{}{}",
+            member(0),
+            member(1),
+            member(2),
+            member(3)
+        )
+        .into_bytes(),
+    ));
+    // The README's worked example body, on network "test" (so its signature is refused: 400).
+    let body = serde_json::json!({
+        "user_id": "@Alice",
+        "owner_key": "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+        "signature": "537378f4a61a4b04ed1ce7d071511005fcdafe89beb17ca2073fcdba471672c8bda097488344e2d368839cd36fd2e6f702a9a5e54d0759380f980da6b502bb01",
+        "request_id": "readme-1"
+    });
+    let mut post = vec![0u8];
+    post.extend(serde_json::to_vec(&body).unwrap());
+    out.push(("http", "post-readme".into(), post));
+    let valid =
+        Claim::sign(&network, UserId::parse("bob").unwrap(), claimer.as_ref(), "seed-2").unwrap();
+    let mut post = vec![2u8];
+    post.extend(
+        serde_json::to_vec(&serde_json::json!({
+            "user_id": "bob",
+            "owner_key": valid.owner_key.to_hex(),
+            "signature": hex::encode(valid.signature.0),
+            "request_id": "seed-2",
+        }))
+        .unwrap(),
+    );
+    out.push(("http", "post-valid".into(), post));
+    out.push(("http", "get-alice".into(), b"\x01@Alice".to_vec()));
+    out
+}
