@@ -10,11 +10,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use warpnet_core::{Action, Core, CoreParams, Input, Recovery};
-use warpnet_state::{Claim, Command, MemoryKv, UserId};
-use warpnet_types::{
-    Block, ConsensusConfig, Epoch, Height, Message, NetworkId, NodeId, Proposal, QuorumCertificate,
-    Round, SchemeId, SharedCommands, Signer, SyncRequest, SyncResponse, Timeout, TimeoutMsg, Vote,
-};
+use warpnet_state::{Command, MemoryKv, UserId};
+use warpnet_types::{ConsensusConfig, Height, Message, NetworkId, NodeId, SchemeId, Signer};
 
 /// The targets, by name (the names of `fuzz/fuzz_targets/*.rs` and of the corpus folders).
 pub const TARGETS: [&str; 7] =
@@ -34,9 +31,12 @@ pub fn run(name: &str, data: &[u8]) {
     }
 }
 
+/// A committee and its members' signers.
+pub type Committee = (Arc<ConsensusConfig>, Vec<Arc<dyn Signer>>);
+
 /// The fixed committee inputs are judged against: four Ed25519 members.
-pub fn committee() -> &'static (Arc<ConsensusConfig>, Vec<Arc<dyn Signer>>) {
-    static C: OnceLock<(Arc<ConsensusConfig>, Vec<Arc<dyn Signer>>)> = OnceLock::new();
+pub fn committee() -> &'static Committee {
+    static C: OnceLock<Committee> = OnceLock::new();
     C.get_or_init(|| {
         let (c, s) = ConsensusConfig::for_testing(4, SchemeId::Ed25519, 4_000).unwrap();
         (Arc::new(c), s.into_iter().map(Arc::from).collect())
@@ -248,22 +248,66 @@ pub fn http(data: &[u8]) {
     }
 }
 
+/// One request on a kept-alive connection (a fresh one per request would run the fuzzer out of
+/// ports); a connection the node closed is reopened once.
 fn request(address: &str, method: &str, path: &str, body: &[u8]) -> Option<(u16, String)> {
+    use std::sync::Mutex;
+    static CONN: Mutex<Option<std::net::TcpStream>> = Mutex::new(None);
+    let mut conn = CONN.lock().unwrap_or_else(|p| p.into_inner());
+    for _ in 0..2 {
+        if conn.is_none() {
+            let s = std::net::TcpStream::connect(address).ok()?;
+            s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+            *conn = Some(s);
+        }
+        match exchange(conn.as_mut()?, method, path, body) {
+            Some((status, reply, keep)) => {
+                if !keep {
+                    *conn = None;
+                }
+                return Some((status, reply));
+            }
+            None => *conn = None,
+        }
+    }
+    None
+}
+
+/// Writes a request and reads one response (headers, then `Content-Length` bytes); whether
+/// the connection stays usable.
+fn exchange(
+    s: &mut std::net::TcpStream,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> Option<(u16, String, bool)> {
     use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(address).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         body.len()
-    )
-    .ok()?;
-    s.write_all(body).ok()?;
+    );
+    let mut out = head.into_bytes();
+    out.extend_from_slice(body);
+    s.write_all(&out).ok()?;
     let mut buf = Vec::new();
-    s.read_to_end(&mut buf).ok()?;
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text.split_whitespace().nth(1)?.parse().ok()?;
-    Some((status, text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()))
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        if s.read(&mut byte).ok()? == 0 || buf.len() > 16 << 10 {
+            return None;
+        }
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    let mut reply = vec![0u8; len];
+    s.read_exact(&mut reply).ok()?;
+    let keep = !head.contains("connection: close");
+    Some((status, String::from_utf8_lossy(&reply).into_owned(), keep))
 }
 
 fn free_port() -> u16 {
@@ -321,159 +365,4 @@ fn node_api() -> String {
         panic!("the fuzzed node did not start");
     })
     .clone()
-}
-
-/// Seed inputs per target: real, valid messages and files, so the fuzzer starts past the
-/// signature and format checks and mutates from there.
-pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
-    let (config, signers) = committee();
-    let c = config.as_ref();
-    let mut out: Vec<(&'static str, String, Vec<u8>)> = Vec::new();
-    // A certified chain of three blocks (rounds 1-3), a claim in block 2.
-    let network = NetworkId::new("test").unwrap();
-    let claimer = warpnet_types::crypto::signer_from_seed(SchemeId::Ed25519, 77);
-    let claim = Claim::sign(&network, UserId::parse("@Alice").unwrap(), claimer.as_ref(), "seed-1")
-        .unwrap();
-    let claim_cmd = Command::Claim(claim).encode();
-    let barrier = Command::Barrier { nonce: [9; 16] }.encode();
-    let mut qc = QuorumCertificate::genesis(c);
-    let mut blocks = Vec::new();
-    let mut qcs = Vec::new();
-    for r in 1..=3u64 {
-        let payload = if r == 2 { vec![claim_cmd.clone()] } else { vec![] };
-        let b = Block::new(
-            c.epoch(),
-            Round(r),
-            Height(r),
-            c.leader(Round(r)),
-            qc.clone(),
-            1_000 * r,
-            payload,
-        );
-        let votes: Vec<Vote> =
-            (0..3).map(|i| Vote::sign(c, &b, NodeId(i), signers[i as usize].as_ref())).collect();
-        qc = QuorumCertificate::from_votes(c, &votes.iter().collect::<Vec<_>>()).unwrap();
-        blocks.push(b);
-        qcs.push(qc.clone());
-    }
-    let proposal = |i: usize| {
-        let b = blocks[i].clone();
-        let leader = b.proposer();
-        Message::Proposal(Proposal::sign(c, b, None, signers[leader.index()].as_ref()))
-    };
-    let vote = Message::Vote(Vote::sign(c, &blocks[0], NodeId(0), signers[0].as_ref()));
-    let timeout = Message::Timeout(TimeoutMsg {
-        timeout: Timeout::sign(c, Round(2), qcs[0].clone(), NodeId(2), signers[2].as_ref()),
-        last_round_tc: None,
-    });
-    let sync =
-        Message::SyncResponse(SyncResponse { epoch: Epoch(1), blocks: blocks[..2].to_vec() });
-    let request = Message::SyncRequest(SyncRequest {
-        epoch: Epoch(1),
-        target: blocks[1].id(),
-        above: Height(0),
-        max_blocks: 16,
-    });
-    let shared = Message::Commands(SharedCommands {
-        epoch: Epoch(1),
-        commands: vec![claim_cmd.clone(), barrier.clone()],
-    });
-    let all = [
-        proposal(0),
-        proposal(1),
-        proposal(2),
-        vote.clone(),
-        timeout.clone(),
-        sync.clone(),
-        request,
-        shared,
-    ];
-    for (i, m) in all.iter().enumerate() {
-        out.push(("frame", format!("{}-{i}", m.kind()), m.to_frame()));
-    }
-    let from = |m: &Message| match m {
-        Message::Proposal(p) => p.block.proposer().0,
-        _ => 0,
-    };
-    // In order; a proposal whose ancestors are missing, then the sync response that brings them.
-    out.push((
-        "consensus",
-        "chain".into(),
-        encode_frames(&[
-            (from(&all[0]), all[0].clone()),
-            (from(&all[1]), all[1].clone()),
-            (from(&all[2]), all[2].clone()),
-        ]),
-    ));
-    out.push((
-        "consensus",
-        "sync".into(),
-        encode_frames(&[(from(&all[2]), all[2].clone()), (from(&all[2]), sync)]),
-    ));
-    out.push((
-        "consensus",
-        "votes-timeouts".into(),
-        encode_frames(&[(0, vote), (2, timeout), (3, all[7].clone())]),
-    ));
-    for role in [warpnet_net::Role::Listener, warpnet_net::Role::Dialer] {
-        // The check plays the listener, so only the dialer's hello is valid; the listener's
-        // keeps the role binding in the corpus.
-        let signer = signers[1].as_ref();
-        let role_name = if role == warpnet_net::Role::Dialer { "dialer" } else { "listener" };
-        out.push((
-            "hello",
-            format!("member-1-{role_name}"),
-            warpnet_net::hello_bytes(c, signer, role, &[7u8; 32]),
-        ));
-    }
-    let mut cmds = Vec::new();
-    for cmd in [&claim_cmd, &barrier, &claim_cmd] {
-        cmds.extend_from_slice(&(cmd.len() as u16).to_le_bytes());
-        cmds.extend_from_slice(cmd);
-    }
-    out.push(("commands", "claim-barrier-retry".into(), cmds));
-    for id in ["@Alice", "user_1", "a", "0123456789abcdef0123456789abcdef"] {
-        out.push(("user_id", id.trim_start_matches('@').to_owned(), id.as_bytes().to_vec()));
-    }
-    out.push(("config_files", "node".into(), b"key_file = \"node.key\"\ndata_dir = \"data\"\ncommittee_file = \"../committee.toml\"\np2p_listen = \"10.0.0.1:7100\"\napi_listen = \"10.0.0.1:7000\"\nround_timeout_base_ms = 300\nclaim_timeout_ms = 2000\n".to_vec()));
-    let member = |i: usize| {
-        format!("[[members]]\npublic_key = \"{}\"\np2p_address = \"10.0.0.{i}:7100\"\napi_address = \"10.0.0.{i}:7000\"\npublic = true\n", signers[i].public_key().to_hex())
-    };
-    out.push((
-        "config_files",
-        "committee".into(),
-        format!(
-            "network = \"test\"\nepoch = 1\n{}{}{}{}",
-            member(0),
-            member(1),
-            member(2),
-            member(3)
-        )
-        .into_bytes(),
-    ));
-    // The README's worked example body, on network "test" (so its signature is refused: 400).
-    let body = serde_json::json!({
-        "user_id": "@Alice",
-        "owner_key": "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
-        "signature": "537378f4a61a4b04ed1ce7d071511005fcdafe89beb17ca2073fcdba471672c8bda097488344e2d368839cd36fd2e6f702a9a5e54d0759380f980da6b502bb01",
-        "request_id": "readme-1"
-    });
-    let mut post = vec![0u8];
-    post.extend(serde_json::to_vec(&body).unwrap());
-    out.push(("http", "post-readme".into(), post));
-    let valid =
-        Claim::sign(&network, UserId::parse("bob").unwrap(), claimer.as_ref(), "seed-2").unwrap();
-    let mut post = vec![2u8];
-    post.extend(
-        serde_json::to_vec(&serde_json::json!({
-            "user_id": "bob",
-            "owner_key": valid.owner_key.to_hex(),
-            "signature": hex::encode(valid.signature.0),
-            "request_id": "seed-2",
-        }))
-        .unwrap(),
-    );
-    out.push(("http", "post-valid".into(), post));
-    out.push(("http", "get-alice".into(), b"\x01@Alice".to_vec()));
-    out
 }

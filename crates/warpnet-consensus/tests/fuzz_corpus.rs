@@ -7,6 +7,8 @@
 
 #[path = "../../../fuzz/src/checks.rs"]
 mod checks;
+#[path = "../../../fuzz/src/seeds.rs"]
+mod seeds;
 
 use std::path::PathBuf;
 
@@ -50,11 +52,11 @@ fn the_consensus_seeds_commit_in_order_and_through_sync() {
     }
 }
 
-/// The seeds are what `checks::seeds` generates (regenerate with
+/// The seeds are what `seeds::seeds` generates (regenerate with
 /// `cargo nextest run -p warpnet-consensus --test fuzz_corpus --run-ignored only`).
 #[test]
 fn the_stored_seeds_are_current() {
-    for (target, name, data) in checks::seeds() {
+    for (target, name, data) in seeds::seeds() {
         let path = fuzz_dir().join("corpus").join(target).join(&name);
         let stored = std::fs::read(&path).unwrap_or_default();
         assert!(stored == data, "{} is stale: regenerate the seeds", path.display());
@@ -64,7 +66,7 @@ fn the_stored_seeds_are_current() {
 #[test]
 #[ignore = "writes fuzz/corpus: run by hand when the seeds change"]
 fn write_seed_corpora() {
-    for (target, name, data) in checks::seeds() {
+    for (target, name, data) in seeds::seeds() {
         let dir = fuzz_dir().join("corpus").join(target);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(name), data).unwrap();
