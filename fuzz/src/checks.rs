@@ -9,7 +9,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use warpnet_core::{Action, Core, CoreParams, Input, Recovery};
+use warpnet_core::{Core, CoreParams, Input, Recovery};
 use warpnet_state::{Command, MemoryKv, UserId};
 use warpnet_types::{ConsensusConfig, Height, Message, NetworkId, NodeId, SchemeId, Signer};
 
@@ -121,33 +121,44 @@ pub fn consensus_commits(data: &[u8]) -> u64 {
     )
     .unwrap();
     let mut committed = 0u64;
-    let feed = |core: &mut Core, input: Input, committed: &mut u64| {
+    // Executes a step as the runtime would: its write durable at once (Persisted fed back),
+    // commits checked for order, the core's own invariants checked after every step.
+    let feed = |core: &mut Core,
+                now: u64,
+                input: Input,
+                committed: &mut u64,
+                deadline: &mut Option<u64>| {
         let mut pending = vec![input];
         while let Some(input) = pending.pop() {
-            for a in core.handle(NOW_MS, input) {
-                match a {
-                    Action::PersistSafety { version, .. } => {
-                        pending.push(Input::SafetyPersisted { version })
-                    }
-                    Action::Commit(c) => {
-                        let h = c.block.height().0;
-                        assert_eq!(h, *committed + 1, "commits out of order");
-                        *committed = h;
-                    }
-                    _ => {}
-                }
+            let step = core.handle(now, input);
+            for c in step.commits() {
+                let h = c.block.height().0;
+                assert_eq!(h, *committed + 1, "commits out of order");
+                *committed = h;
+            }
+            if let Some(w) = &step.write {
+                pending.push(Input::Persisted { seq: w.seq });
+            }
+            *deadline = step.deadline_ms;
+            if let Err(e) = core.validate() {
+                panic!("a core invariant broke: {e}");
             }
         }
     };
-    for a in core.start(NOW_MS) {
-        if let Action::PersistSafety { version, .. } = a {
-            feed(&mut core, Input::SafetyPersisted { version }, &mut committed);
-        }
+    let start = core.start(NOW_MS);
+    let mut deadline = start.deadline_ms;
+    if let Some(w) = &start.write {
+        feed(&mut core, NOW_MS, Input::Persisted { seq: w.seq }, &mut committed, &mut deadline);
     }
     for (from, bytes) in frames(data) {
         if let Ok(message) = Message::from_frame(bytes) {
-            feed(&mut core, Input::Message { from, message }, &mut committed);
+            let input = Input::Message { from, message };
+            feed(&mut core, NOW_MS, input, &mut committed, &mut deadline);
         }
+    }
+    // Then the next timer fires (a timeout: PM4's signed timeout, with its write).
+    if let Some(at) = deadline {
+        feed(&mut core, at.max(NOW_MS), Input::Tick, &mut committed, &mut deadline);
     }
     committed
 }
