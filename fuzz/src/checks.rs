@@ -325,6 +325,19 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// Removes the directories of fuzzed nodes whose process has ended (the node runs until its
+/// process exits, so nobody else cleans up after it).
+fn forget_dead_nodes() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("warpnet-fuzz-node-") else { continue };
+        if !std::path::Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// Starts a one-member node (its own committee, network `test`) in a background thread, once.
 fn node_api() -> String {
     static API: OnceLock<String> = OnceLock::new();
@@ -332,6 +345,7 @@ fn node_api() -> String {
         use warpnet_node::files::{
             create_key, write_toml, CommitteeFile, Loaded, MemberEntry, NodeFile,
         };
+        forget_dead_nodes();
         let dir = std::env::temp_dir().join(format!("warpnet-fuzz-node-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("data")).unwrap();
