@@ -53,10 +53,12 @@ type Waiter = oneshot::Sender<Result<warpnet_state::Outcome, Refused>>;
 pub enum NodeError {
     #[error(transparent)]
     Files(#[from] FileError),
+    // Not `#[from]`: the message already holds the cause, so `main`'s one line (which prints
+    // the source chain) would say it twice.
     #[error("storage: {0}")]
-    Store(#[from] StoreError),
+    Store(StoreError),
     #[error("consensus could not start: {0}")]
-    Start(#[from] StartError),
+    Start(StartError),
     #[error("no database at {path}, and this is not the node's first start: starting again from genesis could make it sign twice. Restore the data directory (README: moving or mounting a data directory); a brand-new node is created with `node init`")]
     MissingDatabase { path: std::path::PathBuf },
     #[error("cannot listen on {address}")]
@@ -67,6 +69,18 @@ pub enum NodeError {
     VerifierStopped,
     #[error("the storage writer thread stopped unexpectedly")]
     WriterStopped,
+}
+
+impl From<StoreError> for NodeError {
+    fn from(e: StoreError) -> Self {
+        NodeError::Store(e)
+    }
+}
+
+impl From<StartError> for NodeError {
+    fn from(e: StartError) -> Self {
+        NodeError::Start(e)
+    }
 }
 
 /// The core's clock: wall-clock milliseconds at the start, then monotonic (a wall-clock jump
