@@ -31,6 +31,7 @@ pub struct Metrics {
     applied: Mutex<BTreeMap<&'static str, u64>>,
     api: Mutex<BTreeMap<&'static str, u64>>,
     verdicts: Mutex<BTreeMap<&'static str, u64>>,
+    claim_verdicts: Mutex<BTreeMap<&'static str, u64>>,
     fsync: Mutex<([u64; FSYNC_BUCKETS.len()], u64, f64)>,
 }
 
@@ -68,6 +69,14 @@ impl Metrics {
             if let Ok(mut m) = self.verdicts.lock() {
                 *m.entry(source).or_default() += blocks;
             }
+        }
+    }
+
+    /// Claim verdicts the verifier found in its cache (`cache`) or computed (`checked`).
+    pub fn claim_verdicts(&self, cached: u64, checked: u64) {
+        if let Ok(mut m) = self.claim_verdicts.lock() {
+            *m.entry("cache").or_default() += cached;
+            *m.entry("checked").or_default() += checked;
         }
     }
 
@@ -177,6 +186,12 @@ impl Metrics {
                 "Committed blocks with commands, by where their signatures were checked.",
                 "source",
                 &self.verdicts,
+            ),
+            (
+                "warpnet_claim_verdicts_total",
+                "Claim signature verdicts, by whether they came from the verdict cache or a check.",
+                "source",
+                &self.claim_verdicts,
             ),
             (
                 "warpnet_api_requests_total",
