@@ -11,6 +11,8 @@ same 5 %). Every run starts a fresh cluster in a fresh temporary directory.
 
     python3 scripts/bench-vs-etcd.py [--clients 1 16 64 256] [--ours-nodes 4 7] [--runs 3]
                                      [--duration 10] [--warmup 3] [--out results.json]
+    python3 scripts/bench-vs-etcd.py --compare-bin /tmp/warpnet-before      # a third system: an older build
+    python3 scripts/bench-vs-etcd.py --verifier-cpu --compare-bin /tmp/warpnet-before --clients 1 256
     python3 scripts/bench-vs-etcd.py --growth [--growth-ours 0 1000000 5000000]
                                      [--growth-etcd 0 600000] [--clients 256]
 
@@ -223,6 +225,77 @@ def our_node_pids(cluster_dir):
     return sorted(pids)
 
 
+def proc_cpu_s(pid, task=None):
+    """CPU seconds (user + system) of a process, or of one of its threads."""
+    path = f"/proc/{pid}/stat" if task is None else f"/proc/{pid}/task/{task}/stat"
+    with open(path) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_sample(spawn_port, nodes):
+    """(nodes' CPU s, their claim-verifier threads' CPU s, commands applied on node 0)."""
+    total = verifier = 0.0
+    for pid in our_node_pids(tempfile.gettempdir() + "/warpnet-bench-"):
+        try:
+            total += proc_cpu_s(pid)
+            for t in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{t}/comm") as f:
+                    if f.read().strip() == "claim-verifier":
+                        verifier += proc_cpu_s(pid, t)
+        except OSError:
+            return None
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{spawn_port}/metrics", timeout=1) as r:
+            text = r.read().decode()
+    except OSError:
+        return None
+    applied = sum(float(l.split()[-1]) for l in text.splitlines()
+                  if l.startswith("warpnet_applied_commands_total{"))
+    return total, verifier, applied
+
+
+def verifier_cpu(a):
+    """Runs ours (and --compare-bin) alternately, sampling the nodes' CPU and their
+    claim-verifier threads' CPU every 0.5 s: verifier CPU per claim per node, and its share of
+    all the nodes' CPU."""
+    import threading
+    builds = [("ours", OURS)] + ([(a.compare_label, a.compare_bin)] if a.compare_bin else [])
+    rows = {}
+    port = 7400
+    for clients in a.clients:
+        for r in range(a.runs):
+            for label, binary in (builds if r % 2 == 0 else list(reversed(builds))):
+                port = 7400 + (port - 7400 + 40) % 800
+                samples, done = [], threading.Event()
+
+                def poll(port=port, samples=samples, done=done):
+                    while not done.is_set():
+                        sample = cpu_sample(port, a.ours_nodes[0])
+                        if sample and sample[2] > 0:
+                            samples.append(sample)
+                        time.sleep(0.5)
+
+                t = threading.Thread(target=poll)
+                t.start()
+                res = ours_run(binary, a.ours_nodes[0], clients, a, port)
+                done.set()
+                t.join()
+                (t0, v0, n0), (t1, v1, n1) = samples[0], samples[-1]
+                claims = max(n1 - n0, 1)
+                rows.setdefault((label, clients), []).append(
+                    (res["throughput"], 1e6 * (v1 - v0) / claims / a.ours_nodes[0],
+                     100 * (v1 - v0) / max(t1 - t0, 1e-9), res["latency_ms"]["p50"]))
+    lines = ["| build | clients | claims/s | p50 ms | verifier CPU per claim per node µs "
+             "| verifier share of the nodes' CPU % |", "|---|---|---|---|---|---|"]
+    for (label, clients), rs in rows.items():
+        lines.append(f"| {label} | {clients} | {spread([x[0] for x in rs], '{:.0f}')} "
+                     f"| {spread([x[3] for x in rs], '{:.2f}')} "
+                     f"| {spread([x[1] for x in rs], '{:.1f}')} "
+                     f"| {spread([x[2] for x in rs], '{:.1f}')} |")
+    return lines, [{"build": k[0], "clients": k[1], "runs": v} for k, v in rows.items()]
+
+
 def growth_ours(a):
     """Fills a 4-node cluster of ours through claims (the only way in) up to each checkpoint,
     measuring claims/s and the nodes' RSS there."""
@@ -293,13 +366,18 @@ def main():
     p.add_argument("--growth", action="store_true", help="run the registry-growth curve")
     p.add_argument("--growth-ours", type=int, nargs="+", default=[0, 1_000_000, 5_000_000])
     p.add_argument("--growth-etcd", type=int, nargs="+", default=[0, 600_000, 1_000_000])
+    p.add_argument("--verifier-cpu", action="store_true",
+                   help="ours only (first --ours-nodes size, and --compare-bin): the claim "
+                        "verifier threads' CPU per claim and share")
     p.add_argument("--out", default=None)
     a = p.parse_args()
     version = ensure_tools(not a.no_build)
     with open("/proc/loadavg") as f:
         load_before = f.read().split()[:3]
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
-    if a.growth:
+    if a.verifier_cpu:
+        lines, raw = verifier_cpu(a)
+    elif a.growth:
         rows = growth_etcd(a) + growth_ours(a)
         lines = ["| system | IDs registered | claims/s | p50 ms | p99 ms | RSS per node MiB "
                  "(peak) |", "|---|---|---|---|---|---|"]
