@@ -15,10 +15,10 @@
 //! voted for every proposal, formed every QC it should, proposed, committed every height in
 //! order, rejected nothing); a second replica then replays it and must do exactly the same.
 //! Only then is anything timed. Each timed iteration replays the whole chain on a fresh replica,
-//! answering every `PersistSafety` at once with `Input::SafetyPersisted` (an instant disk).
+//! answering every write at once with `Input::Persisted` (an instant disk).
 //!
 //! - `follower_proposal/n{n}_cmds{c}`: only the proposal steps are timed (`Core::handle` of the
-//!   proposal plus the `SafetyPersisted` that releases the vote): shape checks, the proposer's
+//!   proposal plus the `Persisted` that releases the vote): shape checks, the proposer's
 //!   signature, batch verification of the QC's `n - f` signatures, tree insertion, the 2-chain
 //!   commit, and signing the vote. Blocks carry `c` commands of 100 bytes.
 //! - `leader_vote/n{n}_cmds100`: only the vote steps are timed: counting votes, one batch
@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 use criterion::{
     criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
-use warpnet_core::{Action, Core, CoreParams, Input, Recovery, Timer};
+use warpnet_core::{Core, CoreParams, Input, Recovery, Step as CoreStep, Target};
 use warpnet_types::{
     Block, ConsensusConfig, Height, Message, NodeId, Proposal, QuorumCertificate, Round, SchemeId,
     Signer, Vote,
@@ -79,26 +79,26 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, actions: &[Action]) {
-        for a in actions {
-            match a {
-                Action::Send { message: Message::Vote(v), .. } => self.vote_rounds.push(v.round.0),
-                Action::Broadcast { message: Message::Proposal(_) } => {
-                    self.proposals_broadcast += 1
+    fn add(&mut self, steps: &[CoreStep]) {
+        for s in steps {
+            for out in &s.messages {
+                match &out.message {
+                    Message::Vote(v) => self.vote_rounds.push(v.round.0),
+                    Message::Proposal(_) => self.proposals_broadcast += 1,
+                    _ => {}
                 }
-                Action::Commit(c) => {
-                    assert_eq!(c.block.height().0, self.last_committed + 1, "commits in order");
-                    self.last_committed = c.block.height().0;
-                    self.commits += 1;
-                }
-                Action::PersistSafety { .. } => self.persists += 1,
-                Action::Rejected { reason, .. } => {
-                    eprintln!("rejected: {reason}");
-                    self.rejected += 1;
-                }
-                Action::Evidence(_) => self.evidence += 1,
-                _ => {}
             }
+            for c in s.commits() {
+                assert_eq!(c.block.height().0, self.last_committed + 1, "commits in order");
+                self.last_committed = c.block.height().0;
+                self.commits += 1;
+            }
+            self.persists += usize::from(s.write.as_ref().is_some_and(|w| w.safety.is_some()));
+            for (_, reason) in &s.rejected {
+                eprintln!("rejected: {reason}");
+                self.rejected += 1;
+            }
+            self.evidence += s.evidence.len();
         }
     }
 }
@@ -122,8 +122,8 @@ impl Chain {
             Recovery::genesis(&self.config),
         )
         .expect("a valid replica");
-        let actions = core.start(0);
-        drop(answer(&mut core, 0, actions));
+        let start = core.start(0);
+        drop(answer(&mut core, 0, start));
         core
     }
 
@@ -136,32 +136,20 @@ impl Chain {
     }
 }
 
-/// Answers every `PersistSafety` at once, as a runtime with an instant disk would, and returns
-/// all actions of the step.
-fn answer(core: &mut Core, now_ms: u64, mut actions: Vec<Action>) -> Vec<Action> {
-    let mut seen = 0;
-    loop {
-        let durable = actions[seen..]
-            .iter()
-            .filter_map(|a| match a {
-                Action::PersistSafety { version, .. } => Some(*version),
-                _ => None,
-            })
-            .max();
-        seen = actions.len();
-        match durable {
-            Some(version) => {
-                let more = core.handle(now_ms, Input::SafetyPersisted { version });
-                actions.extend(more);
-            }
-            None => return actions,
-        }
+/// Answers every write at once, as a runtime with an instant disk would, and returns the step
+/// with the steps that follow.
+fn answer(core: &mut Core, now_ms: u64, first: CoreStep) -> Vec<CoreStep> {
+    let mut steps = vec![first];
+    while let Some(seq) = steps.last().and_then(|s| s.write.as_ref()).map(|w| w.seq) {
+        let next = core.handle(now_ms, Input::Persisted { seq });
+        steps.push(next);
     }
+    steps
 }
 
-fn step(core: &mut Core, now_ms: u64, input: Input) -> Vec<Action> {
-    let actions = core.handle(now_ms, input);
-    answer(core, now_ms, actions)
+fn step(core: &mut Core, now_ms: u64, input: Input) -> Vec<CoreStep> {
+    let first = core.handle(now_ms, input);
+    answer(core, now_ms, first)
 }
 
 fn payload(round: u64, cmds: usize) -> Vec<Vec<u8>> {
@@ -175,9 +163,9 @@ fn payload(round: u64, cmds: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn proposal_in(actions: &[Action]) -> Option<Proposal> {
-    actions.iter().find_map(|a| match a {
-        Action::Broadcast { message: Message::Proposal(p) } => Some(p.clone()),
+fn proposal_in(steps: &[CoreStep]) -> Option<Proposal> {
+    steps.iter().flat_map(|s| &s.messages).find_map(|out| match &out.message {
+        Message::Proposal(p) => Some(p.clone()),
         _ => None,
     })
 }
@@ -202,10 +190,10 @@ fn build_chain(n: usize, cmds: usize) -> Chain {
     let mut core = chain.replica();
     let mut record = |chain: &mut Chain, now_ms: u64, kind: Kind, input: Input| {
         chain.steps.push(Step { now_ms, kind, input: input.clone() });
-        let actions = step(&mut core, now_ms, input);
-        chain.tally.add(&actions);
+        let steps = step(&mut core, now_ms, input);
+        chain.tally.add(&steps);
         assert_eq!((chain.tally.rejected, chain.tally.evidence), (0, 0), "an honest chain");
-        actions
+        steps
     };
 
     let mut qc = QuorumCertificate::genesis(&config);
@@ -217,8 +205,9 @@ fn build_chain(n: usize, cmds: usize) -> Chain {
         let next = config.leader(round.next());
         let block = if config.leader(round) == me {
             if own.as_ref().is_none_or(|p| p.block.round() != round) {
-                let input = Input::Timer(Timer::Propose(round));
-                let actions = record(&mut chain, now_ms, Kind::Timer, input);
+                // The idle-proposal timer: the clock reaches its deadline.
+                let at = now_ms + CoreParams::default().idle_propose_delay_ms;
+                let actions = record(&mut chain, at, Kind::Timer, Input::Tick);
                 own = proposal_in(&actions);
                 proposed += usize::from(own.is_some());
             }
@@ -241,8 +230,8 @@ fn build_chain(n: usize, cmds: usize) -> Chain {
             let input = Input::Message { from: leader, message: Message::Proposal(p) };
             let actions = record(&mut chain, now_ms, Kind::Proposal, input);
             if next != me {
-                let voted = actions.iter().any(|a| {
-                    matches!(a, Action::Send { to, message: Message::Vote(v) }
+                let voted = actions.iter().flat_map(|s| &s.messages).any(|out| {
+                    matches!((&out.to, &out.message), (Target::One(to), Message::Vote(v))
                         if *to == next && v.block_id == block.id() && v.voter == me)
                 });
                 assert!(voted, "node 0 votes for round {r}, to the next leader");

@@ -6,7 +6,8 @@ use crate::evidence::Equivocation;
 use crate::safety::{SafetyData, SafetyError};
 use crate::tree::{Committed, TreeError};
 
-/// The two timers a replica runs. Setting a timer replaces the earlier one of the same kind.
+/// The two timers a replica runs. The core keeps their deadlines itself (at most one of each
+/// kind); the runtime only wakes it with [`Input::Tick`] at [`Step::deadline_ms`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Timer {
     /// The round's timeout (PM1).
@@ -15,63 +16,105 @@ pub enum Timer {
     Propose(Round),
 }
 
+impl Timer {
+    /// Setting a timer replaces the earlier one of the same kind.
+    pub(crate) fn kind(self) -> usize {
+        match self {
+            Timer::Round(_) => 0,
+            Timer::Propose(_) => 1,
+        }
+    }
+}
+
 /// An event for the core. Moved, not stored, so the large message variant stays unboxed.
 #[derive(Clone, Debug)]
 #[allow(clippy::large_enum_variant)]
 pub enum Input {
     /// A message from a member; `from` is authenticated by the transport.
     Message { from: NodeId, message: Message },
-    /// A timer set by `Action::SetTimer` expired.
-    Timer(Timer),
-    /// A command from a client, to be ordered.
-    Payload(Vec<u8>),
-    /// Safety data up to this version (and every block persisted before it) is durable.
-    SafetyPersisted { version: u64 },
+    /// The runtime's clock reached the last [`Step::deadline_ms`]: due timers fire, one at a
+    /// time in deadline order. A tick with nothing due does nothing.
+    Tick,
+    /// Every [`Write`] up to and including `seq` is durable.
+    Persisted { seq: u64 },
     /// The transport lost (`reachable: false`) or regained its connection to a member (PM7).
     /// Only timing depends on it: a report can only bring the current round's timer forward,
     /// never push it back, and never touches safety.
     Reachability { peer: NodeId, reachable: bool },
 }
 
-/// Something the runtime must do. Actions are executed in the order returned.
-#[derive(Clone, Debug)]
-#[allow(clippy::large_enum_variant)]
-pub enum Action {
-    Send {
-        to: NodeId,
-        message: Message,
-    },
-    /// To every other member.
-    Broadcast {
-        message: Message,
-    },
-    /// Make the safety data durable (fsync), then feed `Input::SafetyPersisted { version }`.
-    /// Every `PersistBlock` returned before it must be durable no later than it.
-    PersistSafety {
-        version: u64,
-        data: SafetyData,
-    },
-    /// Store a block (not yet committed). Durable together with the next `PersistSafety`.
-    PersistBlock(Block),
-    /// The block is committed: apply it. Emitted in height order, each height exactly once.
-    Commit(Committed),
-    /// Arm a timer; feed `Input::Timer(timer)` after `after_ms`.
-    SetTimer {
-        timer: Timer,
-        after_ms: u64,
-    },
-    /// Answer a peer's sync request from the block store (see [`crate::sync::respond`]).
-    ServeSync {
-        to: NodeId,
-        request: SyncRequest,
-    },
-    /// Proven equivocation; the runtime records it (and later, membership may act on it).
-    Evidence(Equivocation),
-    /// Input that was refused, for the log and metrics. The core's state did not change.
-    Rejected {
-        from: Option<NodeId>,
-        reason: Rejection,
-    },
+/// One durable write: everything a step asks to persist. The runtime makes it durable
+/// atomically (one transaction, or one log record), after every write of an earlier step
+/// (FIFO), then feeds [`Input::Persisted`] with its `seq` (or a later one). Runtimes may merge
+/// consecutive writes into one durable transaction (group commit).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Write {
+    /// Numbers the core's writes 1, 2, 3, ... within one incarnation.
+    pub seq: u64,
+    /// Blocks to keep, not yet committed.
+    pub blocks: Vec<Block>,
+    /// Newly committed blocks, in height order, each height exactly once, extending the last
+    /// committed block: apply them to the state machine in this order. They may include
+    /// blocks of `blocks` (a chain fetched and committed in one step).
+    pub commits: Vec<Committed>,
+    /// The safety data, when it changed. Sealed votes and timeouts that depend on it leave
+    /// only after this write is durable.
+    pub safety: Option<SafetyData>,
+}
+
+impl Write {
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty() && self.commits.is_empty() && self.safety.is_none()
+    }
+}
+
+/// Who a message goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    One(NodeId),
+    /// Every other member.
+    All,
+}
+
+/// A message to send.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outgoing {
+    pub to: Target,
+    pub message: Message,
+}
+
+/// Everything one step (one input) asks of the runtime. The node and the simulator execute it
+/// the same way, in this order:
+///
+/// 1. `write`, if any: queue it for durability (FIFO; see [`Write`]). Nothing waits for it
+///    here: the loop goes on with the next input while the write is in flight.
+/// 2. `messages`: send now, best effort. None depends on a write that is not yet durable
+///    (persist before release: votes, timeouts and a leader's own proposal stay sealed in the
+///    core until `Persisted` reports the write that carries their safety data).
+/// 3. `serve_sync`: answer each request from the block store with [`crate::sync::respond`];
+///    the store must read its own queued writes.
+/// 4. `evidence` and `rejected`: log and count.
+/// 5. `deadline_ms`: feed [`Input::Tick`] once the clock reaches it, replacing any earlier
+///    wake-up (`None`: no timer is armed).
+#[derive(Clone, Debug, Default)]
+#[must_use = "a step must be executed"]
+pub struct Step {
+    pub write: Option<Write>,
+    pub messages: Vec<Outgoing>,
+    pub serve_sync: Vec<(NodeId, SyncRequest)>,
+    /// Proven equivocation (E1); the runtime records it (and later, membership acts on it).
+    pub evidence: Vec<Equivocation>,
+    /// Input that was refused, with its sender; the core's state did not change.
+    pub rejected: Vec<(Option<NodeId>, Rejection)>,
+    /// When the earliest armed timer is due, in the core's clock (the `now_ms` it is fed).
+    pub deadline_ms: Option<u64>,
+}
+
+impl Step {
+    /// The blocks this step commits (empty without a write).
+    pub fn commits(&self) -> &[Committed] {
+        self.write.as_ref().map_or(&[], |w| w.commits.as_slice())
+    }
 }
 
 /// Why the core refused an input.

@@ -1,27 +1,31 @@
 //! The pure 2-chain HotStuff core (Jolteon / DiemBFT-v4 rules) of WarpNet Consensus.
 //!
-//! No tokio, no clock, no randomness, no I/O: [`Input`]s in, [`Action`]s out.
+//! No tokio, no clock, no randomness, no I/O: [`Input`]s in, one [`Step`] out for each.
 //!
 //! # Contract
 //!
-//! The runtime (node or simulator) owns storage, network and timers and drives one [`Core`]:
+//! The runtime (node or simulator) owns storage, network and the clock and drives one
+//! [`Core`], in the manner of raft-rs' `Ready`: events go in, one [`Step`] comes out of each.
 //!
 //! 1. Build it from storage with [`Core::new`] ([`Recovery::genesis`] on first start), then call
 //!    [`Core::start`].
-//! 2. Feed every event through [`Core::handle`] with the current time in milliseconds (only used
-//!    for block timestamps). Inputs are handled one at a time.
-//! 3. Execute the returned [`Action`]s **in order**:
-//!    - `PersistBlock` and `PersistSafety` MUST be made durable in that order; after a
-//!      `PersistSafety { version }` is durable, feed `Input::SafetyPersisted { version }`.
-//!      Group them: one durable write per step is enough.
-//!    - `Commit` MUST be applied in the order given; each height arrives exactly once.
-//!    - `SetTimer` replaces the earlier timer of the same kind.
-//!    - `ServeSync` is answered from the block store with [`sync::respond`].
-//!    - `Send`/`Broadcast` are best effort; `Rejected` and `Evidence` are for logs and metrics.
+//! 2. Feed every event through [`Core::handle`] (peer messages, [`Input::Tick`] when the clock
+//!    reaches the last step's `deadline_ms`, [`Input::Persisted`] when writes became durable,
+//!    reachability reports) and client commands through [`Core::submit`], with the current time
+//!    in milliseconds from a clock that never goes back. Inputs are handled one at a time.
+//! 3. Execute each returned [`Step`] as its documentation says, before the next input: queue
+//!    its [`Write`] for durability (FIFO, atomic per write; the loop does **not** wait for it),
+//!    send its messages, answer its sync requests, log its evidence and rejections, and wake
+//!    the core at its deadline. When a write is durable, feed `Input::Persisted { seq }`.
+//!    A write's commits MUST be applied in the order given; each height arrives exactly once.
 //!
-//! A vote or timeout never appears in the actions before the safety data it depends on is
-//! durable: the core seals it ([`safety::Sealed`]) and releases it only after
-//! `SafetyPersisted` reports that version. A crash in between loses an unsent vote, never safety.
+//! Nothing a step asks to send depends on a write that is not yet durable: votes, timeouts and
+//! a leader's own proposal are sealed ([`safety::Sealed`]) and released only by the step that
+//! follows `Persisted` for the write carrying their safety data. A crash in between loses an
+//! unsent message, never safety. So the loop can keep working while writes are in flight.
+//!
+//! [`Core::validate`] checks the replica's own invariants; every step ends with it as a debug
+//! assertion, and the simulator calls it after every step of every replica.
 //!
 //! # Rules, as named in the code
 //!
@@ -46,9 +50,9 @@ pub mod safety;
 pub mod sync;
 pub mod tree;
 
-pub use crate::core::{Core, Recovery, StartError, Status, RECENT_COMMITTED_BLOCKS};
+pub use crate::core::{Core, CoreInvariant, Recovery, StartError, Status, RECENT_COMMITTED_BLOCKS};
 pub use evidence::{Equivocation, Statement};
-pub use io::{Action, Input, Rejection, Timer};
+pub use io::{Input, Outgoing, Rejection, Step, Target, Timer, Write};
 pub use params::CoreParams;
 #[cfg(feature = "mutations")]
 pub use params::Mutation;

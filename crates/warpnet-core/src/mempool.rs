@@ -54,16 +54,19 @@ impl Mempool {
                 max: self.command_bytes_max,
             });
         }
-        if self.queue.len() >= self.capacity {
-            return Err(Rejection::MempoolFull { capacity: self.capacity });
-        }
+        // A command already pending or committed is answered so even when the mempool is
+        // full: its client waits for (or reads) the outcome instead of being told to retry.
         let d = command_digest(&cmd);
         if self.committed.contains(&d) {
             return Err(Rejection::AlreadyCommitted);
         }
-        if !self.index.insert(d) {
+        if self.index.contains(&d) {
             return Err(Rejection::DuplicateCommand);
         }
+        if self.queue.len() >= self.capacity {
+            return Err(Rejection::MempoolFull { capacity: self.capacity });
+        }
+        self.index.insert(d);
         self.queue.push_back((d, cmd));
         Ok(())
     }
@@ -132,6 +135,11 @@ mod tests {
         );
         assert!(m.add(b"b".to_vec()).is_ok());
         assert_eq!(m.add(b"c".to_vec()), Err(Rejection::MempoolFull { capacity: 2 }));
+        assert_eq!(
+            m.add(b"a".to_vec()),
+            Err(Rejection::DuplicateCommand),
+            "a pending command is answered as pending, even when the mempool is full"
+        );
         let ex: HashSet<_> = [command_digest(b"a")].into();
         assert_eq!(m.batch(10, 100, &ex), vec![b"b".to_vec()]);
         assert_eq!(m.batch(1, 100, &HashSet::new()), vec![b"a".to_vec()]);

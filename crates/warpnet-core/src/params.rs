@@ -9,6 +9,9 @@ pub enum Mutation {
     S1aVoteAgain,
     /// Persist-before-release off: sealed votes and timeouts leave at once.
     ReleaseBeforePersist,
+    /// The write order off: `Persisted` for one write counts every write handed out as
+    /// durable (as a runtime that acknowledged writes out of order would).
+    PersistedCoversAll,
 }
 
 /// Consecutive failed rounds that do not lengthen the round timeout (PM3).

@@ -3,7 +3,7 @@
 //! The data a signature depends on is persisted *before* the signed vote or timeout can leave the
 //! node: [`SafetyRules`] returns signed messages wrapped in [`Sealed`], which only
 //! [`SafetyRules::release`] opens, and only for a version the runtime has reported durable
-//! (`Input::SafetyPersisted`). A restarted node asked to vote or time out again in a round it
+//! (`Input::Persisted` for the write that carried it). A restarted node asked to vote or time out again in a round it
 //! already signed for re-sends the same signed message (S3).
 
 use warpnet_types::codec::{CodecError, Decode, Encode, Reader, Writer};
@@ -126,6 +126,11 @@ impl SafetyRules {
 
     pub fn version(&self) -> u64 {
         self.version
+    }
+
+    /// Highest version reported durable.
+    pub fn durable(&self) -> u64 {
+        self.durable
     }
 
     /// Whether changes are waiting to be persisted.

@@ -12,23 +12,34 @@ use warpnet_types::{BlockId, Digest, NetworkId};
 /// R1 verdicts computed ahead of commits by the verifier thread, by block.
 pub type Verdicts = HashMap<BlockId, Vec<Result<(), ClaimError>>>;
 
-/// Committed state (a store snapshot), with the writes of earlier commits of the same step on
-/// top when applying.
+/// Registry writes of commits whose write is not durable yet: key → (write seq, value; empty
+/// deletes). They are newer than anything the store holds for their keys.
+pub type Overlay = HashMap<Vec<u8>, (u64, Vec<u8>)>;
+
+/// Committed state: a store snapshot, under the writes still in flight and, when applying,
+/// the writes of earlier commits of the same step.
 pub struct View<'a> {
     pub base: &'a AppSnapshot,
-    pub overlay: Option<&'a BTreeMap<Vec<u8>, Vec<u8>>>,
+    pub in_flight: Option<&'a Overlay>,
+    pub step: Option<&'a BTreeMap<Vec<u8>, Vec<u8>>>,
 }
 
 impl<'a> View<'a> {
+    /// What the store holds (what clients may be told: it is durable).
     pub fn committed(base: &'a AppSnapshot) -> Self {
-        Self { base, overlay: None }
+        Self { base, in_flight: None, step: None }
     }
 }
 
 impl Kv for View<'_> {
     type Error = StoreError;
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        match self.overlay.and_then(|o| o.get(key)) {
+        let newer = self
+            .step
+            .and_then(|o| o.get(key))
+            .or_else(|| self.in_flight.and_then(|o| o.get(key)).map(|(_, v)| v));
+        match newer {
+            Some(v) if v.is_empty() => Ok(None),
             Some(v) => Ok(Some(v.clone())),
             None => self.base.get(key),
         }
@@ -47,12 +58,14 @@ pub struct Applied {
     pub at_commit: usize,
 }
 
-/// Applies `commits` (consecutive, in height order) on top of `base`, the committed state
-/// they extend, taking their verdicts from `verdicts` where the verifier computed them already.
-/// Deterministic: every node computes the same writes for the same blocks.
+/// Applies `commits` (consecutive, in height order) on top of the committed state they extend
+/// (`base` under the writes `in_flight`), taking their verdicts from `verdicts` where the
+/// verifier computed them already. Deterministic: every node computes the same writes for the
+/// same blocks.
 pub fn apply(
     network: &NetworkId,
     base: &AppSnapshot,
+    in_flight: &Overlay,
     commits: &[Committed],
     verdicts: &mut Verdicts,
 ) -> Result<Applied, StoreError> {
@@ -60,7 +73,7 @@ pub fn apply(
     let mut outcomes = Vec::new();
     let (mut ahead, mut at_commit) = (0, 0);
     for c in commits {
-        let view = View { base, overlay: Some(&overlay) };
+        let view = View { base, in_flight: Some(in_flight), step: Some(&overlay) };
         let payload = c.block.payload();
         let ready = verdicts.remove(&c.block.id());
         if !payload.is_empty() {

@@ -8,6 +8,7 @@ mod app;
 pub mod files;
 pub mod http;
 pub mod metrics;
+mod persist;
 mod runtime;
 pub mod verifier;
 

@@ -22,6 +22,8 @@ pub struct Metrics {
     pub round: AtomicU64,
     pub committed_height: AtomicU64,
     pub commits: AtomicU64,
+    /// The core's writes made durable (several share one transaction under load).
+    pub writes: AtomicU64,
     pub timeouts: AtomicU64,
     pub evidence: AtomicU64,
     pub signature_failures: AtomicU64,
@@ -129,6 +131,12 @@ impl Metrics {
             "warpnet_commits_total",
             "Blocks committed.",
             self.commits.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "warpnet_storage_writes_total",
+            "The core's writes made durable; warpnet_fsync_seconds_count counts the transactions they were merged into.",
+            self.writes.load(Ordering::Relaxed),
         );
         counter(
             &mut out,

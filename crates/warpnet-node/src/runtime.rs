@@ -1,19 +1,23 @@
-//! The node's event loop: the pure core, driven by the transport, timers and the store.
+//! The node's event loop: the pure core, driven by the transport, the clock, the API and the
+//! storage writer.
 //!
-//! One consensus step = one input to the core. Its actions are executed in order: everything
-//! it asks to persist goes into one `Batch`, written durably (one fsync); then its messages are
-//! queued on the transport (never blocking); then, if it asked for safety data to be persisted,
-//! `SafetyPersisted` is fed back and the released votes and timeouts are executed the same way.
+//! One input = one step of the core, executed as `warpnet_core::Step` says, exactly as the
+//! simulator executes it: the step's write is queued for the storage writer thread
+//! (`persist.rs`) and the loop goes on; its messages are sent at once (the core holds back
+//! what depends on a write until `Input::Persisted`); sync requests are answered from the
+//! blocks in flight, the core's tree and the store; the loop wakes the core at its deadline.
 //!
-//! Committed blocks are applied to the registry while the batch is built: their state-machine
-//! writes go into the same transaction as the commit, and the requests waiting for their
-//! commands are answered only after that transaction is durable (nothing acknowledged is lost).
+//! Committed blocks are applied to the registry when their step runs: their state-machine
+//! writes join the same write (one transaction with the commit: state and height never
+//! diverge), and the requests waiting for their commands are answered only once that write is
+//! durable (nothing acknowledged is lost). Until then, later steps read the registry through
+//! the writes still in flight (`InFlight`), so every commit is applied to the state all the
+//! earlier ones produced.
 //!
-//! Client commands come from the API (already checked), enter the core's mempool, and are
-//! shared with every other member in one `Commands` frame per loop turn (M1), so they reach a
-//! proposal whoever leads next.
+//! Client commands come from the API (already checked) and go to the core's `submit`, which
+//! shares the accepted ones with every other member (M1).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -23,16 +27,16 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 use warpnet_core::mempool::command_digest;
-use warpnet_core::{Action, Core, CoreParams, Input, Rejection, StartError, Timer};
+use warpnet_core::{Core, CoreParams, Input, Rejection, StartError, Step, Target, Write};
 use warpnet_net::{Transport, TransportConfig};
 use warpnet_storage::{Batch, Store, StoreError};
-use warpnet_types::message::SHARED_COMMANDS_MAX;
-use warpnet_types::{Digest, Message, NetworkId, NodeId, SharedCommands};
+use warpnet_types::{Block, BlockId, Digest, Message, NetworkId, NodeId};
 
 use crate::api::{self, Refused, Shared, Snapshot, Submission};
 use crate::app;
 use crate::files::{FileError, Loaded};
 use crate::metrics::Metrics;
+use crate::persist::{Durable, Persister};
 use crate::verifier::{Checked, Verifier};
 
 /// Submissions waiting for the consensus loop; beyond this the API answers `overloaded`.
@@ -57,38 +61,77 @@ pub enum NodeError {
     MissingDatabase { path: std::path::PathBuf },
     #[error("cannot listen on {address}")]
     Bind { address: String, source: std::io::Error },
-    #[error("cannot start the claim verifier thread: {0}")]
-    Verifier(std::io::Error),
+    #[error("cannot start the {what} thread: {source}")]
+    Thread { what: &'static str, source: std::io::Error },
     #[error("the claim verifier thread stopped unexpectedly")]
     VerifierStopped,
+    #[error("the storage writer thread stopped unexpectedly")]
+    WriterStopped,
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+/// The core's clock: wall-clock milliseconds at the start, then monotonic (a wall-clock jump
+/// never fires or stalls a round timer).
+struct Clock {
+    start_ms: u64,
+    start: Instant,
 }
 
-fn timer_key(t: &Timer) -> u8 {
-    match t {
-        Timer::Round(_) => 0,
-        Timer::Propose(_) => 1,
+impl Clock {
+    fn new() -> Self {
+        let start_ms =
+            SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        Self { start_ms, start: Instant::now() }
     }
+
+    fn now_ms(&self) -> u64 {
+        self.start_ms + self.start.elapsed().as_millis() as u64
+    }
+
+    fn instant(&self, at_ms: u64) -> tokio::time::Instant {
+        let after = Duration::from_millis(at_ms.saturating_sub(self.start_ms));
+        tokio::time::Instant::from_std(self.start + after)
+    }
+}
+
+/// A write queued for the storage writer and not yet durable: what waits for it.
+struct InFlight {
+    seq: u64,
+    /// The committed commands' outcomes, for the requests waiting for them.
+    outcomes: Vec<(Digest, warpnet_state::Outcome)>,
+    /// The registry keys it writes (see `Node::overlay`).
+    keys: Vec<Vec<u8>>,
+    /// The blocks it stores (see `Node::blocks_in_flight`).
+    blocks: Vec<BlockId>,
+    commits: u64,
 }
 
 struct Node {
     me: NodeId,
     network: NetworkId,
+    clock: Clock,
     core: Core,
     store: Arc<Store>,
+    persister: Persister,
     transport: Transport,
     shared: Arc<Shared>,
     verifier: Verifier,
-    timers: HashMap<u8, (tokio::time::Instant, Timer)>,
+    /// When to feed the core `Input::Tick` (the last step's deadline).
+    deadline_ms: Option<u64>,
     sync_blocks_max: usize,
     high_qc_round: u64,
     /// Requests waiting for their command to commit, by command digest.
     waiters: HashMap<Digest, Vec<Waiter>>,
     /// R1 verdicts of blocks not yet committed, computed by the verifier thread.
     verdicts: app::Verdicts,
+    /// Writes queued and not yet durable, oldest first.
+    in_flight: VecDeque<InFlight>,
+    /// Registry writes not yet durable (key → write seq, value): applying a later commit reads
+    /// them before the store.
+    overlay: app::Overlay,
+    /// Commands whose outcome is in a write in flight, by digest → that write's seq.
+    outcomes_in_flight: HashMap<Digest, u64>,
+    /// Blocks in writes not yet durable, so sync can serve them meanwhile.
+    blocks_in_flight: HashMap<BlockId, Block>,
     /// What the core was last told about each member's reachability (PM7), by node index.
     reachable: Vec<bool>,
     /// The transport's connected members, as of the last step (`publish`).
@@ -105,90 +148,137 @@ const REACHABILITY_GRACE: Duration = Duration::from_secs(2);
 const VERDICTS_MAX: usize = 256;
 
 impl Node {
-    /// Executes a step's actions, and the steps they lead to (`SafetyPersisted`).
-    fn execute(&mut self, mut actions: Vec<Action>) -> Result<(), NodeError> {
-        while !actions.is_empty() {
-            let mut batch = Batch::default();
-            let mut version = None;
-            let mut outgoing: Vec<(Option<NodeId>, Message)> = Vec::new();
-            for action in actions {
-                match action {
-                    Action::Send { to, message } => outgoing.push((Some(to), message)),
-                    Action::Broadcast { message } => outgoing.push((None, message)),
-                    Action::PersistBlock(b) => {
-                        // R1's verdicts, off the loop, before the block can commit.
-                        if !b.payload().is_empty()
-                            && self.verifier.block(b.id(), b.payload().clone()).is_err()
-                        {
-                            debug!("verifier busy; this block's verdicts are left to its commit");
-                        }
-                        batch.blocks.push(b);
-                    }
-                    Action::PersistSafety { version: v, data } => {
-                        batch.safety = Some(data);
-                        version = Some(v);
-                    }
-                    Action::Commit(c) => batch.commits.push(c),
-                    Action::SetTimer { timer, after_ms } => {
-                        let at = tokio::time::Instant::now() + Duration::from_millis(after_ms);
-                        self.timers.insert(timer_key(&timer), (at, timer));
-                    }
-                    Action::ServeSync { to, request } => {
-                        let response = self.store.serve_sync(&request, self.sync_blocks_max)?;
-                        outgoing.push((Some(to), Message::SyncResponse(response)));
-                    }
-                    Action::Evidence(ev) => {
-                        self.shared.metrics.evidence.fetch_add(1, Ordering::Relaxed);
-                        warn!(signer = %ev.signer, round = %ev.round, "equivocation proven");
-                    }
-                    Action::Rejected { from, reason } => {
-                        self.shared.metrics.rejected(reason.kind());
-                        debug!(from = ?from, %reason, "input refused");
-                    }
+    fn handle(&mut self, input: Input) -> Result<(), NodeError> {
+        let step = self.core.handle(self.clock.now_ms(), input);
+        self.execute(step)
+    }
+
+    /// Executes a step as `warpnet_core::Step` says (the simulator does the same).
+    fn execute(&mut self, step: Step) -> Result<(), NodeError> {
+        let Step { write, messages, serve_sync, evidence, rejected, deadline_ms } = step;
+        if let Some(w) = write {
+            self.persist(w)?;
+        }
+        for out in messages {
+            self.shared.metrics.message_out(out.message.kind());
+            match out.to {
+                Target::One(to) => {
+                    self.transport.send(to, &out.message);
+                }
+                Target::All => self.transport.broadcast(&out.message),
+            }
+        }
+        for (to, request) in serve_sync {
+            let response = self.serve_sync(&request)?;
+            let message = Message::SyncResponse(response);
+            self.shared.metrics.message_out(message.kind());
+            self.transport.send(to, &message);
+        }
+        for ev in evidence {
+            self.shared.metrics.evidence.fetch_add(1, Ordering::Relaxed);
+            warn!(signer = %ev.signer, round = %ev.round, "equivocation proven");
+        }
+        for (from, reason) in rejected {
+            self.shared.metrics.rejected(reason.kind());
+            debug!(from = ?from, %reason, "input refused");
+        }
+        self.deadline_ms = deadline_ms;
+        Ok(())
+    }
+
+    /// Queues a step's write. Its commits are applied to the registry now, on the state the
+    /// earlier commits left (store + writes in flight); their writes join the same transaction.
+    fn persist(&mut self, w: Write) -> Result<(), NodeError> {
+        let Write { seq, blocks, commits, safety } = w;
+        for b in &blocks {
+            // R1's verdicts, off the loop, before the block can commit.
+            if !b.payload().is_empty() && self.verifier.block(b.id(), b.payload().clone()).is_err()
+            {
+                debug!("verifier busy; this block's verdicts are left to its commit");
+            }
+        }
+        let mut applied = app::Applied::default();
+        if !commits.is_empty() {
+            let snapshot = self.store.app_snapshot()?;
+            applied =
+                app::apply(&self.network, &snapshot, &self.overlay, &commits, &mut self.verdicts)?;
+            let m = &self.shared.metrics;
+            m.verdicts("ahead", applied.ahead as u64);
+            m.verdicts("commit", applied.at_commit as u64);
+        }
+        let keys: Vec<Vec<u8>> = applied.writes.iter().map(|(k, _)| k.clone()).collect();
+        for (k, v) in &applied.writes {
+            self.overlay.insert(k.clone(), (seq, v.clone()));
+        }
+        for (digest, _) in &applied.outcomes {
+            self.outcomes_in_flight.insert(*digest, seq);
+        }
+        let stored = blocks.iter().chain(commits.iter().map(|c| &c.block));
+        let ids = stored.map(|b| (b.id(), b.clone())).collect::<Vec<_>>();
+        let block_ids = ids.iter().map(|(id, _)| *id).collect();
+        self.blocks_in_flight.extend(ids);
+        self.in_flight.push_back(InFlight {
+            seq,
+            outcomes: applied.outcomes,
+            keys,
+            blocks: block_ids,
+            commits: commits.len() as u64,
+        });
+        let batch = Batch { blocks, safety, commits, app: applied.writes };
+        self.persister.write(seq, batch).map_err(|_| NodeError::WriterStopped)
+    }
+
+    /// Writes up to `durable.seq` are on disk: answer what waited for them, forget them from
+    /// the in-flight views, and tell the core (which releases what it sealed behind them).
+    fn on_durable(&mut self, durable: Durable) -> Result<(), NodeError> {
+        let m = self.shared.metrics.clone();
+        m.fsync(durable.elapsed.as_secs_f64());
+        m.writes.fetch_add(durable.merged as u64, Ordering::Relaxed);
+        while self.in_flight.front().is_some_and(|w| w.seq <= durable.seq) {
+            let Some(w) = self.in_flight.pop_front() else { break };
+            // Counted once durable: /metrics never shows a commit the disk does not hold.
+            m.commits.fetch_add(w.commits, Ordering::Relaxed);
+            for key in w.keys {
+                if self.overlay.get(&key).is_some_and(|(s, _)| *s <= w.seq) {
+                    self.overlay.remove(&key);
                 }
             }
-            // The registry's writes join the commits' transaction: state and height never
-            // diverge, and a crash loses both or neither.
-            let mut applied = app::Applied::default();
-            if !batch.commits.is_empty() {
-                let snapshot = self.store.app_snapshot()?;
-                applied = app::apply(&self.network, &snapshot, &batch.commits, &mut self.verdicts)?;
-                batch.app = std::mem::take(&mut applied.writes);
-                let m = &self.shared.metrics;
-                m.verdicts("ahead", applied.ahead as u64);
-                m.verdicts("commit", applied.at_commit as u64);
+            for id in w.blocks {
+                self.blocks_in_flight.remove(&id);
             }
-            if !batch.is_empty() {
-                let started = Instant::now();
-                self.store.write(&batch)?;
-                let m = &self.shared.metrics;
-                m.fsync(started.elapsed().as_secs_f64());
-                // Counted once durable: /metrics never shows a height the disk does not hold.
-                m.commits.fetch_add(batch.commits.len() as u64, Ordering::Relaxed);
-            }
-            // Durable: now the waiting requests may hear their outcome.
-            for (digest, outcome) in applied.outcomes {
-                self.shared.metrics.applied(app::outcome_name(&outcome));
+            for (digest, outcome) in w.outcomes {
+                if self.outcomes_in_flight.get(&digest).is_some_and(|s| *s <= w.seq) {
+                    self.outcomes_in_flight.remove(&digest);
+                }
+                m.applied(app::outcome_name(&outcome));
                 for waiter in self.waiters.remove(&digest).into_iter().flatten() {
                     let _ = waiter.send(Ok(outcome.clone()));
                 }
             }
-            for (to, message) in &outgoing {
-                self.shared.metrics.message_out(message.kind());
-                match to {
-                    Some(to) => {
-                        self.transport.send(*to, message);
-                    }
-                    None => self.transport.broadcast(message),
-                }
-            }
-            actions = match version {
-                Some(v) => self.core.handle(now_ms(), Input::SafetyPersisted { version: v }),
-                None => Vec::new(),
-            };
         }
-        self.publish();
-        Ok(())
+        self.handle(Input::Persisted { seq: durable.seq })
+    }
+
+    /// Y2: a peer's sync request, from the blocks in flight, the core's tree and the store. A
+    /// read error stops the node; it is never taken for a missing block.
+    fn serve_sync(
+        &self,
+        request: &warpnet_types::SyncRequest,
+    ) -> Result<warpnet_types::SyncResponse, NodeError> {
+        let mut failure = None;
+        let response = warpnet_core::sync::respond(request, self.sync_blocks_max, |id| {
+            if let Some(b) = self.blocks_in_flight.get(id).or_else(|| self.core.block(id)) {
+                return Some(b.clone());
+            }
+            self.store.block(id).unwrap_or_else(|e| {
+                failure.get_or_insert(e);
+                None
+            })
+        });
+        match failure {
+            Some(e) => Err(e.into()),
+            None => Ok(response),
+        }
     }
 
     fn publish(&mut self) {
@@ -196,6 +286,7 @@ impl Node {
         let m = &self.shared.metrics;
         m.round.store(status.round.0, Ordering::Relaxed);
         m.committed_height.store(status.committed_height.0, Ordering::Relaxed);
+        m.timeouts.store(status.round_timeouts, Ordering::Relaxed);
         let stats = self.transport.stats();
         self.shared.rejected_connections.store(stats.rejected_connections, Ordering::Relaxed);
         self.shared.malformed_frames.store(stats.malformed_frames, Ordering::Relaxed);
@@ -216,48 +307,37 @@ impl Node {
         self.connected = stats.connected;
     }
 
-    /// Takes client submissions into the mempool and shares the new ones with every member.
+    /// Takes client submissions into the core, which shares the new ones with every member
+    /// (M1), and keeps each request waiting for its command's commit.
     fn submit(&mut self, submissions: Vec<Submission>) -> Result<(), NodeError> {
-        let mut fresh = Vec::new();
-        for Submission { command, done } in submissions {
+        let commands = submissions.iter().map(|s| s.command.clone()).collect();
+        let (verdicts, step) = self.core.submit(self.clock.now_ms(), commands);
+        for (Submission { command, done }, verdict) in submissions.into_iter().zip(verdicts) {
             let digest = command_digest(&command);
-            let actions = self.core.handle(now_ms(), Input::Payload(command.clone()));
-            let refused = actions.iter().find_map(|a| match a {
-                Action::Rejected { from: None, reason } => Some(reason.clone()),
-                _ => None,
-            });
-            match refused {
-                Some(Rejection::MempoolFull { .. }) => {
+            match verdict {
+                // Fresh, or already pending (a retry, or shared by a member): wait for the
+                // commit.
+                Ok(()) | Err(Rejection::DuplicateCommand) => {
+                    self.waiters.entry(digest).or_default().push(done)
+                }
+                // M2: committed since the API looked. Its outcome is in committed state once
+                // the write holding it is durable; until then, wait for that write.
+                Err(Rejection::AlreadyCommitted) => {
+                    if self.outcomes_in_flight.contains_key(&digest) {
+                        self.waiters.entry(digest).or_default().push(done);
+                    } else {
+                        let _ = done.send(Err(Refused::AlreadyCommitted));
+                    }
+                }
+                Err(Rejection::MempoolFull { .. }) => {
                     let _ = done.send(Err(Refused::Overloaded));
                 }
-                // M2: committed since the API looked; its outcome is in committed state.
-                Some(Rejection::AlreadyCommitted) => {
-                    let _ = done.send(Err(Refused::AlreadyCommitted));
-                }
-                Some(Rejection::CommandTooLarge { bytes, max }) => {
-                    let _ = done.send(Err(Refused::Invalid(format!(
-                        "command of {bytes} bytes exceeds the limit of {max}"
-                    ))));
-                }
-                // Already pending (a retry, or shared by a member): wait for the same commit.
-                Some(_) => self.waiters.entry(digest).or_default().push(done),
-                None => {
-                    self.waiters.entry(digest).or_default().push(done);
-                    fresh.push(command);
+                Err(reason) => {
+                    let _ = done.send(Err(Refused::Invalid(reason.to_string())));
                 }
             }
-            self.execute(actions)?;
         }
-        // M1: share the new commands so they reach a proposal whoever leads next.
-        for chunk in fresh.chunks(SHARED_COMMANDS_MAX) {
-            let message = Message::Commands(SharedCommands {
-                epoch: self.shared.config.epoch(),
-                commands: chunk.to_vec(),
-            });
-            self.shared.metrics.message_out(message.kind());
-            self.transport.broadcast(&message);
-        }
-        Ok(())
+        self.execute(step)
     }
 
     /// A member's message: shared commands go to the verifier first, all else to the core.
@@ -270,10 +350,7 @@ impl Node {
                 }
                 Ok(())
             }
-            message => {
-                let actions = self.core.handle(now_ms(), Input::Message { from, message });
-                self.execute(actions)
-            }
+            message => self.handle(Input::Message { from, message }),
         }
     }
 
@@ -283,9 +360,8 @@ impl Node {
         match checked {
             Checked::Shared(from, commands) => {
                 let epoch = self.shared.config.epoch();
-                let message = Message::Commands(SharedCommands { epoch, commands });
-                let actions = self.core.handle(now_ms(), Input::Message { from, message });
-                self.execute(actions)
+                let message = Message::Commands(warpnet_types::SharedCommands { epoch, commands });
+                self.handle(Input::Message { from, message })
             }
             Checked::Block(id, verdicts) => {
                 if self.verdicts.len() >= VERDICTS_MAX {
@@ -315,8 +391,7 @@ impl Node {
             } else {
                 warn!(peer = %peer, "member unreachable");
             }
-            let actions = self.core.handle(now_ms(), Input::Reachability { peer, reachable: now });
-            self.execute(actions)?;
+            self.handle(Input::Reachability { peer, reachable: now })?;
         }
         Ok(())
     }
@@ -329,26 +404,10 @@ impl Node {
         });
     }
 
-    fn next_deadline(&self) -> Option<tokio::time::Instant> {
-        self.timers.values().map(|(at, _)| *at).min()
-    }
-
-    /// Fires due timers one at a time, looking again after each: firing one may replace the
-    /// other with a timer that is not due yet, which must not fire early.
-    fn fire_due_timers(&mut self) -> Result<(), NodeError> {
-        loop {
-            let now = tokio::time::Instant::now();
-            let Some(key) = self.timers.iter().find(|(_, (at, _))| *at <= now).map(|(k, _)| *k)
-            else {
-                return Ok(());
-            };
-            if let Some((_, timer)) = self.timers.remove(&key) {
-                if matches!(timer, Timer::Round(_)) {
-                    self.shared.metrics.timeouts.fetch_add(1, Ordering::Relaxed);
-                }
-                let actions = self.core.handle(now_ms(), Input::Timer(timer));
-                self.execute(actions)?;
-            }
+    fn next_wake(&self) -> tokio::time::Instant {
+        match self.deadline_ms {
+            Some(at) => self.clock.instant(at),
+            None => tokio::time::Instant::now() + Duration::from_secs(3600),
         }
     }
 }
@@ -439,7 +498,10 @@ pub async fn run(
     let metrics = Arc::new(Metrics::default());
     let (checked_tx, mut checked_rx) = mpsc::channel(64);
     let verifier = Verifier::start(config.network().clone(), metrics.clone(), checked_tx)
-        .map_err(NodeError::Verifier)?;
+        .map_err(|source| NodeError::Thread { what: "claim verifier", source })?;
+    let (durable_tx, mut durable_rx) = mpsc::unbounded_channel();
+    let persister = Persister::start(store.clone(), durable_tx)
+        .map_err(|source| NodeError::Thread { what: "storage writer", source })?;
     let (submit_tx, mut submit_rx) = mpsc::channel(SUBMIT_QUEUE_MAX);
     let claim_timeout = Duration::from_millis(
         loaded.node.claim_timeout_ms.unwrap_or(CLAIM_TIMEOUT_DEFAULT_MS).max(1),
@@ -469,27 +531,34 @@ pub async fn run(
     let mut node = Node {
         me,
         network: config.network().clone(),
+        clock: Clock::new(),
         core,
         store,
+        persister,
         transport,
         shared,
         verifier,
-        timers: HashMap::new(),
+        deadline_ms: None,
         sync_blocks_max,
         high_qc_round,
         waiters: HashMap::new(),
         verdicts: HashMap::new(),
+        in_flight: VecDeque::new(),
+        overlay: app::Overlay::new(),
+        outcomes_in_flight: HashMap::new(),
+        blocks_in_flight: HashMap::new(),
         reachable: vec![true; config.total_nodes()],
         connected: Vec::new(),
         started: Instant::now(),
     };
     let mut prune = tokio::time::interval(Duration::from_secs(1));
-    let start = node.core.start(now_ms());
+    let start = node.core.start(node.clock.now_ms());
     let result = async {
         node.execute(start)?;
+        node.publish();
         tokio::pin!(shutdown);
         loop {
-            let deadline = node.next_deadline();
+            let wake = node.next_wake();
             tokio::select! {
                 m = inbound.recv() => {
                     let Some((from, message)) = m else { break };
@@ -511,21 +580,27 @@ pub async fn run(
                     let Some(checked) = c else { return Err(NodeError::VerifierStopped) };
                     node.on_checked(checked)?;
                 }
-                _ = prune.tick() => node.prune_waiters(),
-                _ = tokio::time::sleep_until(deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600))) => {
-                    node.fire_due_timers()?;
+                d = durable_rx.recv() => {
+                    // A write error is final (a full disk, a failed fsync): stop the node.
+                    let Some(durable) = d else { return Err(NodeError::WriterStopped) };
+                    node.on_durable(durable?)?;
                 }
+                _ = prune.tick() => node.prune_waiters(),
+                _ = tokio::time::sleep_until(wake) => node.handle(Input::Tick)?,
                 _ = &mut shutdown => {
                     info!("shutting down");
                     break;
                 }
             }
             node.refresh_reachability()?;
+            node.publish();
         }
         Ok::<(), NodeError>(())
     }
     .await;
     api_task.abort();
+    // Writes already queued become durable (or fail) before the process ends.
+    node.persister.stop();
     if let Err(e) = &result {
         error!(error = %e, "node stopped");
     }

@@ -1,23 +1,12 @@
-//! A replica's disk: a FIFO of writes that become durable one by one after a latency. A crash
-//! loses every write not yet durable, exactly what a real node loses without an fsync.
+//! A replica's disk: a FIFO of the core's writes, each made durable atomically (as one redb
+//! transaction is) after a latency, one after the other. A crash loses every write not yet
+//! durable, exactly what a real node loses without an fsync.
 
 use std::collections::{HashMap, VecDeque};
 
-use warpnet_core::{Committed, Recovery, SafetyData, RECENT_COMMITTED_BLOCKS};
-use warpnet_types::codec::{CodecError, Decode};
+use warpnet_core::{Recovery, SafetyData, Write, RECENT_COMMITTED_BLOCKS};
+use warpnet_types::codec::{CodecError, Decode, Encode};
 use warpnet_types::{Block, BlockId, ConsensusConfig, Height, QuorumCertificate};
-
-/// One write.
-#[derive(Clone, Debug)]
-pub enum Write {
-    Block(Block),
-    /// The safety data's canonical encoding, as a node writes it.
-    Safety {
-        version: u64,
-        bytes: Vec<u8>,
-    },
-    Commit(Committed),
-}
 
 /// What survived on disk.
 #[derive(Clone, Debug, Default)]
@@ -47,7 +36,7 @@ impl Disk {
         Self { durable, queue: VecDeque::new(), busy_until: 0 }
     }
 
-    /// Queues a write; returns when it will be durable.
+    /// Queues a step's write; returns when it will be durable.
     pub fn write(&mut self, now: u64, latency: u64, w: Write) -> u64 {
         let done = self.busy_until.max(now) + latency;
         self.busy_until = done;
@@ -55,32 +44,31 @@ impl Disk {
         done
     }
 
-    /// Makes durable every write due by `now`; returns the safety versions that became durable.
-    pub fn complete(&mut self, now: u64) -> Vec<u64> {
-        let mut versions = Vec::new();
+    /// Makes durable every write due by `now`; returns the last write's seq that became durable.
+    pub fn complete(&mut self, now: u64) -> Option<u64> {
+        let mut done = None;
         while self.queue.front().is_some_and(|(t, _)| *t <= now) {
             let Some((_, w)) = self.queue.pop_front() else {
                 break;
             };
-            match w {
-                Write::Block(b) => {
-                    self.durable.blocks.insert(b.id(), b);
-                }
-                Write::Safety { version, bytes } => {
-                    self.durable.safety = Some(bytes);
-                    versions.push(version);
-                }
-                Write::Commit(c) => {
-                    let tip = self.durable.committed.last().map(|(b, _)| b.height());
-                    // Commits arrive in height order; a re-commit after restart repeats a height.
-                    if tip.is_none_or(|h| c.block.height() == h.next()) {
-                        self.durable.blocks.insert(c.block.id(), c.block.clone());
-                        self.durable.committed.push((c.block, c.certificate));
-                    }
+            done = Some(w.seq);
+            for b in w.blocks {
+                self.durable.blocks.insert(b.id(), b);
+            }
+            for c in w.commits {
+                let tip = self.durable.committed.last().map(|(b, _)| b.height());
+                // Commits arrive in height order; a re-commit after restart repeats a height.
+                if tip.is_none_or(|h| c.block.height() == h.next()) {
+                    self.durable.blocks.insert(c.block.id(), c.block.clone());
+                    self.durable.committed.push((c.block, c.certificate));
                 }
             }
+            // The safety data as a node stores it: its canonical encoding.
+            if let Some(s) = w.safety {
+                self.durable.safety = Some(s.to_bytes());
+            }
         }
-        versions
+        done
     }
 
     /// A crash: everything not yet durable is gone.
@@ -94,9 +82,9 @@ impl Disk {
         if let Some(b) = self.durable.blocks.get(id) {
             return Some(b.clone());
         }
-        self.queue.iter().rev().find_map(|(_, w)| match w {
-            Write::Block(b) if b.id() == *id => Some(b.clone()),
-            _ => None,
+        self.queue.iter().rev().find_map(|(_, w)| {
+            let committed = w.commits.iter().map(|c| &c.block);
+            w.blocks.iter().chain(committed).find(|b| b.id() == *id).cloned()
         })
     }
 

@@ -354,7 +354,7 @@ impl Store {
         Ok(AppSnapshot { table, height })
     }
 
-    /// Answers a peer's sync request (`Action::ServeSync`) from the store. A read error is
+    /// Answers a peer's sync request (`Step::serve_sync`) from the store. A read error is
     /// returned (the node stops), never taken for a missing block.
     pub fn serve_sync(
         &self,

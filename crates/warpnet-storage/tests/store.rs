@@ -2,12 +2,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use warpnet_core::{Action, Committed, Core, CoreParams, Input, SafetyData, Timer};
+use warpnet_core::{Committed, Core, CoreParams, Input, SafetyData, Step, Target};
 use warpnet_storage::{Batch, Store, StoreError};
 use warpnet_types::{
     Block, ConsensusConfig, Epoch, Height, Message, NodeId, QuorumCertificate, Round, SchemeId,
@@ -229,7 +229,7 @@ struct Replica {
     core: Option<Core>,
     store: Option<Store>,
     dir: TempDir,
-    timers: HashMap<u8, Timer>,
+    deadline: Option<u64>,
 }
 
 struct Cluster {
@@ -260,7 +260,7 @@ impl Cluster {
                 core: None,
                 store: None,
                 dir: TempDir::new(),
-                timers: HashMap::new(),
+                deadline: None,
             });
         }
         for i in 0..4 {
@@ -296,50 +296,44 @@ impl Cluster {
     fn crash(&mut self, i: usize) {
         self.replicas[i].core = None;
         self.replicas[i].store = None;
-        self.replicas[i].timers.clear();
+        self.replicas[i].deadline = None;
     }
 
-    /// Runs one step's actions: persist them as one batch, then report it durable.
-    fn execute(&mut self, i: usize, actions: Vec<Action>) {
-        let mut batch = Batch::default();
-        let mut version = None;
-        for a in actions {
-            match a {
-                Action::Send { to, message } => {
-                    self.queue.push_back((to.index(), NodeId(i as u16), message))
-                }
-                Action::Broadcast { message } => {
+    /// Runs one step: its write is made durable at once (and reported), its messages queued.
+    fn execute(&mut self, i: usize, step: Step) {
+        let from = NodeId(i as u16);
+        for out in step.messages {
+            match out.to {
+                Target::One(to) => self.queue.push_back((to.index(), from, out.message)),
+                Target::All => {
                     for j in (0..4).filter(|&j| j != i) {
-                        self.queue.push_back((j, NodeId(i as u16), message.clone()));
+                        self.queue.push_back((j, from, out.message.clone()));
                     }
                 }
-                Action::PersistBlock(b) => batch.blocks.push(b),
-                Action::PersistSafety { version: v, data } => {
-                    batch.safety = Some(data);
-                    version = Some(v);
-                }
-                Action::Commit(c) => batch.commits.push(c),
-                Action::SetTimer { timer, .. } => {
-                    let key = matches!(timer, Timer::Propose(_)) as u8;
-                    self.replicas[i].timers.insert(key, timer);
-                }
-                Action::ServeSync { to, request } => {
-                    let store = self.replicas[i].store.as_ref().unwrap();
-                    let response = store.serve_sync(&request, 64).unwrap();
-                    self.queue.push_back((
-                        to.index(),
-                        NodeId(i as u16),
-                        Message::SyncResponse(response),
-                    ));
-                }
-                Action::Evidence(e) => panic!("honest cluster produced evidence: {e:?}"),
-                Action::Rejected { .. } => {}
             }
         }
-        self.replicas[i].store.as_ref().unwrap().write(&batch).unwrap();
-        if let Some(v) = version {
-            self.input(i, Input::SafetyPersisted { version: v });
+        for (to, request) in step.serve_sync {
+            let store = self.replicas[i].store.as_ref().unwrap();
+            let response = store.serve_sync(&request, 64).unwrap();
+            self.queue.push_back((to.index(), from, Message::SyncResponse(response)));
         }
+        assert!(step.evidence.is_empty(), "honest cluster produced evidence: {:?}", step.evidence);
+        self.replicas[i].deadline = step.deadline_ms;
+        if let Some(w) = step.write {
+            let batch =
+                Batch { blocks: w.blocks, safety: w.safety, commits: w.commits, app: vec![] };
+            self.replicas[i].store.as_ref().unwrap().write(&batch).unwrap();
+            self.input(i, Input::Persisted { seq: w.seq });
+        }
+    }
+
+    fn submit(&mut self, i: usize, cmd: &[u8]) {
+        self.now += 1;
+        let now = self.now;
+        let Some(core) = self.replicas[i].core.as_mut() else { return };
+        let (verdicts, step) = core.submit(now, vec![cmd.to_vec()]);
+        assert!(verdicts.iter().all(Result::is_ok), "{verdicts:?}");
+        self.execute(i, step);
     }
 
     fn input(&mut self, i: usize, input: Input) {
@@ -350,7 +344,7 @@ impl Cluster {
         self.execute(i, actions);
     }
 
-    /// Delivers messages; when none are left, fires timers (propose timers first).
+    /// Delivers messages; when none are left, wakes the replica with the earliest deadline.
     fn run_until(&mut self, done: impl Fn(&Self) -> bool) {
         for _ in 0..200_000 {
             if done(self) {
@@ -360,21 +354,14 @@ impl Cluster {
                 self.input(to, Input::Message { from, message: m });
                 continue;
             }
-            for key in [1u8, 0] {
-                let mut due: Vec<(usize, Timer)> = Vec::new();
-                for (i, r) in self.replicas.iter_mut().enumerate() {
-                    if r.core.is_some() {
-                        if let Some(t) = r.timers.remove(&key) {
-                            due.push((i, t));
-                        }
-                    }
-                }
-                if !due.is_empty() {
-                    for (i, t) in due {
-                        self.input(i, Input::Timer(t));
-                    }
-                    break;
-                }
+            // Nothing in flight: the clock jumps to the earliest deadline.
+            let next = (0..4)
+                .filter(|&i| self.replicas[i].core.is_some())
+                .filter_map(|i| self.replicas[i].deadline.map(|at| (at, i)))
+                .min();
+            if let Some((at, i)) = next {
+                self.now = self.now.max(at.saturating_sub(1));
+                self.input(i, Input::Tick);
             }
         }
         panic!("the cluster did not get there");
@@ -389,13 +376,13 @@ impl Cluster {
 fn a_replica_restarted_from_disk_catches_up_with_an_identical_chain() {
     let mut c = Cluster::new();
     for i in 0..4 {
-        c.input(i, Input::Payload(format!("cmd-{i}").into_bytes()));
+        c.submit(i, format!("cmd-{i}").as_bytes());
     }
     c.run_until(|c| (0..4).all(|i| c.height(i) >= 8));
     c.crash(2);
     c.run_until(|c| [0, 1, 3].iter().all(|&i| c.height(i) >= 20));
     c.boot(2);
-    c.input(0, Input::Payload(b"after-restart".to_vec()));
+    c.submit(0, b"after-restart");
     c.run_until(|c| (0..4).all(|i| c.height(i) >= 30));
     let reference = c.replicas[0].store.as_ref().unwrap();
     for i in 1..4 {

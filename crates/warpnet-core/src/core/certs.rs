@@ -3,7 +3,7 @@
 use warpnet_types::{NodeId, QuorumCertificate, Round, TimeoutCertificate};
 
 use super::Core;
-use crate::io::{Action, Rejection};
+use crate::io::Rejection;
 
 impl Core {
     /// Takes in a QC from any source. Verifies it unless an equal QC is already known, then:
@@ -46,7 +46,7 @@ impl Core {
         for c in &committed {
             self.mempool.remove_committed(c.block.payload().iter());
         }
-        self.out.extend(committed.into_iter().map(Action::Commit));
+        self.write.commits.extend(committed);
         self.pending.retain(|_, (_, p)| p.block.height() > self.tree.root().height());
     }
 

@@ -1,4 +1,4 @@
-//! The replica: one state machine fed by [`Input`]s that returns [`Action`]s.
+//! The replica: one state machine fed by [`Input`]s that returns a [`Step`] for each.
 //!
 //! Split by concern: `proposal.rs` (proposing and voting), `certs.rs` (QCs, TCs, rounds,
 //! commits), `timeout.rs` (the pacemaker's timeouts), `sync.rs` (fetching missing blocks).
@@ -7,8 +7,11 @@ mod certs;
 mod proposal;
 mod sync;
 mod timeout;
+mod validate;
 
-use std::collections::{BTreeMap, HashMap};
+pub use validate::CoreInvariant;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use warpnet_types::{
@@ -18,7 +21,7 @@ use warpnet_types::{
 
 use crate::collect::{TimeoutCollector, VoteCollector};
 use crate::evidence::Equivocation;
-use crate::io::{Action, Input, Rejection, Timer};
+use crate::io::{Input, Outgoing, Rejection, Step, Target, Timer, Write};
 use crate::mempool::Mempool;
 use crate::params::CoreParams;
 use crate::safety::{SafetyData, SafetyRules, Sealed};
@@ -91,6 +94,10 @@ pub struct Status {
     pub tree_blocks: usize,
     pub mempool: usize,
     pub evidence: usize,
+    /// Round timers that expired since the start (PM4), for metrics.
+    pub round_timeouts: u64,
+    /// Writes handed out and not yet reported durable.
+    pub writes_in_flight: u64,
 }
 
 /// One replica's consensus state. See the crate documentation for the contract.
@@ -102,6 +109,13 @@ pub struct Core {
     safety: SafetyRules,
     /// Highest safety-data version already handed to the runtime for persisting.
     persist_requested: u64,
+    /// The last write's number (see [`Write::seq`]).
+    write_seq: u64,
+    /// Writes in flight that carry safety data: (seq, safety version), oldest first.
+    unpersisted: VecDeque<(u64, u64)>,
+    /// The timers armed, by kind: (deadline in the core's clock, timer).
+    timers: [Option<(u64, Timer)>; 2],
+    round_timeouts: u64,
     sealed: Vec<Outbound>,
     tree: BlockTree,
     round: Round,
@@ -119,10 +133,10 @@ pub struct Core {
     mempool: Mempool,
     /// Members the transport reports unreachable (PM7).
     unreachable: std::collections::BTreeSet<NodeId>,
-    /// When the current round's timer fires (core clock), so PM7 only ever brings it forward.
-    round_deadline_ms: u64,
     now_ms: u64,
-    out: Vec<Action>,
+    /// The step being built, and its write.
+    step: Step,
+    write: Write,
 }
 
 impl Core {
@@ -183,6 +197,10 @@ impl Core {
             params,
             safety,
             persist_requested: 0,
+            write_seq: 0,
+            unpersisted: VecDeque::new(),
+            timers: [None, None],
+            round_timeouts: 0,
             sealed: Vec::new(),
             tree,
             round,
@@ -196,14 +214,14 @@ impl Core {
             evidence: Vec::new(),
             mempool,
             unreachable: std::collections::BTreeSet::new(),
-            round_deadline_ms: u64::MAX,
             now_ms: 0,
-            out: Vec::new(),
+            step: Step::default(),
+            write: Write::default(),
         })
     }
 
     /// Starts the replica: arms the round timer, proposes if it leads, fetches what it misses.
-    pub fn start(&mut self, now_ms: u64) -> Vec<Action> {
+    pub fn start(&mut self, now_ms: u64) -> Step {
         self.now_ms = now_ms;
         self.enter_round();
         let high_qc = self.safety.data().high_qc.clone();
@@ -216,25 +234,121 @@ impl Core {
         self.finish()
     }
 
-    /// Handles one input. The returned actions must be executed in order.
-    pub fn handle(&mut self, now_ms: u64, input: Input) -> Vec<Action> {
+    /// Handles one input. The returned step must be executed as [`Step`] says.
+    pub fn handle(&mut self, now_ms: u64, input: Input) -> Step {
         self.now_ms = self.now_ms.max(now_ms);
         match input {
             Input::Message { from, message } => self.on_message(from, message),
-            Input::Timer(Timer::Round(r)) => self.on_round_timer(r),
-            Input::Timer(Timer::Propose(r)) => {
-                if r == self.round {
-                    self.propose(true);
-                }
-            }
-            Input::Payload(cmd) => match self.mempool.add(cmd) {
-                Ok(()) => self.propose(false),
-                Err(reason) => self.reject(None, reason),
-            },
-            Input::SafetyPersisted { version } => self.safety.persisted(version),
+            Input::Tick => self.on_tick(),
+            Input::Persisted { seq } => self.on_persisted(seq),
             Input::Reachability { peer, reachable } => self.on_reachability(peer, reachable),
         }
         self.finish()
+    }
+
+    /// Takes client commands into the mempool and, M1, shares those it accepted with every
+    /// other member (one `Commands` message per [`SHARED_COMMANDS_MAX`] commands), so they
+    /// reach a proposal whoever leads next. Returns each command's verdict, in order: a
+    /// refused command (`MempoolFull`, `CommandTooLarge`, `DuplicateCommand` when it is already
+    /// pending, `AlreadyCommitted` under M2) changed nothing.
+    ///
+    /// [`SHARED_COMMANDS_MAX`]: warpnet_types::message::SHARED_COMMANDS_MAX
+    pub fn submit(
+        &mut self,
+        now_ms: u64,
+        commands: Vec<Vec<u8>>,
+    ) -> (Vec<Result<(), Rejection>>, Step) {
+        use warpnet_types::message::SHARED_COMMANDS_MAX;
+        self.now_ms = self.now_ms.max(now_ms);
+        let mut verdicts = Vec::with_capacity(commands.len());
+        let mut fresh = Vec::new();
+        for cmd in commands {
+            let verdict = self.mempool.add(cmd.clone());
+            if verdict.is_ok() {
+                fresh.push(cmd);
+            }
+            verdicts.push(verdict);
+        }
+        if !fresh.is_empty() {
+            let epoch = self.config.epoch();
+            while !fresh.is_empty() {
+                let rest = fresh.split_off(fresh.len().min(SHARED_COMMANDS_MAX));
+                let commands = std::mem::replace(&mut fresh, rest);
+                let shared = warpnet_types::SharedCommands { epoch, commands };
+                self.broadcast(Message::Commands(shared));
+            }
+            self.propose(false);
+        }
+        (verdicts, self.finish())
+    }
+
+    /// The writes up to `seq` are durable: the safety data they carried is too. Only those:
+    /// a later write may still be in flight, and what it seals must wait for it.
+    fn on_persisted(&mut self, seq: u64) {
+        #[cfg(feature = "mutations")]
+        if self.params.mutation == Some(crate::params::Mutation::PersistedCoversAll) {
+            self.unpersisted.clear();
+            return self.safety.persisted(self.persist_requested);
+        }
+        let mut version = None;
+        while let Some(&(s, v)) = self.unpersisted.front() {
+            if s > seq {
+                break;
+            }
+            version = Some(v);
+            self.unpersisted.pop_front();
+        }
+        if let Some(v) = version {
+            self.safety.persisted(v);
+        }
+    }
+
+    /// Fires the due timers one at a time, earliest first, looking again after each: firing
+    /// one may re-arm a timer, which must not fire early. Each kind fires at most once a tick.
+    fn on_tick(&mut self) {
+        let mut fired = [false; 2];
+        loop {
+            let due = self
+                .timers
+                .iter()
+                .flatten()
+                .filter(|(at, t)| *at <= self.now_ms && !fired[t.kind()])
+                .min_by_key(|(at, t)| (*at, t.kind()))
+                .copied();
+            let Some((_, timer)) = due else { return };
+            fired[timer.kind()] = true;
+            self.timers[timer.kind()] = None;
+            match timer {
+                Timer::Round(r) => self.on_round_timer(r),
+                Timer::Propose(r) => {
+                    if r == self.round {
+                        self.propose(true);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Arms a timer `after_ms` from now, replacing the earlier one of its kind.
+    pub(super) fn set_timer(&mut self, timer: Timer, after_ms: u64) {
+        self.timers[timer.kind()] = Some((self.now_ms.saturating_add(after_ms), timer));
+    }
+
+    /// When the current round's timer fires (PM7 only ever brings it forward).
+    fn round_deadline_ms(&self) -> u64 {
+        self.timers[0].map_or(u64::MAX, |(at, _)| at)
+    }
+
+    pub(super) fn send(&mut self, to: NodeId, message: Message) {
+        self.step.messages.push(Outgoing { to: Target::One(to), message });
+    }
+
+    pub(super) fn broadcast(&mut self, message: Message) {
+        self.step.messages.push(Outgoing { to: Target::All, message });
+    }
+
+    pub(super) fn persist_block(&mut self, block: Block) {
+        self.write.blocks.push(block);
     }
 
     /// PM7: a member became unreachable or reachable again. If the current round's leader or
@@ -251,7 +365,7 @@ impl Core {
             // Only ever earlier: a member whose connection flaps must not keep pushing the
             // deadline back (then the round would never time out).
             let after_ms = self.params.unreachable_leader_timeout_ms;
-            if self.now_ms.saturating_add(after_ms) < self.round_deadline_ms {
+            if self.now_ms.saturating_add(after_ms) < self.round_deadline_ms() {
                 self.arm_round_timer(after_ms);
             }
         }
@@ -259,8 +373,7 @@ impl Core {
 
     /// Arms the current round's timer and remembers its deadline.
     pub(super) fn arm_round_timer(&mut self, after_ms: u64) {
-        self.round_deadline_ms = self.now_ms.saturating_add(after_ms);
-        self.out.push(Action::SetTimer { timer: Timer::Round(self.round), after_ms });
+        self.set_timer(Timer::Round(self.round), after_ms);
     }
 
     /// PM7: a round whose leader or next leader (who collects its votes) is unreachable.
@@ -320,22 +433,30 @@ impl Core {
         }
     }
 
-    /// Ends a step: asks for the safety data to be persisted if it changed (one write per step:
-    /// group commit), then releases every sealed message whose version is durable.
-    fn finish(&mut self) -> Vec<Action> {
-        loop {
-            if self.safety.dirty() && self.persist_requested < self.safety.version() {
-                self.persist_requested = self.safety.version();
-                let data = self.safety.data().clone();
-                self.out.push(Action::PersistSafety { version: self.persist_requested, data });
-            }
-            // Releasing our own vote or timeout can form a QC or TC, which changes the safety
-            // data and may seal more messages: repeat until nothing more is released.
-            if self.release_durable() == 0 {
-                break;
-            }
+    /// Ends a step: releases every sealed message whose safety data is durable, then puts the
+    /// safety data into the step's write if it changed (one write per step: group commit),
+    /// numbers the write and reports the next timer deadline.
+    fn finish(&mut self) -> Step {
+        // Releasing our own vote or timeout can form a QC or TC, which changes the safety data
+        // and may seal more messages: repeat until nothing more is released.
+        while self.release_durable() > 0 {}
+        if self.safety.dirty() && self.persist_requested < self.safety.version() {
+            self.persist_requested = self.safety.version();
+            self.write.safety = Some(self.safety.data().clone());
         }
-        std::mem::take(&mut self.out)
+        let mut step = std::mem::take(&mut self.step);
+        if !self.write.is_empty() {
+            self.write_seq += 1;
+            let mut write = std::mem::take(&mut self.write);
+            write.seq = self.write_seq;
+            if write.safety.is_some() {
+                self.unpersisted.push_back((write.seq, self.persist_requested));
+            }
+            step.write = Some(write);
+        }
+        step.deadline_ms = self.timers.iter().flatten().map(|(at, _)| *at).min();
+        debug_assert_eq!(self.validate(), Ok(()), "core invariant broken after a step");
+        step
     }
 
     /// Sends every sealed message whose safety data is durable; returns how many.
@@ -347,7 +468,7 @@ impl Core {
                 Outbound::Proposal(p) => match self.safety.release(p) {
                     Ok(p) => {
                         released += 1;
-                        self.out.push(Action::Broadcast { message: Message::Proposal(p) });
+                        self.broadcast(Message::Proposal(p));
                     }
                     Err(p) => held.push(Outbound::Proposal(p)),
                 },
@@ -374,7 +495,7 @@ impl Core {
     }
 
     fn reject(&mut self, from: Option<NodeId>, reason: Rejection) {
-        self.out.push(Action::Rejected { from, reason });
+        self.step.rejected.push((from, reason));
     }
 
     /// E1: keeps and emits evidence once per (signer, round, kind of statement).
@@ -391,7 +512,7 @@ impl Core {
         }
         let signer = ev.signer;
         self.evidence.push(ev.clone());
-        self.out.push(Action::Evidence(ev));
+        self.step.evidence.push(ev);
         self.reject(Some(signer), reason);
     }
 
@@ -410,7 +531,14 @@ impl Core {
             tree_blocks: self.tree.len(),
             mempool: self.mempool.len(),
             evidence: self.evidence.len(),
+            round_timeouts: self.round_timeouts,
+            writes_in_flight: self.unpersisted.len() as u64,
         }
+    }
+
+    /// The armed timers with their deadlines (in the core's clock), at most one of each kind.
+    pub fn timers(&self) -> Vec<(Timer, u64)> {
+        self.timers.iter().flatten().map(|&(at, t)| (t, at)).collect()
     }
 
     pub fn id(&self) -> NodeId {

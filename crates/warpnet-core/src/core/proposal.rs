@@ -6,7 +6,7 @@ use warpnet_types::{Block, NodeId, Proposal, Vote};
 
 use super::{Core, Outbound};
 use crate::evidence::{Equivocation, Statement};
-use crate::io::{Action, Rejection, Timer};
+use crate::io::{Rejection, Timer};
 use crate::mempool::command_digest;
 
 impl Core {
@@ -45,7 +45,7 @@ impl Core {
             || !self.tree.root().payload().is_empty();
         if !busy && !force {
             let after_ms = self.params.idle_propose_delay_ms;
-            self.out.push(Action::SetTimer { timer: Timer::Propose(round), after_ms });
+            self.set_timer(Timer::Propose(round), after_ms);
             return;
         }
         let exclude: HashSet<_> =
@@ -162,7 +162,7 @@ impl Core {
             return;
         }
         match self.tree.insert(p.block.clone()) {
-            Ok(true) => self.out.push(Action::PersistBlock(p.block.clone())),
+            Ok(true) => self.persist_block(p.block.clone()),
             Ok(false) => {}
             Err(e) => return self.reject(Some(from), e.into()),
         }
@@ -183,7 +183,7 @@ impl Core {
         if to == self.me {
             self.on_vote(self.me, vote, true);
         } else {
-            self.out.push(Action::Send { to, message: warpnet_types::Message::Vote(vote) });
+            self.send(to, warpnet_types::Message::Vote(vote));
         }
     }
 

@@ -3,7 +3,7 @@
 use warpnet_types::{BlockId, Height, Message, NodeId, SyncRequest, SyncResponse};
 
 use super::Core;
-use crate::io::{Action, Rejection};
+use crate::io::Rejection;
 
 impl Core {
     /// Y1: asks a peer for the chain ending at `target`, above our committed height; once per
@@ -27,13 +27,13 @@ impl Core {
             above,
             max_blocks: self.params.sync_blocks_max,
         };
-        self.out.push(Action::Send { to, message: Message::SyncRequest(request) });
+        self.send(to, Message::SyncRequest(request));
     }
 
     /// Y2: the runtime serves requests from its block store (the core holds only the tree).
     pub(super) fn on_sync_request(&mut self, from: NodeId, mut request: SyncRequest) {
         request.max_blocks = request.max_blocks.min(self.params.sync_blocks_max);
-        self.out.push(Action::ServeSync { to: from, request });
+        self.step.serve_sync.push((from, request));
     }
 
     /// Whether we hold a verified QC for `id`: our highest QC, or the QC of a proposal waiting
@@ -88,7 +88,7 @@ impl Core {
             match self.tree.insert(block.clone()) {
                 Ok(true) => {
                     last_added = Some(block.height());
-                    self.out.push(Action::PersistBlock(block.clone()));
+                    self.persist_block(block.clone());
                 }
                 Ok(false) => {}
                 Err(e) => return self.reject(Some(from), Rejection::Tree(e)),

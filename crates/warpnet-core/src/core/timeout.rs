@@ -4,7 +4,7 @@ use warpnet_types::{Message, NodeId, Round, Timeout, TimeoutCertificate, Timeout
 
 use super::{Core, Outbound};
 use crate::collect::Added;
-use crate::io::{Action, Rejection};
+use crate::io::Rejection;
 
 /// Timeouts are counted for our round and the next two; further ones only for their
 /// certificates. This bounds the collector's memory whatever peers send.
@@ -17,6 +17,7 @@ impl Core {
         if round != self.round {
             return; // stale timer
         }
+        self.round_timeouts += 1;
         self.local_timeout();
         // Re-broadcast at the PM3 pace, even in a round PM7 cut short: a round that cannot
         // gather a TC (more than f away) must not resend every 100 ms.
@@ -45,7 +46,7 @@ impl Core {
     /// Broadcasts a released timeout and counts it ourselves.
     pub(super) fn send_timeout(&mut self, timeout: Timeout, tc: Option<TimeoutCertificate>) {
         let msg = TimeoutMsg { timeout: timeout.clone(), last_round_tc: tc };
-        self.out.push(Action::Broadcast { message: Message::Timeout(msg) });
+        self.broadcast(Message::Timeout(msg));
         self.add_timeout(timeout);
     }
 

@@ -1,87 +1,70 @@
-//! Executing a replica's actions: disks, timers, commits (checked by the invariants), sync.
+//! Executing a replica's step, exactly as the node does (see `warpnet_core::Step`): its write
+//! goes to the disk's queue (the replica goes on while it is in flight), its commits are
+//! checked by the invariants, its messages are sent, sync is answered from the disk, and the
+//! replica is woken at its deadline. The core's own invariants are checked after every step.
 
-use warpnet_core::Action;
-use warpnet_types::codec::Encode;
+use warpnet_core::{Step, Target as To, Write};
 use warpnet_types::{Message, NodeId};
 
-use super::{message_round, timer_key, Event, World};
+use super::{message_round, Event, World};
 use crate::byzantine::Target;
 use crate::invariants::Violation;
-use crate::storage::Write;
 
 impl World {
-    pub(super) fn apply(&mut self, idx: usize, actions: Vec<Action>) {
+    pub(super) fn apply(&mut self, idx: usize, step: Step) {
         let honest = self.honest(idx);
-        let mut sends = Vec::new();
-        for action in actions {
-            match action {
-                Action::Send { to, message } => {
-                    if honest {
-                        self.check_outgoing(idx, &message);
-                    }
-                    sends.push((Target::Node(to), message));
-                }
-                Action::Broadcast { message } => {
-                    if honest {
-                        self.check_outgoing(idx, &message);
-                    }
-                    sends.push((Target::All, message));
-                }
-                Action::PersistSafety { version, data } => {
-                    self.disk_write(idx, Write::Safety { version, bytes: data.to_bytes() })
-                }
-                Action::PersistBlock(b) => self.disk_write(idx, Write::Block(b)),
-                Action::Commit(c) => {
-                    if honest {
-                        self.stats.commits += 1;
-                        let (h, id, now) = (c.block.height(), c.block.id(), self.now);
-                        let v = self.inv.agreement.on_commit(idx, h, id, now);
-                        self.inv.record(v);
-                        let v = self.inv.chain_growth.on_commit(idx, &c.block, now);
-                        self.inv.record(v);
-                        let v = self.inv.committed_once.on_commit(idx, h, c.block.payload(), now);
-                        self.inv.record(v);
-                        self.inv.liveness.on_commit(idx, c.block.payload());
-                    }
-                    self.disk_write(idx, Write::Commit(c));
-                }
-                Action::SetTimer { timer, after_ms } => {
-                    let r = &mut self.replicas[idx];
-                    let gen = r.timers.entry(timer_key(timer)).or_insert(0);
-                    *gen += 1;
-                    let (gen, incarnation) = (*gen, r.incarnation);
-                    self.schedule(
-                        self.now + after_ms,
-                        Event::Timer { replica: idx, incarnation, timer, gen },
-                    );
-                }
-                Action::ServeSync { to, request } => {
-                    let disk = &self.replicas[idx].disk;
-                    let max = usize::from(self.cfg.params.sync_blocks_max);
-                    let response = warpnet_core::sync::respond(&request, max, |id| disk.lookup(id));
-                    sends.push((Target::Node(to), Message::SyncResponse(response)));
-                }
-                Action::Evidence(ev) => {
-                    self.stats.evidence += 1;
-                    if self.honest_node(ev.signer) {
-                        let detail = format!(
-                            "replica {idx} holds evidence against honest node {}: {ev:?}",
-                            ev.signer
-                        );
-                        self.inv.record(Some(Violation {
-                            invariant: "no-double-vote",
-                            at_ms: self.now,
-                            detail,
-                        }));
-                    }
-                }
-                Action::Rejected { reason, .. } => {
-                    self.stats.rejected += 1;
-                    if honest {
-                        *self.stats.rejected_by_kind.entry(reason.kind()).or_default() += 1;
-                    }
-                }
+        if honest {
+            self.check_commits(idx, &step);
+        }
+        let Step { write, messages, serve_sync, evidence, rejected, deadline_ms } = step;
+        if let Some(w) = write {
+            self.disk_write(idx, w);
+        }
+        let mut sends = Vec::with_capacity(messages.len() + serve_sync.len());
+        for out in messages {
+            if honest {
+                self.check_outgoing(idx, &out.message);
             }
+            let target = match out.to {
+                To::One(n) => Target::Node(n),
+                To::All => Target::All,
+            };
+            sends.push((target, out.message));
+        }
+        for (to, request) in serve_sync {
+            let disk = &self.replicas[idx].disk;
+            let max = usize::from(self.cfg.params.sync_blocks_max);
+            let response = warpnet_core::sync::respond(&request, max, |id| disk.lookup(id));
+            sends.push((Target::Node(to), Message::SyncResponse(response)));
+        }
+        for ev in evidence {
+            self.stats.evidence += 1;
+            if self.honest_node(ev.signer) {
+                let detail = format!(
+                    "replica {idx} holds evidence against honest node {}: {ev:?}",
+                    ev.signer
+                );
+                self.inv.record(Some(Violation {
+                    invariant: "no-double-vote",
+                    at_ms: self.now,
+                    detail,
+                }));
+            }
+        }
+        for (_, reason) in rejected {
+            self.stats.rejected += 1;
+            if honest {
+                *self.stats.rejected_by_kind.entry(reason.kind()).or_default() += 1;
+            }
+        }
+        self.wake_at(idx, deadline_ms);
+        if let Some(Err(e)) = self.replicas[idx].core.as_ref().map(warpnet_core::Core::validate) {
+            let detail = format!("replica {idx}: {e}");
+            self.inv.record(Some(Violation {
+                invariant: "core-invariant",
+                at_ms: self.now,
+                detail,
+            }));
         }
         let r = &mut self.replicas[idx];
         let out = match r.byz.as_mut() {
@@ -92,6 +75,36 @@ impl World {
                 .collect(),
         };
         self.send_outgoing(idx, out);
+    }
+
+    /// The agreement, chain-growth, committed-once and liveness invariants see every commit of
+    /// an honest replica as it is decided.
+    fn check_commits(&mut self, idx: usize, step: &Step) {
+        for c in step.commits() {
+            self.stats.commits += 1;
+            let (h, id, now) = (c.block.height(), c.block.id(), self.now);
+            let v = self.inv.agreement.on_commit(idx, h, id, now);
+            self.inv.record(v);
+            let v = self.inv.chain_growth.on_commit(idx, &c.block, now);
+            self.inv.record(v);
+            let v = self.inv.committed_once.on_commit(idx, h, c.block.payload(), now);
+            self.inv.record(v);
+            self.inv.liveness.on_commit(idx, c.block.payload());
+        }
+    }
+
+    /// Arms the replica's one wake-up at the core's deadline (replacing the earlier one).
+    fn wake_at(&mut self, idx: usize, deadline_ms: Option<u64>) {
+        let r = &mut self.replicas[idx];
+        if r.wake.map(|(at, _)| at) == deadline_ms {
+            return;
+        }
+        r.wake_gen += 1;
+        let (gen, incarnation) = (r.wake_gen, r.incarnation);
+        r.wake = deadline_ms.map(|at| (at, gen));
+        if let Some(at) = deadline_ms {
+            self.schedule(at.max(self.now), Event::Wake { replica: idx, incarnation, gen });
+        }
     }
 
     /// Records honest votes and timeouts (including votes proven by QCs in proposals).

@@ -2,14 +2,14 @@
 //! event queue. Everything non-deterministic lives here, so a seed replays a run exactly.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use warpnet_core::{Core, Input, Timer};
+use warpnet_core::{Core, Input};
 use warpnet_types::{ConsensusConfig, Message, NodeId, QuorumRule, Round, Signer};
 
-use crate::byzantine::{Byzantine, Target};
+use crate::byzantine::Byzantine;
 use crate::config::{Behavior, SimConfig};
 use crate::invariants::{Invariants, Violation};
 use crate::rng::Rng;
@@ -37,14 +37,16 @@ struct Replica {
     signer: Arc<dyn Signer>,
     core: Option<Core>,
     disk: Disk,
-    timers: HashMap<u8, u64>,
+    /// The armed wake-up: (deadline, generation); only the latest generation fires.
+    wake: Option<(u64, u64)>,
+    wake_gen: u64,
     incarnation: u64,
     byz: Option<Byzantine>,
 }
 
 enum Event {
     Deliver { to: usize, from: NodeId, frame: Rc<[u8]> },
-    Timer { replica: usize, incarnation: u64, timer: Timer, gen: u64 },
+    Wake { replica: usize, incarnation: u64, gen: u64 },
     Disk { replica: usize, incarnation: u64 },
     Crash(usize),
     Restart(usize),
@@ -96,13 +98,6 @@ pub struct World {
     stats: Stats,
 }
 
-fn timer_key(t: Timer) -> u8 {
-    match t {
-        Timer::Round(_) => 0,
-        Timer::Propose(_) => 1,
-    }
-}
-
 /// The round a message belongs to, for per-round (Twins) partitions.
 fn message_round(m: &Message) -> Option<Round> {
     match m {
@@ -138,7 +133,8 @@ impl World {
                 signer: signers[node as usize].clone(),
                 core: None,
                 disk: Disk::new(&config),
-                timers: HashMap::new(),
+                wake: None,
+                wake_gen: 0,
                 incarnation: 0,
                 byz,
             });
@@ -274,17 +270,17 @@ impl World {
     fn dispatch(&mut self, event: Event) {
         match event {
             Event::Deliver { to, from, frame } => self.deliver(to, from, &frame),
-            Event::Timer { replica, incarnation, timer, gen } => {
-                let r = &self.replicas[replica];
-                if r.incarnation == incarnation && r.timers.get(&timer_key(timer)) == Some(&gen) {
-                    self.step(replica, Input::Timer(timer));
+            Event::Wake { replica, incarnation, gen } => {
+                let r = &mut self.replicas[replica];
+                if r.incarnation == incarnation && r.wake.is_some_and(|(_, g)| g == gen) {
+                    r.wake = None;
+                    self.step(replica, Input::Tick);
                 }
             }
             Event::Disk { replica, incarnation } => {
                 if self.replicas[replica].incarnation == incarnation {
-                    let versions = self.replicas[replica].disk.complete(self.now);
-                    if let Some(&v) = versions.iter().max() {
-                        self.step(replica, Input::SafetyPersisted { version: v });
+                    if let Some(seq) = self.replicas[replica].disk.complete(self.now) {
+                        self.step(replica, Input::Persisted { seq });
                     }
                 }
             }
@@ -295,17 +291,13 @@ impl World {
                 }
             }
             Event::Payload { replica, cmd } => {
-                // M1, as the node runtime does it: the client's member takes the command and
-                // shares it with every other member (through the faulty network), so the
+                // As the node does it: the client's member submits the command, and the core
+                // shares it with every other member (M1, through the faulty network), so the
                 // liveness invariant also checks that shared commands reach a proposal.
-                let shared = Message::Commands(warpnet_types::SharedCommands {
-                    epoch: self.config.epoch(),
-                    commands: vec![cmd.clone()],
-                });
-                self.step(replica, Input::Payload(cmd));
-                if self.replicas[replica].core.is_some() {
-                    let frame: Rc<[u8]> = shared.to_frame().into();
-                    self.send_outgoing(replica, vec![(Target::All, frame, None)]);
+                let now = self.now;
+                if let Some(core) = self.replicas[replica].core.as_mut() {
+                    let (_, step) = core.submit(now, vec![cmd]);
+                    self.apply(replica, step);
                 }
             }
             Event::Partition => self.repartition(),
@@ -399,7 +391,7 @@ impl World {
         r.core = None;
         r.disk.crash();
         r.incarnation += 1;
-        r.timers.clear();
+        r.wake = None;
         self.sync_reports();
         let gst = self.cfg.faults.gst_ms;
         let back = (self.now + self.rng.range(10, 1_500)).min(gst);
