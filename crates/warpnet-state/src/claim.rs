@@ -132,7 +132,8 @@ fn check(
         let checked = check_request_id(&c.request_id)
             .and_then(|()| zip215::check_owner_key(&c.owner_key).map_err(|_| ClaimError::BadKey));
         let digest = verdict_key(c, &message);
-        let known = if checked.is_ok() { cache.as_deref_mut().and_then(|k| k.get(&digest)) } else { None };
+        let known =
+            if checked.is_ok() { cache.as_deref_mut().and_then(|k| k.get(&digest)) } else { None };
         match known {
             Some(verdict) => results.push(verdict),
             None => {

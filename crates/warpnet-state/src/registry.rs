@@ -7,8 +7,8 @@ use warpnet_types::codec::{CodecError, Decode, Encode, Reader, Writer};
 use warpnet_types::{Height, NetworkId, PublicKey};
 
 use crate::claim::{verify_claims, verify_claims_cached, Claim, ClaimError, Command};
-use crate::verdicts::VerdictCache;
 use crate::id::UserId;
+use crate::verdicts::VerdictCache;
 
 /// The registry's storage: committed key/values (the store's `app` table). A read error is
 /// returned, never taken for a missing key: a node that read "absent" by mistake would apply a

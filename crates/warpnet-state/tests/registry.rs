@@ -145,10 +145,15 @@ fn r1_cached_verdicts_equal_fresh_verdicts_whatever_the_batching() {
     let (hits_before, _) = cache.stats();
     let _ = verify_claims_cached(&network(), &refs, &mut cache);
     let (hits, _) = cache.stats();
-    let signature_verdicts = expected.iter().filter(|e| !matches!(e, Err(ClaimError::RequestId))).count();
+    let signature_verdicts =
+        expected.iter().filter(|e| !matches!(e, Err(ClaimError::RequestId))).count();
     // Key-policy refusals (BadKey from the byte check) are not cached: they cost nothing.
     let checked = signature_verdicts - 2 * claims.len() / 8;
-    assert_eq!((hits - hits_before) as usize, checked, "the second time, every checked verdict is reused");
+    assert_eq!(
+        (hits - hits_before) as usize,
+        checked,
+        "the second time, every checked verdict is reused"
+    );
 }
 
 #[test]

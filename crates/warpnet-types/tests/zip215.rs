@@ -73,9 +73,11 @@ fn small_order_encodings() -> Vec<[u8; 32]> {
         e[31] |= 0x80;
         out.push(e);
     }
-    out.extend(non_canonical_encodings().into_iter().filter(|e| {
-        CompressedEdwardsY(*e).decompress().is_some_and(|p| p.is_small_order())
-    }));
+    out.extend(
+        non_canonical_encodings()
+            .into_iter()
+            .filter(|e| CompressedEdwardsY(*e).decompress().is_some_and(|p| p.is_small_order())),
+    );
     out.sort_unstable();
     out.dedup();
     out
@@ -87,11 +89,20 @@ fn small_order_encodings() -> Vec<[u8; 32]> {
 fn corpus() -> Vec<Case> {
     let mut cases = Vec::new();
     let small = small_order_encodings();
-X
+    assert_eq!(
+        small.len(),
+        14,
+        "8 canonical and 6 non-canonical encodings, as in ZIP-215's vectors"
+    );
     for a in &small {
         for r in &small {
             let m = [a.as_slice(), r.as_slice()].concat();
-            cases.push(Case { key: PublicKey(*a), message: m, signature: sig(*r, Scalar::ZERO), valid: true });
+            cases.push(Case {
+                key: PublicKey(*a),
+                message: m,
+                signature: sig(*r, Scalar::ZERO),
+                valid: true,
+            });
         }
     }
     for i in 0..8u8 {
@@ -102,39 +113,79 @@ X
         let r = scalar(&[2, i]);
         // An honest signature, and the same with one bit of s flipped.
         let good = sign_raw(a, honest_key, r, EdwardsPoint::default(), &m);
-        cases.push(Case { key: PublicKey(honest_key), message: m.clone(), signature: good, valid: true });
+        cases.push(Case {
+            key: PublicKey(honest_key),
+            message: m.clone(),
+            signature: good,
+            valid: true,
+        });
         let mut bad = good;
         bad.0[40] ^= 1;
-        cases.push(Case { key: PublicKey(honest_key), message: m.clone(), signature: bad, valid: false });
+        cases.push(Case {
+            key: PublicKey(honest_key),
+            message: m.clone(),
+            signature: bad,
+            valid: false,
+        });
         // Mixed-order R: valid under the cofactored equation, refused by RFC 8032 strict.
         let t = EIGHT_TORSION[1 + usize::from(i % 7)];
         let mixed_r = sign_raw(a, honest_key, r, t, &m);
-        cases.push(Case { key: PublicKey(honest_key), message: m.clone(), signature: mixed_r, valid: true });
+        cases.push(Case {
+            key: PublicKey(honest_key),
+            message: m.clone(),
+            signature: mixed_r,
+            valid: true,
+        });
         // Mixed-order A: the key is a·B plus a small-order point; valid for the same reason.
         let mixed_key = (a_point + t).compress().to_bytes();
         let mixed_a = sign_raw(a, mixed_key, r, EdwardsPoint::default(), &m);
-        cases.push(Case { key: PublicKey(mixed_key), message: m.clone(), signature: mixed_a, valid: true });
+        cases.push(Case {
+            key: PublicKey(mixed_key),
+            message: m.clone(),
+            signature: mixed_a,
+            valid: true,
+        });
         // Non-canonical s (s + ℓ): refused.
         let mut s_big = good;
         let mut carry = 0u16;
         let l = Scalar::ZERO - Scalar::ONE; // ℓ − 1
         let mut l_bytes = l.to_bytes();
         l_bytes[0] += 1; // ℓ (its lowest byte is 0xed − 1 + 1, no carry)
-        for j in 0..32 {
-            let v = u16::from(s_big.0[32 + j]) + u16::from(l_bytes[j]) + carry;
-            s_big.0[32 + j] = v as u8;
+        for (byte, l_byte) in s_big.0[32..].iter_mut().zip(l_bytes) {
+            let v = u16::from(*byte) + u16::from(l_byte) + carry;
+            *byte = v as u8;
             carry = v >> 8;
         }
         if carry == 0 {
-            cases.push(Case { key: PublicKey(honest_key), message: m.clone(), signature: s_big, valid: false });
+            cases.push(Case {
+                key: PublicKey(honest_key),
+                message: m.clone(),
+                signature: s_big,
+                valid: false,
+            });
         }
         // A signature for another message.
-        cases.push(Case { key: PublicKey(honest_key), message: vec![i, 1], signature: good, valid: false });
+        cases.push(Case {
+            key: PublicKey(honest_key),
+            message: vec![i, 1],
+            signature: good,
+            valid: false,
+        });
         // R that is not a point; a key that is not a point.
         let mut off = good;
         off.0[..32].copy_from_slice(&not_a_point(i));
-        cases.push(Case { key: PublicKey(honest_key), message: m.clone(), signature: off, valid: false });
-        cases.push(Case { key: PublicKey(not_a_point(i)), message: m, signature: good, valid: false });
+        cases.push(Case {
+            key: PublicKey(honest_key),
+            message: m.clone(),
+            signature: off,
+            valid: false,
+        });
+        cases.push(Case {
+            key: PublicKey(not_a_point(i)),
+            message: m,
+            signature: good,
+            valid: false,
+        });
     }
     cases
 }
@@ -191,7 +242,11 @@ fn strict_rfc8032_refuses_what_zip215_accepts_so_the_accepted_set_changed() {
 #[test]
 fn owner_keys_of_small_order_or_non_canonical_encoding_are_refused() {
     for e in small_order_encodings() {
-        assert_eq!(zip215::check_owner_key(&PublicKey(e)), Err(CryptoError::MalformedPublicKey), "{e:02x?}");
+        assert_eq!(
+            zip215::check_owner_key(&PublicKey(e)),
+            Err(CryptoError::MalformedPublicKey),
+            "{e:02x?}"
+        );
     }
     for e in non_canonical_encodings() {
         assert_eq!(zip215::check_owner_key(&PublicKey(e)), Err(CryptoError::MalformedPublicKey));
@@ -208,7 +263,10 @@ fn owner_keys_of_small_order_or_non_canonical_encoding_are_refused() {
         let mixed = (scalar(&[9, i]) * B + EIGHT_TORSION[3]).compress().to_bytes();
         assert_eq!(zip215::check_owner_key(&PublicKey(mixed)), Ok(()));
     }
-    assert_eq!(zip215::classify_failure(&PublicKey(not_a_point(3))), CryptoError::MalformedPublicKey);
+    assert_eq!(
+        zip215::classify_failure(&PublicKey(not_a_point(3))),
+        CryptoError::MalformedPublicKey
+    );
 }
 
 proptest! {
