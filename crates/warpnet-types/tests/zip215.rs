@@ -251,9 +251,10 @@ fn owner_keys_of_small_order_or_non_canonical_encoding_are_refused() {
     for e in non_canonical_encodings() {
         assert_eq!(zip215::check_owner_key(&PublicKey(e)), Err(CryptoError::MalformedPublicKey));
     }
-    // Canonical y just below p passes the byte check (whether or not it is a point).
+    // Canonical y = p − 2 passes the byte check (whether or not it is a point; p − 1 is the
+    // order-2 point (0, −1)).
     let mut below = [0xffu8; 32];
-    below[0] = 0xec;
+    below[0] = 0xeb;
     below[31] = 0x7f;
     assert_eq!(zip215::check_owner_key(&PublicKey(below)), Ok(()));
     for i in 0..16u8 {
