@@ -134,7 +134,8 @@ async fn main() -> anyhow::Result<()> {
     let acked = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for (c, mut kv) in conns.into_iter().enumerate() {
-        let (stop, next, acked, prefix) = (stop.clone(), next.clone(), acked.clone(), prefix.clone());
+        let (stop, next, acked, prefix) =
+            (stop.clone(), next.clone(), acked.clone(), prefix.clone());
         let duplicates = a.duplicates;
         // Each client's own value: its "owner key".
         let owner = format!("{c:064x}").into_bytes();
@@ -181,12 +182,17 @@ async fn main() -> anyhow::Result<()> {
         tick.tick().await;
         let now = acked.load(Ordering::Relaxed);
         let phase = if Instant::now() < measure_from { "warm-up" } else { "measuring" };
-        eprintln!("{:>5.1} s {phase}: {} acknowledged/s", start.elapsed().as_secs_f64(), now - last);
+        eprintln!(
+            "{:>5.1} s {phase}: {} acknowledged/s",
+            start.elapsed().as_secs_f64(),
+            now - last
+        );
         last = now;
     }
     stop.store(true, Ordering::Relaxed);
     let mut lat = Vec::new();
-    let (mut outcomes, mut errors) = (BTreeMap::<String, u64>::new(), BTreeMap::<String, u64>::new());
+    let (mut outcomes, mut errors) =
+        (BTreeMap::<String, u64>::new(), BTreeMap::<String, u64>::new());
     for t in tasks {
         let t = t.await?;
         lat.extend(t.latencies_us);
@@ -219,7 +225,10 @@ async fn main() -> anyhow::Result<()> {
         pct(99.9),
         max
     );
-    println!("errors: {}", if errors.is_empty() { "none".to_owned() } else { format!("{errors:?}") });
+    println!(
+        "errors: {}",
+        if errors.is_empty() { "none".to_owned() } else { format!("{errors:?}") }
+    );
     if let Some(path) = &a.json {
         let v = serde_json::json!({
             "system": "etcd",
