@@ -113,14 +113,20 @@ class Etcd:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def run_json(cmd):
+def run_json(cmd, started=None):
+    """Runs a load generator with `--json FILE` and returns what it wrote; `started(pid)` is
+    called once it runs."""
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         path = f.name
     log(" ".join(cmd + ["--json", path]))
-    out = subprocess.run(cmd + ["--json", path], capture_output=True, text=True)
-    if out.returncode != 0:
-        sys.exit(f"failed: {' '.join(cmd)}\n{out.stdout}\n{out.stderr}")
-    log(out.stdout.strip())
+    proc = subprocess.Popen(cmd + ["--json", path], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    if started:
+        started(proc.pid)
+    stdout, stderr = proc.communicate()
+    if proc.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{stdout}\n{stderr}")
+    log(stdout.strip())
     with open(path) as f:
         result = json.load(f)
     os.unlink(path)
@@ -136,10 +142,10 @@ def etcd_run(clients, a, port):
         cluster.stop()
 
 
-def ours_run(binary, nodes, clients, a, port):
+def ours_run(binary, nodes, clients, a, port, started=None):
     return run_json([binary, "bench", "--spawn", str(nodes), "--spawn-port", str(port),
                      "--clients", str(clients), "--duration", f"{a.duration}s",
-                     "--warmup", f"{a.warmup}s"])
+                     "--warmup", f"{a.warmup}s"], started)
 
 
 def spread(values, fmt):
@@ -233,10 +239,11 @@ def proc_cpu_s(pid, task=None):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_sample(spawn_port, nodes):
-    """(nodes' CPU s, their claim-verifier threads' CPU s, commands applied on node 0)."""
+def cpu_sample(spawn_port, bench_pid):
+    """(nodes' CPU s, their claim-verifier threads' CPU s, commands applied on node 0) of the
+    cluster that the bench process `bench_pid` spawned."""
     total = verifier = 0.0
-    for pid in our_node_pids(tempfile.gettempdir() + "/warpnet-bench-"):
+    for pid in our_node_pids(os.path.join(tempfile.gettempdir(), f"warpnet-bench-{bench_pid}/")):
         try:
             total += proc_cpu_s(pid)
             for t in os.listdir(f"/proc/{pid}/task"):
@@ -267,20 +274,22 @@ def verifier_cpu(a):
         for r in range(a.runs):
             for label, binary in (builds if r % 2 == 0 else list(reversed(builds))):
                 port = 7400 + (port - 7400 + 40) % 800
-                samples, done = [], threading.Event()
+                samples, done, bench = [], threading.Event(), []
 
-                def poll(port=port, samples=samples, done=done):
+                def poll(port=port, samples=samples, done=done, bench=bench):
                     while not done.is_set():
-                        sample = cpu_sample(port, a.ours_nodes[0])
+                        sample = cpu_sample(port, bench[0]) if bench else None
                         if sample and sample[2] > 0:
                             samples.append(sample)
                         time.sleep(0.5)
 
                 t = threading.Thread(target=poll)
                 t.start()
-                res = ours_run(binary, a.ours_nodes[0], clients, a, port)
+                res = ours_run(binary, a.ours_nodes[0], clients, a, port, bench.append)
                 done.set()
                 t.join()
+                if len(samples) < 2:
+                    sys.exit("could not sample the spawned nodes' CPU")
                 (t0, v0, n0), (t1, v1, n1) = samples[0], samples[-1]
                 claims = max(n1 - n0, 1)
                 rows.setdefault((label, clients), []).append(
