@@ -13,7 +13,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use hyper::Method;
 use serde_json::Value;
-use warpnet_node::http::{self, Connection};
+use warpnet_client::http::{self, Connection};
 use warpnet_state::{Claim, UserId};
 use warpnet_types::crypto::signer_from_seed;
 use warpnet_types::{NetworkId, SchemeId, Signer};
@@ -66,6 +66,9 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1_000_000)]
     lookup_range: u64,
 }
+
+/// The API limits of a spawned cluster's nodes.
+const BENCH_LIMITS: &str = "api_connections_max = 65536\napi_client_connections_max = 65536\napi_client_requests_per_second = 10000000\napi_client_burst = 10000000\n";
 
 fn parse_prefix(s: &str) -> Result<u32, String> {
     u32::from_str_radix(s, 16).map_err(|_| format!("bad prefix {s:?}: use up to 8 hex digits"))
@@ -245,6 +248,13 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
         };
         let _ = std::fs::remove_dir_all(&spawn_dir);
         dev::prepare(&args)?;
+        // All of bench is one client (one IP address): lift the per-client limits, which
+        // would otherwise cap what is measured.
+        for i in 0..n {
+            let path = spawn_dir.join(format!("node-{i}")).join("node.toml");
+            let mut f = std::fs::OpenOptions::new().append(true).open(&path)?;
+            std::io::Write::write_all(&mut f, BENCH_LIMITS.as_bytes())?;
+        }
         let exe = std::env::current_exe().context("finding this executable")?;
         for i in 0..n {
             spawned.push(dev::spawn_node(&exe, &spawn_dir, i)?);
@@ -469,6 +479,9 @@ async fn drive(a: &BenchArgs, nodes: &[String]) -> anyhow::Result<()> {
     );
     if exhausted > 0 {
         println!("note: {exhausted} clients ran out of pre-signed claims; raise --pool-per-second");
+    }
+    if errors.keys().any(|k| k.contains("rate_limited") || k.contains("too_many_connections")) {
+        println!("note: the nodes limit each client (all of bench is one client, its IP address); raise the api_client_* keys in their node.toml to measure them");
     }
     if let Some(path) = &a.json {
         let v = serde_json::json!({

@@ -20,7 +20,7 @@ pub enum ClusterCommand {
 pub async fn run(c: ClusterCommand) -> anyhow::Result<()> {
     let ClusterCommand::Status { node, json } = c;
     let url = format!("{}/v1/cluster", node.trim_end_matches('/'));
-    let (status, body) = warpnet_node::http::get(&url).await?;
+    let (status, body) = warpnet_client::get(&url).await?;
     if status != 200 {
         bail!("{url} answered {status}: {body}");
     }

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use warpnet_node::files::{read_toml, CommitteeFile};
 
 use crate::node::{create_committee, init, InitArgs};
+use crate::pidfile;
 
 #[derive(Args)]
 pub struct DevArgs {
@@ -106,21 +107,24 @@ pub async fn run(a: DevArgs) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("finding this executable")?;
     let committee: CommitteeFile = read_toml(&a.dir.join("committee.toml"))?;
     let (exited_tx, mut exited) = mpsc::channel(64);
-    let mut pids = Vec::new();
+    let mut children = Vec::new();
     println!("{:<5} {:<24} {:<8} log", "node", "api", "pid");
     for i in 0..a.nodes {
         let dir = node_dir(&a.dir, i);
+        let api = committee.members[usize::from(i)].api_address.clone().unwrap_or_default();
+        let log = dir.join("node.log");
+        if let Some(pid) = pidfile::running(&dir) {
+            println!(
+                "{i:<5} {:<24} {pid:<8} {} (already running, not started here)",
+                format!("http://{api}"),
+                log.display()
+            );
+            continue;
+        }
         let mut child = spawn_node(&exe, &a.dir, i)?;
         let pid = child.id().unwrap_or(0);
-        pids.push(pid);
-        let api = committee.members[usize::from(i)].api_address.clone().unwrap_or_default();
-        println!(
-            "{:<5} {:<24} {:<8} {}",
-            i,
-            format!("http://{api}"),
-            pid,
-            dir.join("node.log").display()
-        );
+        children.push((i, pid));
+        println!("{i:<5} {:<24} {pid:<8} {}", format!("http://{api}"), log.display());
         let tx = exited_tx.clone();
         tokio::spawn(async move {
             let status = child.wait().await;
@@ -137,27 +141,50 @@ pub async fn run(a: DevArgs) -> anyhow::Result<()> {
         exe.display(),
         node_dir(&a.dir, 0).join("node.toml").display().to_string().replace("node-0", "node-<i>")
     );
-    println!("Ctrl-C stops every node started here; running `dev` again on {} brings the same cluster back.", a.dir.display());
-    let mut running = usize::from(a.nodes);
+    println!(
+        "Ctrl-C stops every node of {}: those started here and any started by hand with `node run` on its directories (found through each node's {}).",
+        a.dir.display(),
+        pidfile::NAME
+    );
+    let mut running = children.len();
     let mut gone = std::collections::HashSet::new();
     let shutdown = warpnet_node::shutdown_signal();
     tokio::pin!(shutdown);
+    let mut children_left = running > 0;
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
-            e = exited.recv() => match e {
+            e = exited.recv(), if children_left => match e {
                 Some((i, pid, status)) => {
                     running -= 1;
                     gone.insert(pid);
-                    println!("node {i} (pid {pid}) exited: {status}; {running} still running");
+                    println!("node {i} (pid {pid}) exited: {status}; {running} started here still running");
                 }
-                None => break,
+                None => {
+                    children_left = false;
+                    let others = by_hand(&a, &[]);
+                    if others.is_empty() {
+                        println!("every node has exited");
+                        return Ok(());
+                    }
+                    println!("every node started here has exited; {} started by hand still run: Ctrl-C stops them", others.len());
+                }
             },
         }
     }
-    println!("stopping {running} nodes…");
     // Only children still running: an exited child's pid may belong to another process now.
-    for pid in pids.iter().filter(|p| !gone.contains(*p)) {
+    let mut stopping: Vec<(u16, u32, &str)> = children
+        .iter()
+        .filter(|(_, pid)| !gone.contains(pid))
+        .map(|&(i, pid)| (i, pid, "started here"))
+        .collect();
+    let mine: Vec<u32> = stopping.iter().map(|(_, pid, _)| *pid).collect();
+    let others = by_hand(&a, &mine);
+    stopping.extend(others.iter().map(|&(i, pid)| (i, pid, "started by hand")));
+    let list: Vec<String> =
+        stopping.iter().map(|(i, pid, how)| format!("node {i} (pid {pid}, {how})")).collect();
+    println!("stopping {} nodes: {}", stopping.len(), list.join(", "));
+    for (_, pid, _) in &stopping {
         terminate(*pid).await;
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -167,5 +194,22 @@ pub async fn run(a: DevArgs) -> anyhow::Result<()> {
             _ => break,
         }
     }
+    while others.iter().any(|(_, pid)| pidfile::alive(*pid))
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for (i, pid) in others.iter().filter(|(_, pid)| pidfile::alive(*pid)) {
+        println!("node {i} (pid {pid}) did not stop within 10 s");
+    }
     Ok(())
+}
+
+/// Nodes of the cluster running now, found through their pid files, other than `mine` (the
+/// children still running).
+fn by_hand(a: &DevArgs, mine: &[u32]) -> Vec<(u16, u32)> {
+    (0..a.nodes)
+        .filter_map(|i| pidfile::running(&node_dir(&a.dir, i)).map(|pid| (i, pid)))
+        .filter(|(_, pid)| !mine.contains(pid))
+        .collect()
 }

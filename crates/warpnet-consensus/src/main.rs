@@ -9,7 +9,9 @@ mod bench;
 mod cluster;
 mod dev;
 mod node;
+mod pidfile;
 mod sim;
+mod sim_raft;
 mod user;
 
 use clap::{Parser, Subcommand};

@@ -74,6 +74,10 @@ pub fn init(a: &InitArgs) -> anyhow::Result<MemberEntry> {
         api_listen: a.api.clone(),
         round_timeout_base_ms: None,
         claim_timeout_ms: None,
+        api_connections_max: None,
+        api_client_connections_max: None,
+        api_client_requests_per_second: None,
+        api_client_burst: None,
     };
     write_toml(&a.dir.join("node.toml"), &node)?;
     let member = MemberEntry {
@@ -125,6 +129,10 @@ pub async fn run(c: NodeCommand) -> anyhow::Result<()> {
         }
         NodeCommand::Run { config } => {
             let loaded = Loaded::from_node_file(&config)?;
+            // `dev` finds nodes it did not start through this file.
+            let _pid = crate::pidfile::PidFile::write(&loaded.dir).with_context(|| {
+                format!("writing {}", loaded.dir.join(crate::pidfile::NAME).display())
+            })?;
             warpnet_node::run(loaded, warpnet_node::shutdown_signal()).await?;
             Ok(())
         }

@@ -15,8 +15,8 @@ pub struct SimArgs {
     /// The first seed (or the only one, without --seeds).
     #[arg(long)]
     seed: Option<u64>,
-    /// Committee size (4 to 64); drawn from the seed if absent.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(4..=64))]
+    /// Committee size (4 to 64; Raft: 1 to 64); drawn from the seed if absent.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
     nodes: Option<u64>,
     /// Byzantine replicas (at most f); drawn from the seed if absent.
     #[arg(long)]
@@ -27,19 +27,47 @@ pub struct SimArgs {
     /// Sign with real Ed25519 instead of the simulator's cheap scheme.
     #[arg(long)]
     ed25519: bool,
+    /// Draw committee changes (admissions, removals, updates: epochs) in every run, not in
+    /// about a third of them.
+    #[arg(long)]
+    changes: bool,
     /// Worker threads (default: available cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// Which engine to simulate: `hotstuff` (default) or `raft` (crash faults only; 1 to 64
+    /// founding members, `--byzantine` and `--ed25519` do not apply).
+    #[arg(long, value_enum, default_value_t = Consensus::Hotstuff)]
+    consensus: Consensus,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Consensus {
+    Hotstuff,
+    Raft,
 }
 
 pub fn run(args: SimArgs) -> anyhow::Result<()> {
+    if args.consensus == Consensus::Raft {
+        return crate::sim_raft::run(
+            args.seeds,
+            args.seed,
+            args.nodes,
+            args.steps,
+            args.threads,
+            args.byzantine.is_some() || args.ed25519,
+        );
+    }
     let overrides = Overrides {
         nodes: args.nodes.map(|n| n as usize),
         byzantine: args.byzantine,
         steps: args.steps,
         scheme: args.ed25519.then_some(SchemeId::Ed25519),
         behavior: None,
+        changes: args.changes.then_some(true),
     };
+    if let Some(n) = overrides.nodes.filter(|&n| n < 4) {
+        anyhow::bail!("--nodes {n}: a HotStuff committee has at least 4 members");
+    }
     if let Some(n) = overrides.nodes {
         let f = warpnet_types::config::faulty_nodes(n);
         if args.byzantine.is_some_and(|b| b > f) {
@@ -58,7 +86,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
     if count == 1 {
         let r = run_seed(first, &overrides);
         println!(
-            "seed {}: {} nodes, byzantine {:?}, committed height {}, {} commits, {} steps, {} ms virtual, {} messages ({} dropped, {} malformed), {} rejected, {} evidence, {} crashes",
+            "seed {}: {} nodes, byzantine {:?}, committed height {}, {} commits, {} steps, {} ms virtual, {} messages ({} dropped, {} malformed), {} rejected, {} evidence, {} crashes, {} epochs",
             r.seed,
             r.nodes,
             r.byzantine,
@@ -71,10 +99,12 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
             r.stats.malformed_frames,
             r.stats.rejected,
             r.stats.evidence,
-            r.stats.crashes
+            r.stats.crashes,
+            r.stats.epochs
         );
-        for (node, role, status) in &r.replicas {
-            println!("  replica {node} {role:?}: {status:?}");
+        for (i, (node, role, status)) in r.replicas.iter().enumerate() {
+            let name = node.map_or_else(|| format!("spare {i}"), |n| n.to_string());
+            println!("  replica {name} {role:?}: {status:?}");
         }
     }
     let threads =
@@ -88,9 +118,10 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         println!("  replay: {}", replay_command(r.seed, &overrides));
     }
     println!(
-        "sim: runs={} commits={} violations={} failed_seeds={} elapsed={:.1}s",
+        "sim: runs={} commits={} epochs={} violations={} failed_seeds={} elapsed={:.1}s",
         summary.runs,
         summary.commits,
+        summary.epochs,
         violations,
         summary.failed.len(),
         started.elapsed().as_secs_f64()

@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use clap::Subcommand;
 use serde_json::Value;
+use warpnet_client::http;
 use warpnet_node::files::{create_key, read_key};
-use warpnet_node::http;
 use warpnet_state::{Claim, UserId};
-use warpnet_types::{Digest, NetworkId, Signer};
+use warpnet_types::{NetworkId, Signer};
 
 #[derive(Subcommand)]
 pub enum UserCommand {
@@ -106,12 +106,9 @@ async fn claim(
     let cluster: Value = serde_json::from_str(&body).context("reading /v1/cluster")?;
     let network = NetworkId::new(field(&cluster, "network"))
         .map_err(|e| anyhow::anyhow!("the node's network id: {e}"))?;
-    let request_id = request_id.unwrap_or_else(|| {
-        let mut seed = signer.public_key().0.to_vec();
-        seed.extend_from_slice(id.as_str().as_bytes());
-        let d = Digest::hash(b"warpnet/cli/request-id", &seed);
-        format!("cli-{}", &d.to_hex()[..24])
-    });
+    // The README specifies this derivation, so other clients can share the CLI's retries.
+    let request_id = request_id
+        .unwrap_or_else(|| warpnet_client::derive_request_id(&signer.public_key().0, id.as_str()));
     let c = Claim::sign(&network, id.clone(), &signer, &request_id)?;
     let request = serde_json::json!({
         "user_id": c.user_id.as_str(),

@@ -227,12 +227,13 @@ fn build_chain(n: usize, cmds: usize) -> Chain {
                 payload(r, cmds),
             );
             let p = Proposal::sign(&config, block.clone(), None, signers[leader.index()].as_ref());
-            let input = Input::Message { from: leader, message: Message::Proposal(p) };
+            let from = signers[leader.index()].public_key();
+            let input = Input::Message { from, message: Message::Proposal(p) };
             let actions = record(&mut chain, now_ms, Kind::Proposal, input);
             if next != me {
                 let voted = actions.iter().flat_map(|s| &s.messages).any(|out| {
                     matches!((&out.to, &out.message), (Target::One(to), Message::Vote(v))
-                        if *to == next && v.block_id == block.id() && v.voter == me)
+                        if Some(*to) == config.public_key(next).ok().copied() && v.block_id == block.id() && v.voter == me)
                 });
                 assert!(voted, "node 0 votes for round {r}, to the next leader");
             }
@@ -245,7 +246,8 @@ fn build_chain(n: usize, cmds: usize) -> Chain {
         if next == me {
             // Our own vote is already counted: the QC forms at the (quorum - 1)-th other vote.
             for (k, v) in votes.into_iter().enumerate() {
-                let input = Input::Message { from: v.voter, message: Message::Vote(v) };
+                let from = signers[v.voter.index()].public_key();
+                let input = Input::Message { from, message: Message::Vote(v) };
                 let actions = record(&mut chain, now_ms, Kind::Vote, input);
                 let p = proposal_in(&actions);
                 assert_eq!(p.is_some(), k + 2 == quorum, "QC and proposal at the quorum");

@@ -1,6 +1,10 @@
 //! What goes into the core and what comes out of it.
 
-use warpnet_types::{Block, Message, NodeId, Round, SyncRequest, ValidationError};
+use warpnet_types::epoch::{EpochEnd, ProofError};
+use warpnet_types::membership::MembershipError;
+use warpnet_types::{
+    Block, ConsensusConfig, Epoch, Message, NodeId, PublicKey, Round, SyncRequest, ValidationError,
+};
 
 use crate::evidence::Equivocation;
 use crate::safety::{SafetyData, SafetyError};
@@ -30,8 +34,10 @@ impl Timer {
 #[derive(Clone, Debug)]
 #[allow(clippy::large_enum_variant)]
 pub enum Input {
-    /// A message from a member; `from` is authenticated by the transport.
-    Message { from: NodeId, message: Message },
+    /// A message from a peer, named by its key (authenticated by the transport). Members of
+    /// the current epoch may send anything; other peers (members of other epochs, joining
+    /// nodes) only what is served whatever the epoch (sync, epoch proofs).
+    Message { from: PublicKey, message: Message },
     /// The runtime's clock reached the last [`Step::deadline_ms`]: due timers fire, one at a
     /// time in deadline order. A tick with nothing due does nothing.
     Tick,
@@ -40,7 +46,7 @@ pub enum Input {
     /// The transport lost (`reachable: false`) or regained its connection to a member (PM7).
     /// Only timing depends on it: a report can only bring the current round's timer forward,
     /// never push it back, and never touches safety.
-    Reachability { peer: NodeId, reachable: bool },
+    Reachability { peer: PublicKey, reachable: bool },
 }
 
 /// One durable write: everything a step asks to persist. The runtime makes it durable
@@ -60,18 +66,32 @@ pub struct Write {
     /// The safety data, when it changed. Sealed votes and timeouts that depend on it leave
     /// only after this write is durable.
     pub safety: Option<SafetyData>,
+    /// The epoch ended with the last of `commits` but one (EP3): the last commit is the next
+    /// epoch's genesis, `safety` is the next epoch's, and this is its committee with the proof
+    /// of the end. Durable in the same write, so a crash keeps all of it or none.
+    pub epoch: Option<EpochChange>,
 }
 
 impl Write {
     pub fn is_empty(&self) -> bool {
-        self.blocks.is_empty() && self.commits.is_empty() && self.safety.is_none()
+        self.blocks.is_empty()
+            && self.commits.is_empty()
+            && self.safety.is_none()
+            && self.epoch.is_none()
     }
+}
+
+/// An epoch's end and the committee that follows (EP3).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochChange {
+    pub end: EpochEnd,
+    pub next: std::sync::Arc<ConsensusConfig>,
 }
 
 /// Who a message goes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
-    One(NodeId),
+    One(PublicKey),
     /// Every other member.
     All,
 }
@@ -92,7 +112,8 @@ pub struct Outgoing {
 ///    (persist before release: votes, timeouts and a leader's own proposal stay sealed in the
 ///    core until `Persisted` reports the write that carries their safety data).
 /// 3. `serve_sync`: answer each request from the block store with [`crate::sync::respond`];
-///    the store must read its own queued writes.
+///    the store must read its own queued writes. `serve_epochs`: answer each with the ends of
+///    the epochs from the one named to ours (EP4), and [`crate::Core::latest_commit`].
 /// 4. `evidence` and `rejected`: log and count.
 /// 5. `deadline_ms`: feed [`Input::Tick`] once the clock reaches it, replacing any earlier
 ///    wake-up (`None`: no timer is armed).
@@ -101,7 +122,8 @@ pub struct Outgoing {
 pub struct Step {
     pub write: Option<Write>,
     pub messages: Vec<Outgoing>,
-    pub serve_sync: Vec<(NodeId, SyncRequest)>,
+    pub serve_sync: Vec<(PublicKey, SyncRequest)>,
+    pub serve_epochs: Vec<(PublicKey, Epoch)>,
     /// Proven equivocation (E1); the runtime records it (and later, membership acts on it).
     pub evidence: Vec<Equivocation>,
     /// Input that was refused, with its sender; the core's state did not change.
@@ -148,6 +170,16 @@ pub enum Rejection {
     AlreadyCommitted,
     #[error("message for epoch {got}, ours is {expected}")]
     WrongEpoch { got: warpnet_types::Epoch, expected: warpnet_types::Epoch },
+    #[error("membership change refused: {0}")]
+    Membership(#[from] MembershipError),
+    #[error("block carries {count} membership changes; at most one, and none after one in its epoch (EP1, EP2)")]
+    Reconfiguration { count: usize },
+    #[error("epoch proof refused: {0}")]
+    EpochProof(#[from] ProofError),
+    #[error("{kind} from a peer outside the committee")]
+    NotMember { kind: &'static str },
+    #[error("membership command does not decode: {0}")]
+    MalformedChange(String),
 }
 
 impl Rejection {
@@ -169,6 +201,11 @@ impl Rejection {
             Rejection::DuplicateCommand => "duplicate_command",
             Rejection::AlreadyCommitted => "already_committed",
             Rejection::WrongEpoch { .. } => "wrong_epoch",
+            Rejection::Membership(_) => "membership",
+            Rejection::Reconfiguration { .. } => "reconfiguration",
+            Rejection::EpochProof(_) => "epoch_proof",
+            Rejection::NotMember { .. } => "not_member",
+            Rejection::MalformedChange(_) => "malformed_change",
         }
     }
 }

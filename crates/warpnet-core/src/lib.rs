@@ -52,7 +52,7 @@ pub mod tree;
 
 pub use crate::core::{Core, CoreInvariant, Recovery, StartError, Status, RECENT_COMMITTED_BLOCKS};
 pub use evidence::{Equivocation, Statement};
-pub use io::{Input, Outgoing, Rejection, Step, Target, Timer, Write};
+pub use io::{EpochChange, Input, Outgoing, Rejection, Step, Target, Timer, Write};
 pub use params::CoreParams;
 #[cfg(feature = "mutations")]
 pub use params::Mutation;

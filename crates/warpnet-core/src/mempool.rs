@@ -71,6 +71,19 @@ impl Mempool {
         Ok(())
     }
 
+    /// Keeps only the pending commands `keep` accepts (e.g. membership changes still valid in a
+    /// new epoch).
+    pub fn retain(&mut self, mut keep: impl FnMut(&[u8]) -> bool) {
+        let index = &mut self.index;
+        self.queue.retain(|(d, cmd)| {
+            let k = keep(cmd);
+            if !k {
+                index.remove(d);
+            }
+            k
+        });
+    }
+
     /// The oldest commands within the limits, skipping those in `exclude` (already in an
     /// uncommitted ancestor). Nothing is removed until it commits.
     pub fn batch(

@@ -12,6 +12,13 @@ pub enum Mutation {
     /// The write order off: `Persisted` for one write counts every write handed out as
     /// durable (as a runtime that acknowledged writes out of order would).
     PersistedCoversAll,
+    /// S4's restart floor off: a restarted leader may propose again in a round whose proposal
+    /// may have left before the crash.
+    S4IgnoreFloor,
+    /// EP1 off: members vote for blocks whatever membership commands they carry.
+    Ep1AnyChange,
+    /// EP3 off: a commit is not cut at the reconfiguration block (suffix blocks commit too).
+    Ep3NoCut,
 }
 
 /// Consecutive failed rounds that do not lengthen the round timeout (PM3).

@@ -27,6 +27,10 @@ pub struct SafetyData {
     pub last_vote: Option<Vote>,
     /// The last timeout signed, re-sent verbatim if asked again for its round (S3).
     pub last_timeout: Option<Timeout>,
+    /// S4: the highest round in which a proposal of ours may have left. Raised one round ahead
+    /// with the vote or timeout that precedes a round we lead, so the proposal leaves without
+    /// waiting for a write; after a restart we never propose at or below it.
+    pub proposal_floor: Round,
 }
 
 impl SafetyData {
@@ -39,31 +43,44 @@ impl SafetyData {
             high_tc: None,
             last_vote: None,
             last_timeout: None,
+            proposal_floor: Round(0),
         }
     }
 }
 
 impl Encode for SafetyData {
     fn encode(&self, w: &mut Writer) {
-        w.u8(1).put(&self.epoch).put(&self.last_voted_round).put(&self.high_qc).put(&self.high_tc);
+        w.u8(2).put(&self.epoch).put(&self.last_voted_round).put(&self.high_qc).put(&self.high_tc);
         w.put(&self.last_vote);
         w.put(&self.last_timeout);
+        w.put(&self.proposal_floor);
     }
 }
 
 impl Decode for SafetyData {
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         let version = r.u8("safety data version")?;
-        if version != 1 {
-            return Err(CodecError::UnsupportedVersion { got: version, supported: 1 });
+        if version != 1 && version != 2 {
+            return Err(CodecError::UnsupportedVersion { got: version, supported: 2 });
         }
         let epoch = r.get()?;
-        let last_voted_round = r.get()?;
+        let last_voted_round: Round = r.get()?;
         let high_qc = r.get()?;
         let high_tc = r.get()?;
         let last_vote = r.get()?;
         let last_timeout = r.get()?;
-        Ok(Self { epoch, last_voted_round, high_qc, high_tc, last_vote, last_timeout })
+        // Version 1 had no floor: its proposals left only after their own vote was durable,
+        // so the last voted round bounds them.
+        let proposal_floor = if version == 1 { last_voted_round } else { r.get()? };
+        Ok(Self {
+            epoch,
+            last_voted_round,
+            high_qc,
+            high_tc,
+            last_vote,
+            last_timeout,
+            proposal_floor,
+        })
     }
 }
 
@@ -104,6 +121,10 @@ pub struct SafetyRules {
     version: u64,
     /// Highest version the runtime reported durable.
     durable: u64,
+    /// S4: the proposal floor loaded at the start; no proposal at or below it.
+    restart_floor: Round,
+    /// The version that raised the proposal floor last (proposals under it leave with it).
+    floor_version: u64,
     #[cfg(feature = "mutations")]
     pub(crate) mutation: Option<crate::params::Mutation>,
 }
@@ -112,12 +133,20 @@ impl SafetyRules {
     /// From persisted data (or `SafetyData::initial`). What was loaded is durable by definition.
     pub fn new(data: SafetyData) -> Self {
         Self {
+            restart_floor: data.proposal_floor,
             data,
             version: 0,
             durable: 0,
+            floor_version: 0,
             #[cfg(feature = "mutations")]
             mutation: None,
         }
+    }
+
+    /// For data that is not on disk yet (a new epoch's, EP3): nothing sealed behind it leaves
+    /// before the write carrying it is durable.
+    pub fn unpersisted(data: SafetyData) -> Self {
+        Self { version: 1, ..Self::new(data) }
     }
 
     pub fn data(&self) -> &SafetyData {
@@ -156,16 +185,37 @@ impl SafetyRules {
         }
     }
 
-    /// S4: a leader proposes only in a round above every round it voted or timed out in. (It
-    /// votes for its own proposal, so after a restart it never proposes twice in one round.)
+    /// S4: a leader proposes only in a round above every round it voted or timed out in, and,
+    /// after a restart, above the proposal floor it loaded: a proposal may have left there
+    /// before the crash, so another one would be an equivocation.
     pub fn may_propose(&self, round: Round) -> bool {
-        round > self.data.last_voted_round
+        #[cfg(feature = "mutations")]
+        if self.mutation == Some(crate::params::Mutation::S4IgnoreFloor) {
+            return round > self.data.last_voted_round;
+        }
+        round > self.data.last_voted_round && round > self.restart_floor
     }
 
-    /// Seals a message behind the current version: it leaves once everything signed so far is
-    /// durable. Used for a leader's proposal, which must not leave before its own vote's data.
-    pub fn seal_current<T>(&self, message: T) -> Sealed<T> {
-        Sealed { version: self.version, message }
+    /// S4: seals a leader's proposal for `round` behind the proposal floor: it leaves once a
+    /// durable floor covers its round. Usually the floor was raised ahead (see
+    /// [`SafetyRules::reserve`]) and is durable already: the proposal leaves at once, without
+    /// waiting for its own vote's write.
+    pub fn seal_proposal<T>(&mut self, round: Round, message: T) -> Sealed<T> {
+        if self.data.proposal_floor < round {
+            self.data.proposal_floor = round;
+            self.version += 1;
+            self.floor_version = self.version;
+        }
+        Sealed { version: self.floor_version, message }
+    }
+
+    /// S4: raises the proposal floor to `round`, a round we lead, in the version being written
+    /// now (with a vote or timeout of the round before), so our proposal need not wait.
+    fn reserve(&mut self, round: Round) {
+        if self.data.proposal_floor < round {
+            self.data.proposal_floor = round;
+            self.floor_version = self.version;
+        }
     }
 
     fn seal<T>(&mut self, message: T) -> Sealed<T> {
@@ -238,7 +288,11 @@ impl SafetyRules {
         let vote = Vote::sign(config, block, me, signer);
         self.data.last_voted_round = round;
         self.data.last_vote = Some(vote.clone());
-        Ok(self.seal(vote))
+        let sealed = self.seal(vote);
+        if config.leader(round.next()) == me {
+            self.reserve(round.next());
+        }
+        Ok(sealed)
     }
 
     /// Signs a timeout for `round` carrying the highest QC, if the rules allow.
@@ -273,7 +327,11 @@ impl SafetyRules {
         let timeout = Timeout::sign(config, round, self.data.high_qc.clone(), me, signer);
         self.data.last_voted_round = round;
         self.data.last_timeout = Some(timeout.clone());
-        Ok(self.seal(timeout))
+        let sealed = self.seal(timeout);
+        if config.leader(round.next()) == me {
+            self.reserve(round.next());
+        }
+        Ok(sealed)
     }
 }
 

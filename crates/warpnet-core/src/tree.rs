@@ -119,29 +119,42 @@ impl BlockTree {
     }
 
     /// C1, the 2-chain commit rule: a QC certifying B1 commits B1's parent B0 when
-    /// `round(B1) == round(B0) + 1`; every uncommitted ancestor of B0 commits with it. Returns the
-    /// newly committed blocks in height order (each exactly once) and prunes the tree to B0.
+    /// `round(B1) == round(B0) + 1`; every uncommitted ancestor of B0 commits with it. Returns
+    /// B0 when the rule applies and B0 is not committed yet.
+    pub fn committable(&self, qc: &QuorumCertificate) -> Option<BlockId> {
+        let b1 = self.blocks.get(&qc.block_id())?;
+        let b0 = self.blocks.get(&b1.parent())?;
+        (b0.round().next() == b1.round() && b0.height() > self.root().height()).then(|| b0.id())
+    }
+
+    /// C1 in one call: commits what the QC completes (see [`BlockTree::committable`]).
     pub fn commit_for(&mut self, qc: &QuorumCertificate) -> Vec<Committed> {
-        let Some(b1) = self.blocks.get(&qc.block_id()) else {
-            return Vec::new();
-        };
-        let Some(b0) = self.blocks.get(&b1.parent()) else {
-            return Vec::new();
-        };
-        if b0.round().next() != b1.round() || b0.height() <= self.root().height() {
-            return Vec::new();
+        match self.committable(qc) {
+            Some(b0) => self.commit_to(b0),
+            None => Vec::new(),
         }
+    }
+
+    /// Commits `id` (proven committed: by C1, or by a proof, Y5) and its uncommitted ancestors.
+    /// Returns them in height order (each exactly once) and prunes the tree to `id`. Nothing
+    /// if `id` is not in the tree above the root, or a block on the way lacks a certificate.
+    pub fn commit_to(&mut self, id: BlockId) -> Vec<Committed> {
         let mut chain = Vec::new();
-        let mut cursor = b0.id();
+        let mut cursor = id;
         while cursor != self.root {
-            let block = self.blocks[&cursor].clone();
-            let certificate = self.certified[&cursor].clone();
+            let (Some(block), Some(certificate)) =
+                (self.blocks.get(&cursor), self.certified.get(&cursor))
+            else {
+                return Vec::new();
+            };
             cursor = block.parent();
-            chain.push(Committed { block, certificate });
+            chain.push(Committed { block: block.clone(), certificate: certificate.clone() });
         }
         chain.reverse();
-        let new_root = chain.last().map(|c| c.block.id()).unwrap_or(self.root);
-        self.prune(new_root);
+        if let Some(last) = chain.last() {
+            let new_root = last.block.id();
+            self.prune(new_root);
+        }
         chain
     }
 

@@ -33,6 +33,7 @@ async fn net(n: usize) -> Net {
         participants.push(Participant {
             public_key: s.public_key(),
             address: l.local_addr().unwrap().to_string(),
+            api_address: String::new(),
             public: true,
         });
         listeners.push(Some(l));

@@ -7,6 +7,13 @@
 //! committee_file = "committee.toml"
 //! p2p_listen = "127.0.0.1:7100"
 //! api_listen = "127.0.0.1:7000"
+//! # optional, with their defaults:
+//! # round_timeout_base_ms = 1000
+//! # claim_timeout_ms = 5000
+//! # api_connections_max = 1024
+//! # api_client_connections_max = 256
+//! # api_client_requests_per_second = 1000
+//! # api_client_burst = 2000
 //! ```
 //!
 //! ```toml
@@ -58,6 +65,18 @@ pub struct NodeFile {
     /// How long a claim waits for its commit before the API answers 503 (default 5000).
     #[serde(default)]
     pub claim_timeout_ms: Option<u64>,
+    /// Most API connections open at once (default 1024); past it, 429.
+    #[serde(default)]
+    pub api_connections_max: Option<usize>,
+    /// Most API connections one client (IP address; IPv6 by /64) holds open (default 256).
+    #[serde(default)]
+    pub api_client_connections_max: Option<usize>,
+    /// Requests per second one client may make on average (default 1000); past it, 429.
+    #[serde(default)]
+    pub api_client_requests_per_second: Option<u32>,
+    /// Requests one client may make at once above that rate (default 2000).
+    #[serde(default)]
+    pub api_client_burst: Option<u32>,
 }
 
 /// One member as the committee file lists it.
@@ -92,6 +111,7 @@ impl CommitteeFile {
             participants.push(Participant {
                 public_key,
                 address: m.p2p_address.clone(),
+                api_address: m.api_address.clone().unwrap_or_default(),
                 public: m.public,
             });
         }
@@ -149,6 +169,15 @@ pub struct Loaded {
 impl Loaded {
     pub fn from_node_file(path: &Path) -> Result<Self, FileError> {
         let node: NodeFile = read_toml(path)?;
+        let limits = [
+            ("api_connections_max", node.api_connections_max.map(|v| v as u64)),
+            ("api_client_connections_max", node.api_client_connections_max.map(|v| v as u64)),
+            ("api_client_requests_per_second", node.api_client_requests_per_second.map(u64::from)),
+            ("api_client_burst", node.api_client_burst.map(u64::from)),
+        ];
+        if let Some((key, _)) = limits.iter().find(|(_, v)| *v == Some(0)) {
+            return Err(invalid(path, format!("{key} must be at least 1")));
+        }
         let dir = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
         let committee_path = dir.join(&node.committee_file);
         let committee: CommitteeFile = read_toml(&committee_path)?;

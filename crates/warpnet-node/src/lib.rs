@@ -1,13 +1,19 @@
 //! The WarpNet Consensus node: a tokio runtime around the pure core, with the redb store, the
 //! authenticated transport, the HTTP API and metrics, and the node's files.
+//!
+//! The API is three layers: [`handle`] (what the consensus loop shares: state, submissions),
+//! [`order`] (claims and read barriers ordered and waited for), and [`api`] (HTTP), with one
+//! error type, [`error::ApiError`].
 
 #![forbid(unsafe_code)]
 
 pub mod api;
 mod app;
+pub mod error;
 pub mod files;
-pub mod http;
+pub mod handle;
 pub mod metrics;
+pub mod order;
 mod persist;
 mod runtime;
 pub mod verifier;

@@ -1,232 +1,314 @@
-//! Counters and gauges, rendered in the Prometheus text format at `GET /metrics`.
+//! The node's metrics, kept with `prometheus-client` and served at `GET /metrics` in the
+//! Prometheus text format (0.0.4). Every name is listed in the README.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::Arc;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
 /// Upper bounds (seconds) of the fsync latency histogram's buckets.
 const FSYNC_BUCKETS: [f64; 10] =
     [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1.0];
 
-/// Counters kept by the transport.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct TransportCounters {
-    pub rejected_connections: u64,
-    pub malformed_frames: u64,
-    pub dropped_sends: u64,
+/// The content type of [`Metrics::render`]'s text.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// One label, as `name="value"`; values are the fixed names the node uses.
+type Label = [(&'static str, &'static str); 1];
+type Counted = Family<Label, Counter>;
+
+/// Totals kept elsewhere (the core, the transport), copied in after every step and read at
+/// each scrape.
+#[derive(Debug, Default)]
+struct Totals {
+    timeouts: AtomicU64,
+    rejected_connections: AtomicU64,
+    malformed_frames: AtomicU64,
+    dropped_sends: AtomicU64,
 }
 
-#[derive(Default)]
+impl Collector for Totals {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        for (name, help, value) in [
+            ("warpnet_timeouts", "Round timeouts fired locally", &self.timeouts),
+            (
+                "warpnet_rejected_connections",
+                "Connections refused (handshake or identity)",
+                &self.rejected_connections,
+            ),
+            (
+                "warpnet_malformed_frames",
+                "Frames from members that did not decode",
+                &self.malformed_frames,
+            ),
+            (
+                "warpnet_dropped_sends",
+                "Frames dropped because a peer's queue was full",
+                &self.dropped_sends,
+            ),
+        ] {
+            let counter = ConstCounter::new(value.load(Ordering::Relaxed));
+            let metric = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
+            counter.encode(metric)?;
+        }
+        Ok(())
+    }
+}
+
+/// Every metric of a node. Counters registered as `x` are exposed as `x_total`.
+#[derive(Debug)]
 pub struct Metrics {
-    pub round: AtomicU64,
-    pub committed_height: AtomicU64,
-    pub commits: AtomicU64,
+    registry: Registry,
+    pub round: Gauge<u64, AtomicU64>,
+    pub committed_height: Gauge<u64, AtomicU64>,
+    pub connected_peers: Gauge<u64, AtomicU64>,
+    pub commits: Counter,
     /// The core's writes made durable (several share one transaction under load).
-    pub writes: AtomicU64,
-    pub timeouts: AtomicU64,
-    pub evidence: AtomicU64,
-    pub signature_failures: AtomicU64,
-    messages_in: Mutex<BTreeMap<&'static str, u64>>,
-    messages_out: Mutex<BTreeMap<&'static str, u64>>,
-    rejected: Mutex<BTreeMap<&'static str, u64>>,
-    applied: Mutex<BTreeMap<&'static str, u64>>,
-    api: Mutex<BTreeMap<&'static str, u64>>,
-    verdicts: Mutex<BTreeMap<&'static str, u64>>,
-    claim_verdicts: Mutex<BTreeMap<&'static str, u64>>,
-    fsync: Mutex<([u64; FSYNC_BUCKETS.len()], u64, f64)>,
+    pub writes: Counter,
+    pub evidence: Counter,
+    pub signature_failures: Counter,
+    totals: Arc<Totals>,
+    messages_in: Counted,
+    messages_out: Counted,
+    rejected: Counted,
+    applied: Counted,
+    api: Counted,
+    verdicts: Counted,
+    claim_verdicts: Counted,
+    fsync: Histogram,
 }
 
-fn bump(map: &Mutex<BTreeMap<&'static str, u64>>, key: &'static str) {
-    if let Ok(mut m) = map.lock() {
-        *m.entry(key).or_default() += 1;
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
 impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let round = Gauge::default();
+        let committed_height = Gauge::default();
+        let connected_peers = Gauge::default();
+        registry.register("warpnet_round", "Current consensus round", round.clone());
+        registry.register(
+            "warpnet_committed_height",
+            "Height of the last committed block",
+            committed_height.clone(),
+        );
+        registry.register(
+            "warpnet_connected_peers",
+            "Members connected now",
+            connected_peers.clone(),
+        );
+        let counter = |registry: &mut Registry, name: &str, help: &str| {
+            let c = Counter::default();
+            registry.register(name, help, c.clone());
+            c
+        };
+        let commits = counter(&mut registry, "warpnet_commits", "Blocks committed");
+        let writes = counter(
+            &mut registry,
+            "warpnet_storage_writes",
+            "The core's writes made durable; warpnet_fsync_seconds_count counts the transactions they were merged into",
+        );
+        let evidence = counter(&mut registry, "warpnet_evidence", "Equivocations proven");
+        let signature_failures = counter(
+            &mut registry,
+            "warpnet_signature_failures",
+            "Inputs refused for a bad signature",
+        );
+        let totals = Arc::new(Totals::default());
+        registry.register_collector(Box::new(totals.clone()));
+        let family = |registry: &mut Registry, name: &str, help: &str| {
+            let f = Counted::default();
+            registry.register(name, help, f.clone());
+            f
+        };
+        let messages_in =
+            family(&mut registry, "warpnet_messages_in", "Messages received, by type");
+        let messages_out = family(&mut registry, "warpnet_messages_out", "Messages sent, by type");
+        let rejected =
+            family(&mut registry, "warpnet_rejected_inputs", "Inputs the core refused, by kind");
+        let applied = family(
+            &mut registry,
+            "warpnet_applied_commands",
+            "Committed commands applied to the registry, by outcome",
+        );
+        let verdicts = family(
+            &mut registry,
+            "warpnet_block_verdicts",
+            "Committed blocks with commands, by where their signatures were checked",
+        );
+        let claim_verdicts = family(
+            &mut registry,
+            "warpnet_claim_verdicts",
+            "Claim signature verdicts, by whether they came from the verdict cache or a check",
+        );
+        let api = family(
+            &mut registry,
+            "warpnet_api_requests",
+            "API requests answered, by result (the answer's status or error code)",
+        );
+        let fsync = Histogram::new(FSYNC_BUCKETS);
+        registry.register(
+            "warpnet_fsync_seconds",
+            "Latency of durable writes (one per consensus step)",
+            fsync.clone(),
+        );
+        Self {
+            registry,
+            round,
+            committed_height,
+            connected_peers,
+            commits,
+            writes,
+            evidence,
+            signature_failures,
+            totals,
+            messages_in,
+            messages_out,
+            rejected,
+            applied,
+            api,
+            verdicts,
+            claim_verdicts,
+            fsync,
+        }
+    }
+
     pub fn message_in(&self, kind: &'static str) {
-        bump(&self.messages_in, kind);
+        self.messages_in.get_or_create(&[("type", kind)]).inc();
     }
 
     pub fn message_out(&self, kind: &'static str) {
-        bump(&self.messages_out, kind);
+        self.messages_out.get_or_create(&[("type", kind)]).inc();
     }
 
     pub fn rejected(&self, kind: &'static str) {
         if kind == "bad_signature" {
-            self.signature_failures.fetch_add(1, Ordering::Relaxed);
+            self.signature_failures.inc();
         }
-        bump(&self.rejected, kind);
+        self.rejected.get_or_create(&[("kind", kind)]).inc();
     }
 
     /// A committed command was applied with this result (`claimed`, `taken`, ...).
     pub fn applied(&self, outcome: &'static str) {
-        bump(&self.applied, outcome);
+        self.applied.get_or_create(&[("outcome", outcome)]).inc();
+    }
+
+    /// Claim verdicts the verifier found in its cache (`cache`) or computed (`checked`).
+    pub fn claim_verdicts(&self, cached: u64, checked: u64) {
+        self.claim_verdicts.get_or_create(&[("source", "cache")]).inc_by(cached);
+        self.claim_verdicts.get_or_create(&[("source", "checked")]).inc_by(checked);
     }
 
     /// A committed block's signature verdicts were computed `ahead` (verifier thread) or at
     /// `commit` (on the consensus loop).
     pub fn verdicts(&self, source: &'static str, blocks: u64) {
         if blocks > 0 {
-            if let Ok(mut m) = self.verdicts.lock() {
-                *m.entry(source).or_default() += blocks;
-            }
+            self.verdicts.get_or_create(&[("source", source)]).inc_by(blocks);
         }
     }
 
-    /// Claim verdicts the verifier found in its cache (`cache`) or computed (`checked`).
-    pub fn claim_verdicts(&self, cached: u64, checked: u64) {
-        if let Ok(mut m) = self.claim_verdicts.lock() {
-            *m.entry("cache").or_default() += cached;
-            *m.entry("checked").or_default() += checked;
-        }
-    }
-
-    /// The API answered a claim or lookup with this result (`claimed`, `bad_request`, ...).
+    /// The API answered a request with this result (`claimed`, `invalid_json`, ...).
     pub fn api(&self, result: &'static str) {
-        bump(&self.api, result);
+        self.api.get_or_create(&[("result", result)]).inc();
     }
 
     pub fn fsync(&self, seconds: f64) {
-        if let Ok(mut h) = self.fsync.lock() {
-            for (i, le) in FSYNC_BUCKETS.iter().enumerate() {
-                if seconds <= *le {
-                    h.0[i] += 1;
-                }
-            }
-            h.1 += 1;
-            h.2 += seconds;
+        self.fsync.observe(seconds);
+    }
+
+    /// The round timeouts the core has fired, in all.
+    pub fn timeouts(&self, total: u64) {
+        self.totals.timeouts.store(total, Ordering::Relaxed);
+    }
+
+    /// The transport's totals, as of the last step.
+    pub fn transport(&self, rejected_connections: u64, malformed_frames: u64, dropped_sends: u64) {
+        let t = &self.totals;
+        t.rejected_connections.store(rejected_connections, Ordering::Relaxed);
+        t.malformed_frames.store(malformed_frames, Ordering::Relaxed);
+        t.dropped_sends.store(dropped_sends, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Metrics with one sample in every labelled family (a family shows only once it has one).
+    fn populated() -> Metrics {
+        let m = Metrics::new();
+        m.message_in("vote");
+        m.message_out("vote");
+        m.rejected("bad_signature");
+        m.applied("claimed");
+        m.verdicts("ahead", 1);
+        m.claim_verdicts(1, 1);
+        m.api("claimed");
+        m.fsync(0.001);
+        m.commits.inc();
+        m
+    }
+
+    /// The metric names kept from the hand-written exposition are exposed, exactly.
+    #[test]
+    fn every_listed_metric_name_is_exposed() {
+        let text = populated().render();
+        for name in [
+            "warpnet_round ",
+            "warpnet_committed_height ",
+            "warpnet_connected_peers ",
+            "warpnet_commits_total ",
+            "warpnet_storage_writes_total ",
+            "warpnet_timeouts_total ",
+            "warpnet_evidence_total ",
+            "warpnet_signature_failures_total 1",
+            "warpnet_rejected_connections_total ",
+            "warpnet_malformed_frames_total ",
+            "warpnet_dropped_sends_total ",
+            "warpnet_messages_in_total{type=\"vote\"} 1",
+            "warpnet_messages_out_total{type=\"vote\"} 1",
+            "warpnet_rejected_inputs_total{kind=\"bad_signature\"} 1",
+            "warpnet_applied_commands_total{outcome=\"claimed\"} 1",
+            "warpnet_block_verdicts_total{source=\"ahead\"} 1",
+            "warpnet_claim_verdicts_total{source=\"cache\"} 1",
+            "warpnet_api_requests_total{result=\"claimed\"} 1",
+            "warpnet_fsync_seconds_bucket{le=\"0.001\"} 1",
+            "warpnet_fsync_seconds_count 1",
+        ] {
+            assert!(text.contains(name), "{name} missing from:\n{text}");
         }
     }
 
-    /// Prometheus text exposition, with the transport's counters.
-    pub fn render(&self, transport: &TransportCounters, connected_peers: usize) -> String {
-        let mut out = String::new();
-        let gauge = |out: &mut String, name: &str, help: &str, v: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
-        };
-        let counter = |out: &mut String, name: &str, help: &str, v: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
-        };
-        gauge(
-            &mut out,
-            "warpnet_round",
-            "Current consensus round.",
-            self.round.load(Ordering::Relaxed),
-        );
-        gauge(
-            &mut out,
-            "warpnet_committed_height",
-            "Height of the last committed block.",
-            self.committed_height.load(Ordering::Relaxed),
-        );
-        gauge(
-            &mut out,
-            "warpnet_connected_peers",
-            "Members connected now.",
-            connected_peers as u64,
-        );
-        counter(
-            &mut out,
-            "warpnet_commits_total",
-            "Blocks committed.",
-            self.commits.load(Ordering::Relaxed),
-        );
-        counter(
-            &mut out,
-            "warpnet_storage_writes_total",
-            "The core's writes made durable; warpnet_fsync_seconds_count counts the transactions they were merged into.",
-            self.writes.load(Ordering::Relaxed),
-        );
-        counter(
-            &mut out,
-            "warpnet_timeouts_total",
-            "Round timeouts fired locally.",
-            self.timeouts.load(Ordering::Relaxed),
-        );
-        counter(
-            &mut out,
-            "warpnet_evidence_total",
-            "Equivocations proven.",
-            self.evidence.load(Ordering::Relaxed),
-        );
-        counter(
-            &mut out,
-            "warpnet_signature_failures_total",
-            "Inputs refused for a bad signature.",
-            self.signature_failures.load(Ordering::Relaxed),
-        );
-        counter(
-            &mut out,
-            "warpnet_rejected_connections_total",
-            "Connections refused (handshake or identity).",
-            transport.rejected_connections,
-        );
-        counter(
-            &mut out,
-            "warpnet_malformed_frames_total",
-            "Frames from members that did not decode.",
-            transport.malformed_frames,
-        );
-        counter(
-            &mut out,
-            "warpnet_dropped_sends_total",
-            "Frames dropped because a peer's queue was full.",
-            transport.dropped_sends,
-        );
-        for (name, help, label, map) in [
-            ("warpnet_messages_in_total", "Messages received, by type.", "type", &self.messages_in),
-            ("warpnet_messages_out_total", "Messages sent, by type.", "type", &self.messages_out),
-            (
-                "warpnet_rejected_inputs_total",
-                "Inputs the core refused, by kind.",
-                "kind",
-                &self.rejected,
-            ),
-            (
-                "warpnet_applied_commands_total",
-                "Committed commands applied to the registry, by outcome.",
-                "outcome",
-                &self.applied,
-            ),
-            (
-                "warpnet_block_verdicts_total",
-                "Committed blocks with commands, by where their signatures were checked.",
-                "source",
-                &self.verdicts,
-            ),
-            (
-                "warpnet_claim_verdicts_total",
-                "Claim signature verdicts, by whether they came from the verdict cache or a check.",
-                "source",
-                &self.claim_verdicts,
-            ),
-            (
-                "warpnet_api_requests_total",
-                "Claims and lookups answered by the API, by result.",
-                "result",
-                &self.api,
-            ),
-        ] {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-            if let Ok(m) = map.lock() {
-                for (k, v) in m.iter() {
-                    let _ = writeln!(out, "{name}{{{label}=\"{k}\"}} {v}");
-                }
-            }
+    /// The README lists every metric the node exposes.
+    #[test]
+    fn the_readme_lists_every_metric() {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+                .expect("README.md");
+        let text = populated().render();
+        let names: Vec<&str> =
+            text.lines().filter_map(|l| l.strip_prefix("# TYPE ")?.split(' ').next()).collect();
+        assert!(names.len() >= 18, "{names:?}");
+        for name in names {
+            assert!(readme.contains(&format!("`{name}")), "the README does not list {name}");
         }
-        let name = "warpnet_fsync_seconds";
-        let _ = writeln!(out, "# HELP {name} Latency of durable writes (one per consensus step).\n# TYPE {name} histogram");
-        if let Ok(h) = self.fsync.lock() {
-            for (i, le) in FSYNC_BUCKETS.iter().enumerate() {
-                let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {}", h.0[i]);
-            }
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{le=\"+Inf\"}} {}\n{name}_sum {}\n{name}_count {}",
-                h.1, h.2, h.1
-            );
-        }
-        out
     }
 }

@@ -18,8 +18,6 @@
 //! shares the accepted ones with every other member (M1).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::AtomicU64;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -32,9 +30,10 @@ use warpnet_net::{Transport, TransportConfig};
 use warpnet_storage::{Batch, Store, StoreError};
 use warpnet_types::{Block, BlockId, Digest, Message, NetworkId, NodeId};
 
-use crate::api::{self, Refused, Shared, Snapshot, Submission};
+use crate::api;
 use crate::app;
 use crate::files::{FileError, Loaded};
+use crate::handle::{Refused, Shared, Snapshot, Submission};
 use crate::metrics::Metrics;
 use crate::persist::{Durable, Persister};
 use crate::verifier::{Checked, Verifier};
@@ -155,27 +154,34 @@ impl Node {
 
     /// Executes a step as `warpnet_core::Step` says (the simulator does the same).
     fn execute(&mut self, step: Step) -> Result<(), NodeError> {
-        let Step { write, messages, serve_sync, evidence, rejected, deadline_ms } = step;
+        let Step { write, messages, serve_sync, serve_epochs, evidence, rejected, deadline_ms } =
+            step;
         if let Some(w) = write {
             self.persist(w)?;
         }
         for out in messages {
-            self.shared.metrics.message_out(out.message.kind());
             match out.to {
-                Target::One(to) => {
-                    self.transport.send(to, &out.message);
+                Target::One(to) => self.send(&to, &out.message),
+                Target::All => {
+                    self.shared.metrics.message_out(out.message.kind());
+                    self.transport.broadcast(&out.message);
                 }
-                Target::All => self.transport.broadcast(&out.message),
             }
         }
         for (to, request) in serve_sync {
             let response = self.serve_sync(&request)?;
-            let message = Message::SyncResponse(response);
-            self.shared.metrics.message_out(message.kind());
-            self.transport.send(to, &message);
+            self.send(&to, &Message::SyncResponse(response));
+        }
+        for (to, from) in serve_epochs {
+            // EP4: the ends on disk from `from` on, and the core's latest commit.
+            let ends = self.store.epoch_ends(from, warpnet_types::epoch::EPOCH_PROOF_ENDS_MAX)?;
+            let latest = self.core.latest_commit().cloned();
+            let epoch = self.core.config().epoch();
+            let proof = warpnet_types::EpochProofMsg { epoch, ends, latest };
+            self.send(&to, &Message::EpochProof(proof));
         }
         for ev in evidence {
-            self.shared.metrics.evidence.fetch_add(1, Ordering::Relaxed);
+            self.shared.metrics.evidence.inc();
             warn!(signer = %ev.signer, round = %ev.round, "equivocation proven");
         }
         for (from, reason) in rejected {
@@ -186,10 +192,30 @@ impl Node {
         Ok(())
     }
 
+    /// To the peer holding `key`. The transport names the epoch's members by index.
+    fn send(&self, key: &warpnet_types::PublicKey, message: &Message) {
+        match self.core.config().node_id_of(key) {
+            Some(to) => {
+                self.shared.metrics.message_out(message.kind());
+                self.transport.send(to, message);
+            }
+            None => debug!(kind = message.kind(), "no connection to a peer outside the committee"),
+        }
+    }
+
     /// Queues a step's write. Its commits are applied to the registry now, on the state the
     /// earlier commits left (store + writes in flight); their writes join the same transaction.
     fn persist(&mut self, w: Write) -> Result<(), NodeError> {
-        let Write { seq, blocks, commits, safety } = w;
+        let Write { seq, blocks, commits, safety, epoch } = w;
+        if let Some(change) = &epoch {
+            // EP3: durable with the commits below; the transport still serves the committee
+            // it started with until the node restarts (see the known limits).
+            info!(
+                epoch = %change.next.epoch(),
+                members = change.next.total_nodes(),
+                "the committee changed"
+            );
+        }
         for b in &blocks {
             // R1's verdicts, off the loop, before the block can commit.
             if !b.payload().is_empty() && self.verifier.block(b.id(), b.payload().clone()).is_err()
@@ -224,7 +250,8 @@ impl Node {
             blocks: block_ids,
             commits: commits.len() as u64,
         });
-        let batch = Batch { blocks, safety, commits, app: applied.writes };
+        let epochs = epoch.into_iter().collect();
+        let batch = Batch { blocks, safety, commits, app: applied.writes, epochs };
         self.persister.write(seq, batch).map_err(|_| NodeError::WriterStopped)
     }
 
@@ -233,11 +260,11 @@ impl Node {
     fn on_durable(&mut self, durable: Durable) -> Result<(), NodeError> {
         let m = self.shared.metrics.clone();
         m.fsync(durable.elapsed.as_secs_f64());
-        m.writes.fetch_add(durable.merged as u64, Ordering::Relaxed);
+        m.writes.inc_by(durable.merged as u64);
         while self.in_flight.front().is_some_and(|w| w.seq <= durable.seq) {
             let Some(w) = self.in_flight.pop_front() else { break };
             // Counted once durable: /metrics never shows a commit the disk does not hold.
-            m.commits.fetch_add(w.commits, Ordering::Relaxed);
+            m.commits.inc_by(w.commits);
             for key in w.keys {
                 if self.overlay.get(&key).is_some_and(|(s, _)| *s <= w.seq) {
                     self.overlay.remove(&key);
@@ -284,13 +311,12 @@ impl Node {
     fn publish(&mut self) {
         let status = self.core.status();
         let m = &self.shared.metrics;
-        m.round.store(status.round.0, Ordering::Relaxed);
-        m.committed_height.store(status.committed_height.0, Ordering::Relaxed);
-        m.timeouts.store(status.round_timeouts, Ordering::Relaxed);
+        m.round.set(status.round.0);
+        m.committed_height.set(status.committed_height.0);
+        m.timeouts(status.round_timeouts);
         let stats = self.transport.stats();
-        self.shared.rejected_connections.store(stats.rejected_connections, Ordering::Relaxed);
-        self.shared.malformed_frames.store(stats.malformed_frames, Ordering::Relaxed);
-        self.shared.dropped_sends.store(stats.dropped_sends, Ordering::Relaxed);
+        m.transport(stats.rejected_connections, stats.malformed_frames, stats.dropped_sends);
+        m.connected_peers.set(stats.connected.len() as u64);
         let fresh = status.high_qc_round.0 > self.high_qc_round;
         self.high_qc_round = self.high_qc_round.max(status.high_qc_round.0);
         if let Ok(mut s) = self.shared.snapshot.lock() {
@@ -344,13 +370,18 @@ impl Node {
     fn on_message(&mut self, from: NodeId, message: Message) -> Result<(), NodeError> {
         self.shared.metrics.message_in(message.kind());
         match message {
-            Message::Commands(c) if c.epoch == self.shared.config.epoch() => {
+            // M1: every shared command's signature is checked before the mempool takes it,
+            // whatever the epoch the frame names (commands are valid in any epoch).
+            Message::Commands(c) => {
                 if self.verifier.shared(from, c.commands).is_err() {
                     self.shared.metrics.rejected("shared_commands_dropped");
                 }
                 Ok(())
             }
-            message => self.handle(Input::Message { from, message }),
+            message => match self.key_of(from) {
+                Some(from) => self.handle(Input::Message { from, message }),
+                None => Ok(()),
+            },
         }
     }
 
@@ -361,7 +392,10 @@ impl Node {
             Checked::Shared(from, commands) => {
                 let epoch = self.shared.config.epoch();
                 let message = Message::Commands(warpnet_types::SharedCommands { epoch, commands });
-                self.handle(Input::Message { from, message })
+                match self.key_of(from) {
+                    Some(from) => self.handle(Input::Message { from, message }),
+                    None => Ok(()),
+                }
             }
             Checked::Block(id, verdicts) => {
                 if self.verdicts.len() >= VERDICTS_MAX {
@@ -391,9 +425,16 @@ impl Node {
             } else {
                 warn!(peer = %peer, "member unreachable");
             }
-            self.handle(Input::Reachability { peer, reachable: now })?;
+            if let Some(peer) = self.key_of(peer) {
+                self.handle(Input::Reachability { peer, reachable: now })?;
+            }
         }
         Ok(())
+    }
+
+    /// The key of the epoch's member the transport names `id`.
+    fn key_of(&self, id: NodeId) -> Option<warpnet_types::PublicKey> {
+        self.core.config().public_key(id).ok().copied()
     }
 
     /// Forgets requests that stopped waiting (timed out or hung up).
@@ -510,21 +551,18 @@ pub async fn run(
         config: config.clone(),
         snapshot: Mutex::new(Snapshot::default()),
         metrics,
-        rejected_connections: AtomicU64::default(),
-        malformed_frames: AtomicU64::default(),
-        dropped_sends: AtomicU64::default(),
         live_window,
         store: store.clone(),
         verifier: verifier.clone(),
         submit: submit_tx,
         claim_timeout,
-        barriers: Mutex::new(api::Barriers::default()),
     });
     if let Ok(mut s) = shared.snapshot.lock() {
         s.node_id = me.0;
         s.epoch = config.epoch().0;
     }
-    let api_task = tokio::spawn(api::serve(api_listener, shared.clone()));
+    let limits = api::Limits::of(&loaded.node);
+    let api_task = tokio::spawn(api::serve(api_listener, shared.clone(), limits));
     info!(node = %me, p2p = %loaded.node.p2p_listen, api = %loaded.node.api_listen, "node running");
 
     let high_qc_round = core.status().high_qc_round.0;

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use warpnet_core::{Core, Status};
+use warpnet_core::Status;
 use warpnet_types::certs::{timeout_signing_bytes, vote_signing_bytes};
 use warpnet_types::message::MESSAGE_BYTES_MAX;
 use warpnet_types::{
@@ -19,7 +19,11 @@ use crate::rng::Rng;
 /// Where a message goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
+    /// A member of the sender's current committee.
     Node(NodeId),
+    /// Whoever holds this key (the core names peers by key).
+    Key(warpnet_types::PublicKey),
+    /// Every other member of the sender's current committee.
     All,
 }
 
@@ -63,6 +67,23 @@ fn proposal(
     Proposal::sign(config, block, tc, signer)
 }
 
+/// A removal of another member endorsed by `me` alone: decodes, but a quorum is missing (EP1).
+fn self_endorsed_removal(
+    config: &ConsensusConfig,
+    me: NodeId,
+    signer: &dyn Signer,
+    i: u16,
+) -> Vec<u8> {
+    use warpnet_types::membership::{Change, Endorsed, Endorsement, Grounds};
+    let n = config.total_nodes() as u16;
+    let victim = NodeId((me.0 + 1 + i) % n);
+    let key = *config.public_key(victim).unwrap_or(&signer.public_key());
+    let reason = format!("no reason {i}");
+    let what = Endorsed::Remove { key, reason: reason.clone() };
+    let endorsements = vec![Endorsement::sign(config, me, &what, signer)];
+    Change::Remove { key, reason, grounds: Grounds::Endorsed(endorsements) }.to_command()
+}
+
 fn corrupt(sig: &mut Signature) {
     sig.0[0] ^= 0x55;
 }
@@ -102,8 +123,6 @@ impl Byzantine {
         config: &ConsensusConfig,
         me: NodeId,
         signer: &dyn Signer,
-        _core: Option<&Core>,
-        _from: NodeId,
         message: &Message,
     ) -> Vec<Out> {
         match (self.behavior, message) {
@@ -176,6 +195,25 @@ impl Byzantine {
                         (b.round(), b.height()),
                         b.justify().clone(),
                         timestamp,
+                        payload,
+                        p.tc.clone(),
+                    );
+                    result.push(out(target, &Message::Proposal(p2)));
+                }
+                (Behavior::Reconfigurer, Message::Proposal(p)) => {
+                    let b = &p.block;
+                    let mut payload = b.payload().clone();
+                    let changes = if b.round().0 % 2 == 1 { 1 } else { 2 };
+                    for i in 0..changes {
+                        payload.push(self_endorsed_removal(config, me, signer, i));
+                    }
+                    let p2 = proposal(
+                        config,
+                        signer,
+                        me,
+                        (b.round(), b.height()),
+                        b.justify().clone(),
+                        b.timestamp_ms(),
                         payload,
                         p.tc.clone(),
                     );

@@ -36,10 +36,13 @@ pub enum Behavior {
     /// As leader, oversteps the proposal limits: a timestamp an hour ahead (P7) or a payload
     /// over the configured limits (P4), validly signed.
     Overstepper,
+    /// As leader, proposes membership changes it cannot justify (EP1): one removal endorsed by
+    /// itself alone, or two of them in one block.
+    Reconfigurer,
 }
 
 impl Behavior {
-    pub const ALL: [Behavior; 13] = [
+    pub const ALL: [Behavior; 14] = [
         Behavior::Silent,
         Behavior::EquivocatingProposer,
         Behavior::DoubleVoter,
@@ -53,6 +56,7 @@ impl Behavior {
         Behavior::RogueProposer,
         Behavior::Forger,
         Behavior::Overstepper,
+        Behavior::Reconfigurer,
     ];
 }
 
@@ -69,6 +73,24 @@ pub struct Faults {
     pub crashes: usize,
     pub disk_latency_ms_max: u64,
     pub gst_ms: u64,
+}
+
+/// A committee change, by replica index (spares come after the first committee).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Add(usize),
+    Remove(usize),
+    /// The member changes its own address (its key stays): an epoch change with the same
+    /// members.
+    Update(usize),
+}
+
+/// A committee change and when its operators first try it. Changes are tried in order, each
+/// retried in later epochs until it takes effect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub at_ms: u64,
+    pub op: Op,
 }
 
 /// One run.
@@ -90,6 +112,16 @@ pub struct SimConfig {
     pub liveness_payloads: usize,
     pub liveness_bound_ms: u64,
     pub max_steps: u64,
+    /// Replicas outside the first committee, following the chain until admitted.
+    pub spares: usize,
+    /// Committee changes (EP1–EP5), in order.
+    pub membership: Vec<Change>,
+    /// The first committee's floor for removals.
+    pub members_min: usize,
+    /// Faults around epoch changes: a member leaving the committee stops for good as soon as
+    /// it has switched (it may be the last to hold the proof of the epoch's end), and the first
+    /// leader of each new epoch crashes as the epoch begins.
+    pub handover_faults: bool,
 }
 
 /// Choices a caller can pin; everything else is drawn from the seed.
@@ -100,6 +132,8 @@ pub struct Overrides {
     pub steps: Option<u64>,
     pub scheme: Option<SchemeId>,
     pub behavior: Option<Behavior>,
+    /// `Some(true)`: always draw committee changes; `Some(false)`: never.
+    pub changes: Option<bool>,
 }
 
 /// Core parameters used in simulation: short timeouts, so runs cover many rounds.
@@ -149,6 +183,11 @@ impl SimConfig {
             disk_latency_ms_max: rng.range(0, 3),
             gst_ms: rng.range(500, 4_000),
         };
+        let (spares, membership) = if o.changes.unwrap_or_else(|| rng.chance(0.35)) {
+            changes(&mut rng, nodes, &byzantine_ids, faults.gst_ms)
+        } else {
+            (0, Vec::new())
+        };
         Self {
             seed,
             nodes,
@@ -162,6 +201,81 @@ impl SimConfig {
             liveness_payloads: 4,
             liveness_bound_ms: 60_000,
             max_steps: o.steps.unwrap_or(400_000),
+            spares,
+            membership,
+            members_min: warpnet_types::config::MEMBERS_MIN_DEFAULT,
+            handover_faults: false,
         }
+        .with_handover_faults_if_tolerated(rng.chance(0.2))
     }
+
+    /// The smallest committee the changes leave on the way (the first included).
+    pub fn smallest_committee(&self) -> usize {
+        let mut n = self.nodes;
+        let mut smallest = n;
+        for c in &self.membership {
+            match c.op {
+                Op::Add(_) => n += 1,
+                Op::Remove(_) => n -= 1,
+                Op::Update(_) => {}
+            }
+            smallest = smallest.min(n);
+        }
+        smallest
+    }
+
+    /// Turns on `handover_faults` if asked and the committees tolerate them: a member leaving
+    /// for good is a crash in the epoch it leaves, on top of the Byzantine members, so it needs
+    /// room for one more fault in every committee on the way.
+    pub fn with_handover_faults_if_tolerated(mut self, wanted: bool) -> Self {
+        let f = warpnet_types::config::faulty_nodes(self.smallest_committee());
+        self.handover_faults = wanted && self.byzantine_ids.len() < f;
+        self
+    }
+}
+
+/// Up to three committee changes before GST, admitting up to two spares and removing members,
+/// such that every committee on the way keeps at least the floor of members and at most `f` of
+/// them Byzantine.
+fn changes(rng: &mut Rng, nodes: usize, byzantine: &[u16], gst_ms: u64) -> (usize, Vec<Change>) {
+    let spares = rng.range(0, 2) as usize;
+    let mut members: Vec<usize> = (0..nodes).collect();
+    let mut unused: Vec<usize> = (nodes..nodes + spares).collect();
+    let mut out = Vec::new();
+    let byz = |m: &[usize]| m.iter().filter(|&&i| byzantine.contains(&(i as u16))).count();
+    // Times in the order the changes were drawn: each was checked against the committee the
+    // ones before it leave.
+    let count = rng.range(1, 3) as usize;
+    let mut times: Vec<u64> = (0..count).map(|_| rng.range(0, gst_ms)).collect();
+    times.sort_unstable();
+    for at_ms in times {
+        if rng.chance(0.15) {
+            let idx = members[rng.index(members.len())];
+            out.push(Change { at_ms, op: Op::Update(idx) });
+            continue;
+        }
+        let add = !unused.is_empty() && rng.chance(0.5);
+        if add {
+            let idx = unused.remove(rng.index(unused.len()));
+            members.push(idx);
+            out.push(Change { at_ms, op: Op::Add(idx) });
+            continue;
+        }
+        let candidates: Vec<usize> = members
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let left: Vec<usize> = members.iter().copied().filter(|&m| m != i).collect();
+                left.len() >= warpnet_types::config::MEMBERS_MIN_DEFAULT
+                    && byz(&left) <= warpnet_types::config::faulty_nodes(left.len())
+            })
+            .collect();
+        if candidates.is_empty() {
+            continue;
+        }
+        let idx = candidates[rng.index(candidates.len())];
+        members.retain(|&m| m != idx);
+        out.push(Change { at_ms, op: Op::Remove(idx) });
+    }
+    (spares, out)
 }

@@ -13,6 +13,7 @@
 pub mod byzantine;
 pub mod config;
 pub mod invariants;
+pub mod raft;
 pub mod rng;
 pub mod storage;
 pub mod twins;
@@ -42,6 +43,9 @@ pub fn replay_command(seed: u64, o: &Overrides) -> String {
     if o.scheme == Some(warpnet_types::SchemeId::Ed25519) {
         cmd += " --ed25519";
     }
+    if o.changes == Some(true) {
+        cmd += " --changes";
+    }
     cmd
 }
 
@@ -50,6 +54,8 @@ pub fn replay_command(seed: u64, o: &Overrides) -> String {
 pub struct Summary {
     pub runs: u64,
     pub commits: u64,
+    /// Committee changes that took effect (epochs ended).
+    pub epochs: u64,
     pub failed: Vec<Report>,
 }
 
@@ -66,6 +72,7 @@ pub fn run_many(first: u64, count: u64, overrides: &Overrides, threads: usize) -
                         let r = run_seed(seed, overrides);
                         sum.runs += 1;
                         sum.commits += r.stats.commits;
+                        sum.epochs += r.stats.epochs;
                         if !r.violations.is_empty() {
                             sum.failed.push(r);
                         }
@@ -81,6 +88,7 @@ pub fn run_many(first: u64, count: u64, overrides: &Overrides, threads: usize) -
     for r in results {
         total.runs += r.runs;
         total.commits += r.commits;
+        total.epochs += r.epochs;
         total.failed.extend(r.failed);
     }
     total.failed.sort_by_key(|r| r.seed);

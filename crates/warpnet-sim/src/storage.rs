@@ -4,7 +4,9 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use warpnet_core::{Recovery, SafetyData, Write, RECENT_COMMITTED_BLOCKS};
+use std::sync::Arc;
+
+use warpnet_core::{EpochChange, Recovery, SafetyData, Write, RECENT_COMMITTED_BLOCKS};
 use warpnet_types::codec::{CodecError, Decode, Encode};
 use warpnet_types::{Block, BlockId, ConsensusConfig, Height, QuorumCertificate};
 
@@ -16,6 +18,8 @@ pub struct Durable {
     pub blocks: HashMap<BlockId, Block>,
     /// The committed chain, by height, with the certificate of each block.
     pub committed: Vec<(Block, QuorumCertificate)>,
+    /// Each ended epoch, in order: its end and the committee that followed (EP3).
+    pub epochs: Vec<EpochChange>,
 }
 
 /// The disk of one replica.
@@ -67,6 +71,7 @@ impl Disk {
             if let Some(s) = w.safety {
                 self.durable.safety = Some(s.to_bytes());
             }
+            self.durable.epochs.extend(w.epoch);
         }
         done
     }
@@ -88,6 +93,29 @@ impl Disk {
         })
     }
 
+    /// The committee of the latest epoch on disk (`None`: still the first).
+    pub fn config(&self) -> Option<Arc<ConsensusConfig>> {
+        self.durable.epochs.last().map(|e| e.next.clone())
+    }
+
+    /// The ends of the epochs from `from` on, durable or queued (a database reads its own
+    /// writes), oldest first, at most `max`.
+    pub fn epoch_ends(
+        &self,
+        from: warpnet_types::Epoch,
+        max: usize,
+    ) -> Vec<warpnet_types::epoch::EpochEnd> {
+        let queued = self.queue.iter().filter_map(|(_, w)| w.epoch.as_ref());
+        self.durable
+            .epochs
+            .iter()
+            .chain(queued)
+            .filter(|e| e.end.epoch() >= from)
+            .take(max)
+            .map(|e| e.end.clone())
+            .collect()
+    }
+
     pub fn committed_height(&self) -> Height {
         self.durable.committed.last().map_or(Height(0), |(b, _)| b.height())
     }
@@ -101,9 +129,10 @@ impl Disk {
             .cloned()
             .unwrap_or_else(|| (Block::genesis(config), QuorumCertificate::genesis(config)));
         let h = committed.height();
+        let config = self.config().unwrap_or_else(|| Arc::new(config.clone()));
         let safety = match &self.durable.safety {
             Some(bytes) => SafetyData::from_bytes(bytes)?,
-            None => SafetyData::initial(config),
+            None => SafetyData::initial(&config),
         };
         let recent = self.durable.committed.len().saturating_sub(RECENT_COMMITTED_BLOCKS as usize);
         let recent_commands = self.durable.committed[recent..]

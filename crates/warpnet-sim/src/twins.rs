@@ -73,6 +73,10 @@ pub fn config(
         liveness_payloads: if check_liveness { 2 } else { 0 },
         liveness_bound_ms: 60_000,
         max_steps: 300_000,
+        spares: 0,
+        membership: Vec::new(),
+        members_min: warpnet_types::config::MEMBERS_MIN_DEFAULT,
+        handover_faults: false,
     }
 }
 

@@ -61,3 +61,51 @@ fn persisted_out_of_order_is_caught_after_crashes() {
     let (seed, v) = found.expect("the simulator must catch writes acknowledged out of order");
     assert!(v.contains("no-double-vote") || v.contains("agreement"), "seed {seed}: {v}");
 }
+
+#[test]
+fn ep1_broken_is_caught_by_liveness() {
+    // Members vote for a block carrying a membership change no quorum endorsed: it commits but
+    // cannot end the epoch, the leader proposes it again (committed twice), and every later
+    // block of the epoch must stay empty (EP2), so nothing else commits.
+    let found = first_violation(Mutation::Ep1AnyChange, 300, |c| {
+        c.nodes = 4;
+        c.byzantine_ids = vec![3];
+        c.behaviors = vec![Behavior::Reconfigurer];
+    });
+    let (seed, v) = found.expect("the simulator must catch EP1 broken");
+    assert!(v.contains("committed-once") || v.contains("liveness"), "seed {seed}: {v}");
+}
+
+#[test]
+fn ep3_broken_is_caught() {
+    // Suffix blocks commit with the reconfiguration block: the next epoch's genesis then
+    // follows the reconfiguration block while the replica's chain already went past it, so its
+    // commits no longer extend its chain and the replicas stop agreeing on what comes next.
+    let found = first_violation(Mutation::Ep3NoCut, 1_000, |c| {
+        if c.membership.is_empty() {
+            c.membership = vec![warpnet_sim::config::Change {
+                at_ms: 100,
+                op: warpnet_sim::config::Op::Update(0),
+            }];
+        }
+    });
+    let (seed, v) = found.expect("the simulator must catch EP3 broken");
+    assert!(
+        ["agreement", "chain-growth", "epoch-agreement", "core-invariant", "liveness"]
+            .iter()
+            .any(|i| v.contains(i)),
+        "seed {seed}: {v}"
+    );
+}
+
+#[test]
+fn s4_restart_floor_broken_is_caught_as_honest_equivocation() {
+    // A leader's proposal leaves before its own vote is durable (the floor was raised a round
+    // ahead); a restarted leader that ignored its floor proposes again in that round.
+    let found = first_violation(Mutation::S4IgnoreFloor, 3_000, |c| {
+        c.faults.disk_latency_ms_max = 40;
+        c.faults.crashes = 12;
+    });
+    let (seed, v) = found.expect("the simulator must catch S4's floor ignored");
+    assert!(v.contains("no-double-vote"), "seed {seed}: {v}");
+}

@@ -24,6 +24,8 @@ pub enum StoreError {
         "commit of height {height} does not extend the stored chain (tip {tip}, parent {parent})"
     )]
     NotExtending { height: u64, tip: u64, parent: String },
+    #[error("raft log append at {index} leaves a gap (last {last}, snapshot {snapshot})")]
+    LogGap { index: u64, last: u64, snapshot: u64 },
 }
 
 /// Wraps a redb error with the operation that failed.

@@ -14,6 +14,8 @@
 //! `write` returns, so one durable write per step, not per message. Only then may the runtime
 //! feed `SafetyPersisted` to the core.
 //!
+//! Raft mode has its own store in its own file, [`RaftStore`] (`raft_store.rs`).
+//!
 //! **Trust.** Every read checks what it decodes; a record that does not decode, a commit that
 //! does not extend the stored chain, or a store of another committee is a [`StoreError`], and
 //! the node stops rather than carry on with state it cannot trust.
@@ -21,7 +23,9 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod raft_store;
 mod store;
 
 pub use error::StoreError;
+pub use raft_store::{RaftBatch, RaftStore};
 pub use store::{sync_dir, AppSnapshot, Batch, Store};

@@ -3,10 +3,14 @@
 use std::path::Path;
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
-use warpnet_core::{Committed, Recovery, SafetyData};
+use std::sync::Arc;
+
+use warpnet_core::{Committed, EpochChange, Recovery, SafetyData};
 use warpnet_types::codec::{Decode, Encode, Reader, Writer};
+use warpnet_types::epoch::EpochEnd;
 use warpnet_types::{
-    Block, BlockId, ConsensusConfig, Digest, Height, QuorumCertificate, SyncRequest, SyncResponse,
+    Block, BlockId, ConsensusConfig, Digest, Epoch, Height, QuorumCertificate, SyncRequest,
+    SyncResponse,
 };
 
 use crate::error::{db, StoreError};
@@ -16,6 +20,10 @@ const PENDING: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pending");
 const BLOCKS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("blocks");
 const CHAIN: TableDefinition<u64, &[u8]> = TableDefinition::new("chain");
 const APP: TableDefinition<&[u8], &[u8]> = TableDefinition::new("app");
+/// Each epoch after the first: its committee (canonical encoding), by epoch number.
+const COMMITTEES: TableDefinition<u64, &[u8]> = TableDefinition::new("committees");
+/// Each ended epoch: the proof of its end (EP3, EP4), by epoch number.
+const EPOCH_ENDS: TableDefinition<u64, &[u8]> = TableDefinition::new("epoch_ends");
 
 const SCHEMA_VERSION: u8 = 1;
 /// redb's page cache (its default is 1 GiB, which a node with a million IDs fills: 640 MiB of
@@ -37,6 +45,8 @@ pub struct Batch {
     pub commits: Vec<Committed>,
     /// State-machine writes produced by applying `commits` (key, value; empty value deletes).
     pub app: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Epochs that ended with these commits, in order, with the committees that follow.
+    pub epochs: Vec<EpochChange>,
 }
 
 impl Batch {
@@ -45,6 +55,7 @@ impl Batch {
             && self.safety.is_none()
             && self.commits.is_empty()
             && self.app.is_empty()
+            && self.epochs.is_empty()
     }
 }
 
@@ -114,7 +125,9 @@ impl Store {
             let mut meta = txn.open_table(META).map_err(db("open meta"))?;
             let schema =
                 meta.get(KEY_SCHEMA).map_err(db("read schema"))?.map(|v| v.value().to_vec());
-            let expected = config.digest();
+            // A store belongs to one network: its first committee (later epochs' committees
+            // are in the `committees` table).
+            let expected = config.genesis_digest();
             match schema {
                 Some(v) => {
                     let found = v.first().copied().unwrap_or(0);
@@ -150,6 +163,8 @@ impl Store {
             // Make sure every table exists, so readers never meet a missing one.
             txn.open_table(PENDING).map_err(db("open pending"))?;
             txn.open_table(APP).map_err(db("open app"))?;
+            txn.open_table(COMMITTEES).map_err(db("open committees"))?;
+            txn.open_table(EPOCH_ENDS).map_err(db("open epoch ends"))?;
         }
         txn.commit().map_err(db("commit"))
     }
@@ -212,6 +227,18 @@ impl Store {
                 }
                 for k in stale {
                     pending.remove(k.as_slice()).map_err(db("prune pending"))?;
+                }
+            }
+            if !batch.epochs.is_empty() {
+                let mut committees = txn.open_table(COMMITTEES).map_err(db("open committees"))?;
+                let mut ends = txn.open_table(EPOCH_ENDS).map_err(db("open epoch ends"))?;
+                for e in &batch.epochs {
+                    let next = e.next.epoch().0;
+                    committees
+                        .insert(next, e.next.to_bytes().as_slice())
+                        .map_err(db("write committee"))?;
+                    ends.insert(e.end.epoch().0, e.end.to_bytes().as_slice())
+                        .map_err(db("write epoch end"))?;
                 }
             }
             if !batch.app.is_empty() {
@@ -287,6 +314,47 @@ impl Store {
             blocks: uncommitted,
             recent_commands,
         })
+    }
+
+    /// The committee of the latest epoch the store reached: `genesis` (the network's first
+    /// committee, which the store was opened with) until an epoch ended.
+    pub fn committee(&self, genesis: &ConsensusConfig) -> Result<Arc<ConsensusConfig>, StoreError> {
+        let txn = self.db.begin_read().map_err(db("begin read"))?;
+        let t = txn.open_table(COMMITTEES).map_err(db("open committees"))?;
+        let last = t.last().map_err(db("read committee"))?.map(|(_, v)| v.value().to_vec());
+        match last {
+            None => Ok(Arc::new(genesis.clone())),
+            Some(bytes) => {
+                let c = ConsensusConfig::from_bytes(&bytes).map_err(|e| StoreError::Corrupt {
+                    what: "committee",
+                    detail: e.to_string(),
+                })?;
+                if c.genesis_digest() != genesis.genesis_digest() {
+                    return Err(StoreError::Corrupt {
+                        what: "committee",
+                        detail: "a committee of another network".into(),
+                    });
+                }
+                Ok(Arc::new(c))
+            }
+        }
+    }
+
+    /// The proofs of the ends of the epochs from `from` on, oldest first, at most `max` (EP4).
+    pub fn epoch_ends(&self, from: Epoch, max: usize) -> Result<Vec<EpochEnd>, StoreError> {
+        let txn = self.db.begin_read().map_err(db("begin read"))?;
+        let t = txn.open_table(EPOCH_ENDS).map_err(db("open epoch ends"))?;
+        let mut out = Vec::new();
+        for entry in t.range(from.0..).map_err(db("read epoch ends"))?.take(max) {
+            let (_, v) = entry.map_err(db("read epoch ends"))?;
+            out.push(
+                EpochEnd::from_bytes(v.value()).map_err(|e| StoreError::Corrupt {
+                    what: "epoch end",
+                    detail: e.to_string(),
+                })?,
+            );
+        }
+        Ok(out)
     }
 
     /// Any block held, committed or not.

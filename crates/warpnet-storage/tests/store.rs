@@ -304,7 +304,7 @@ impl Cluster {
         let from = NodeId(i as u16);
         for out in step.messages {
             match out.to {
-                Target::One(to) => self.queue.push_back((to.index(), from, out.message)),
+                Target::One(to) => self.queue.push_back((self.index_of(&to), from, out.message)),
                 Target::All => {
                     for j in (0..4).filter(|&j| j != i) {
                         self.queue.push_back((j, from, out.message.clone()));
@@ -315,16 +315,26 @@ impl Cluster {
         for (to, request) in step.serve_sync {
             let store = self.replicas[i].store.as_ref().unwrap();
             let response = store.serve_sync(&request, 64).unwrap();
-            self.queue.push_back((to.index(), from, Message::SyncResponse(response)));
+            let to = self.index_of(&to);
+            self.queue.push_back((to, from, Message::SyncResponse(response)));
         }
         assert!(step.evidence.is_empty(), "honest cluster produced evidence: {:?}", step.evidence);
         self.replicas[i].deadline = step.deadline_ms;
         if let Some(w) = step.write {
-            let batch =
-                Batch { blocks: w.blocks, safety: w.safety, commits: w.commits, app: vec![] };
+            let batch = Batch {
+                blocks: w.blocks,
+                safety: w.safety,
+                commits: w.commits,
+                app: vec![],
+                epochs: w.epoch.into_iter().collect(),
+            };
             self.replicas[i].store.as_ref().unwrap().write(&batch).unwrap();
             self.input(i, Input::Persisted { seq: w.seq });
         }
+    }
+
+    fn index_of(&self, key: &warpnet_types::PublicKey) -> usize {
+        self.config.node_id_of(key).unwrap().index()
     }
 
     fn submit(&mut self, i: usize, cmd: &[u8]) {
@@ -351,6 +361,7 @@ impl Cluster {
                 return;
             }
             if let Some((to, from, m)) = self.queue.pop_front() {
+                let from = *self.config.public_key(from).unwrap();
                 self.input(to, Input::Message { from, message: m });
                 continue;
             }

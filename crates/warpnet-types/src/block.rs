@@ -90,18 +90,25 @@ impl Block {
         b
     }
 
-    /// The genesis block of a committee: round 0, height 0, its parent the configuration's
-    /// digest, so every committee (network, epoch, members) has its own genesis.
+    /// The genesis block of a committee: round 0, empty, committed by definition. For the
+    /// network's first committee: height 0, its parent the configuration's digest. For a later
+    /// epoch (EP3): the child of the block that ended the previous epoch (height + 1, same
+    /// timestamp), committing to the new configuration through the QC it carries. Either way
+    /// every committee (network, epoch, members) has its own genesis.
     pub fn genesis(config: &ConsensusConfig) -> Self {
         let pre = QuorumCertificate::pre_genesis(config);
+        let (height, parent, timestamp_ms) = match config.start() {
+            None => (Height(0), config.digest(), 0),
+            Some(s) => (s.height.next(), s.after, s.timestamp_ms),
+        };
         Self::with_parent(
             config.epoch(),
             Round(0),
-            Height(0),
-            config.digest(),
+            height,
+            parent,
             NodeId(0),
             pre,
-            0,
+            timestamp_ms,
             Vec::new(),
         )
     }

@@ -216,12 +216,14 @@ impl QuorumCertificate {
         )
     }
 
-    /// The QC inside the genesis block itself (certifies nothing; never validated).
+    /// The QC inside the genesis block itself (certifies nothing; never validated). In a later
+    /// epoch's genesis it names the configuration's digest, so the block commits to it.
     pub(crate) fn pre_genesis(config: &ConsensusConfig) -> Self {
+        let named = if config.start().is_some() { config.digest() } else { Digest::ZERO };
         Self::from_parts(
             config.epoch(),
             Round(0),
-            Digest::ZERO,
+            named,
             VoterBitmap::empty(config.total_nodes()),
             Vec::new(),
         )

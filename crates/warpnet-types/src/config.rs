@@ -6,14 +6,16 @@
 //! `f + 1` common members (so at least one honest) for every `n`, and stays reachable with `f`
 //! members down. Everything here is computed from the participant list, never stored.
 
-use crate::codec::{Encode, Writer};
+use crate::codec::{CodecError, Decode, Encode, Reader, Writer};
 use crate::crypto::{domain, signer_from_seed, PublicKey, SchemeId, Signer};
-use crate::{Digest, Epoch, NetworkId, NodeId, Round};
+use crate::{BlockId, Digest, Epoch, Height, NetworkId, NodeId, Round};
 
 /// The largest committee we run (seed 004's bound).
 pub const COMMITTEE_SIZE_MAX: usize = 512;
 /// Longest network address of a member, in bytes.
 pub const ADDRESS_LEN_MAX: usize = 256;
+/// The smallest committee membership changes may leave, unless the genesis sets another.
+pub const MEMBERS_MIN_DEFAULT: usize = 4;
 
 /// One member of the committee.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,8 +23,20 @@ pub struct Participant {
     pub public_key: PublicKey,
     /// Where its peers reach it (`host:port`).
     pub address: String,
+    /// Where clients reach its HTTP API (`host:port`; empty when not published).
+    pub api_address: String,
     /// Publicly reachable: only such members may lead (seed 000: "Only public node could be leader").
     pub public: bool,
+}
+
+/// Where an epoch after the first begins: just after the committed block that ended the
+/// previous epoch (rule EP3). The epoch's genesis block is the child of that block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EpochStart {
+    /// The block that ended the previous epoch (its reconfiguration block).
+    pub after: BlockId,
+    pub height: Height,
+    pub timestamp_ms: u64,
 }
 
 /// How the quorum is derived from `n`. Only `NMinusF` is safe for every `n`; the ADR's rule
@@ -50,6 +64,8 @@ pub enum ConfigError {
     BadAddress { id: NodeId },
     #[error("node {id} is not a member of a committee of {total}")]
     UnknownNode { id: NodeId, total: usize },
+    #[error("member {id}'s key was removed from this network before and may never return")]
+    Retired { id: NodeId },
 }
 
 /// The committee of one epoch. Cheap to clone behind an `Arc`; immutable once built.
@@ -60,6 +76,14 @@ pub struct ConsensusConfig {
     scheme: SchemeId,
     participants: Vec<Participant>,
     quorum_rule: QuorumRule,
+    /// Where this epoch begins; `None` for the network's first committee.
+    start: Option<EpochStart>,
+    /// Keys removed in earlier epochs, sorted: never admitted again.
+    retired: Vec<PublicKey>,
+    /// Removals never leave fewer members than this.
+    members_min: usize,
+    /// The digest of the network's first committee: the network's identity across epochs.
+    genesis: Digest,
     /// Publicly reachable members in id order: the leader rotation. Derived in the constructor.
     leaders: Vec<NodeId>,
     /// Digest of everything above. Derived in the constructor.
@@ -67,13 +91,88 @@ pub struct ConsensusConfig {
 }
 
 impl ConsensusConfig {
-    /// ADR-006 `NewConsensusConfig`: members get ids 0, 1, 2, ... in the given order.
+    /// ADR-006 `NewConsensusConfig`: a network's first committee; members get ids 0, 1, 2, ...
+    /// in the given order.
     pub fn new(
         network: NetworkId,
         epoch: Epoch,
         scheme: SchemeId,
         participants: Vec<Participant>,
     ) -> Result<Self, ConfigError> {
+        Self::build(Next {
+            network,
+            epoch,
+            scheme,
+            participants,
+            quorum_rule: QuorumRule::NMinusF,
+            start: None,
+            retired: Vec::new(),
+            members_min: MEMBERS_MIN_DEFAULT,
+            genesis: None,
+        })
+    }
+
+    /// A later epoch's committee: `participants` (ids re-indexed in this order, ADR-006) with
+    /// `newly_retired` added to the retired keys, starting after `start`. Identity is the
+    /// public key; a `NodeId` is only an index within one epoch.
+    pub fn next_epoch(
+        &self,
+        participants: Vec<Participant>,
+        newly_retired: Option<PublicKey>,
+        start: EpochStart,
+    ) -> Result<Self, ConfigError> {
+        let mut retired = self.retired.clone();
+        retired.extend(newly_retired);
+        retired.sort_by_key(|k| k.0);
+        retired.dedup();
+        Self::build(Next {
+            network: self.network.clone(),
+            epoch: self.epoch.next(),
+            scheme: self.scheme,
+            participants,
+            quorum_rule: self.quorum_rule,
+            start: Some(start),
+            retired,
+            members_min: self.members_min,
+            genesis: Some(self.genesis),
+        })
+    }
+
+    /// The same first committee with another floor for removals (a genesis parameter).
+    pub fn with_members_min(self, members_min: usize) -> Result<Self, ConfigError> {
+        Self::build(Next { members_min, ..self.into_next() })
+    }
+
+    fn into_next(self) -> Next {
+        let genesis = self.start.map(|_| self.genesis);
+        Next {
+            network: self.network,
+            epoch: self.epoch,
+            scheme: self.scheme,
+            participants: self.participants,
+            quorum_rule: self.quorum_rule,
+            start: self.start,
+            retired: self.retired,
+            members_min: self.members_min,
+            genesis,
+        }
+    }
+
+    fn build(next: Next) -> Result<Self, ConfigError> {
+        let Next {
+            network,
+            epoch,
+            scheme,
+            participants,
+            quorum_rule,
+            start,
+            retired,
+            members_min,
+            genesis,
+        } = next;
+        let mut retired = retired;
+        retired.sort_by_key(|k| k.0);
+        retired.dedup();
         let n = participants.len();
         if n == 0 || n > COMMITTEE_SIZE_MAX {
             return Err(ConfigError::Size { got: n });
@@ -89,8 +188,14 @@ impl ConsensusConfig {
                 return Err(ConfigError::DuplicateKey { first, second: id });
             }
             seen.insert(p.public_key, id);
-            if p.address.is_empty() || p.address.len() > ADDRESS_LEN_MAX {
+            if p.address.is_empty()
+                || p.address.len() > ADDRESS_LEN_MAX
+                || p.api_address.len() > ADDRESS_LEN_MAX
+            {
                 return Err(ConfigError::BadAddress { id });
+            }
+            if retired.binary_search_by_key(&p.public_key.0, |k| k.0).is_ok() {
+                return Err(ConfigError::Retired { id });
             }
         }
         let leaders: Vec<NodeId> = participants
@@ -107,11 +212,18 @@ impl ConsensusConfig {
             epoch,
             scheme,
             participants,
-            quorum_rule: QuorumRule::NMinusF,
+            quorum_rule,
+            start,
+            retired,
+            members_min,
+            genesis: genesis.unwrap_or(Digest::ZERO),
             leaders,
             digest: Digest::ZERO,
         };
         c.digest = c.compute_digest();
+        if genesis.is_none() {
+            c.genesis = c.digest;
+        }
         Ok(c)
     }
 
@@ -130,6 +242,7 @@ impl ConsensusConfig {
             .map(|(i, s)| Participant {
                 public_key: s.public_key(),
                 address: format!("127.0.0.1:{}", 7100 + i),
+                api_address: String::new(),
                 public: true,
             })
             .collect();
@@ -140,26 +253,23 @@ impl ConsensusConfig {
     /// The same committee under the ADR's unsafe `2f + 1` quorum. Only for the simulator's
     /// demonstration of the fork it allows; the node never builds one.
     #[must_use]
-    pub fn with_unsafe_adr_quorum(mut self) -> Self {
-        self.quorum_rule = QuorumRule::AdrTwoFPlusOneUnsafe;
-        self.digest = self.compute_digest();
-        self
+    pub fn with_unsafe_adr_quorum(self) -> Self {
+        let next = Next { quorum_rule: QuorumRule::AdrTwoFPlusOneUnsafe, ..self.into_next() };
+        Self::build(next).unwrap_or_else(|_| unreachable!("the committee was valid"))
     }
 
     /// Marks which members are publicly reachable (and so may lead); for tests and tools.
-    pub fn with_public(mut self, public: &[bool]) -> Result<Self, ConfigError> {
-        for (p, &is_public) in self.participants.iter_mut().zip(public) {
+    pub fn with_public(self, public: &[bool]) -> Result<Self, ConfigError> {
+        let mut next = self.into_next();
+        for (p, &is_public) in next.participants.iter_mut().zip(public) {
             p.public = is_public;
         }
-        Self::new(self.network, self.epoch, self.scheme, self.participants).map(|c| {
-            if self.quorum_rule == QuorumRule::NMinusF {
-                c
-            } else {
-                c.with_unsafe_adr_quorum()
-            }
-        })
+        Self::build(next)
     }
 
+    /// Everything but the derived fields, canonically. What a first committee with default
+    /// settings and no API addresses encodes is unchanged from before epochs existed; the rest
+    /// is an extension after it (the encoding stays injective: the first part delimits itself).
     fn compute_digest(&self) -> Digest {
         let mut w = Writer::new();
         w.put(&self.network).put(&self.epoch).u8(self.scheme.wire_tag());
@@ -171,7 +281,54 @@ impl ConsensusConfig {
         for p in &self.participants {
             w.put(&p.public_key).bytes(p.address.as_bytes()).bool(p.public);
         }
+        let plain = self.start.is_none()
+            && self.retired.is_empty()
+            && self.members_min == MEMBERS_MIN_DEFAULT
+            && self.participants.iter().all(|p| p.api_address.is_empty());
+        if !plain {
+            w.u8(1); // extension version
+            for p in &self.participants {
+                w.bytes(p.api_address.as_bytes());
+            }
+            w.len(self.retired.len());
+            for k in &self.retired {
+                w.put(k);
+            }
+            w.u64(self.members_min as u64);
+            match &self.start {
+                None => w.u8(0),
+                Some(s) => {
+                    w.u8(1).put(&s.after).put(&s.height).u64(s.timestamp_ms).put(&self.genesis)
+                }
+            };
+        }
         Digest::hash(domain::TAG_CONFIG, w.as_slice())
+    }
+
+    /// Where this epoch begins (`None` for the network's first committee).
+    pub fn start(&self) -> Option<&EpochStart> {
+        self.start.as_ref()
+    }
+
+    /// Keys removed in earlier epochs (never admitted again), sorted.
+    pub fn retired(&self) -> &[PublicKey] {
+        &self.retired
+    }
+
+    /// Whether `key` was ever a member and was removed.
+    pub fn is_retired(&self, key: &PublicKey) -> bool {
+        self.retired.binary_search_by_key(&key.0, |k| k.0).is_ok()
+    }
+
+    /// The floor removals respect.
+    pub fn members_min(&self) -> usize {
+        self.members_min
+    }
+
+    /// The digest of the network's first committee: what identifies the network in every
+    /// epoch (transport hellos sign it).
+    pub fn genesis_digest(&self) -> Digest {
+        self.genesis
     }
 
     pub fn network(&self) -> &NetworkId {
@@ -284,9 +441,106 @@ pub fn quorum_threshold(n: usize) -> usize {
     n - faulty_nodes(n)
 }
 
+/// The canonical encoding of a whole committee (stored per epoch; sent to joining nodes).
+/// Decoding rebuilds it through the constructor, so every check runs again.
+impl Encode for ConsensusConfig {
+    fn encode(&self, w: &mut Writer) {
+        w.u8(1).put(&self.network).put(&self.epoch).u8(self.scheme.wire_tag());
+        w.u8(match self.quorum_rule {
+            QuorumRule::NMinusF => 0,
+            QuorumRule::AdrTwoFPlusOneUnsafe => 1,
+        });
+        w.len(self.participants.len());
+        for p in &self.participants {
+            w.put(p);
+        }
+        w.len(self.retired.len());
+        for k in &self.retired {
+            w.put(k);
+        }
+        w.u64(self.members_min as u64);
+        match &self.start {
+            None => w.u8(0),
+            Some(s) => w.u8(1).put(&s.after).put(&s.height).u64(s.timestamp_ms).put(&self.genesis),
+        };
+    }
+}
+
+impl Decode for ConsensusConfig {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
+        let version = r.u8("committee encoding version")?;
+        if version != 1 {
+            return Err(CodecError::UnsupportedVersion { got: version, supported: 1 });
+        }
+        let network = r.get()?;
+        let epoch = r.get()?;
+        let scheme = SchemeId::from_wire_tag(r.u8("signature scheme")?)?;
+        let quorum_rule = match r.u8("quorum rule")? {
+            0 => QuorumRule::NMinusF,
+            1 => QuorumRule::AdrTwoFPlusOneUnsafe,
+            tag => return Err(CodecError::InvalidTag { what: "quorum rule", tag }),
+        };
+        let participants = r.list("members", COMMITTEE_SIZE_MAX, Reader::get)?;
+        let retired = r.list("retired keys", 1 << 16, Reader::get)?;
+        let members_min = r.u64("members floor")? as usize;
+        let (start, genesis) = match r.u8("epoch start")? {
+            0 => (None, None),
+            1 => {
+                let start =
+                    EpochStart { after: r.get()?, height: r.get()?, timestamp_ms: r.u64("start")? };
+                (Some(start), Some(r.get()?))
+            }
+            tag => return Err(CodecError::InvalidTag { what: "epoch start", tag }),
+        };
+        let next = Next {
+            network,
+            epoch,
+            scheme,
+            participants,
+            quorum_rule,
+            start,
+            retired,
+            members_min,
+            genesis,
+        };
+        Self::build(next)
+            .map_err(|e| CodecError::Invalid { what: "committee", reason: e.to_string() })
+    }
+}
+
+/// The fields of a committee under construction.
+struct Next {
+    network: NetworkId,
+    epoch: Epoch,
+    scheme: SchemeId,
+    participants: Vec<Participant>,
+    quorum_rule: QuorumRule,
+    start: Option<EpochStart>,
+    retired: Vec<PublicKey>,
+    members_min: usize,
+    /// `None` for a first committee (its own digest).
+    genesis: Option<Digest>,
+}
+
 impl Encode for Participant {
     fn encode(&self, w: &mut Writer) {
-        w.put(&self.public_key).bytes(self.address.as_bytes()).bool(self.public);
+        w.put(&self.public_key).bytes(self.address.as_bytes());
+        w.bytes(self.api_address.as_bytes()).bool(self.public);
+    }
+}
+
+impl Decode for Participant {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
+        let public_key = r.get()?;
+        let text = |r: &mut Reader<'_>, what| {
+            let b = r.bytes(what, ADDRESS_LEN_MAX)?;
+            String::from_utf8(b.to_vec())
+                .map_err(|_| CodecError::Invalid { what, reason: "not UTF-8".into() })
+        };
+        let address = text(r, "member address")?;
+        let api_address = text(r, "member API address")?;
+        let public = r.bool("member public flag")?;
+        Ok(Self { public_key, address, api_address, public })
     }
 }
 

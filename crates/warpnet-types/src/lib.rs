@@ -12,8 +12,11 @@ pub mod certs;
 pub mod codec;
 pub mod config;
 pub mod crypto;
+pub mod epoch;
 pub mod error;
+pub mod evidence;
 pub mod ids;
+pub mod membership;
 pub mod message;
 pub mod timeout;
 
@@ -21,8 +24,11 @@ pub use bitmap::{BitmapError, VoterBitmap};
 pub use block::{Block, Payload};
 pub use certs::{QuorumCertificate, Timeout, TimeoutCertificate, Vote};
 pub use codec::{CodecError, Decode, Encode};
-pub use config::{ConfigError, ConsensusConfig, Participant, QuorumRule};
+pub use config::{ConfigError, ConsensusConfig, EpochStart, Participant, QuorumRule};
 pub use crypto::{PublicKey, SchemeId, Signature, Signer};
 pub use error::ValidationError;
 pub use ids::{BlockId, Digest, Epoch, Height, NetworkId, NodeId, Round};
-pub use message::{Message, Proposal, SharedCommands, SyncRequest, SyncResponse, TimeoutMsg};
+pub use message::{
+    EpochProofMsg, EpochRequest, Message, Proposal, SharedCommands, SyncRequest, SyncResponse,
+    TimeoutMsg,
+};

@@ -175,6 +175,25 @@ pub struct SharedCommands {
     pub commands: Vec<Vec<u8>>,
 }
 
+/// Asks a peer for the ends of the epochs from `from` on (EP4): the sender is in epoch
+/// `epoch` and saw a message of a later one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EpochRequest {
+    pub epoch: Epoch,
+    pub from: Epoch,
+}
+
+/// The ends of consecutive epochs, answering an [`EpochRequest`] or a message from an earlier
+/// epoch, and the proof of the sender's latest commit; `epoch` is the sender's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EpochProofMsg {
+    pub epoch: Epoch,
+    /// The ends of the epochs from the one asked for to the sender's (empty if the same).
+    pub ends: Vec<crate::epoch::EpochEnd>,
+    /// The sender's latest commit in its epoch, if it holds its proof.
+    pub latest: Option<crate::epoch::CommitProof>,
+}
+
 /// Everything members send each other.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
@@ -184,6 +203,8 @@ pub enum Message {
     SyncRequest(SyncRequest),
     SyncResponse(SyncResponse),
     Commands(SharedCommands),
+    EpochRequest(EpochRequest),
+    EpochProof(EpochProofMsg),
 }
 
 impl Message {
@@ -195,7 +216,22 @@ impl Message {
             Message::SyncRequest(r) => r.epoch,
             Message::SyncResponse(r) => r.epoch,
             Message::Commands(c) => c.epoch,
+            Message::EpochRequest(r) => r.epoch,
+            Message::EpochProof(p) => p.epoch,
         }
+    }
+
+    /// Whether the message is taken whatever the receiver's epoch: sync and epoch proofs let a
+    /// member in another epoch catch up (EP4), and client commands are valid in any epoch (M1).
+    pub fn is_epoch_agnostic(&self) -> bool {
+        matches!(
+            self,
+            Message::SyncRequest(_)
+                | Message::SyncResponse(_)
+                | Message::EpochRequest(_)
+                | Message::EpochProof(_)
+                | Message::Commands(_)
+        )
     }
 
     /// A short name for logs and metrics.
@@ -207,6 +243,8 @@ impl Message {
             Message::SyncRequest(_) => "sync_request",
             Message::SyncResponse(_) => "sync_response",
             Message::Commands(_) => "commands",
+            Message::EpochRequest(_) => "epoch_request",
+            Message::EpochProof(_) => "epoch_proof",
         }
     }
 
@@ -265,6 +303,17 @@ impl Encode for Message {
                     w.bytes(cmd);
                 }
             }
+            // Kind 7 is left to Raft mode's messages.
+            Message::EpochRequest(e) => {
+                w.u8(8).put(&e.epoch).put(&e.from);
+            }
+            Message::EpochProof(p) => {
+                w.u8(9).put(&p.epoch).len(p.ends.len());
+                for e in &p.ends {
+                    w.put(e);
+                }
+                w.put(&p.latest);
+            }
         }
     }
 }
@@ -290,6 +339,12 @@ impl Decode for Message {
                 commands: r.list("shared commands", SHARED_COMMANDS_MAX, |r| {
                     r.bytes("shared command", SHARED_COMMAND_BYTES_MAX).map(<[u8]>::to_vec)
                 })?,
+            }),
+            8 => Message::EpochRequest(EpochRequest { epoch: r.get()?, from: r.get()? }),
+            9 => Message::EpochProof(EpochProofMsg {
+                epoch: r.get()?,
+                ends: r.list("epoch ends", crate::epoch::EPOCH_PROOF_ENDS_MAX, Reader::get)?,
+                latest: r.get()?,
             }),
             tag => return Err(CodecError::InvalidTag { what: "message kind", tag }),
         })

@@ -21,6 +21,8 @@ const KIND_TIMEOUT: u8 = 3;
 const KIND_SYNC_REQUEST: u8 = 4;
 const KIND_SYNC_RESPONSE: u8 = 5;
 const KIND_COMMANDS: u8 = 6;
+const KIND_EPOCH_REQUEST: u8 = 8;
+const KIND_EPOCH_PROOF: u8 = 9;
 
 fn kind_tag(m: &Message) -> u8 {
     match m {
@@ -30,6 +32,8 @@ fn kind_tag(m: &Message) -> u8 {
         Message::SyncRequest(_) => KIND_SYNC_REQUEST,
         Message::SyncResponse(_) => KIND_SYNC_RESPONSE,
         Message::Commands(_) => KIND_COMMANDS,
+        Message::EpochRequest(_) => KIND_EPOCH_REQUEST,
+        Message::EpochProof(_) => KIND_EPOCH_PROOF,
     }
 }
 
@@ -141,7 +145,21 @@ fn message() -> impl Strategy<Value = Message> {
                 epoch,
                 commands
             })),
+        (epoch(), epoch()).prop_map(|(epoch, from)| Message::EpochRequest(
+            warpnet_types::EpochRequest { epoch, from }
+        )),
+        (epoch(), prop::collection::vec(commit_proof(), 0..2), prop::option::of(commit_proof()))
+            .prop_map(|(epoch, ends, latest)| Message::EpochProof(warpnet_types::EpochProofMsg {
+                epoch,
+                ends,
+                latest
+            })),
     ]
+}
+
+fn commit_proof() -> impl Strategy<Value = warpnet_types::epoch::CommitProof> {
+    (prop::collection::vec(block(), 0..3), qc())
+        .prop_map(|(blocks, certificate)| warpnet_types::epoch::CommitProof { blocks, certificate })
 }
 
 /// Decodes, and if the bytes are accepted checks they are the value's one encoding.
@@ -205,7 +223,10 @@ proptest! {
     }
 
     #[test]
-    fn unknown_kind_tags_are_refused(m in message(), tag in prop_oneof![Just(0u8), 7u8..=255]) {
+    fn unknown_kind_tags_are_refused(
+        m in message(),
+        tag in prop_oneof![Just(0u8), Just(7u8), 10u8..=255]
+    ) {
         let mut frame = m.to_frame();
         frame[1] = tag;
         prop_assert_eq!(
@@ -582,7 +603,10 @@ fn signed_messages_round_trip_and_still_validate() {
                     assert_eq!(tc.validate(&cfg), Ok(()));
                 }
             }
-            Message::SyncRequest(_) | Message::Commands(_) => {}
+            Message::SyncRequest(_)
+            | Message::Commands(_)
+            | Message::EpochRequest(_)
+            | Message::EpochProof(_) => {}
             Message::SyncResponse(r) => {
                 for b in &r.blocks {
                     assert_eq!(b.validate(&cfg), Ok(()));

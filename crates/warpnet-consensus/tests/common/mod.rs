@@ -90,6 +90,11 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn new(n: usize) -> Self {
+        Self::with_config(n, "")
+    }
+
+    /// A cluster whose every `node.toml` also holds `extra` (keys given there win).
+    pub fn with_config(n: usize, extra: &str) -> Self {
         let dir = temp_dir();
         let (mut api, mut p2p, mut members) = (Vec::new(), Vec::new(), Vec::new());
         for i in 0..n {
@@ -112,7 +117,10 @@ impl Cluster {
             let mut f =
                 std::fs::OpenOptions::new().append(true).open(node.join("node.toml")).unwrap();
             writeln!(f, "round_timeout_base_ms = 300").unwrap();
-            writeln!(f, "claim_timeout_ms = {CLAIM_TIMEOUT_MS}").unwrap();
+            if !extra.contains("claim_timeout_ms") {
+                writeln!(f, "claim_timeout_ms = {CLAIM_TIMEOUT_MS}").unwrap();
+            }
+            writeln!(f, "{extra}").unwrap();
             api.push(a);
             p2p.push(p);
             members.push(node.join("member.toml").to_str().unwrap().to_owned());
@@ -168,6 +176,28 @@ impl Cluster {
         let target = live.iter().map(|&i| self.height(i)).max().unwrap_or(0) + by;
         wait_until(what, 60, || live.iter().all(|&i| self.height(i) >= target));
     }
+}
+
+/// A cluster of `n` running nodes, each connected to every other, with `extra` in each
+/// `node.toml`.
+pub fn start_all_with(n: usize, extra: &str) -> Cluster {
+    let mut c = Cluster::with_config(n, extra);
+    for i in 0..n {
+        c.start(i);
+    }
+    c.wait_progress(2, "first commits");
+    wait_until("every node connected to every other", 30, || {
+        (0..n).all(|i| {
+            cluster_view(c.api[i]).is_some_and(|v| {
+                v["members"].as_array().unwrap().iter().all(|m| m["connected"] == Value::Bool(true))
+            })
+        })
+    });
+    c
+}
+
+pub fn start_all(n: usize) -> Cluster {
+    start_all_with(n, "")
 }
 
 impl Drop for Cluster {

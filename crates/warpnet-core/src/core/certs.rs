@@ -1,6 +1,6 @@
 //! Certificates move the replica: QCs lock, commit and advance rounds; TCs advance rounds.
 
-use warpnet_types::{NodeId, QuorumCertificate, Round, TimeoutCertificate};
+use warpnet_types::{PublicKey, QuorumCertificate, Round, TimeoutCertificate};
 
 use super::Core;
 use crate::io::Rejection;
@@ -15,7 +15,7 @@ impl Core {
         &mut self,
         qc: &QuorumCertificate,
         verified: bool,
-        source: Option<NodeId>,
+        source: Option<PublicKey>,
     ) -> Result<(), Rejection> {
         if !verified && !self.tree.knows_qc(qc) {
             qc.validate(&self.config)?;
@@ -24,8 +24,8 @@ impl Core {
         let raised = self.safety.observe_qc(qc);
         self.commit_with(qc);
         if !self.tree.contains(&qc.block_id()) && qc.round() >= self.safety.data().high_qc.round() {
-            let voter = qc.voters().iter().find(|&id| id != self.me);
-            self.request_sync(qc.block_id(), source.filter(|&s| s != self.me).or(voter));
+            let voter = self.key_of(qc.voters().iter().find(|&id| Some(id) != self.me));
+            self.request_sync(qc.block_id(), source.or(voter));
         }
         let round = self.round;
         self.advance(qc.round().next(), false);
@@ -37,17 +37,12 @@ impl Core {
         Ok(())
     }
 
-    /// C1: commits what the QC completes, in height order, exactly once.
+    /// C1: commits what the QC completes, in height order, exactly once (EP3 may end the
+    /// epoch on the way).
     pub(super) fn commit_with(&mut self, qc: &QuorumCertificate) {
-        let committed = self.tree.commit_for(qc);
-        if committed.is_empty() {
-            return;
+        if let Some(b0) = self.tree.committable(qc) {
+            self.commit_proven(b0, qc);
         }
-        for c in &committed {
-            self.mempool.remove_committed(c.block.payload().iter());
-        }
-        self.write.commits.extend(committed);
-        self.pending.retain(|_, (_, p)| p.block.height() > self.tree.root().height());
     }
 
     /// Takes in a TC: verifies it unless it is the one we hold, keeps the highest, and
@@ -88,6 +83,7 @@ impl Core {
         self.votes.prune_below(keep_from);
         self.timeouts.prune_below(keep_from);
         self.seen_proposals = self.seen_proposals.split_off(&Round(self.round.0.saturating_sub(8)));
+        self.prune_epoch_limits();
         self.sync_requested.retain(|_, r| r.0 + 1 >= self.round.0);
         self.propose(false);
         // A proposal for this round may have been waiting for the certificates we now hold.

@@ -4,7 +4,9 @@
 //! commits), `timeout.rs` (the pacemaker's timeouts), `sync.rs` (fetching missing blocks).
 
 mod certs;
+mod epoch;
 mod proposal;
+mod step;
 mod sync;
 mod timeout;
 mod validate;
@@ -14,14 +16,15 @@ pub use validate::CoreInvariant;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
+use warpnet_types::epoch::CommitProof;
 use warpnet_types::{
-    Block, BlockId, ConsensusConfig, Height, Message, NodeId, Proposal, QuorumCertificate, Round,
-    Signature, Signer, Timeout, TimeoutCertificate, Vote,
+    Block, BlockId, ConsensusConfig, Height, Message, NodeId, Proposal, PublicKey,
+    QuorumCertificate, Round, Signature, Signer, Timeout, TimeoutCertificate, Vote,
 };
 
 use crate::collect::{TimeoutCollector, VoteCollector};
 use crate::evidence::Equivocation;
-use crate::io::{Input, Outgoing, Rejection, Step, Target, Timer, Write};
+use crate::io::{EpochChange, Input, Rejection, Step, Timer, Write};
 use crate::mempool::Mempool;
 use crate::params::CoreParams;
 use crate::safety::{SafetyData, SafetyRules, Sealed};
@@ -98,12 +101,17 @@ pub struct Status {
     pub round_timeouts: u64,
     /// Writes handed out and not yet reported durable.
     pub writes_in_flight: u64,
+    pub epoch: warpnet_types::Epoch,
+    /// This replica's index in the epoch's committee; `None` when it is not a member (a
+    /// joining node following the chain, or a removed member lingering).
+    pub member: Option<NodeId>,
 }
 
 /// One replica's consensus state. See the crate documentation for the contract.
 pub struct Core {
     config: Arc<ConsensusConfig>,
-    me: NodeId,
+    /// Our index in the epoch's committee, if a member: only members sign.
+    me: Option<NodeId>,
     signer: Arc<dyn Signer>,
     params: CoreParams,
     safety: SafetyRules,
@@ -133,6 +141,16 @@ pub struct Core {
     mempool: Mempool,
     /// Members the transport reports unreachable (PM7).
     unreachable: std::collections::BTreeSet<NodeId>,
+    /// The proof of our latest commit (served to peers catching up, EP4).
+    latest_commit: Option<CommitProof>,
+    /// Blocks proven committed that we are fetching, oldest first: the ends of our epoch and
+    /// the next ones (with the committee each starts), then a latest commit (EP4, Y5).
+    targets: VecDeque<epoch::Proven>,
+    /// The epoch ended in this step (EP3); the switch happens as the step finishes.
+    ending: Option<EpochChange>,
+    /// Rate limits for EP4: when (core clock) we last answered or asked each peer.
+    epoch_served: HashMap<PublicKey, u64>,
+    epoch_asked: HashMap<PublicKey, u64>,
     now_ms: u64,
     /// The step being built, and its write.
     step: Step,
@@ -140,7 +158,7 @@ pub struct Core {
 }
 
 impl Core {
-    /// Builds a replica from what its storage holds. Call [`Core::start`] next.
+    /// Builds a member's replica from what its storage holds. Call [`Core::start`] next.
     pub fn new(
         config: Arc<ConsensusConfig>,
         me: NodeId,
@@ -151,14 +169,26 @@ impl Core {
         let expected = config
             .public_key(me)
             .map_err(|_| StartError::NotMember { me, total: config.total_nodes() })?;
+        if signer.public_key() != *expected {
+            return Err(StartError::WrongKey { me });
+        }
+        Self::recover(config, signer, params, recovery)
+    }
+
+    /// Builds a replica from what its storage holds, a member of `config`'s epoch or not (then
+    /// it follows the chain without signing, EP4). Call [`Core::start`] next.
+    pub fn recover(
+        config: Arc<ConsensusConfig>,
+        signer: Arc<dyn Signer>,
+        params: CoreParams,
+        recovery: Recovery,
+    ) -> Result<Self, StartError> {
+        let me = config.node_id_of(&signer.public_key());
         if signer.scheme() != config.scheme() {
             return Err(StartError::WrongScheme {
                 key: signer.scheme(),
                 committee: config.scheme(),
             });
-        }
-        if signer.public_key() != *expected {
-            return Err(StartError::WrongKey { me });
         }
         params.check().map_err(StartError::Params)?;
         if recovery.safety.epoch != config.epoch() {
@@ -214,6 +244,11 @@ impl Core {
             evidence: Vec::new(),
             mempool,
             unreachable: std::collections::BTreeSet::new(),
+            latest_commit: None,
+            targets: VecDeque::new(),
+            ending: None,
+            epoch_served: HashMap::new(),
+            epoch_asked: HashMap::new(),
             now_ms: 0,
             step: Step::default(),
             write: Write::default(),
@@ -228,8 +263,8 @@ impl Core {
         if self.tree.contains(&high_qc.block_id()) {
             self.tree.record_qc(&high_qc);
         } else {
-            let peer = high_qc.voters().iter().find(|&id| id != self.me);
-            self.request_sync(high_qc.block_id(), peer);
+            let peer = high_qc.voters().iter().find(|&id| Some(id) != self.me);
+            self.request_sync(high_qc.block_id(), self.key_of(peer));
         }
         self.finish()
     }
@@ -263,7 +298,9 @@ impl Core {
         let mut verdicts = Vec::with_capacity(commands.len());
         let mut fresh = Vec::new();
         for cmd in commands {
-            let verdict = self.mempool.add(cmd.clone());
+            // EP1: a membership change must be valid for the epoch to be ordered at all.
+            let verdict =
+                self.check_membership_command(&cmd).and_then(|()| self.mempool.add(cmd.clone()));
             if verdict.is_ok() {
                 fresh.push(cmd);
             }
@@ -282,81 +319,12 @@ impl Core {
         (verdicts, self.finish())
     }
 
-    /// The writes up to `seq` are durable: the safety data they carried is too. Only those:
-    /// a later write may still be in flight, and what it seals must wait for it.
-    fn on_persisted(&mut self, seq: u64) {
-        #[cfg(feature = "mutations")]
-        if self.params.mutation == Some(crate::params::Mutation::PersistedCoversAll) {
-            self.unpersisted.clear();
-            return self.safety.persisted(self.persist_requested);
-        }
-        let mut version = None;
-        while let Some(&(s, v)) = self.unpersisted.front() {
-            if s > seq {
-                break;
-            }
-            version = Some(v);
-            self.unpersisted.pop_front();
-        }
-        if let Some(v) = version {
-            self.safety.persisted(v);
-        }
-    }
-
-    /// Fires the due timers one at a time, earliest first, looking again after each: firing
-    /// one may re-arm a timer, which must not fire early. Each kind fires at most once a tick.
-    fn on_tick(&mut self) {
-        let mut fired = [false; 2];
-        loop {
-            let due = self
-                .timers
-                .iter()
-                .flatten()
-                .filter(|(at, t)| *at <= self.now_ms && !fired[t.kind()])
-                .min_by_key(|(at, t)| (*at, t.kind()))
-                .copied();
-            let Some((_, timer)) = due else { return };
-            fired[timer.kind()] = true;
-            self.timers[timer.kind()] = None;
-            match timer {
-                Timer::Round(r) => self.on_round_timer(r),
-                Timer::Propose(r) => {
-                    if r == self.round {
-                        self.propose(true);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Arms a timer `after_ms` from now, replacing the earlier one of its kind.
-    pub(super) fn set_timer(&mut self, timer: Timer, after_ms: u64) {
-        self.timers[timer.kind()] = Some((self.now_ms.saturating_add(after_ms), timer));
-    }
-
-    /// When the current round's timer fires (PM7 only ever brings it forward).
-    fn round_deadline_ms(&self) -> u64 {
-        self.timers[0].map_or(u64::MAX, |(at, _)| at)
-    }
-
-    pub(super) fn send(&mut self, to: NodeId, message: Message) {
-        self.step.messages.push(Outgoing { to: Target::One(to), message });
-    }
-
-    pub(super) fn broadcast(&mut self, message: Message) {
-        self.step.messages.push(Outgoing { to: Target::All, message });
-    }
-
-    pub(super) fn persist_block(&mut self, block: Block) {
-        self.write.blocks.push(block);
-    }
-
     /// PM7: a member became unreachable or reachable again. If the current round's leader or
     /// vote collector just went away, the round cannot produce a QC: its timer is shortened.
-    fn on_reachability(&mut self, peer: NodeId, reachable: bool) {
-        if peer == self.me || !self.config.contains(peer) {
+    fn on_reachability(&mut self, peer: PublicKey, reachable: bool) {
+        let Some(peer) = self.config.node_id_of(&peer).filter(|&p| Some(p) != self.me) else {
             return;
-        }
+        };
         if reachable {
             self.unreachable.remove(&peer);
             return;
@@ -396,15 +364,21 @@ impl Core {
     /// de-duplicated), so they reach a proposal whoever leads next. The runtime checks each
     /// command's client signature before this; a block's commands are checked again when
     /// applied, so a member sharing junk wastes block space but changes no state.
-    fn on_shared_commands(&mut self, from: NodeId, shared: warpnet_types::SharedCommands) {
+    fn on_shared_commands(&mut self, key: PublicKey, shared: warpnet_types::SharedCommands) {
+        let from = self.config.node_id_of(&key);
         let mut added = false;
         for cmd in shared.commands {
+            // EP1: a membership change enters the mempool only if it is valid for the epoch.
+            if let Err(reason) = self.check_membership_command(&cmd) {
+                self.reject(from, reason);
+                continue;
+            }
             match self.mempool.add(cmd) {
                 Ok(()) => added = true,
                 Err(Rejection::DuplicateCommand | Rejection::AlreadyCommitted) => {}
                 Err(reason) => {
                     // Full, or a command over the limit: refuse the rest of the message.
-                    self.reject(Some(from), reason);
+                    self.reject(from, reason);
                     break;
                 }
             }
@@ -414,106 +388,37 @@ impl Core {
         }
     }
 
-    fn on_message(&mut self, from: NodeId, message: Message) {
-        if !self.config.contains(from) || from == self.me {
+    fn on_message(&mut self, key: PublicKey, message: Message) {
+        if key == self.signer.public_key() {
             return;
         }
-        if message.epoch() != self.config.epoch() {
-            let reason =
-                Rejection::WrongEpoch { got: message.epoch(), expected: self.config.epoch() };
-            return self.reject(Some(from), reason);
+        // Served whatever the epoch and whoever asks (EP4, Y2): they let a peer catch up.
+        match message {
+            Message::SyncRequest(r) => return self.on_sync_request(key, r),
+            Message::SyncResponse(r) => return self.on_sync_response(key, r),
+            Message::EpochRequest(r) => return self.on_epoch_request(key, r.from),
+            Message::EpochProof(p) => return self.on_epoch_proof(key, p),
+            // M1: client commands are valid in any epoch (a membership change is checked
+            // against ours, EP1); a member catching up or leaving still passes them on.
+            Message::Commands(c) => return self.on_shared_commands(key, c),
+            _ => {}
         }
+        if message.epoch() != self.config.epoch() {
+            return self.on_other_epoch(key, message.epoch());
+        }
+        let Some(from) = self.config.node_id_of(&key) else {
+            return self.reject(None, Rejection::NotMember { kind: message.kind() });
+        };
         match message {
             Message::Proposal(p) => self.on_proposal(from, p),
             Message::Vote(v) => self.on_vote(from, v, false),
             Message::Timeout(t) => self.on_timeout_msg(from, t),
-            Message::SyncRequest(r) => self.on_sync_request(from, r),
-            Message::SyncResponse(r) => self.on_sync_response(from, r),
-            Message::Commands(c) => self.on_shared_commands(from, c),
+            Message::Commands(_)
+            | Message::SyncRequest(_)
+            | Message::SyncResponse(_)
+            | Message::EpochRequest(_)
+            | Message::EpochProof(_) => {}
         }
-    }
-
-    /// Ends a step: releases every sealed message whose safety data is durable, then puts the
-    /// safety data into the step's write if it changed (one write per step: group commit),
-    /// numbers the write and reports the next timer deadline.
-    fn finish(&mut self) -> Step {
-        // Releasing our own vote or timeout can form a QC or TC, which changes the safety data
-        // and may seal more messages: repeat until nothing more is released.
-        while self.release_durable() > 0 {}
-        if self.safety.dirty() && self.persist_requested < self.safety.version() {
-            self.persist_requested = self.safety.version();
-            self.write.safety = Some(self.safety.data().clone());
-        }
-        let mut step = std::mem::take(&mut self.step);
-        if !self.write.is_empty() {
-            self.write_seq += 1;
-            let mut write = std::mem::take(&mut self.write);
-            write.seq = self.write_seq;
-            if write.safety.is_some() {
-                self.unpersisted.push_back((write.seq, self.persist_requested));
-            }
-            step.write = Some(write);
-        }
-        step.deadline_ms = self.timers.iter().flatten().map(|(at, _)| *at).min();
-        debug_assert_eq!(self.validate(), Ok(()), "core invariant broken after a step");
-        step
-    }
-
-    /// Sends every sealed message whose safety data is durable; returns how many.
-    fn release_durable(&mut self) -> usize {
-        let mut held = Vec::new();
-        let mut released = 0;
-        for ob in std::mem::take(&mut self.sealed) {
-            match ob {
-                Outbound::Proposal(p) => match self.safety.release(p) {
-                    Ok(p) => {
-                        released += 1;
-                        self.broadcast(Message::Proposal(p));
-                    }
-                    Err(p) => held.push(Outbound::Proposal(p)),
-                },
-                Outbound::Vote { to, vote } => match self.safety.release(vote) {
-                    Ok(vote) => {
-                        released += 1;
-                        self.send_vote(to, vote);
-                    }
-                    Err(vote) => held.push(Outbound::Vote { to, vote }),
-                },
-                Outbound::Timeout { timeout, tc } => match self.safety.release(timeout) {
-                    Ok(t) => {
-                        released += 1;
-                        self.send_timeout(t, tc);
-                    }
-                    Err(timeout) => held.push(Outbound::Timeout { timeout, tc }),
-                },
-            }
-        }
-        // Messages sealed while releasing were pushed to `self.sealed`; keep both, in order.
-        held.append(&mut self.sealed);
-        self.sealed = held;
-        released
-    }
-
-    fn reject(&mut self, from: Option<NodeId>, reason: Rejection) {
-        self.step.rejected.push((from, reason));
-    }
-
-    /// E1: keeps and emits evidence once per (signer, round, kind of statement).
-    fn record_evidence(&mut self, ev: Equivocation) {
-        let kind = std::mem::discriminant(&ev.first);
-        if self.evidence.iter().any(|e| {
-            e.signer == ev.signer && e.round == ev.round && std::mem::discriminant(&e.first) == kind
-        }) {
-            return;
-        }
-        let reason = Rejection::Equivocation { signer: ev.signer, round: ev.round };
-        if self.evidence.len() >= self.params.evidence_max {
-            self.evidence.remove(0);
-        }
-        let signer = ev.signer;
-        self.evidence.push(ev.clone());
-        self.step.evidence.push(ev);
-        self.reject(Some(signer), reason);
     }
 
     pub fn status(&self) -> Status {
@@ -533,6 +438,8 @@ impl Core {
             evidence: self.evidence.len(),
             round_timeouts: self.round_timeouts,
             writes_in_flight: self.unpersisted.len() as u64,
+            epoch: self.config.epoch(),
+            member: self.me,
         }
     }
 
@@ -541,8 +448,14 @@ impl Core {
         self.timers.iter().flatten().map(|&(at, t)| (t, at)).collect()
     }
 
-    pub fn id(&self) -> NodeId {
+    /// Our index in the epoch's committee, if a member.
+    pub fn id(&self) -> Option<NodeId> {
         self.me
+    }
+
+    /// The proof of our latest commit in this epoch, if we hold it (served with epoch proofs).
+    pub fn latest_commit(&self) -> Option<&CommitProof> {
+        self.latest_commit.as_ref()
     }
 
     pub fn config(&self) -> &Arc<ConsensusConfig> {

@@ -15,10 +15,10 @@ impl Core {
     /// unless `force`d by that timer.
     pub(super) fn propose(&mut self, force: bool) {
         let round = self.round;
-        if self.config.leader(round) != self.me
-            || self.proposed_round >= round
-            || !self.safety.may_propose(round)
-        {
+        let Some(me) = self.me.filter(|&me| self.config.leader(round) == me) else {
+            return; // not a member, or not this round's leader
+        };
+        if self.proposed_round >= round || !self.safety.may_propose(round) {
             return; // S4 (may_propose): never a second proposal for a round, even after a restart
         }
         let high_qc = self.safety.data().high_qc.clone();
@@ -55,18 +55,21 @@ impl Core {
             self.params.payload_bytes_max,
             &exclude,
         );
+        // EP1 + EP2: at most one valid membership change, and nothing in the epoch's suffix.
+        let payload = self.filter_payload(parent.id(), payload);
         let timestamp_ms = self.now_ms.max(parent.timestamp_ms());
         let height = parent.height().next();
         let block =
-            Block::new(self.config.epoch(), round, height, self.me, high_qc, timestamp_ms, payload);
+            Block::new(self.config.epoch(), round, height, me, high_qc, timestamp_ms, payload);
         let proposal = Proposal::sign(&self.config, block, tc, self.signer.as_ref());
         self.proposed_round = round;
         self.seen_proposals.insert(round, (proposal.block.id(), proposal.signature));
-        // S4: our own vote is sealed by accept_proposal; the proposal leaves with it, never
-        // before the safety data recording this round is durable.
+        // S4: the proposal leaves once a durable proposal floor covers its round, usually at
+        // once (the floor was raised with our vote or timeout in the round before); our own
+        // vote for it is sealed by accept_proposal behind its own write, and leaves after it.
+        let sealed = self.safety.seal_proposal(round, proposal.clone());
         let at = self.sealed.len();
-        self.accept_proposal(self.me, proposal.clone());
-        let sealed = self.safety.seal_current(proposal);
+        self.accept_proposal(me, proposal);
         self.sealed.insert(at.min(self.sealed.len()), Outbound::Proposal(sealed));
     }
 
@@ -136,8 +139,8 @@ impl Core {
 
     /// Takes in an authentic proposal: its certificates, then the block, then our vote.
     pub(super) fn accept_proposal(&mut self, from: NodeId, p: Proposal) {
-        let own = from == self.me;
-        if let Err(e) = self.process_qc(p.block.justify(), own, Some(from)) {
+        let own = Some(from) == self.me;
+        if let Err(e) = self.process_qc(p.block.justify(), own, self.key_of(Some(from))) {
             return self.reject(Some(from), e);
         }
         if let Some(tc) = &p.tc {
@@ -154,12 +157,16 @@ impl Core {
         self.seen_proposals.insert(round, (p.block.id(), p.signature));
         if !self.tree.contains(&p.block.parent()) {
             // Fetch the ancestors, keep the proposal until they arrive (bounded).
-            self.request_sync(p.block.parent(), Some(from));
+            self.request_sync(p.block.parent(), self.key_of(Some(from)));
             if self.pending.len() >= self.params.pending_proposals_max {
                 self.pending.pop_first();
             }
             self.pending.insert(round, (from, p));
             return;
+        }
+        // EP1 + EP2: what the block may carry, given its place in the epoch.
+        if let Err(e) = self.check_reconfiguration(&p.block) {
+            return self.reject(Some(from), e);
         }
         match self.tree.insert(p.block.clone()) {
             Ok(true) => self.persist_block(p.block.clone()),
@@ -168,8 +175,8 @@ impl Core {
         }
         self.on_block_inserted(&p.block.id());
         // S1: vote if the safety rules allow; the vote goes to the next round's leader.
-        match self.safety.vote(&self.config, self.me, self.signer.as_ref(), &p.block, p.tc.as_ref())
-        {
+        let Some(me) = self.me else { return }; // only members vote
+        match self.safety.vote(&self.config, me, self.signer.as_ref(), &p.block, p.tc.as_ref()) {
             Ok(vote) => {
                 let to = self.config.leader(round.next());
                 self.sealed.push(Outbound::Vote { to, vote });
@@ -180,8 +187,8 @@ impl Core {
 
     /// Sends a released vote to the next leader (or counts it, if we are that leader).
     pub(super) fn send_vote(&mut self, to: NodeId, vote: Vote) {
-        if to == self.me {
-            self.on_vote(self.me, vote, true);
+        if Some(to) == self.me {
+            self.on_vote(to, vote, true);
         } else {
             self.send(to, warpnet_types::Message::Vote(vote));
         }
@@ -202,7 +209,8 @@ impl Core {
                 Rejection::FarFuture { round: vote.round, current: self.round },
             );
         }
-        if vote.round.next() < self.round || self.config.leader(vote.round.next()) != self.me {
+        if vote.round.next() < self.round || Some(self.config.leader(vote.round.next())) != self.me
+        {
             return;
         }
         match self.votes.add(&self.config, vote, own) {

@@ -18,6 +18,9 @@ impl Core {
             return; // stale timer
         }
         self.round_timeouts += 1;
+        if self.me.is_none() {
+            return self.poll();
+        }
         self.local_timeout();
         // Re-broadcast at the PM3 pace, even in a round PM7 cut short: a round that cannot
         // gather a TC (more than f away) must not resend every 100 ms.
@@ -26,15 +29,34 @@ impl Core {
         let high_qc = self.safety.data().high_qc.clone();
         if !self.tree.contains(&high_qc.block_id()) {
             self.sync_requested.remove(&high_qc.block_id());
-            let peers: Vec<NodeId> = high_qc.voters().iter().filter(|&id| id != self.me).collect();
+            let peers: Vec<NodeId> =
+                high_qc.voters().iter().filter(|&id| Some(id) != self.me).collect();
             let hint = (!peers.is_empty()).then(|| peers[(round.0 as usize) % peers.len()]);
-            self.request_sync(high_qc.block_id(), hint);
+            self.request_sync(high_qc.block_id(), self.key_of(hint));
         }
+    }
+
+    /// EP4 for a replica outside the committee (joining, or removed and lingering): it signs
+    /// nothing; each round timer it asks a member, in turn, for the epochs and commits it
+    /// lacks, and follows the chain from the proofs.
+    fn poll(&mut self) {
+        let after_ms = self.params.round_timeout_ms(0);
+        self.arm_round_timer(after_ms);
+        // A different member each time (the round stands still while we do not vote).
+        let n = self.config.total_nodes() as u64;
+        let to = self.key_of(Some(NodeId((self.round_timeouts % n.max(1)) as u16)));
+        if let Some(to) = to {
+            let epoch = self.config.epoch();
+            let request = warpnet_types::EpochRequest { epoch, from: epoch };
+            self.send_to(to, Message::EpochRequest(request));
+        }
+        self.pursue_targets();
     }
 
     fn local_timeout(&mut self) {
         let round = self.round;
-        match self.safety.timeout(&self.config, self.me, self.signer.as_ref(), round) {
+        let Some(me) = self.me else { return };
+        match self.safety.timeout(&self.config, me, self.signer.as_ref(), round) {
             Ok(timeout) => {
                 let tc = self.safety.data().high_tc.clone().filter(|tc| tc.round().next() == round);
                 self.sealed.push(Outbound::Timeout { timeout, tc });
@@ -87,7 +109,7 @@ impl Core {
         }
         // The carried QC is verified even when it is not new to us: it may become the QC of a
         // TC we form, which others verify.
-        if let Err(e) = self.process_qc(&t.high_qc, false, Some(from)) {
+        if let Err(e) = self.process_qc(&t.high_qc, false, self.key_of(Some(from))) {
             return self.reject(Some(from), e);
         }
         if teaches_tc {
@@ -99,7 +121,7 @@ impl Core {
     /// The QC and TC a timeout message carries, each only if it moves us forward.
     fn take_timeout_certificates(&mut self, from: NodeId, msg: &TimeoutMsg, qc: bool, tc: bool) {
         if qc {
-            if let Err(e) = self.process_qc(&msg.timeout.high_qc, false, Some(from)) {
+            if let Err(e) = self.process_qc(&msg.timeout.high_qc, false, self.key_of(Some(from))) {
                 return self.reject(Some(from), e);
             }
         }

@@ -54,7 +54,8 @@ pub struct Committee {
 
 impl Committee {
     pub fn new(n: usize) -> Self {
-        let (config, signers) = ConsensusConfig::for_testing(n, SchemeId::Ed25519, 7).unwrap();
+        let (config, signers) =
+            ConsensusConfig::for_testing(n, SchemeId::Ed25519, KEY_SEED).unwrap();
         Self { config: Arc::new(config), signers: signers.into_iter().map(Arc::from).collect() }
     }
 
@@ -222,6 +223,7 @@ impl Committee {
         SafetyData {
             last_voted_round: vote.round,
             high_qc,
+            proposal_floor: self.floor(vote.voter, vote.round),
             last_vote: Some(vote),
             ..SafetyData::initial(&self.config)
         }
@@ -231,14 +233,45 @@ impl Committee {
     pub fn timed_out(&self, timeout: Timeout) -> SafetyData {
         SafetyData {
             last_voted_round: timeout.round,
+            proposal_floor: if self.config.leader(timeout.round.next()) == timeout.signer {
+                timeout.round.next()
+            } else {
+                Round(0)
+            },
             last_timeout: Some(timeout),
             ..SafetyData::initial(&self.config)
         }
     }
+
+    /// S4's proposal floor of a member that signed only in `round`: the next round if it leads
+    /// it (raised ahead), else this round if it led it (its own proposal), else none.
+    pub fn floor(&self, member: NodeId, round: Round) -> Round {
+        if self.config.leader(round.next()) == member {
+            round.next()
+        } else if self.config.leader(round) == member {
+            round
+        } else {
+            Round(0)
+        }
+    }
+}
+
+/// Every committee here draws member `i`'s key from seed `KEY_SEED + i`, so a member's key
+/// follows from its id whatever the committee's size.
+const KEY_SEED: u64 = 7;
+
+/// The key of member `id` (the core names peers by key; the tests by id).
+pub fn key(id: NodeId) -> warpnet_types::PublicKey {
+    warpnet_types::crypto::signer_from_seed(SchemeId::Ed25519, KEY_SEED + id.0 as u64).public_key()
+}
+
+/// The member holding `key`.
+pub fn id_of(k: &warpnet_types::PublicKey) -> NodeId {
+    (0..64u16).map(NodeId).find(|&id| key(id) == *k).expect("a test member's key")
 }
 
 pub fn msg(from: NodeId, message: Message) -> Input {
-    Input::Message { from, message }
+    Input::Message { from: key(from), message }
 }
 
 pub fn persisted(seq: u64) -> Input {
@@ -365,13 +398,15 @@ pub enum Act {
     Send(NodeId, Message),
     Broadcast(Message),
     ServeSync(NodeId, SyncRequest),
+    ServeEpochs(NodeId, warpnet_types::Epoch),
     Evidence(Equivocation),
     Rejected(Option<NodeId>, Rejection),
     SetTimer(Timer, u64),
 }
 
 fn mirror(step: Step) -> Vec<Act> {
-    let Step { write, messages, serve_sync, evidence, rejected, deadline_ms: _ } = step;
+    let Step { write, messages, serve_sync, serve_epochs, evidence, rejected, deadline_ms: _ } =
+        step;
     let mut acts = Vec::new();
     if let Some(w) = write {
         acts.push(Act::Write(w.seq));
@@ -381,11 +416,12 @@ fn mirror(step: Step) -> Vec<Act> {
     }
     for Outgoing { to, message } in messages {
         acts.push(match to {
-            Target::One(id) => Act::Send(id, message),
+            Target::One(k) => Act::Send(id_of(&k), message),
             Target::All => Act::Broadcast(message),
         });
     }
-    acts.extend(serve_sync.into_iter().map(|(to, r)| Act::ServeSync(to, r)));
+    acts.extend(serve_sync.into_iter().map(|(to, r)| Act::ServeSync(id_of(&to), r)));
+    acts.extend(serve_epochs.into_iter().map(|(to, e)| Act::ServeEpochs(id_of(&to), e)));
     acts.extend(evidence.into_iter().map(Act::Evidence));
     acts.extend(rejected.into_iter().map(|(from, reason)| Act::Rejected(from, reason)));
     acts

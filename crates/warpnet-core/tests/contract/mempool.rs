@@ -7,29 +7,28 @@ use warpnet_types::{Epoch, Message, SharedCommands};
 use crate::fixtures::*;
 
 /// M1: commands a member shares reach the leader's proposal exactly as a local client's do;
-/// duplicates (of the mempool or within the message) are dropped, a received command is not
-/// shared again, and a message for another epoch changes nothing.
+/// duplicates (of the mempool or within the message) are dropped, and a received command is not
+/// shared again. Client commands are valid in any epoch: a `Commands` message naming another
+/// epoch (from a member catching up, or one leaving the committee) is taken as well.
 #[test]
 fn m1_shared_commands_enter_the_mempool_and_the_leaders_proposal() {
     let c = Committee::new(4);
     let l1 = c.leader(1);
     let peer = c.ids().into_iter().find(|&i| i != l1).unwrap();
     let (mut core, _) = c.start(l1);
-    let wrong = SharedCommands { epoch: Epoch(9), commands: vec![cmd("x")] };
-    assert_eq!(
-        core.handle(4, msg(peer, Message::Commands(wrong))),
-        [Act::Rejected(Some(peer), Rejection::WrongEpoch { got: Epoch(9), expected: Epoch(1) })]
-    );
-    assert_eq!(core.status().mempool, 0);
-
-    let acts = core.handle(5, msg(peer, c.commands(&["tx-1", "tx-2", "tx-1"])));
-    let b1 = c.block_at(1, 1, &c.genesis_qc(), 5, vec![cmd("tx-1"), cmd("tx-2")]);
+    let other_epoch = SharedCommands { epoch: Epoch(9), commands: vec![cmd("tx-1")] };
+    let acts = core.handle(4, msg(peer, Message::Commands(other_epoch)));
+    let b1 = c.block_at(1, 1, &c.genesis_qc(), 4, vec![cmd("tx-1")]);
     let vote = c.vote(&b1, l1);
     assert_eq!(
         acts,
         [Act::Write(1), Act::PersistBlock(b1), Act::PersistSafety(c.voted(vote, c.genesis_qc()))],
-        "the leader proposes the shared commands, and shares nothing itself"
+        "the leader proposes the shared command, and shares nothing itself"
     );
+    assert_eq!(core.status().mempool, 1);
+
+    let acts = core.handle(5, msg(peer, c.commands(&["tx-1", "tx-2", "tx-1"])));
+    assert_eq!(acts, [], "a duplicate is dropped; tx-2 waits: the round's proposal is made");
     assert_eq!(core.status().mempool, 2);
 }
 

@@ -14,7 +14,7 @@ use warpnet_core::{
 };
 use warpnet_types::{Block, BlockId, Message, NodeId};
 
-use crate::fixtures::{Committee, Member, SYNC_BLOCKS_MAX};
+use crate::fixtures::{id_of, key, Committee, Member, SYNC_BLOCKS_MAX};
 
 /// Decides whether the network loses a message from one member to another.
 pub type DropRule = Box<dyn Fn(NodeId, NodeId, &Message) -> bool>;
@@ -101,7 +101,7 @@ impl Net {
             }
             Event::Input(to, input) => {
                 if let Input::Message { from, message } = &input {
-                    self.observe(to, *from, message);
+                    self.observe(to, id_of(from), message);
                 }
                 (to, self.members[to.index()].step(self.now, input))
             }
@@ -127,12 +127,16 @@ impl Net {
                     self.qcs[i].insert(b.justify().block_id());
                 }
             }
-            Message::SyncRequest(_) | Message::Commands(_) => {}
+            Message::SyncRequest(_)
+            | Message::Commands(_)
+            | Message::EpochRequest(_)
+            | Message::EpochProof(_) => {}
         }
     }
 
     fn send(&mut self, from: NodeId, to: NodeId, message: Message) {
         if !(self.drop)(from, to, &message) {
+            let from = key(from);
             self.queue.push_back(Event::Input(to, Input::Message { from, message }));
         }
     }
@@ -140,7 +144,9 @@ impl Net {
     /// Executes a step as the contract says: write, messages, sync, evidence and rejections.
     fn apply(&mut self, me: NodeId, step: Step) {
         let i = me.index();
-        let Step { write, messages, serve_sync, evidence, rejected, deadline_ms: _ } = step;
+        let Step { write, messages, serve_sync, serve_epochs, evidence, rejected, deadline_ms: _ } =
+            step;
+        assert!(serve_epochs.is_empty(), "one epoch in these tests");
         if let Some(w) = write {
             for b in w.blocks {
                 self.stores[i].insert(b.id(), b);
@@ -153,7 +159,7 @@ impl Net {
         }
         for Outgoing { to, message } in messages {
             match to {
-                Target::One(to) => self.send(me, to, message),
+                Target::One(to) => self.send(me, id_of(&to), message),
                 Target::All => {
                     if let Message::Proposal(p) = &message {
                         self.wire_blocks.insert(p.block.id(), p.block.clone());
@@ -170,7 +176,7 @@ impl Net {
                 warpnet_core::sync::respond(&request, usize::from(SYNC_BLOCKS_MAX), |id| {
                     store.get(id).cloned()
                 });
-            self.send(me, to, Message::SyncResponse(response));
+            self.send(me, id_of(&to), Message::SyncResponse(response));
         }
         self.evidence.extend(evidence);
         self.rejections.extend(rejected.into_iter().map(|(from, reason)| (me, from, reason)));

@@ -128,8 +128,8 @@ fn pm7_an_unreachable_leader_or_vote_collector_shortens_the_round() {
     let me = c.follower(&[1, 2, 3, 4]);
     let (mut core, acts) = c.start(me);
     assert_eq!(timers(&acts), [(Timer::Round(Round(1)), BASE_MS)]);
-    let down = |peer| Input::Reachability { peer, reachable: false };
-    let up = |peer| Input::Reachability { peer, reachable: true };
+    let down = |peer| Input::Reachability { peer: key(peer), reachable: false };
+    let up = |peer| Input::Reachability { peer: key(peer), reachable: true };
     // Neither round 1's leader nor its collector: nothing changes.
     let bystander =
         c.other_than(&[me, c.leader(1), c.leader(2)]).into_iter().next().expect("a bystander");
@@ -170,7 +170,7 @@ fn pm7_an_expired_short_round_re_arms_at_the_normal_pace() {
     let c = Committee::new(4);
     let me = c.follower(&[1, 2]);
     let (mut core, _) = c.start(me);
-    let acts = core.handle(1, Input::Reachability { peer: c.leader(1), reachable: false });
+    let acts = core.handle(1, Input::Reachability { peer: key(c.leader(1)), reachable: false });
     assert_eq!(timers(&acts), [(Timer::Round(Round(1)), UNREACHABLE_MS)]);
     assert_eq!(core.handle(UNREACHABLE_MS, Input::Tick), [], "due at 1 + 7 ms, not before");
     let acts = core.handle(1 + UNREACHABLE_MS, Input::Tick);

@@ -8,6 +8,7 @@ use warpnet_types::{
 };
 
 use crate::fixtures::*;
+use warpnet_types::EpochRequest;
 
 /// P1: a proposal signed by a member that does not lead its round is refused.
 #[test]
@@ -139,22 +140,20 @@ fn p5_qc_at_the_next_leader_makes_it_propose_at_once_when_it_has_payload() {
     let my_vote = c.vote(&b2, l2);
     let (seq, data) = the_persist(&acts);
     assert_eq!(data, c.voted(my_vote.clone(), qc1));
+    // S4: its vote for b1 (round 1) raised its proposal floor to round 2, which it leads, and
+    // that write is durable: the proposal leaves at once, without waiting for a write. Its own
+    // vote for b2 waits for the write that records it.
     assert_eq!(
         acts,
         [
             Act::Write(seq),
             Act::PersistBlock(b2.clone()),
             Act::PersistSafety(data),
+            Act::Broadcast(Message::Proposal(c.proposal(b2, None))),
             Act::SetTimer(Timer::Round(Round(2)), BASE_MS),
         ]
     );
-    assert_eq!(
-        core.handle(21, persisted(seq)),
-        [
-            Act::Broadcast(Message::Proposal(c.proposal(b2, None))),
-            Act::Send(l3, Message::Vote(my_vote)),
-        ]
-    );
+    assert_eq!(core.handle(21, persisted(seq)), [Act::Send(l3, Message::Vote(my_vote))]);
 }
 
 /// P5 without payload: a QC makes an idle next leader arm its propose timer instead; when it
@@ -273,7 +272,9 @@ fn wrong_sender_is_rejected() {
     );
 }
 
-/// Messages of another epoch are refused before anything else.
+/// EP4: messages of another epoch are refused before anything else. From a later epoch, the
+/// member is asked for the proof of the epochs since ours (once per peer and round); from an
+/// earlier one, the runtime is asked to send that peer the proof of the epochs since its own.
 #[test]
 fn wrong_epoch_is_rejected() {
     let c = Committee::new(4);
@@ -283,17 +284,29 @@ fn wrong_epoch_is_rejected() {
     let b = c.block(1, 1, &c.genesis_qc(), vec![]);
     let mut vote = c.vote(&b, v);
     vote.epoch = Epoch(2);
+    let ask = Message::EpochRequest(EpochRequest { epoch: Epoch(1), from: Epoch(1) });
+    let refused = Rejection::WrongEpoch { got: Epoch(2), expected: Epoch(1) };
     assert_eq!(
         core.handle(10, msg(v, Message::Vote(vote))),
-        [Act::Rejected(Some(v), Rejection::WrongEpoch { got: Epoch(2), expected: Epoch(1) })]
+        [Act::Send(v, ask), Act::Rejected(Some(v), refused.clone())]
     );
     let other = Block::new(Epoch(2), Round(1), Height(1), c.leader(1), c.genesis_qc(), 0, vec![]);
+    let from_leader = core.handle(11, msg(c.leader(1), Message::Proposal(c.proposal(other, None))));
+    let expected: Vec<Act> = if c.leader(1) == v {
+        vec![Act::Rejected(Some(v), refused)] // asked already this round
+    } else {
+        let ask = Message::EpochRequest(EpochRequest { epoch: Epoch(1), from: Epoch(1) });
+        vec![Act::Send(c.leader(1), ask), Act::Rejected(Some(c.leader(1)), refused)]
+    };
+    assert_eq!(from_leader, expected);
+    let mut old = c.vote(&b, v);
+    old.epoch = Epoch(0);
     assert_eq!(
-        core.handle(11, msg(c.leader(1), Message::Proposal(c.proposal(other, None)))),
-        [Act::Rejected(
-            Some(c.leader(1)),
-            Rejection::WrongEpoch { got: Epoch(2), expected: Epoch(1) }
-        )]
+        core.handle(12, msg(v, Message::Vote(old))),
+        [
+            Act::ServeEpochs(v, Epoch(0)),
+            Act::Rejected(Some(v), Rejection::WrongEpoch { got: Epoch(0), expected: Epoch(1) })
+        ]
     );
 }
 

@@ -114,6 +114,7 @@ fn a_steps_write_carries_its_blocks_commits_and_safety_data_together() {
         blocks: vec![b3.clone()],
         commits: vec![Committed { block: b1.clone(), certificate: qc1.clone() }],
         safety: Some(c.voted(c.vote(&b3, r), qc2.clone())),
+        epoch: None,
     };
     assert_eq!(step.write, Some(expected));
 
@@ -136,6 +137,7 @@ fn a_steps_write_carries_its_blocks_commits_and_safety_data_together() {
         blocks: vec![b1.clone(), b2, b3.clone()],
         commits: vec![Committed { block: b1, certificate: qc1 }],
         safety: Some(c.voted(c.vote(&b3, r), qc2)),
+        epoch: None,
     };
     assert_eq!(step.write, Some(expected));
 }

@@ -4,7 +4,8 @@
 //! replica is woken at its deadline. The core's own invariants are checked after every step.
 
 use warpnet_core::{Step, Target as To, Write};
-use warpnet_types::{Message, NodeId};
+use warpnet_types::epoch::EPOCH_PROOF_ENDS_MAX;
+use warpnet_types::{EpochProofMsg, Message, PublicKey};
 
 use super::{message_round, Event, World};
 use crate::byzantine::Target;
@@ -16,8 +17,13 @@ impl World {
         if honest {
             self.check_commits(idx, &step);
         }
-        let Step { write, messages, serve_sync, evidence, rejected, deadline_ms } = step;
+        let Step { write, messages, serve_sync, serve_epochs, evidence, rejected, deadline_ms } =
+            step;
+        let changed_epoch = write.as_ref().is_some_and(|w| w.epoch.is_some());
         if let Some(w) = write {
+            if honest {
+                self.check_epoch_change(idx, &w);
+            }
             self.disk_write(idx, w);
         }
         let mut sends = Vec::with_capacity(messages.len() + serve_sync.len());
@@ -26,7 +32,7 @@ impl World {
                 self.check_outgoing(idx, &out.message);
             }
             let target = match out.to {
-                To::One(n) => Target::Node(n),
+                To::One(key) => Target::Key(key),
                 To::All => Target::All,
             };
             sends.push((target, out.message));
@@ -35,11 +41,14 @@ impl World {
             let disk = &self.replicas[idx].disk;
             let max = usize::from(self.cfg.params.sync_blocks_max);
             let response = warpnet_core::sync::respond(&request, max, |id| disk.lookup(id));
-            sends.push((Target::Node(to), Message::SyncResponse(response)));
+            sends.push((Target::Key(to), Message::SyncResponse(response)));
+        }
+        for (to, from) in serve_epochs {
+            sends.push((Target::Key(to), self.epoch_proof(idx, from)));
         }
         for ev in evidence {
             self.stats.evidence += 1;
-            if self.honest_node(ev.signer) {
+            if self.key_in(ev.epoch, ev.signer).is_some_and(|k| self.honest_key(&k)) {
                 let detail = format!(
                     "replica {idx} holds evidence against honest node {}: {ev:?}",
                     ev.signer
@@ -66,15 +75,27 @@ impl World {
                 detail,
             }));
         }
+        if changed_epoch {
+            // PM7: a new committee, new members to report on.
+            self.reported[idx].clear();
+            self.sync_reports();
+        }
+        let left =
+            changed_epoch && self.replicas[idx].core.as_ref().is_some_and(|c| c.id().is_none());
         let r = &mut self.replicas[idx];
-        let out = match r.byz.as_mut() {
-            Some(b) => b.distort(&self.config, r.node, r.signer.as_ref(), sends),
-            None => sends
+        let member = r.core.as_ref().and_then(|c| c.id().map(|me| (c.config().clone(), me)));
+        let out = match (r.byz.as_mut(), member) {
+            (Some(b), Some((config, me))) => b.distort(&config, me, r.signer.as_ref(), sends),
+            (Some(_), None) => Vec::new(), // outside the committee, the adversary keeps quiet
+            (None, _) => sends
                 .into_iter()
                 .map(|(t, m)| (t, m.to_frame().into(), message_round(&m)))
                 .collect(),
         };
         self.send_outgoing(idx, out);
+        if left {
+            self.leave_for_good(idx);
+        }
     }
 
     /// The agreement, chain-growth, committed-once and liveness invariants see every commit of
@@ -82,6 +103,7 @@ impl World {
     fn check_commits(&mut self, idx: usize, step: &Step) {
         for c in step.commits() {
             self.stats.commits += 1;
+            self.check_certificate_signers(idx, &c.block);
             let (h, id, now) = (c.block.height(), c.block.id(), self.now);
             let v = self.inv.agreement.on_commit(idx, h, id, now);
             self.inv.record(v);
@@ -107,26 +129,35 @@ impl World {
         }
     }
 
-    /// Records honest votes and timeouts (including votes proven by QCs in proposals).
+    /// Records honest votes and timeouts (including votes proven by QCs in proposals), by
+    /// signer key and epoch.
     fn check_outgoing(&mut self, idx: usize, m: &Message) {
-        let node = self.replicas[idx].node;
+        let key = self.replicas[idx].key;
         let now = self.now;
         let v = match m {
-            Message::Vote(v) => self.inv.no_double_vote.on_vote(node, v.round, v.block_id, now),
+            Message::Vote(v) => {
+                self.inv.no_double_vote.on_vote(key, v.epoch, v.round, v.block_id, now)
+            }
             Message::Timeout(t) => self.inv.no_double_vote.on_timeout(
-                node,
+                key,
+                t.timeout.epoch,
                 t.timeout.round,
                 t.timeout.high_qc_round(),
                 now,
             ),
             Message::Proposal(p) => {
                 let qc = p.block.justify();
-                let voters: Vec<NodeId> =
-                    qc.voters().iter().filter(|&v| self.honest_node(v)).collect();
+                let voters: Vec<PublicKey> = qc
+                    .voters()
+                    .iter()
+                    .filter_map(|v| self.key_in(qc.epoch(), v))
+                    .filter(|k| self.honest_key(k))
+                    .collect();
                 let mut found = None;
                 for voter in voters {
                     found = found.or(self.inv.no_double_vote.on_vote(
                         voter,
+                        qc.epoch(),
                         qc.round(),
                         qc.block_id(),
                         now,
@@ -137,6 +168,18 @@ impl World {
             _ => None,
         };
         self.inv.record(v);
+    }
+
+    /// EP4, answered as a node answers it: the ends on this replica's disk from `from` on, and
+    /// its core's latest commit proof.
+    fn epoch_proof(&self, idx: usize, from: warpnet_types::Epoch) -> Message {
+        let r = &self.replicas[idx];
+        let ends = r.disk.epoch_ends(from, EPOCH_PROOF_ENDS_MAX);
+        let (epoch, latest) = match r.core.as_ref() {
+            Some(c) => (c.config().epoch(), c.latest_commit().cloned()),
+            None => (self.config.epoch(), None),
+        };
+        Message::EpochProof(EpochProofMsg { epoch, ends, latest })
     }
 
     fn disk_write(&mut self, idx: usize, w: Write) {

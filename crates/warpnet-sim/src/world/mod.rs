@@ -7,7 +7,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use warpnet_core::{Core, Input};
-use warpnet_types::{ConsensusConfig, Message, NodeId, QuorumRule, Round, Signer};
+use warpnet_types::{
+    ConsensusConfig, Epoch, Message, NodeId, PublicKey, QuorumRule, Round, Signer,
+};
 
 use crate::byzantine::Byzantine;
 use crate::config::{Behavior, SimConfig};
@@ -17,6 +19,7 @@ use crate::storage::Disk;
 use crate::twins::TwinsSchedule;
 
 mod actions;
+mod membership;
 mod net;
 mod report;
 
@@ -32,7 +35,10 @@ pub enum Role {
 }
 
 struct Replica {
-    node: NodeId,
+    /// Identity: the member's key (a `NodeId` is only an index within one epoch).
+    key: PublicKey,
+    /// Its index in the first committee, if it was in it (spares join later).
+    genesis_id: Option<NodeId>,
     role: Role,
     signer: Arc<dyn Signer>,
     core: Option<Core>,
@@ -42,18 +48,36 @@ struct Replica {
     wake_gen: u64,
     incarnation: u64,
     byz: Option<Byzantine>,
+    /// Stopped for good (it left the committee, with `handover_faults`).
+    gone: bool,
 }
 
 enum Event {
-    Deliver { to: usize, from: NodeId, frame: Rc<[u8]> },
-    Wake { replica: usize, incarnation: u64, gen: u64 },
-    Disk { replica: usize, incarnation: u64 },
+    Deliver {
+        to: usize,
+        from: PublicKey,
+        frame: Rc<[u8]>,
+    },
+    Wake {
+        replica: usize,
+        incarnation: u64,
+        gen: u64,
+    },
+    Disk {
+        replica: usize,
+        incarnation: u64,
+    },
     Crash(usize),
     Restart(usize),
-    Payload { replica: usize, cmd: Vec<u8> },
+    Payload {
+        replica: usize,
+        cmd: Vec<u8>,
+    },
     Partition,
     Gst,
     ByzTick(usize),
+    /// The next committee change is due (or due again); only the latest scheduled counts.
+    Membership(u64),
 }
 
 struct Scheduled {
@@ -81,7 +105,17 @@ impl Ord for Scheduled {
 
 pub struct World {
     cfg: SimConfig,
+    /// The first committee.
     config: Arc<ConsensusConfig>,
+    /// The committee of each epoch, as the first honest replica to change into it saw it;
+    /// every other honest replica must see the same (the epoch-agreement invariant).
+    configs: std::collections::BTreeMap<Epoch, Arc<ConsensusConfig>>,
+    /// Index of the next committee change in `cfg.membership`.
+    next_change: usize,
+    /// Generation of the one live `Event::Membership`.
+    membership_gen: u64,
+    /// Certificates the committee-votes invariant checked already, by certified block.
+    checked_certificates: std::collections::HashSet<warpnet_types::BlockId>,
     rng: Rng,
     now: u64,
     seq: u64,
@@ -89,8 +123,9 @@ pub struct World {
     replicas: Vec<Replica>,
     inv: Invariants,
     partition: Option<Vec<u8>>,
-    /// PM7: what each replica was last told about each member's reachability.
-    reported: Vec<Vec<bool>>,
+    /// PM7: what each replica was last told about each member's reachability (by key;
+    /// a member not listed was never reported unreachable).
+    reported: Vec<std::collections::HashMap<PublicKey, bool>>,
     /// Every replica has started once (reports begin then).
     booted: bool,
     twins: Option<TwinsSchedule>,
@@ -104,16 +139,30 @@ fn message_round(m: &Message) -> Option<Round> {
         Message::Proposal(p) => Some(p.block.round()),
         Message::Vote(v) => Some(v.round),
         Message::Timeout(t) => Some(t.timeout.round),
-        Message::SyncRequest(_) | Message::SyncResponse(_) | Message::Commands(_) => None,
+        Message::SyncRequest(_)
+        | Message::SyncResponse(_)
+        | Message::Commands(_)
+        | Message::EpochRequest(_)
+        | Message::EpochProof(_) => None,
     }
 }
 
 impl World {
-    /// Builds the committee and replicas. `twins` adds a second replica for its member.
+    /// Builds the committee and replicas. `twins` adds a second replica for its member;
+    /// `cfg.spares` replicas outside the first committee follow the chain until admitted.
     pub fn new(cfg: SimConfig, twins: Option<TwinsSchedule>) -> Self {
-        let (config, signers) =
-            ConsensusConfig::for_testing(cfg.nodes, cfg.scheme, cfg.seed.wrapping_mul(1_000))
+        let total = cfg.nodes + cfg.spares;
+        let (all, signers) =
+            ConsensusConfig::for_testing(total, cfg.scheme, cfg.seed.wrapping_mul(1_000))
                 .expect("valid test committee");
+        let config = if cfg.spares == 0 {
+            all
+        } else {
+            let members = all.participants()[..cfg.nodes].to_vec();
+            ConsensusConfig::new(all.network().clone(), all.epoch(), cfg.scheme, members)
+                .expect("valid test committee")
+        };
+        let config = config.with_members_min(cfg.members_min).expect("valid test committee");
         let config = match cfg.quorum_rule {
             QuorumRule::NMinusF => config,
             QuorumRule::AdrTwoFPlusOneUnsafe => config.with_unsafe_adr_quorum(),
@@ -122,21 +171,24 @@ impl World {
         let signers: Vec<Arc<dyn Signer>> = signers.into_iter().map(Arc::from).collect();
         let mut rng = Rng::new(cfg.seed);
         let mut replicas = Vec::new();
-        let mut add = |node: u16, role: Role, rng: &mut Rng| {
+        let mut add = |index: usize, role: Role, rng: &mut Rng| {
             let byz = match role {
                 Role::Byzantine(b) => Some(Byzantine::new(b, rng.fork())),
                 _ => None,
             };
+            let signer = signers[index].clone();
             replicas.push(Replica {
-                node: NodeId(node),
+                key: signer.public_key(),
+                genesis_id: (index < cfg.nodes).then_some(NodeId(index as u16)),
                 role,
-                signer: signers[node as usize].clone(),
+                signer,
                 core: None,
                 disk: Disk::new(&config),
                 wake: None,
                 wake_gen: 0,
                 incarnation: 0,
                 byz,
+                gone: false,
             });
         };
         for id in 0..cfg.nodes as u16 {
@@ -145,14 +197,23 @@ impl World {
                 None if twins.as_ref().is_some_and(|t| t.twin == id) => Role::Twin,
                 None => Role::Honest,
             };
-            add(id, role, &mut rng);
+            add(id as usize, role, &mut rng);
         }
         if let Some(t) = &twins {
-            add(t.twin, Role::Twin, &mut rng);
+            add(t.twin as usize, Role::Twin, &mut rng);
         }
+        for spare in cfg.nodes..total {
+            add(spare, Role::Honest, &mut rng);
+        }
+        let mut configs = std::collections::BTreeMap::new();
+        configs.insert(config.epoch(), config.clone());
         Self {
             cfg,
             config,
+            configs,
+            next_change: 0,
+            membership_gen: 0,
+            checked_certificates: std::collections::HashSet::new(),
             rng,
             now: 0,
             seq: 0,
@@ -177,14 +238,25 @@ impl World {
         self.replicas[idx].role == Role::Honest
     }
 
-    fn honest_node(&self, node: NodeId) -> bool {
-        self.replicas.iter().any(|r| r.node == node && r.role == Role::Honest)
+    /// Whether the replicas holding `key` are honest (twins and Byzantine replicas are not).
+    fn honest_key(&self, key: &PublicKey) -> bool {
+        self.replicas.iter().any(|r| r.key == *key && r.role == Role::Honest)
+    }
+
+    /// The committee a replica works in now (its core's, or the first one while it is down).
+    fn config_of(&self, idx: usize) -> Arc<ConsensusConfig> {
+        self.replicas[idx].core.as_ref().map_or_else(|| self.config.clone(), |c| c.config().clone())
+    }
+
+    /// The key of member `id` of `epoch`'s committee, if the world knows that epoch.
+    fn key_in(&self, epoch: Epoch, id: NodeId) -> Option<PublicKey> {
+        self.configs.get(&epoch).and_then(|c| c.public_key(id).ok()).copied()
     }
 
     /// Runs to completion: the safety phase (faults until GST), then the liveness phase.
     pub fn run(mut self) -> Report {
         let n = self.replicas.len();
-        self.reported = vec![vec![true; n]; n];
+        self.reported = vec![std::collections::HashMap::new(); n];
         for idx in 0..n {
             self.boot(idx);
         }
@@ -213,6 +285,9 @@ impl World {
                 let at = self.rng.range(1, 50);
                 self.schedule(at, Event::ByzTick(idx));
             }
+        }
+        if let Some(first) = self.cfg.membership.first() {
+            self.schedule(first.at_ms, Event::Membership(0));
         }
         self.schedule(gst, Event::Gst);
         while let Some(Reverse(s)) = self.queue.pop() {
@@ -251,15 +326,25 @@ impl World {
                 .replicas
                 .iter()
                 .filter_map(|r| match r.role {
-                    Role::Byzantine(b) => Some((r.node, b)),
+                    Role::Byzantine(b) => r.genesis_id.map(|id| (id, b)),
                     _ => None,
                 })
                 .collect(),
             committed_height: self.inv.agreement.max_height(),
+            committee: {
+                let last = self.configs.values().next_back().cloned();
+                last.map(|c| {
+                    c.participants()
+                        .iter()
+                        .filter_map(|p| self.replicas.iter().position(|r| r.key == p.public_key))
+                        .collect()
+                })
+                .unwrap_or_default()
+            },
             replicas: self
                 .replicas
                 .iter()
-                .map(|r| (r.node, r.role, r.core.as_ref().map(Core::status)))
+                .map(|r| (r.genesis_id, r.role, r.core.as_ref().map(Core::status)))
                 .collect(),
             virtual_ms: self.now,
             stats: self.stats,
@@ -286,7 +371,7 @@ impl World {
             }
             Event::Crash(idx) => self.crash(idx),
             Event::Restart(idx) => {
-                if self.replicas[idx].core.is_none() {
+                if self.replicas[idx].core.is_none() && !self.replicas[idx].gone {
                     self.boot(idx);
                 }
             }
@@ -303,6 +388,11 @@ impl World {
             Event::Partition => self.repartition(),
             Event::Gst => self.gst(),
             Event::ByzTick(idx) => self.byz_tick(idx),
+            Event::Membership(gen) => {
+                if gen == self.membership_gen {
+                    self.next_membership_change();
+                }
+            }
         }
     }
 
@@ -321,13 +411,8 @@ impl World {
             }
         };
         let tip = (recovery.committed.height(), recovery.committed.id());
-        match Core::new(
-            self.config.clone(),
-            r.node,
-            r.signer.clone(),
-            self.cfg.params.clone(),
-            recovery,
-        ) {
+        let config = r.disk.config().unwrap_or_else(|| self.config.clone());
+        match Core::recover(config, r.signer.clone(), self.cfg.params.clone(), recovery) {
             Ok(core) => r.core = Some(core),
             Err(e) => {
                 let detail = format!("replica {idx} cannot restart: {e}");
@@ -343,36 +428,36 @@ impl World {
             self.replicas[idx].core.as_mut().map(|c| c.start(self.now)).unwrap_or_default();
         self.apply(idx, actions);
         // PM7: a fresh core assumes every member reachable; tell it the transport's view.
-        let n = self.replicas.len();
-        self.reported[idx] = vec![true; n];
+        self.reported[idx].clear();
         self.sync_reports();
     }
 
-    /// PM7: tells each running replica which members its transport would see as gone or back:
-    /// a member is reachable when one of its replicas runs and is on the same side of the
-    /// current partition. Called after every crash, restart and partition change, so reports
-    /// flap with the partitions (pre-GST) and are sometimes wrong for Twins, as real ones can be.
-    fn sync_reports(&mut self) {
+    /// PM7: tells each running replica which members of its committee its transport would see
+    /// as gone or back: a member is reachable when one of its replicas runs and is on the same
+    /// side of the current partition. Called after every crash, restart, partition change and
+    /// epoch change, so reports flap with the partitions (pre-GST) and are sometimes wrong for
+    /// Twins, as real ones can be.
+    pub(super) fn sync_reports(&mut self) {
         if !self.booted {
             return;
         }
         let n = self.replicas.len();
         for i in 0..n {
-            if self.replicas[i].core.is_none() {
-                continue;
-            }
-            for peer_idx in 0..n {
-                let peer = self.replicas[peer_idx].node;
-                if peer == self.replicas[i].node || peer.index() != peer_idx {
-                    continue; // ourselves, or a twin's extra replica (its member is counted once)
+            let Some(core) = self.replicas[i].core.as_ref() else { continue };
+            let keys: Vec<PublicKey> =
+                core.config().participants().iter().map(|p| p.public_key).collect();
+            for peer in keys {
+                if peer == self.replicas[i].key {
+                    continue;
                 }
                 let up = (0..n).any(|j| {
-                    self.replicas[j].node == peer
+                    self.replicas[j].key == peer
                         && self.replicas[j].core.is_some()
-                        && self.partition.as_ref().is_none_or(|g| g[i] == g[j])
+                        && self.partition.as_ref().is_none_or(|g| g.get(i) == g.get(j))
                 });
-                if self.reported[i][peer_idx] != up {
-                    self.reported[i][peer_idx] = up;
+                let was = self.reported[i].get(&peer).copied().unwrap_or(true);
+                if was != up {
+                    self.reported[i].insert(peer, up);
                     self.step(i, Input::Reachability { peer, reachable: up });
                 }
             }
@@ -420,31 +505,43 @@ impl World {
         self.after_gst = true;
         self.partition = None;
         for idx in 0..self.replicas.len() {
-            if self.replicas[idx].core.is_none() {
+            if self.replicas[idx].core.is_none() && !self.replicas[idx].gone {
                 self.boot(idx);
             }
         }
         self.sync_reports();
-        let honest: Vec<usize> = (0..self.replicas.len()).filter(|&i| self.honest(i)).collect();
+        let honest: Vec<usize> = (0..self.replicas.len())
+            .filter(|&i| self.honest(i) && !self.replicas[i].gone)
+            .collect();
+        // Commands go to members; replicas outside the committee must commit them too (they
+        // follow the chain from proofs).
+        let members: Vec<usize> = honest
+            .iter()
+            .copied()
+            .filter(|&i| self.replicas[i].core.as_ref().is_some_and(|c| c.id().is_some()))
+            .collect();
         self.inv.liveness.deadline_ms = self.now + self.cfg.liveness_bound_ms;
         for i in 0..self.cfg.liveness_payloads {
             let cmd = format!("s{}-live{i}", self.cfg.seed).into_bytes();
             self.inv.liveness.expect(cmd.clone(), honest.iter().copied());
-            if honest.is_empty() {
+            if members.is_empty() {
                 continue;
             }
             // A client submits to one honest member; it must reach a block by that member's turn.
-            let replica = honest[self.rng.index(honest.len())];
+            let replica = members[self.rng.index(members.len())];
             self.schedule(self.now + 1 + i as u64 * 5, Event::Payload { replica, cmd });
         }
     }
 
     fn step(&mut self, idx: usize, input: Input) {
         let r = &mut self.replicas[idx];
-        if let (Some(b), Input::Message { from, message }) = (r.byz.as_mut(), &input) {
-            let out =
-                b.observe(&self.config, r.node, r.signer.as_ref(), r.core.as_ref(), *from, message);
-            self.send_outgoing(idx, out);
+        if let (Some(b), Input::Message { message, .. }, Some(core)) =
+            (r.byz.as_mut(), &input, r.core.as_ref())
+        {
+            if let Some(me) = core.id() {
+                let out = b.observe(core.config(), me, r.signer.as_ref(), message);
+                self.send_outgoing(idx, out);
+            }
         }
         let now = self.now;
         let Some(core) = self.replicas[idx].core.as_mut() else {
@@ -454,7 +551,7 @@ impl World {
         self.apply(idx, actions);
     }
 
-    fn deliver(&mut self, to: usize, from: NodeId, frame: &[u8]) {
+    fn deliver(&mut self, to: usize, from: PublicKey, frame: &[u8]) {
         if self.replicas[to].core.is_none() {
             return;
         }

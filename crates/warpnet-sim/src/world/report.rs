@@ -19,6 +19,8 @@ pub struct Stats {
     pub evidence: u64,
     pub crashes: u64,
     pub commits: u64,
+    /// Epochs that ended (committee changes that took effect).
+    pub epochs: u64,
 }
 
 /// The result of one run.
@@ -32,5 +34,9 @@ pub struct Report {
     pub stats: Stats,
     pub violations: Vec<Violation>,
     /// Each replica's role and final core status (None if down), for diagnosis.
-    pub replicas: Vec<(NodeId, Role, Option<warpnet_core::Status>)>,
+    /// The latest committee an honest replica reached, as replica indices (a twin's member
+    /// counts once, by its first replica).
+    pub committee: Vec<usize>,
+    /// Replicas are named by their index in the first committee (`None`: a spare).
+    pub replicas: Vec<(Option<NodeId>, Role, Option<warpnet_core::Status>)>,
 }

@@ -18,9 +18,27 @@ pub const TAG_TRANSPORT: &[u8] = b"warpnet/v1/transport";
 /// Reserved for user-ID claims (the registry issue): (network, normalized user id).
 pub const TAG_CLAIM: &[u8] = b"warpnet/v1/claim";
 
+/// A candidate's proof of possession of its key: (network, candidate, nonce); also the digest
+/// of an admission request that members endorse.
+pub const TAG_POSSESSION: &[u8] = b"warpnet/v1/possession";
+/// A member's endorsement of a committee change: (network, epoch, change).
+pub const TAG_ENDORSE: &[u8] = b"warpnet/v1/endorse";
+/// A member's own update of its addresses or public flag: (network, epoch, member, nonce).
+pub const TAG_UPDATE: &[u8] = b"warpnet/v1/update";
+
 /// All tags, for the test that proves they are distinct.
-pub const ALL: &[&[u8]] =
-    &[TAG_BLOCK, TAG_PROPOSAL, TAG_VOTE, TAG_TIMEOUT, TAG_CONFIG, TAG_CLAIM, TAG_TRANSPORT];
+pub const ALL: &[&[u8]] = &[
+    TAG_BLOCK,
+    TAG_PROPOSAL,
+    TAG_VOTE,
+    TAG_TIMEOUT,
+    TAG_CONFIG,
+    TAG_CLAIM,
+    TAG_TRANSPORT,
+    TAG_POSSESSION,
+    TAG_ENDORSE,
+    TAG_UPDATE,
+];
 
 /// Starts the bytes to be signed for one kind: the length-prefixed tag, then the network.
 pub fn signing_writer(tag: &[u8], network: &crate::NetworkId) -> crate::codec::Writer {

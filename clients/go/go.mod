@@ -1,0 +1,3 @@
+module github.com/Warp-net/warpnet-consensus/clients/go
+
+go 1.19

@@ -1,0 +1,77 @@
+//! `warpnet-consensus sim --consensus raft`: runs Raft-mode seeds, prints one summary line and
+//! the replay command of every failing seed, and exits non-zero on any violation.
+
+use std::time::Instant;
+
+use warpnet_sim::raft::{replay_command, run_many, run_seed, RaftOverrides};
+
+pub fn run(
+    seeds: Option<u64>,
+    seed: Option<u64>,
+    nodes: Option<u64>,
+    steps: Option<u64>,
+    threads: Option<usize>,
+    byzantine_options: bool,
+) -> anyhow::Result<()> {
+    if byzantine_options {
+        anyhow::bail!("--byzantine and --ed25519 do not apply to Raft mode (crash faults only)");
+    }
+    let o = RaftOverrides { nodes: nodes.map(|n| n as usize), steps };
+    let started = Instant::now();
+    let (first, count) = match (seeds, seed) {
+        (Some(n), s) => (s.unwrap_or(0), n),
+        (None, Some(s)) => (s, 1),
+        (None, None) => (0, 1),
+    };
+    if count == 1 {
+        let r = run_seed(first, &o);
+        println!(
+            "seed {}: raft, {} founders ({} public), {} spares, applied index {}, {} commands applied, {} terms with a leader, {} steps, {} ms virtual, {} messages ({} dropped), {} refused, {} crashes, {} compactions, {} snapshots installed, {} membership changes, reads {} served / {} failed",
+            r.seed,
+            r.nodes,
+            r.publics,
+            r.spares,
+            r.applied_index,
+            r.stats.applied_commands,
+            r.terms_with_leader,
+            r.stats.steps,
+            r.virtual_ms,
+            r.stats.messages_sent,
+            r.stats.messages_dropped,
+            r.stats.refused,
+            r.stats.crashes,
+            r.stats.compactions,
+            r.stats.snapshots_installed,
+            r.stats.membership_changes,
+            r.reads_served,
+            r.reads_failed,
+        );
+        for (i, s) in r.statuses.iter().enumerate() {
+            println!("  replica {i}: {s:?}");
+        }
+    }
+    let threads =
+        threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let summary = run_many(first, count, &o, threads);
+    let violations: usize = summary.failed.iter().map(|r| r.violations.len()).sum();
+    for r in &summary.failed {
+        for v in &r.violations {
+            println!("seed {} VIOLATION {v}", r.seed);
+        }
+        println!("  replay: {}", replay_command(r.seed, &o));
+    }
+    println!(
+        "sim raft: runs={} applied_commands={} snapshots_installed={} membership_changes={} violations={} failed_seeds={} elapsed={:.1}s",
+        summary.runs,
+        summary.applied_commands,
+        summary.snapshots_installed,
+        summary.membership_changes,
+        violations,
+        summary.failed.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if violations > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
+}

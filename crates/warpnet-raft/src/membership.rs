@@ -1,0 +1,162 @@
+//! Membership changes: hashicorp `AddVoter` / `RemoveServer` semantics on raft-rs's
+//! single-voter `ConfChange` (RF4, RF5), their application (RF3), leadership transfer (RF1)
+//! and the step-down of a leader that removed itself (RF6).
+
+use raft::eraftpb::{ConfChange, ConfChangeType, Entry};
+use raft::StateRole;
+use warpnet_types::NodeId;
+
+use crate::codec::encode_member;
+use crate::convert;
+use crate::engine::{Applied, RaftEngine};
+use crate::error::RaftError;
+use crate::types::{raft_id, Index, Member, Membership};
+
+impl RaftEngine {
+    pub(crate) fn add_voter(
+        &mut self,
+        member: Member,
+        expected: Option<Index>,
+    ) -> Result<(), RaftError> {
+        self.check_change(expected)?;
+        if self.membership.get(member.id) == Some(member) {
+            return Err(RaftError::AlreadyVoter { id: member.id });
+        }
+        // A known voter with a new description (hashicorp: a new address) is re-added.
+        self.check_leaves_a_public_voter(&self.membership.with(member))?;
+        self.propose_change(ConfChangeType::AddNode, member)
+    }
+
+    pub(crate) fn remove_server(
+        &mut self,
+        id: NodeId,
+        expected: Option<Index>,
+    ) -> Result<(), RaftError> {
+        self.check_change(expected)?;
+        let Some(member) = self.membership.get(id) else {
+            return Err(RaftError::NotVoter { id });
+        };
+        if id == self.me {
+            // RF6: hand leadership over first (to a caught-up public voter: the one with the
+            // longest log must be able to lead), then remove this member from the new leader.
+            return Err(RaftError::RemoveLeader { id });
+        }
+        self.check_leaves_a_public_voter(&self.membership.without(id))?;
+        self.propose_change(ConfChangeType::RemoveNode, member)
+    }
+
+    /// RF4: only the leader changes the membership, through the log, one change at a time: a
+    /// new change waits until the last one is applied (raft-rs also counts everything a new
+    /// leader has not applied yet as possibly pending). `expected` is hashicorp's `prevIndex`.
+    fn check_change(&self, expected: Option<Index>) -> Result<(), RaftError> {
+        if !self.is_leader() {
+            return Err(RaftError::NotLeader { leader: self.leader() });
+        }
+        if self.raw.raft.has_pending_conf() {
+            return Err(RaftError::MembershipChangePending {
+                pending: self.raw.raft.pending_conf_index,
+            });
+        }
+        if let Some(expected) = expected {
+            if expected != self.membership_index {
+                return Err(RaftError::MembershipChanged {
+                    expected,
+                    current: self.membership_index,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// RF5: a change never leaves the committee without a public voter that could lead (the
+    /// leader is one, by RF1, and never removes itself, by RF6; checked here all the same): one
+    /// that already holds the current membership (the leader itself, or a voter whose log
+    /// matches up to the membership's index). A public member just added, still empty, does
+    /// not count: it does not know it is a voter until it catches up, and with no leader it
+    /// never would.
+    fn check_leaves_a_public_voter(&self, next: &Membership) -> Result<(), RaftError> {
+        let prs = self.raw.raft.prs();
+        let ready = |id: NodeId| {
+            id == self.me
+                || (self.membership.contains(id)
+                    && prs.get(raft_id(id)).is_some_and(|p| p.matched >= self.membership_index))
+        };
+        let public = next.public_voters().filter(|m| ready(m.id)).count();
+        if next.is_empty() || public == 0 {
+            return Err(RaftError::NoPublicVoterLeft { voters: next.len(), public });
+        }
+        Ok(())
+    }
+
+    fn propose_change(&mut self, kind: ConfChangeType, member: Member) -> Result<(), RaftError> {
+        let mut cc = ConfChange::default();
+        cc.set_change_type(kind);
+        cc.node_id = raft_id(member.id);
+        let before = self.raw.raft.raft_log.last_index();
+        self.raw
+            .propose_conf_change(encode_member(&member), cc)
+            .map_err(|e| RaftError::Refused { detail: e.to_string() })?;
+        // raft-rs turns a refused change into an empty entry instead of failing: check.
+        if self.raw.raft.pending_conf_index <= before {
+            return Err(RaftError::Refused {
+                detail: "raft-rs dropped the membership change".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Applies a committed membership entry (RF3: in order, once). The change is checked when
+    /// proposed; a change raft-rs refuses here (which RF4 keeps from happening) leaves the
+    /// membership as it was, on every replica alike.
+    pub(crate) fn apply_membership(&mut self, e: &Entry) -> Applied {
+        let entry = convert::log_entry_of(e);
+        let (index, term) = (e.index, e.term);
+        let Ok(next) = convert::membership_after(&self.membership, &entry) else {
+            return Applied::Noop { index, term };
+        };
+        let mut cc = ConfChange::default();
+        if protobuf::Message::merge_from_bytes(&mut cc, &e.data).is_err()
+            || self.raw.apply_conf_change(&cc).is_err()
+        {
+            return Applied::Noop { index, term };
+        }
+        self.raw.mut_store().conf_state = convert::conf_state_of(&next);
+        self.membership = next.clone();
+        self.membership_index = index;
+        self.history.push((index, next.clone()));
+        // RF6: a leader that applies its own removal steps down at once, in its term (it will
+        // not vote again in it). raft-rs 0.7 would keep leading without a place in its own
+        // progress tracker, and panic on its next durable write; the remaining voters (RF5:
+        // one of them public) elect a successor within an election timeout.
+        if !next.contains(self.me) && self.raw.raft.state == StateRole::Leader {
+            let t = self.raw.raft.term;
+            self.raw.raft.become_follower(t, raft::INVALID_ID);
+        }
+        Applied::Membership { index, term, membership: next }
+    }
+
+    /// RF1: leadership moves only to a public voter (RF6: not to one being removed).
+    pub(crate) fn transfer(&mut self, to: NodeId) -> Result<(), RaftError> {
+        if !self.is_leader() {
+            return Err(RaftError::NotLeader { leader: self.leader() });
+        }
+        if !self.membership.is_public(to) || self.removal_pending(to) {
+            return Err(RaftError::NotPublic { id: to });
+        }
+        self.raw.transfer_leader(raft_id(to));
+        Ok(())
+    }
+
+    /// RF6: whether the log holds a not yet applied change removing `id`. Such a member does
+    /// not campaign: as leader it would commit its own removal and step down, and if its log
+    /// was the longest, the remaining public voters could be refused by private ones forever.
+    pub(crate) fn removal_pending(&self, id: NodeId) -> bool {
+        self.raw.store().entries.iter().filter(|e| e.index > self.applied).any(|e| {
+            let mut cc = ConfChange::default();
+            e.get_entry_type() == raft::eraftpb::EntryType::EntryConfChange
+                && protobuf::Message::merge_from_bytes(&mut cc, &e.data).is_ok()
+                && cc.get_change_type() == ConfChangeType::RemoveNode
+                && cc.node_id == raft_id(id)
+        })
+    }
+}

@@ -1,0 +1,286 @@
+//! The durable store of a Raft-mode replica (its own redb file, beside nothing of HotStuff's):
+//! the log, the hard state, the snapshot (metadata and the state machine's bytes), the applied
+//! index with the membership as of it, and the state machine's key/values.
+//!
+//! **Crash-safe ordering.** The runtime gathers one step's `LogWrite`s (in the order the
+//! engine emitted them) and the state machine's writes of that step's `Apply`s into one
+//! [`RaftBatch`], written in one transaction that is durable (fsync) before
+//! [`RaftStore::write`] returns. A crash thus leaves a prefix of the steps, which is what the
+//! engine's contract asks for; only after `write` returns may the runtime feed
+//! `Input::Persisted`.
+//!
+//! **Trust.** Reads check what they decode; an append that would leave a gap in the log, a
+//! record that does not decode, or a store of another committee is a [`StoreError`].
+
+use std::path::Path;
+use std::sync::Arc;
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use warpnet_raft::{
+    HardState, Index, LogEntry, LogWrite, Membership, Recovery, Snapshot, SnapshotMeta,
+};
+use warpnet_types::codec::{Decode, Encode};
+
+use crate::error::{db, StoreError};
+use crate::store::{sync_dir, CACHE_BYTES};
+
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("raft_meta");
+const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("raft_log");
+const APP: TableDefinition<&[u8], &[u8]> = TableDefinition::new("app");
+
+const SCHEMA_VERSION: u8 = 1;
+const KEY_SCHEMA: &str = "schema";
+const KEY_IDENTITY: &str = "identity";
+const KEY_HARD_STATE: &str = "hard_state";
+const KEY_APPLIED: &str = "applied";
+const KEY_MEMBERSHIP: &str = "membership";
+const KEY_SNAPSHOT_META: &str = "snapshot_meta";
+const KEY_SNAPSHOT_DATA: &str = "snapshot_data";
+
+/// What one step asks to make durable, in one transaction, applied in this order: the log
+/// writes (each: snapshot, log truncation, entries, hard state), then the state machine.
+#[derive(Debug, Default, Clone)]
+pub struct RaftBatch {
+    pub writes: Vec<LogWrite>,
+    /// Clear the state machine's table first (a snapshot from the leader replaces it).
+    pub app_reset: bool,
+    /// State-machine writes (key, value; an empty value deletes).
+    pub app: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The applied index after this step's applies, with the membership if it changed.
+    pub applied: Option<(Index, Option<Membership>)>,
+}
+
+impl RaftBatch {
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty() && !self.app_reset && self.app.is_empty() && self.applied.is_none()
+    }
+}
+
+/// State-machine key/values, in key order.
+pub type AppEntries = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// One Raft-mode replica's database.
+pub struct RaftStore {
+    db: Database,
+}
+
+fn corrupt(what: &'static str) -> impl Fn(warpnet_types::CodecError) -> StoreError {
+    move |e| StoreError::Corrupt { what, detail: e.to_string() }
+}
+
+impl RaftStore {
+    /// Creates the database at `path` holding `initial` (`Recovery::genesis` for a founding
+    /// member, `Recovery::joining` for a member added later). `identity` names the committee
+    /// (its digest): a store of another committee is refused on open.
+    pub fn create(path: &Path, identity: &[u8], initial: &Recovery) -> Result<Self, StoreError> {
+        if path.exists() {
+            return Err(StoreError::Exists { path: path.to_path_buf() });
+        }
+        let store = Self::open_db(path)?;
+        let txn = store.db.begin_write().map_err(db("begin write"))?;
+        {
+            let mut meta = txn.open_table(META).map_err(db("open raft meta"))?;
+            meta.insert(KEY_SCHEMA, [SCHEMA_VERSION].as_slice()).map_err(db("write schema"))?;
+            meta.insert(KEY_IDENTITY, identity).map_err(db("write identity"))?;
+            let mut log = txn.open_table(LOG).map_err(db("open raft log"))?;
+            txn.open_table(APP).map_err(db("open app"))?;
+            let write = LogWrite {
+                snapshot: initial.snapshot.clone(),
+                discard_log: true,
+                entries: initial.entries.clone(),
+                hard_state: Some(initial.hard_state),
+                ..LogWrite::default()
+            };
+            apply_write(&mut meta, &mut log, &write)?;
+            put_applied(&mut meta, initial.applied, Some(&initial.membership))?;
+        }
+        txn.commit().map_err(db("commit"))?;
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        sync_dir(dir)?;
+        Ok(store)
+    }
+
+    /// Opens an existing database of the committee named by `identity`.
+    pub fn open(path: &Path, identity: &[u8]) -> Result<Self, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Missing { path: path.to_path_buf() });
+        }
+        let store = Self::open_db(path)?;
+        let txn = store.db.begin_read().map_err(db("begin read"))?;
+        let meta = txn.open_table(META).map_err(db("open raft meta"))?;
+        let schema = meta.get(KEY_SCHEMA).map_err(db("read schema"))?.map(|v| v.value().to_vec());
+        let found = schema.and_then(|s| s.first().copied()).unwrap_or(0);
+        if found != SCHEMA_VERSION {
+            return Err(StoreError::Schema { found, supported: SCHEMA_VERSION });
+        }
+        let stored =
+            meta.get(KEY_IDENTITY).map_err(db("read identity"))?.map(|v| v.value().to_vec());
+        if stored.as_deref() != Some(identity) {
+            return Err(StoreError::CommitteeMismatch {
+                stored: stored.map_or_else(|| "none".into(), |s| hex(&s)),
+                expected: hex(identity),
+            });
+        }
+        drop(meta);
+        drop(txn);
+        Ok(store)
+    }
+
+    fn open_db(path: &Path) -> Result<Self, StoreError> {
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(|e| StoreError::Open { path: path.to_path_buf(), detail: e.to_string() })?;
+        Ok(Self { db })
+    }
+
+    /// Writes one step durably (one transaction, fsynced before returning).
+    pub fn write(&self, batch: &RaftBatch) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let txn = self.db.begin_write().map_err(db("begin write"))?;
+        {
+            let mut meta = txn.open_table(META).map_err(db("open raft meta"))?;
+            let mut log = txn.open_table(LOG).map_err(db("open raft log"))?;
+            for w in &batch.writes {
+                apply_write(&mut meta, &mut log, w)?;
+            }
+            let mut app = txn.open_table(APP).map_err(db("open app"))?;
+            if batch.app_reset {
+                app.retain(|_, _| false).map_err(db("clear app"))?;
+            }
+            for (k, v) in &batch.app {
+                if v.is_empty() {
+                    app.remove(k.as_slice()).map_err(db("delete app"))?;
+                } else {
+                    app.insert(k.as_slice(), v.as_slice()).map_err(db("write app"))?;
+                }
+            }
+            if let Some((index, membership)) = &batch.applied {
+                put_applied(&mut meta, *index, membership.as_ref())?;
+            }
+        }
+        // Durability::Immediate (redb's default): the commit is fsynced before it returns.
+        txn.commit().map_err(db("commit"))
+    }
+
+    /// What the engine restarts from.
+    pub fn recovery(&self) -> Result<Recovery, StoreError> {
+        let txn = self.db.begin_read().map_err(db("begin read"))?;
+        let meta = txn.open_table(META).map_err(db("open raft meta"))?;
+        let get = |key: &str| -> Result<Option<Vec<u8>>, StoreError> {
+            Ok(meta.get(key).map_err(db("read raft meta"))?.map(|v| v.value().to_vec()))
+        };
+        let hard_state = match get(KEY_HARD_STATE)? {
+            Some(b) => HardState::from_bytes(&b).map_err(corrupt("hard state"))?,
+            None => HardState::default(),
+        };
+        let applied = match get(KEY_APPLIED)? {
+            Some(b) => u64::from_le_bytes(b.as_slice().try_into().map_err(|_| {
+                StoreError::Corrupt { what: "applied index", detail: format!("{} bytes", b.len()) }
+            })?),
+            None => 0,
+        };
+        let membership = match get(KEY_MEMBERSHIP)? {
+            Some(b) => Membership::from_bytes(&b).map_err(corrupt("membership"))?,
+            None => Membership::default(),
+        };
+        let snapshot = match get(KEY_SNAPSHOT_META)? {
+            Some(b) => Some(Snapshot {
+                meta: SnapshotMeta::from_bytes(&b).map_err(corrupt("snapshot metadata"))?,
+                data: Arc::from(get(KEY_SNAPSHOT_DATA)?.unwrap_or_default()),
+            }),
+            None => None,
+        };
+        let log = txn.open_table(LOG).map_err(db("open raft log"))?;
+        let mut entries = Vec::new();
+        for row in log.iter().map_err(db("read raft log"))? {
+            let (k, v) = row.map_err(db("read raft log"))?;
+            let e = LogEntry::from_bytes(v.value()).map_err(corrupt("log entry"))?;
+            if e.index != k.value() {
+                return Err(StoreError::Corrupt {
+                    what: "log entry",
+                    detail: format!("entry {} stored under key {}", e.index, k.value()),
+                });
+            }
+            entries.push(e);
+        }
+        Ok(Recovery { hard_state, membership, applied, snapshot, entries })
+    }
+
+    /// A state-machine value (committed state).
+    pub fn app_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read().map_err(db("begin read"))?;
+        let app = txn.open_table(APP).map_err(db("open app"))?;
+        Ok(app.get(key).map_err(db("read app"))?.map(|v| v.value().to_vec()))
+    }
+
+    /// Every state-machine key/value, in key order (what a snapshot of the state holds).
+    pub fn app_entries(&self) -> Result<AppEntries, StoreError> {
+        let txn = self.db.begin_read().map_err(db("begin read"))?;
+        let app = txn.open_table(APP).map_err(db("open app"))?;
+        let mut out = Vec::new();
+        for row in app.iter().map_err(db("read app"))? {
+            let (k, v) = row.map_err(db("read app"))?;
+            out.push((k.value().to_vec(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+}
+
+type Meta<'t> = redb::Table<'t, &'static str, &'static [u8]>;
+type Log<'t> = redb::Table<'t, u64, &'static [u8]>;
+
+/// One `LogWrite`: the snapshot (dropping the entries it covers, or all with `discard_log`),
+/// then the entries (each replacing the log from its index on), then the hard state.
+fn apply_write(meta: &mut Meta<'_>, log: &mut Log<'_>, w: &LogWrite) -> Result<(), StoreError> {
+    if let Some(s) = &w.snapshot {
+        meta.insert(KEY_SNAPSHOT_META, s.meta.to_bytes().as_slice())
+            .map_err(db("write snapshot"))?;
+        meta.insert(KEY_SNAPSHOT_DATA, &*s.data).map_err(db("write snapshot"))?;
+        let index = s.meta.index;
+        if w.discard_log {
+            log.retain(|_, _| false).map_err(db("discard log"))?;
+        } else {
+            log.retain(|k, _| k > index).map_err(db("compact log"))?;
+        }
+    }
+    if let Some(first) = w.entries.first() {
+        let snapshot_index = match meta.get(KEY_SNAPSHOT_META).map_err(db("read snapshot"))? {
+            Some(v) => {
+                SnapshotMeta::from_bytes(v.value()).map_err(corrupt("snapshot metadata"))?.index
+            }
+            None => 0,
+        };
+        let last =
+            log.last().map_err(db("read raft log"))?.map_or(snapshot_index, |(k, _)| k.value());
+        if first.index <= snapshot_index || first.index > last + 1 {
+            return Err(StoreError::LogGap { index: first.index, last, snapshot: snapshot_index });
+        }
+        log.retain(|k, _| k < first.index).map_err(db("truncate log"))?;
+        for e in &w.entries {
+            log.insert(e.index, e.to_bytes().as_slice()).map_err(db("append log"))?;
+        }
+    }
+    if let Some(hs) = &w.hard_state {
+        meta.insert(KEY_HARD_STATE, hs.to_bytes().as_slice()).map_err(db("write hard state"))?;
+    }
+    Ok(())
+}
+
+fn put_applied(
+    meta: &mut Meta<'_>,
+    index: Index,
+    membership: Option<&Membership>,
+) -> Result<(), StoreError> {
+    meta.insert(KEY_APPLIED, index.to_le_bytes().as_slice()).map_err(db("write applied"))?;
+    if let Some(m) = membership {
+        meta.insert(KEY_MEMBERSHIP, m.to_bytes().as_slice()).map_err(db("write membership"))?;
+    }
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().take(32).map(|b| format!("{b:02x}")).collect()
+}
