@@ -26,9 +26,11 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 use warpnet_core::mempool::command_digest;
 use warpnet_core::{Core, CoreParams, Input, Rejection, StartError, Step, Target, Write};
-use warpnet_net::{Transport, TransportConfig};
+use warpnet_net::{Peer, Transport, TransportConfig};
 use warpnet_storage::{Batch, Store, StoreError};
-use warpnet_types::{Block, BlockId, Digest, Message, NetworkId, NodeId};
+use warpnet_types::{
+    Block, BlockId, ConsensusConfig, Digest, Message, NetworkId, NodeId, PublicKey,
+};
 
 use crate::api;
 use crate::app;
@@ -147,8 +149,8 @@ struct Node {
     blocks_in_flight: HashMap<BlockId, Block>,
     /// What the core was last told about each member's reachability (PM7), by node index.
     reachable: Vec<bool>,
-    /// The transport's connected members, as of the last step (`publish`).
-    connected: Vec<NodeId>,
+    /// The transport's connected peers, as of the last step (`publish`).
+    connected: Vec<PublicKey>,
     started: Instant,
 }
 
@@ -206,14 +208,11 @@ impl Node {
         Ok(())
     }
 
-    /// To the peer holding `key`. The transport names the epoch's members by index.
-    fn send(&self, key: &warpnet_types::PublicKey, message: &Message) {
-        match self.core.config().node_id_of(key) {
-            Some(to) => {
-                self.shared.metrics.message_out(message.kind());
-                self.transport.send(to, message);
-            }
-            None => debug!(kind = message.kind(), "no connection to a peer outside the committee"),
+    /// To the peer holding `key`.
+    fn send(&self, key: &PublicKey, message: &Message) {
+        self.shared.metrics.message_out(message.kind());
+        if !self.transport.send(key, message) {
+            debug!(peer = %key, kind = message.kind(), "not sent: not a peer, or its queue is full");
         }
     }
 
@@ -339,7 +338,9 @@ impl Node {
             s.round = status.round.0;
             s.committed_height = status.committed_height.0;
             s.leader = status.leader.0;
-            s.connected = stats.connected.iter().map(|n| n.0).collect();
+            let config = self.core.config();
+            s.connected =
+                stats.connected.iter().filter_map(|k| config.node_id_of(k)).map(|n| n.0).collect();
             if fresh {
                 s.last_certificate = Some(Instant::now());
             }
@@ -381,7 +382,7 @@ impl Node {
     }
 
     /// A member's message: shared commands go to the verifier first, all else to the core.
-    fn on_message(&mut self, from: NodeId, message: Message) -> Result<(), NodeError> {
+    fn on_message(&mut self, from: PublicKey, message: Message) -> Result<(), NodeError> {
         self.shared.metrics.message_in(message.kind());
         match message {
             // M1: every shared command's signature is checked before the mempool takes it,
@@ -392,10 +393,7 @@ impl Node {
                 }
                 Ok(())
             }
-            message => match self.key_of(from) {
-                Some(from) => self.handle(Input::Message { from, message }),
-                None => Ok(()),
-            },
+            message => self.handle(Input::Message { from, message }),
         }
     }
 
@@ -406,10 +404,7 @@ impl Node {
             Checked::Shared(from, commands) => {
                 let epoch = self.shared.config.epoch();
                 let message = Message::Commands(warpnet_types::SharedCommands { epoch, commands });
-                match self.key_of(from) {
-                    Some(from) => self.handle(Input::Message { from, message }),
-                    None => Ok(()),
-                }
+                self.handle(Input::Message { from, message })
             }
             Checked::Block(id, verdicts) => {
                 if self.verdicts.len() >= VERDICTS_MAX {
@@ -424,9 +419,11 @@ impl Node {
     /// PM7: tells the core which members the transport lost or regained. A member not yet
     /// connected after a start counts as unreachable only after [`REACHABILITY_GRACE`].
     fn refresh_reachability(&mut self) -> Result<(), NodeError> {
-        for i in 0..self.reachable.len() {
-            let peer = NodeId(i as u16);
-            if peer == self.me {
+        let me = self.shared.config.public_key(self.me).ok().copied();
+        let keys: Vec<PublicKey> =
+            self.core.config().participants().iter().map(|p| p.public_key).collect();
+        for (i, peer) in keys.into_iter().enumerate() {
+            if Some(peer) == me || i >= self.reachable.len() {
                 continue;
             }
             let now = self.connected.contains(&peer);
@@ -439,16 +436,9 @@ impl Node {
             } else {
                 warn!(peer = %peer, "member unreachable");
             }
-            if let Some(peer) = self.key_of(peer) {
-                self.handle(Input::Reachability { peer, reachable: now })?;
-            }
+            self.handle(Input::Reachability { peer, reachable: now })?;
         }
         Ok(())
-    }
-
-    /// The key of the epoch's member the transport names `id`.
-    fn key_of(&self, id: NodeId) -> Option<warpnet_types::PublicKey> {
-        self.core.config().public_key(id).ok().copied()
     }
 
     /// Forgets requests that stopped waiting (timed out or hung up).
@@ -465,6 +455,15 @@ impl Node {
             None => tokio::time::Instant::now() + Duration::from_secs(3600),
         }
     }
+}
+
+/// The committee's members as transport peers.
+fn peers_of(config: &ConsensusConfig) -> Vec<Peer> {
+    config
+        .participants()
+        .iter()
+        .map(|p| Peer { key: p.public_key, address: p.address.clone() })
+        .collect()
 }
 
 /// Name of the marker `node init` leaves in a new node's directory (beside `node.toml`, not in
@@ -557,7 +556,7 @@ pub async fn run(
     let p2p = bind(loaded.node.p2p_listen.clone()).await?;
     let api_listener = bind(loaded.node.api_listen.clone()).await?;
     let (transport, mut inbound) =
-        Transport::start(TransportConfig::new(config.clone(), me, signer), p2p);
+        Transport::start(TransportConfig::new(config.clone(), signer), peers_of(&config), p2p);
     let metrics = Arc::new(Metrics::default());
     let (checked_tx, mut checked_rx) = mpsc::channel(64);
     let verifier = Verifier::start(config.network().clone(), metrics.clone(), checked_tx)
