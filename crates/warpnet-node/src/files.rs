@@ -77,6 +77,31 @@ pub struct NodeFile {
     /// Requests one client may make at once above that rate (default 2000).
     #[serde(default)]
     pub api_client_burst: Option<u32>,
+    /// How this node's operator approves candidates: `manual` (the default: `member endorse
+    /// KEY`), `allowlist` (keys in `admission_allowlist`, one hex key per line) or `open` (any
+    /// candidate that passes the checks, at most one per `admission_interval_ms`).
+    #[serde(default)]
+    pub admission_policy: Option<String>,
+    #[serde(default)]
+    pub admission_allowlist: Option<PathBuf>,
+    #[serde(default)]
+    pub admission_interval_ms: Option<u64>,
+    /// How long a member removed from the committee keeps serving epoch proofs and blocks
+    /// before it stops (EP5; default 30000).
+    #[serde(default)]
+    pub linger_ms: Option<u64>,
+    /// Nodes a joining node connects to before it is a member (`node join` writes the
+    /// committee it fetched): they let it catch up and learn the epochs it missed.
+    #[serde(default)]
+    pub bootstrap: Vec<BootstrapPeer>,
+}
+
+/// A node to connect to while joining.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct BootstrapPeer {
+    pub public_key: String,
+    pub p2p_address: String,
 }
 
 /// One member as the committee file lists it.

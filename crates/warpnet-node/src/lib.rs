@@ -9,6 +9,7 @@
 
 pub mod api;
 mod app;
+pub mod committee;
 pub mod error;
 pub mod files;
 pub mod handle;

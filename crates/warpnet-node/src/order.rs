@@ -157,7 +157,7 @@ impl Orderer {
     /// committed already (its outcome is in committed state).
     async fn order(&self, command: Vec<u8>, what: Ordered) -> Result<Option<Outcome>, ApiError> {
         let shared = &self.shared;
-        let total = shared.config.total_nodes();
+        let total = shared.config().total_nodes();
         let (reachable, quorum) = shared.reach();
         if reachable < quorum {
             let outcome = Known::NotSubmitted;
@@ -210,7 +210,7 @@ impl Orderer {
         ApiError::NoQuorum {
             what,
             reachable,
-            total: self.shared.config.total_nodes(),
+            total: self.shared.config().total_nodes(),
             quorum,
             outcome: Known::Unknown,
             waited_ms: Some(started.elapsed().as_millis() as u64),

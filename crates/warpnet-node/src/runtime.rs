@@ -27,10 +27,11 @@ use tracing::{debug, error, info, warn};
 use warpnet_core::mempool::command_digest;
 use warpnet_core::{Core, CoreParams, Input, Rejection, StartError, Step, Target, Write};
 use warpnet_net::{Peer, Transport, TransportConfig};
+
+use crate::committee::CommitteeDriver;
+use crate::membership::Policy;
 use warpnet_storage::{Batch, Store, StoreError};
-use warpnet_types::{
-    Block, BlockId, ConsensusConfig, Digest, Message, NetworkId, NodeId, PublicKey,
-};
+use warpnet_types::{Block, BlockId, ConsensusConfig, Digest, Message, NetworkId, PublicKey};
 
 use crate::api;
 use crate::app;
@@ -121,13 +122,15 @@ struct InFlight {
 }
 
 struct Node {
-    me: NodeId,
+    me: PublicKey,
     network: NetworkId,
     clock: Clock,
     core: Core,
     store: Arc<Store>,
     persister: Persister,
     transport: Transport,
+    /// Committee changes at run time: peers per epoch, pending changes, lingering (EP5).
+    committee: CommitteeDriver,
     shared: Arc<Shared>,
     verifier: Verifier,
     /// When to feed the core `Input::Tick` (the last step's deadline).
@@ -147,8 +150,8 @@ struct Node {
     outcomes_in_flight: HashMap<Digest, u64>,
     /// Blocks in writes not yet durable, so sync can serve them meanwhile.
     blocks_in_flight: HashMap<BlockId, Block>,
-    /// What the core was last told about each member's reachability (PM7), by node index.
-    reachable: Vec<bool>,
+    /// What the core was last told about each member's reachability (PM7).
+    reachable: HashMap<PublicKey, bool>,
     /// The transport's connected peers, as of the last step (`publish`).
     connected: Vec<PublicKey>,
     started: Instant,
@@ -197,6 +200,7 @@ impl Node {
             self.send(&to, &Message::EpochProof(proof));
         }
         for ev in evidence {
+            self.committee.on_evidence(&ev);
             self.shared.metrics.evidence.inc();
             warn!(signer = %ev.signer, round = %ev.round, "equivocation proven");
         }
@@ -221,13 +225,9 @@ impl Node {
     fn persist(&mut self, w: Write) -> Result<(), NodeError> {
         let Write { seq, blocks, commits, safety, epoch } = w;
         if let Some(change) = &epoch {
-            // EP3: durable with the commits below; the transport still serves the committee
-            // it started with until the node restarts (see the known limits).
-            info!(
-                epoch = %change.next.epoch(),
-                members = change.next.total_nodes(),
-                "the committee changed"
-            );
+            // EP3: durable with the commits below (the core already runs the next epoch):
+            // the transport, the API and the pending changes follow the new committee now.
+            self.on_epoch(change.next.clone())?;
         }
         for b in &blocks {
             // R1's verdicts, off the loop, before the block can commit.
@@ -333,8 +333,8 @@ impl Node {
         let fresh = status.high_qc_round.0 > self.high_qc_round;
         self.high_qc_round = self.high_qc_round.max(status.high_qc_round.0);
         if let Ok(mut s) = self.shared.snapshot.lock() {
-            s.node_id = self.me.0;
-            s.epoch = self.shared.config.epoch().0;
+            s.node_id = status.member.map_or(u16::MAX, |n| n.0);
+            s.epoch = status.epoch.0;
             s.round = status.round.0;
             s.committed_height = status.committed_height.0;
             s.leader = status.leader.0;
@@ -393,6 +393,13 @@ impl Node {
                 }
                 Ok(())
             }
+            // Committee-change gossip is for the operators' side, not the core.
+            Message::Membership(m) => {
+                let out = self.committee.on_gossip(self.clock.now_ms(), &from, m);
+                self.run_membership(out)?;
+                self.publish_committee();
+                Ok(())
+            }
             message => self.handle(Input::Message { from, message }),
         }
     }
@@ -402,7 +409,7 @@ impl Node {
     fn on_checked(&mut self, checked: Checked) -> Result<(), NodeError> {
         match checked {
             Checked::Shared(from, commands) => {
-                let epoch = self.shared.config.epoch();
+                let epoch = self.core.config().epoch();
                 let message = Message::Commands(warpnet_types::SharedCommands { epoch, commands });
                 self.handle(Input::Message { from, message })
             }
@@ -419,18 +426,18 @@ impl Node {
     /// PM7: tells the core which members the transport lost or regained. A member not yet
     /// connected after a start counts as unreachable only after [`REACHABILITY_GRACE`].
     fn refresh_reachability(&mut self) -> Result<(), NodeError> {
-        let me = self.shared.config.public_key(self.me).ok().copied();
         let keys: Vec<PublicKey> =
             self.core.config().participants().iter().map(|p| p.public_key).collect();
-        for (i, peer) in keys.into_iter().enumerate() {
-            if Some(peer) == me || i >= self.reachable.len() {
+        for peer in keys {
+            if peer == self.me {
                 continue;
             }
             let now = self.connected.contains(&peer);
-            if now == self.reachable[i] || (!now && self.started.elapsed() < REACHABILITY_GRACE) {
+            let before = *self.reachable.entry(peer).or_insert(true);
+            if now == before || (!now && self.started.elapsed() < REACHABILITY_GRACE) {
                 continue;
             }
-            self.reachable[i] = now;
+            self.reachable.insert(peer, now);
             if now {
                 info!(peer = %peer, "member reachable again");
             } else {
@@ -438,6 +445,70 @@ impl Node {
             }
             self.handle(Input::Reachability { peer, reachable: now })?;
         }
+        Ok(())
+    }
+
+    /// The committee changed (EP3): new peers, the API's committee, pending changes re-sent.
+    fn on_epoch(&mut self, next: Arc<ConsensusConfig>) -> Result<(), NodeError> {
+        let now = self.clock.now_ms();
+        if let Ok(mut c) = self.shared.committee.write() {
+            *c = next.clone();
+        }
+        let out = self.committee.on_epoch(now, next);
+        self.reachable.clear();
+        self.transport.set_peers(self.committee.peers(now));
+        self.run_membership(out)?;
+        self.publish_committee();
+        Ok(())
+    }
+
+    /// Runs what the membership module asked for; its commands go to the core (which checks
+    /// them again, EP1) and are shared like clients' commands.
+    fn run_membership(&mut self, out: crate::membership::Outputs) -> Result<(), NodeError> {
+        let commands = self.committee.run(out, &self.transport);
+        // A new candidate is a peer from now on (dial-back, catching up).
+        self.transport.set_peers(self.committee.peers(self.clock.now_ms()));
+        if commands.is_empty() {
+            return Ok(());
+        }
+        let (verdicts, step) = self.core.submit(self.clock.now_ms(), commands);
+        for v in verdicts {
+            match v {
+                Ok(()) => info!("a committee change reached a quorum of endorsements: submitted"),
+                Err(reason) => info!(%reason, "a committee change was not submitted"),
+            }
+        }
+        self.execute(step)
+    }
+
+    fn on_control(&mut self, control: crate::handle::Control) -> Result<(), NodeError> {
+        let out = self.committee.on_control(self.clock.now_ms(), control);
+        self.run_membership(out)?;
+        self.publish_committee();
+        Ok(())
+    }
+
+    fn on_probed(&mut self, probed: crate::committee::Probed) -> Result<(), NodeError> {
+        let out = self.committee.on_probed(self.clock.now_ms(), probed);
+        self.run_membership(out)?;
+        self.publish_committee();
+        Ok(())
+    }
+
+    /// The committee view the API answers `GET /v1/members` with.
+    fn publish_committee(&self) {
+        let view = self.committee.view(&self.connected);
+        if let Ok(mut c) = self.shared.members.lock() {
+            *c = view;
+        }
+    }
+
+    /// Once a second: the peer set (a previous committee's linger ends), the committee view.
+    fn housekeeping(&mut self) -> Result<(), NodeError> {
+        self.prune_waiters();
+        let redial = self.committee.redial(self.clock.now_ms());
+        self.run_membership(redial)?;
+        self.publish_committee();
         Ok(())
     }
 
@@ -457,12 +528,58 @@ impl Node {
     }
 }
 
-/// The committee's members as transport peers.
-fn peers_of(config: &ConsensusConfig) -> Vec<Peer> {
-    config
-        .participants()
+/// How long a removed member serves proofs and blocks before it stops, by default (EP5).
+const LINGER_DEFAULT_MS: u64 = 30_000;
+/// Committee requests from the API waiting for the loop.
+const CONTROL_QUEUE_MAX: usize = 64;
+
+/// The operator's admission policy from `node.toml`.
+fn policy_of(loaded: &Loaded) -> Result<Policy, NodeError> {
+    let path = loaded.dir.join("node.toml");
+    let invalid =
+        |detail: String| NodeError::Files(FileError::Invalid { path: path.clone(), detail });
+    match loaded.node.admission_policy.as_deref().unwrap_or("manual") {
+        "manual" => Ok(Policy::Manual),
+        "open" => {
+            Ok(Policy::Open { interval_ms: loaded.node.admission_interval_ms.unwrap_or(60_000) })
+        }
+        "allowlist" => {
+            let file = loaded.node.admission_allowlist.as_ref().ok_or_else(|| {
+                invalid("admission_policy = \"allowlist\" needs admission_allowlist (a file of hex keys)".into())
+            })?;
+            let file = loaded.dir.join(file);
+            let text = std::fs::read_to_string(&file)
+                .map_err(|source| FileError::Io { path: file.clone(), source })?;
+            let mut keys = std::collections::BTreeSet::new();
+            for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'))
+            {
+                keys.insert(PublicKey::from_hex(line).map_err(|_| {
+                    invalid(format!("{}: {line:?} is not a hex public key", file.display()))
+                })?);
+            }
+            Ok(Policy::Allowlist(keys))
+        }
+        other => Err(invalid(format!(
+            "admission_policy must be manual, allowlist or open, not {other:?}"
+        ))),
+    }
+}
+
+/// The bootstrap peers `node join` wrote.
+fn bootstrap_of(loaded: &Loaded) -> Result<Vec<Peer>, NodeError> {
+    loaded
+        .node
+        .bootstrap
         .iter()
-        .map(|p| Peer { key: p.public_key, address: p.address.clone() })
+        .map(|b| {
+            let key = PublicKey::from_hex(&b.public_key).map_err(|_| {
+                NodeError::Files(FileError::Invalid {
+                    path: loaded.dir.join("node.toml"),
+                    detail: format!("bootstrap key {:?} is not a hex public key", b.public_key),
+                })
+            })?;
+            Ok(Peer { key, address: b.p2p_address.clone() })
+        })
         .collect()
 }
 
@@ -528,18 +645,17 @@ pub async fn run(
     loaded: Loaded,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), NodeError> {
-    let config = Arc::new(loaded.config.clone());
+    let genesis = Arc::new(loaded.config.clone());
+    let policy = policy_of(&loaded)?;
+    let bootstrap = bootstrap_of(&loaded)?;
     let signer: Arc<dyn warpnet_types::Signer> = Arc::new(loaded.signer);
-    let me = config.node_id_of(&signer.public_key()).ok_or_else(|| {
-        NodeError::Files(FileError::Invalid {
-            path: loaded.dir.clone(),
-            detail: "key not in committee".into(),
-        })
-    })?;
+    let me = signer.public_key();
     let data_dir = loaded.dir.join(&loaded.node.data_dir);
     std::fs::create_dir_all(&data_dir)
         .map_err(|source| FileError::Io { path: data_dir.clone(), source })?;
-    let store = Arc::new(open_store(&loaded.dir, &data_dir, &config)?);
+    let store = Arc::new(open_store(&loaded.dir, &data_dir, &genesis)?);
+    // The committee of the latest epoch this node reached (genesis if none ended yet).
+    let config = store.committee(&genesis)?;
     let recovery = store.recovery(&config)?;
     let mut params = CoreParams::default();
     if let Some(ms) = loaded.node.round_timeout_base_ms {
@@ -548,15 +664,39 @@ pub async fn run(
     }
     let sync_blocks_max = usize::from(params.sync_blocks_max);
     let live_window = Duration::from_millis(params.round_timeout_base_ms * 3);
-    let core = Core::new(config.clone(), me, signer.clone(), params, recovery)?;
+    let core = Core::recover(config.clone(), signer.clone(), params, recovery)?;
+    match config.node_id_of(&me) {
+        Some(id) => info!(epoch = %config.epoch(), node = %id, "member of the committee"),
+        None => warn!(
+            epoch = %config.epoch(),
+            key = %me.to_hex(),
+            "this node is not a member of the committee it knows: it follows the chain (joining, or removed) and votes once a committee that includes it starts"
+        ),
+    }
 
     let bind = |address: String| async move {
         TcpListener::bind(&address).await.map_err(|source| NodeError::Bind { address, source })
     };
     let p2p = bind(loaded.node.p2p_listen.clone()).await?;
     let api_listener = bind(loaded.node.api_listen.clone()).await?;
+    let transport_cfg = TransportConfig::new(config.clone(), signer.clone());
+    let (probes_tx, mut probes_rx) = mpsc::unbounded_channel();
+    let since =
+        crate::committee::member_since(&config, &genesis, |e| store.committee_at(e).ok().flatten());
+    let committee = CommitteeDriver::new(
+        config.clone(),
+        signer.clone(),
+        policy,
+        loaded.node.linger_ms.unwrap_or(LINGER_DEFAULT_MS),
+        bootstrap,
+        since,
+        transport_cfg.clone(),
+        probes_tx,
+    );
+    let clock = Clock::new();
     let (transport, mut inbound) =
-        Transport::start(TransportConfig::new(config.clone(), signer), peers_of(&config), p2p);
+        Transport::start(transport_cfg, committee.peers(clock.now_ms()), p2p);
+    let (control_tx, mut control_rx) = mpsc::channel(CONTROL_QUEUE_MAX);
     let metrics = Arc::new(Metrics::default());
     let (checked_tx, mut checked_rx) = mpsc::channel(64);
     let verifier = Verifier::start(config.network().clone(), metrics.clone(), checked_tx)
@@ -569,7 +709,10 @@ pub async fn run(
         loaded.node.claim_timeout_ms.unwrap_or(CLAIM_TIMEOUT_DEFAULT_MS).max(1),
     );
     let shared = Arc::new(Shared {
-        config: config.clone(),
+        committee: std::sync::RwLock::new(config.clone()),
+        key: me,
+        members: Mutex::new(committee.view(&[])),
+        control: control_tx,
         snapshot: Mutex::new(Snapshot::default()),
         metrics,
         live_window,
@@ -579,22 +722,23 @@ pub async fn run(
         claim_timeout,
     });
     if let Ok(mut s) = shared.snapshot.lock() {
-        s.node_id = me.0;
+        s.node_id = config.node_id_of(&me).map_or(u16::MAX, |n| n.0);
         s.epoch = config.epoch().0;
     }
     let limits = api::Limits::of(&loaded.node);
     let api_task = tokio::spawn(api::serve(api_listener, shared.clone(), limits));
-    info!(node = %me, p2p = %loaded.node.p2p_listen, api = %loaded.node.api_listen, "node running");
+    info!(key = %me, p2p = %loaded.node.p2p_listen, api = %loaded.node.api_listen, "node running");
 
     let high_qc_round = core.status().high_qc_round.0;
     let mut node = Node {
         me,
         network: config.network().clone(),
-        clock: Clock::new(),
+        clock,
         core,
         store,
         persister,
         transport,
+        committee,
         shared,
         verifier,
         deadline_ms: None,
@@ -606,7 +750,7 @@ pub async fn run(
         overlay: app::Overlay::new(),
         outcomes_in_flight: HashMap::new(),
         blocks_in_flight: HashMap::new(),
-        reachable: vec![true; config.total_nodes()],
+        reachable: HashMap::new(),
         connected: Vec::new(),
         started: Instant::now(),
     };
@@ -645,7 +789,22 @@ pub async fn run(
                     let Some(durable) = d else { return Err(NodeError::WriterStopped) };
                     node.on_durable(durable?)?;
                 }
-                _ = prune.tick() => node.prune_waiters(),
+                c = control_rx.recv() => {
+                    let Some(c) = c else { break };
+                    node.on_control(c)?;
+                }
+                p = probes_rx.recv() => {
+                    let Some(p) = p else { break };
+                    node.on_probed(p)?;
+                }
+                _ = prune.tick() => {
+                    node.housekeeping()?;
+                    // EP5: a removed member stops once it lingered.
+                    if node.committee.linger_over(node.clock.now_ms()) {
+                        info!("removed from the committee and lingered: stopping");
+                        break;
+                    }
+                }
                 // A member connected or went away (or fell silent): PM7 and the API see it now.
                 _ = connection_changes.notified() => node.publish(),
                 _ = tokio::time::sleep_until(wake) => node.handle(Input::Tick)?,

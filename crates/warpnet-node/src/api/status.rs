@@ -46,7 +46,7 @@ struct Health {
 
 pub(super) async fn cluster(State(state): State<AppState>) -> Result<Response, ApiError> {
     let snap = state.shared.snapshot()?;
-    let c = &state.shared.config;
+    let c = state.shared.config();
     let members = c
         .participants()
         .iter()
