@@ -208,10 +208,15 @@ impl Loaded {
         let committee: CommitteeFile = read_toml(&committee_path)?;
         let config = committee.to_config(&committee_path)?;
         let signer = read_key(&dir.join(&node.key_file))?;
-        if config.node_id_of(&signer.public_key()).is_none() {
+        // A node outside the genesis committee runs only as a joining node: `node join` wrote
+        // the nodes it catches up from.
+        if config.node_id_of(&signer.public_key()).is_none() && node.bootstrap.is_empty() {
             return Err(invalid(
                 &committee_path,
-                format!("this node's key {} is not a member", signer.public_key().to_hex()),
+                format!(
+                    "this node's key {} is not a member (a node joining a running network starts with `node join`)",
+                    signer.public_key().to_hex()
+                ),
             ));
         }
         Ok(Self { dir, node, committee, config, signer })

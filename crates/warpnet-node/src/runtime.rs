@@ -63,6 +63,8 @@ pub enum NodeError {
     Start(StartError),
     #[error("no database at {path}, and this is not the node's first start: starting again from genesis could make it sign twice. Restore the data directory (README: moving or mounting a data directory); a brand-new node is created with `node init`")]
     MissingDatabase { path: std::path::PathBuf },
+    #[error("this node's key was removed from the committee (it is retired as of epoch {epoch}) and can never be a member again: create a new key (node init) and ask to join")]
+    Retired { epoch: u64 },
     #[error("cannot listen on {address}")]
     Bind { address: String, source: std::io::Error },
     #[error("cannot start the {what} thread: {source}")]
@@ -656,6 +658,9 @@ pub async fn run(
     let store = Arc::new(open_store(&loaded.dir, &data_dir, &genesis)?);
     // The committee of the latest epoch this node reached (genesis if none ended yet).
     let config = store.committee(&genesis)?;
+    if config.is_retired(&me) {
+        return Err(NodeError::Retired { epoch: config.epoch().0 });
+    }
     let recovery = store.recovery(&config)?;
     let mut params = CoreParams::default();
     if let Some(ms) = loaded.node.round_timeout_base_ms {

@@ -108,7 +108,8 @@ impl Verifier {
     }
 }
 
-/// A decoded shared command: a claim to check, or one that needs no signature (a barrier).
+/// A decoded shared command: a claim to check, or one checked elsewhere (a barrier needs no
+/// signature; a committee change is checked by the core).
 enum Item {
     Claim(Box<Claim>),
     Barrier,
@@ -146,10 +147,20 @@ fn run(
                 Job::Shared { commands, .. } => std::mem::take(commands)
                     .into_iter()
                     .map(|bytes| {
-                        let item = match Command::decode(&bytes) {
-                            Ok(Command::Claim(c)) => Item::Claim(Box::new(c)),
-                            Ok(Command::Barrier { .. }) => Item::Barrier,
-                            Err(e) => Item::Bad(e),
+                        // A committee change carries its own signatures (proof of possession,
+                        // endorsements or evidence), which the core checks against the epoch's
+                        // committee before the mempool takes it (EP1): only its encoding here.
+                        let change = warpnet_types::membership::Change::from_command(&bytes);
+                        let item = match (change, Command::decode(&bytes)) {
+                            (Some(Ok(_)), _) => Item::Barrier,
+                            (Some(Err(e)), _) => {
+                                Item::Bad(ClaimError::Malformed(format!("committee change: {e}")))
+                            }
+                            (None, Ok(Command::Claim(c))) => Item::Claim(Box::new(c)),
+                            (None, Ok(Command::Barrier { .. } | Command::Committee(_))) => {
+                                Item::Barrier
+                            }
+                            (None, Err(e)) => Item::Bad(e),
                         };
                         (bytes, item)
                     })
