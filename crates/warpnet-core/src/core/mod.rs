@@ -417,7 +417,8 @@ impl Core {
             | Message::SyncRequest(_)
             | Message::SyncResponse(_)
             | Message::EpochRequest(_)
-            | Message::EpochProof(_) => {}
+            | Message::EpochProof(_)
+            | Message::Raft(_) => {}
         }
     }
 
