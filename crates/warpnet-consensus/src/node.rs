@@ -72,12 +72,7 @@ pub fn init(a: &InitArgs) -> anyhow::Result<MemberEntry> {
         committee_file: a.committee_file.clone(),
         p2p_listen: a.p2p.clone(),
         api_listen: a.api.clone(),
-        round_timeout_base_ms: None,
-        claim_timeout_ms: None,
-        api_connections_max: None,
-        api_client_connections_max: None,
-        api_client_requests_per_second: None,
-        api_client_burst: None,
+        ..NodeFile::default()
     };
     write_toml(&a.dir.join("node.toml"), &node)?;
     let member = MemberEntry {
@@ -85,18 +80,20 @@ pub fn init(a: &InitArgs) -> anyhow::Result<MemberEntry> {
         p2p_address: a.p2p.clone(),
         api_address: Some(a.api.clone()),
         public: a.public,
+        voter: None,
     };
     write_toml(&a.dir.join("member.toml"), &member)?;
-    // The first start may create the database; any later start needs it (see node run).
+    // The first start may create the database; any later start needs it (see node run). The
+    // marker lives beside node.toml, not in data/, so a fresh volume mounted on data/ before
+    // the first start does not hide it.
     let data = a.dir.join("data");
     std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
-    let marker = data.join(warpnet_node::FIRST_START_MARKER);
-    std::fs::write(&marker, "node init: the first `node run` creates the database here\n")
+    let marker = a.dir.join(warpnet_node::FIRST_START_MARKER);
+    std::fs::write(&marker, "node init: the first `node run` creates the database in data_dir\n")
         .with_context(|| format!("writing {}", marker.display()))?;
     std::fs::File::open(&marker)
         .and_then(|f| f.sync_all())
         .with_context(|| format!("syncing {}", marker.display()))?;
-    warpnet_storage::sync_dir(&data)?;
     warpnet_storage::sync_dir(&a.dir)?;
     Ok(member)
 }
@@ -111,7 +108,12 @@ pub fn create_committee(
     for m in members {
         entries.push(read_toml::<MemberEntry>(m)?);
     }
-    let committee = CommitteeFile { network: network.into(), epoch, members: entries };
+    let committee = CommitteeFile {
+        network: network.into(),
+        epoch,
+        consensus: Default::default(),
+        members: entries,
+    };
     committee.to_config(out)?; // refuse an invalid committee before writing it
     write_toml(out, &committee)?;
     Ok(committee)

@@ -182,11 +182,8 @@ impl Shared {
         if s.voters.is_empty() {
             return fallback;
         }
-        let reachable = s
-            .voters
-            .iter()
-            .filter(|v| **v == s.node_id || s.connected.contains(v))
-            .count();
+        let reachable =
+            s.voters.iter().filter(|v| **v == s.node_id || s.connected.contains(v)).count();
         Reach { reachable, total: s.voters.len(), quorum: s.quorum }
     }
 

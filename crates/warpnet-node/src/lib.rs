@@ -13,6 +13,7 @@ mod engine;
 pub mod error;
 pub mod files;
 pub mod handle;
+pub mod membership;
 pub mod metrics;
 pub mod order;
 mod persist;

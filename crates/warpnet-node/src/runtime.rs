@@ -40,17 +40,19 @@ pub const RAFT_COMPACT_ENTRIES_DEFAULT: u64 = 4_096;
 pub enum NodeError {
     #[error(transparent)]
     Files(#[from] FileError),
+    // Not `#[from]`: the message already holds the cause, so `main`'s one line (which prints
+    // the source chain) would say it twice.
     #[error("storage: {0}")]
-    Store(#[from] StoreError),
+    Store(StoreError),
     #[error("consensus could not start: {0}")]
-    Start(#[from] StartError),
+    Start(StartError),
     #[error("the Raft log on disk does not hold together: {0}")]
     RaftRecovery(#[from] warpnet_raft::RecoveryError),
     #[error("raft: {detail}")]
     Raft { detail: String },
     #[error("{path} holds a {found} store, but the committee file says consensus = \"{expected}\": the consensus is chosen at genesis and fixed for the network's life")]
     WrongConsensus { path: std::path::PathBuf, found: &'static str, expected: &'static str },
-    #[error("no database at {path}, and this is not the node's first start: starting again from genesis could make it sign twice. Restore the data directory; a brand-new node is created with `node init`")]
+    #[error("no database at {path}, and this is not the node's first start: starting again from genesis could make it sign twice. Restore the data directory (README: moving or mounting a data directory); a brand-new node is created with `node init`")]
     MissingDatabase { path: std::path::PathBuf },
     #[error("cannot listen on {address}")]
     Bind { address: String, source: std::io::Error },
@@ -60,6 +62,18 @@ pub enum NodeError {
     VerifierStopped,
     #[error("the storage writer thread stopped unexpectedly")]
     WriterStopped,
+}
+
+impl From<StoreError> for NodeError {
+    fn from(e: StoreError) -> Self {
+        NodeError::Store(e)
+    }
+}
+
+impl From<StartError> for NodeError {
+    fn from(e: StartError) -> Self {
+        NodeError::Start(e)
+    }
 }
 
 /// The engine's clock: wall-clock milliseconds at the start, then monotonic (a wall-clock jump
@@ -86,8 +100,9 @@ impl Clock {
     }
 }
 
-/// Name of the marker `node init` leaves in a new node's data directory: the one case in which
-/// `node run` may create the database (at genesis).
+/// Name of the marker `node init` leaves in a new node's directory (beside `node.toml`, not in
+/// the data directory, so an empty volume mounted there is still a first start): the one case
+/// in which `node run` may create the database (at genesis).
 pub const FIRST_START_MARKER: &str = "FIRST_START";
 
 /// HotStuff mode's database file in the data directory.
@@ -95,10 +110,13 @@ const HOTSTUFF_DB: &str = "node.redb";
 /// Raft mode's database file.
 const RAFT_DB: &str = "raft.redb";
 
-/// Opens the node's database of the chosen consensus; creates it only on a first start (marker
-/// present). A missing database otherwise is refused: starting again from genesis could make
-/// the node sign (or vote) twice. A data directory of the other consensus is refused too.
+/// Opens the node's database of the chosen consensus; creates it only on a first start (the
+/// marker in the node's directory, or inside the data directory where older versions of `node
+/// init` left it). A missing database otherwise is refused: starting again from genesis could
+/// make the node sign (or vote) twice. The marker is removed (durably) before the node can
+/// sign anything. A data directory of the other consensus is refused too.
 fn open_db<S>(
+    node_dir: &std::path::Path,
     data_dir: &std::path::Path,
     consensus: Consensus,
     open: impl FnOnce(&std::path::Path) -> Result<S, StoreError>,
@@ -120,14 +138,18 @@ fn open_db<S>(
     if path.exists() {
         return Ok(open(&path)?);
     }
-    let marker = data_dir.join(FIRST_START_MARKER);
-    if !marker.exists() {
+    let markers = [node_dir, data_dir].map(|d| d.join(FIRST_START_MARKER));
+    if !markers.iter().any(|m| m.exists()) {
         return Err(NodeError::MissingDatabase { path });
     }
     let store = create(&path)?;
-    std::fs::remove_file(&marker)
-        .map_err(|source| FileError::Io { path: marker.clone(), source })?;
-    warpnet_storage::sync_dir(data_dir)?;
+    for marker in markers.iter().filter(|m| m.exists()) {
+        std::fs::remove_file(marker)
+            .map_err(|source| FileError::Io { path: marker.clone(), source })?;
+        if let Some(dir) = marker.parent() {
+            warpnet_storage::sync_dir(dir)?;
+        }
+    }
     info!(path = %path.display(), consensus = consensus.as_str(), "created the database (first start)");
     Ok(store)
 }
@@ -166,6 +188,7 @@ struct Common {
     config: Arc<warpnet_types::ConsensusConfig>,
     me: warpnet_types::NodeId,
     signer: Arc<dyn warpnet_types::Signer>,
+    node_dir: std::path::PathBuf,
     data_dir: std::path::PathBuf,
     durable_tx: mpsc::UnboundedSender<Result<crate::persist::Durable, StoreError>>,
 }
@@ -179,6 +202,7 @@ fn writer<S: DurableStore>(store: Arc<S>, c: &Common) -> Result<Persister<S>, No
 fn hotstuff(loaded: &Files, c: &Common) -> Result<(HotStuff, Committed, Duration), NodeError> {
     let config = &c.config;
     let store = Arc::new(open_db(
+        &c.node_dir,
         &c.data_dir,
         Consensus::Hotstuff,
         |p| Store::open(p, config),
@@ -216,12 +240,10 @@ fn raft(
             })
             .collect(),
     );
-    let initial = if founders.contains(c.me) {
-        Recovery::genesis(founders)
-    } else {
-        Recovery::joining()
-    };
+    let initial =
+        if founders.contains(c.me) { Recovery::genesis(founders) } else { Recovery::joining() };
     let store = Arc::new(open_db(
+        &c.node_dir,
         &c.data_dir,
         Consensus::Raft,
         |p| RaftStore::open(p, identity.as_bytes()),
@@ -239,8 +261,9 @@ fn raft(
     };
     let live_window = Duration::from_millis(settings.tick_ms * params.election_ticks as u64 * 2);
     let mut seed = [0u8; 8];
-    getrandom::fill(&mut seed)
-        .map_err(|e| NodeError::Raft { detail: format!("no randomness for the election timer: {e}") })?;
+    getrandom::fill(&mut seed).map_err(|e| NodeError::Raft {
+        detail: format!("no randomness for the election timer: {e}"),
+    })?;
     let engine_config = EngineConfig { me: c.me, params, seed: u64::from_le_bytes(seed) };
     let engine = RaftEngine::new(engine_config, recovery)?;
     let persister = writer(store.clone(), c)?;
@@ -265,14 +288,17 @@ pub async fn run(
     let config = Arc::new(config);
     let signer: Arc<dyn warpnet_types::Signer> = Arc::new(signer);
     let me = config.node_id_of(&signer.public_key()).ok_or_else(|| {
-        NodeError::Files(FileError::Invalid { path: dir.clone(), detail: "key not in committee".into() })
+        NodeError::Files(FileError::Invalid {
+            path: dir.clone(),
+            detail: "key not in committee".into(),
+        })
     })?;
     let loaded = Files { node, committee };
     let data_dir = dir.join(&loaded.node.data_dir);
     std::fs::create_dir_all(&data_dir)
         .map_err(|source| FileError::Io { path: data_dir.clone(), source })?;
     let (durable_tx, durable_rx) = mpsc::unbounded_channel();
-    let common = Common { config, me, signer, data_dir, durable_tx };
+    let common = Common { config, me, signer, node_dir: dir, data_dir, durable_tx };
     let consensus = loaded.committee.consensus;
     match consensus {
         Consensus::Hotstuff => {
@@ -350,8 +376,10 @@ async fn drive<E: Engine>(
         api = %loaded.node.api_listen,
         "node running"
     );
-    let mut io = Io { me, clock: Clock::new(), transport, shared, verifier, started: Instant::now() };
+    let mut io =
+        Io { me, clock: Clock::new(), transport, shared, verifier, started: Instant::now() };
     let mut prune = tokio::time::interval(Duration::from_secs(1));
+    let connection_changes = io.transport.connection_changes();
     let result = async {
         engine.start(&mut io)?;
         tokio::pin!(shutdown);
@@ -388,6 +416,9 @@ async fn drive<E: Engine>(
                 }
                 Some(e) = events.recv() => engine.on_event(&mut io, e)?,
                 _ = prune.tick() => engine.prune(),
+                // A member connected or went away (or fell silent): the engine and the API
+                // see it now (`after_event`).
+                _ = connection_changes.notified() => {}
                 _ = tokio::time::sleep_until(wake) => engine.on_deadline(&mut io)?,
                 _ = &mut shutdown => {
                     info!("shutting down");

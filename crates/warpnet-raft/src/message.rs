@@ -18,8 +18,8 @@ pub const MESSAGE_ENTRIES_MAX: usize = 1 << 16;
 /// Largest snapshot a message carries: what the transport reassembles from pieces at most
 /// (`RAFT_PIECES_MAX` pieces of `RAFT_PIECE_BYTES_MAX`). Every other field stays within one
 /// frame's limit.
-pub const SNAPSHOT_BYTES_MAX: usize = warpnet_types::message::RAFT_PIECES_MAX as usize
-    * warpnet_types::message::RAFT_PIECE_BYTES_MAX;
+pub const SNAPSHOT_BYTES_MAX: usize =
+    warpnet_types::message::RAFT_PIECES_MAX as usize * warpnet_types::message::RAFT_PIECE_BYTES_MAX;
 
 /// One message from one member to another.
 #[derive(Clone, Debug, PartialEq)]

@@ -249,7 +249,9 @@ impl RaftStore {
 }
 
 /// The applied index as stored (0 before anything was applied).
-fn read_applied(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<Index, StoreError> {
+fn read_applied(
+    meta: &impl ReadableTable<&'static str, &'static [u8]>,
+) -> Result<Index, StoreError> {
     match meta.get(KEY_APPLIED).map_err(db("read applied"))? {
         Some(v) => {
             let b = v.value();

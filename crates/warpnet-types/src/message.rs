@@ -211,6 +211,23 @@ pub struct RaftFrame {
     pub bytes: Vec<u8>,
 }
 
+/// Committee-change gossip between nodes (not consensus: the consensus core ignores it). A
+/// candidate's admission request, or a member's endorsement of a change, passed on so every
+/// member can check it, apply its operator's policy and count endorsements; a member holding a
+/// quorum of them submits the change as a command (EP1 checks it again).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MembershipGossip {
+    Admission(crate::membership::Admission),
+    Endorsement { what: crate::membership::Endorsed, endorsement: crate::membership::Endorsement },
+}
+
+/// [`MembershipGossip`] for one epoch (endorsements are signed for it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MembershipMsg {
+    pub epoch: Epoch,
+    pub gossip: MembershipGossip,
+}
+
 /// Everything members send each other.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
@@ -224,6 +241,7 @@ pub enum Message {
     EpochProof(EpochProofMsg),
     /// Raft mode only; a HotStuff node drops it.
     Raft(RaftFrame),
+    Membership(MembershipMsg),
 }
 
 impl Message {
@@ -238,6 +256,7 @@ impl Message {
             Message::EpochRequest(r) => r.epoch,
             Message::EpochProof(p) => p.epoch,
             Message::Raft(r) => r.epoch,
+            Message::Membership(m) => m.epoch,
         }
     }
 
@@ -266,6 +285,7 @@ impl Message {
             Message::EpochRequest(_) => "epoch_request",
             Message::EpochProof(_) => "epoch_proof",
             Message::Raft(_) => "raft",
+            Message::Membership(_) => "membership",
         }
     }
 
@@ -337,6 +357,17 @@ impl Encode for Message {
                 }
                 w.put(&p.latest);
             }
+            Message::Membership(m) => {
+                w.u8(10).put(&m.epoch);
+                match &m.gossip {
+                    MembershipGossip::Admission(a) => {
+                        w.u8(1).put(a);
+                    }
+                    MembershipGossip::Endorsement { what, endorsement } => {
+                        w.u8(2).put(what).put(endorsement);
+                    }
+                }
+            }
         }
     }
 }
@@ -380,6 +411,16 @@ impl Decode for Message {
                 epoch: r.get()?,
                 ends: r.list("epoch ends", crate::epoch::EPOCH_PROOF_ENDS_MAX, Reader::get)?,
                 latest: r.get()?,
+            }),
+            10 => Message::Membership(MembershipMsg {
+                epoch: r.get()?,
+                gossip: match r.u8("membership gossip kind")? {
+                    1 => MembershipGossip::Admission(r.get()?),
+                    2 => MembershipGossip::Endorsement { what: r.get()?, endorsement: r.get()? },
+                    tag => {
+                        return Err(CodecError::InvalidTag { what: "membership gossip kind", tag })
+                    }
+                },
             }),
             tag => return Err(CodecError::InvalidTag { what: "message kind", tag }),
         })

@@ -24,6 +24,7 @@ const KIND_COMMANDS: u8 = 6;
 const KIND_RAFT: u8 = 7;
 const KIND_EPOCH_REQUEST: u8 = 8;
 const KIND_EPOCH_PROOF: u8 = 9;
+const KIND_MEMBERSHIP: u8 = 10;
 
 fn kind_tag(m: &Message) -> u8 {
     match m {
@@ -36,6 +37,7 @@ fn kind_tag(m: &Message) -> u8 {
         Message::EpochRequest(_) => KIND_EPOCH_REQUEST,
         Message::EpochProof(_) => KIND_EPOCH_PROOF,
         Message::Raft(_) => KIND_RAFT,
+        Message::Membership(_) => KIND_MEMBERSHIP,
     }
 }
 
@@ -164,6 +166,41 @@ fn message() -> impl Strategy<Value = Message> {
                 bytes
             })
         ),
+        (epoch(), membership_gossip()).prop_map(|(epoch, gossip)| Message::Membership(
+            warpnet_types::MembershipMsg { epoch, gossip }
+        )),
+    ]
+}
+
+fn membership_gossip() -> impl Strategy<Value = warpnet_types::MembershipGossip> {
+    use warpnet_types::membership::{Admission, Endorsed, Endorsement};
+    use warpnet_types::{MembershipGossip, Participant};
+    let key = any::<[u8; 32]>().prop_map(warpnet_types::PublicKey);
+    let participant = (key.clone(), "[a-z0-9.:]{1,20}", "[a-z0-9.:]{0,20}", any::<bool>())
+        .prop_map(|(public_key, address, api_address, public)| Participant {
+            public_key,
+            address,
+            api_address,
+            public,
+        });
+    prop_oneof![
+        (participant, any::<[u8; 16]>(), signature()).prop_map(|(candidate, nonce, proof)| {
+            MembershipGossip::Admission(Admission { candidate, nonce, proof })
+        }),
+        (digest(), any::<u16>(), signature()).prop_map(|(d, member, signature)| {
+            MembershipGossip::Endorsement {
+                what: Endorsed::Add(d),
+                endorsement: Endorsement { member: NodeId(member), signature },
+            }
+        }),
+        (key, "[a-z ]{0,30}", any::<u16>(), signature()).prop_map(
+            |(key, reason, member, signature)| {
+                MembershipGossip::Endorsement {
+                    what: Endorsed::Remove { key, reason },
+                    endorsement: Endorsement { member: NodeId(member), signature },
+                }
+            }
+        ),
     ]
 }
 
@@ -235,7 +272,7 @@ proptest! {
     #[test]
     fn unknown_kind_tags_are_refused(
         m in message(),
-        tag in prop_oneof![Just(0u8), 10u8..=255]
+        tag in prop_oneof![Just(0u8), 11u8..=255]
     ) {
         let mut frame = m.to_frame();
         frame[1] = tag;
@@ -617,7 +654,8 @@ fn signed_messages_round_trip_and_still_validate() {
             | Message::Commands(_)
             | Message::EpochRequest(_)
             | Message::EpochProof(_)
-            | Message::Raft(_) => {}
+            | Message::Raft(_)
+            | Message::Membership(_) => {}
             Message::SyncResponse(r) => {
                 for b in &r.blocks {
                     assert_eq!(b.validate(&cfg), Ok(()));
@@ -669,7 +707,10 @@ fn raft_frames_outside_their_piece_limits_are_refused() {
     assert!(Message::from_frame(&frame(RAFT_PIECE_BYTES_MAX as u32 / 2, 1, 0)).is_err());
     for (piece, pieces) in [(0, 0), (1, 1), (0, RAFT_PIECES_MAX + 1)] {
         assert!(
-            matches!(Message::from_frame(&frame(piece, pieces, 1)), Err(CodecError::Invalid { .. })),
+            matches!(
+                Message::from_frame(&frame(piece, pieces, 1)),
+                Err(CodecError::Invalid { .. })
+            ),
             "piece {piece} of {pieces}"
         );
     }

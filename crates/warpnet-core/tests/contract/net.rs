@@ -131,7 +131,8 @@ impl Net {
             | Message::Commands(_)
             | Message::EpochRequest(_)
             | Message::EpochProof(_)
-            | Message::Raft(_) => {}
+            | Message::Raft(_)
+            | Message::Membership(_) => {}
         }
     }
 

@@ -170,18 +170,11 @@ impl HotStuff {
     fn persist(&mut self, io: &Io, w: Write) -> Result<(), NodeError> {
         let Write { seq, blocks, commits, safety, epoch } = w;
         if let Some(change) = &epoch {
-            // EP3: durable with the commits below; the transport still serves the committee
-            // it started with until the node restarts (see the known limits).
-            info!(
-                epoch = %change.next.epoch(),
-                members = change.next.total_nodes(),
-                "the committee changed"
-            );
+            self.committee_changed(io, change);
         }
         for b in &blocks {
             // R1's verdicts, off the loop, before the block can commit.
-            if !b.payload().is_empty() && io.verifier.block(b.id(), b.payload().clone()).is_err()
-            {
+            if !b.payload().is_empty() && io.verifier.block(b.id(), b.payload().clone()).is_err() {
                 debug!("verifier busy; this block's verdicts are left to its commit");
             }
         }
@@ -215,6 +208,18 @@ impl HotStuff {
         let epochs = epoch.into_iter().collect();
         let batch = Batch { blocks, safety, commits, app: applied.writes, epochs };
         self.persister.write(seq, batch).map_err(|_| NodeError::WriterStopped)
+    }
+
+    /// The one place a committed epoch change reaches the node: the core has moved to
+    /// `change.next`, and the change is durable with the commits of the same write (EP3).
+    /// The transport still serves the committee it started with until the node restarts (see
+    /// the known limits): its allowed keys and addresses would follow the committee here.
+    fn committee_changed(&mut self, _io: &Io, change: &warpnet_core::EpochChange) {
+        info!(
+            epoch = %change.next.epoch(),
+            members = change.next.total_nodes(),
+            "the committee changed"
+        );
     }
 
     /// Y2: a peer's sync request, from the blocks in flight, the core's tree and the store. A

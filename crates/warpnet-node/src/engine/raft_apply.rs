@@ -38,7 +38,8 @@ pub fn entries_of(commands: &[Vec<u8>]) -> Vec<(usize, Vec<u8>)> {
     while start < commands.len() {
         let mut end = start;
         let mut bytes = 0;
-        while end < commands.len() && (end == start || bytes + commands[end].len() <= ENTRY_BYTES_MAX)
+        while end < commands.len()
+            && (end == start || bytes + commands[end].len() <= ENTRY_BYTES_MAX)
         {
             bytes += commands[end].len();
             end += 1;
@@ -83,8 +84,11 @@ pub fn read_registry(store: &RaftStore) -> Result<(Index, Vec<u8>), StoreError> 
     Ok((index, w.finish()))
 }
 
+/// Registry keys and their values, in a snapshot's order.
+pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// A registry snapshot's key/values (the genesis snapshot's empty data is the empty registry).
-pub fn decode_registry(bytes: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, CodecError> {
+pub fn decode_registry(bytes: &[u8]) -> Result<Pairs, CodecError> {
     if bytes.is_empty() {
         return Ok(Vec::new());
     }
@@ -111,7 +115,11 @@ fn set_applied(batch: &mut RaftBatch, index: Index, membership: Option<Membershi
 
 impl Raft {
     /// Feeds one input; a refusal is returned (nothing changed), the actions are executed.
-    pub(super) fn input(&mut self, io: &mut Io, input: Input) -> Result<Result<(), RaftError>, NodeError> {
+    pub(super) fn input(
+        &mut self,
+        io: &mut Io,
+        input: Input,
+    ) -> Result<Result<(), RaftError>, NodeError> {
         match self.engine.handle(input) {
             Ok(actions) => {
                 self.execute(io, actions)?;
@@ -274,7 +282,9 @@ impl Raft {
         match last_write {
             Some(id) => match self.input(io, Input::Persisted(id))? {
                 Ok(()) => Ok(()),
-                Err(e) => Err(NodeError::Raft { detail: format!("acknowledging write {id:?}: {e}") }),
+                Err(e) => {
+                    Err(NodeError::Raft { detail: format!("acknowledging write {id:?}: {e}") })
+                }
             },
             None => Ok(()),
         }
@@ -289,7 +299,8 @@ impl Raft {
                 return true;
             }
             if let Some(done) = w.done.take() {
-                let _ = done.send(Ok(MemberDone { membership_index: index, voters: voters.clone() }));
+                let _ =
+                    done.send(Ok(MemberDone { membership_index: index, voters: voters.clone() }));
             }
             false
         });

@@ -144,7 +144,8 @@ fn message_round(m: &Message) -> Option<Round> {
         | Message::Commands(_)
         | Message::EpochRequest(_)
         | Message::EpochProof(_)
-        | Message::Raft(_) => None,
+        | Message::Raft(_)
+        | Message::Membership(_) => None,
     }
 }
 
