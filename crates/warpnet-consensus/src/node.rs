@@ -84,6 +84,7 @@ pub fn init(a: &InitArgs) -> anyhow::Result<MemberEntry> {
         p2p_address: a.p2p.clone(),
         api_address: Some(a.api.clone()),
         public: a.public,
+        voter: None,
     };
     write_toml(&a.dir.join("member.toml"), &member)?;
     // The first start may create the database; any later start needs it (see node run). The
@@ -111,7 +112,12 @@ pub fn create_committee(
     for m in members {
         entries.push(read_toml::<MemberEntry>(m)?);
     }
-    let committee = CommitteeFile { network: network.into(), epoch, members: entries };
+    let committee = CommitteeFile {
+        network: network.into(),
+        epoch,
+        consensus: Default::default(),
+        members: entries,
+    };
     committee.to_config(out)?; // refuse an invalid committee before writing it
     write_toml(out, &committee)?;
     Ok(committee)

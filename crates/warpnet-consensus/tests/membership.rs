@@ -80,10 +80,6 @@ fn a_node_joins_and_a_member_leaves_under_load_without_losing_a_claim() {
         std::fs::metadata(jdir.join("member.toml")).is_ok()
     });
     let candidate = key_of(&jdir);
-    if std::env::var("WARPNET_TEST_KEEP").is_ok() {
-        eprintln!("dir: {}", c.dir.display());
-        std::mem::forget(c.dir.clone());
-    }
     wait_until("every member dialed the candidate back", 30, || {
         (0..4).all(|i| {
             members(c.api[i]).is_some_and(|v| {

@@ -8,7 +8,9 @@
 //! p2p_listen = "127.0.0.1:7100"
 //! api_listen = "127.0.0.1:7000"
 //! # optional, with their defaults:
-//! # round_timeout_base_ms = 1000
+//! # round_timeout_base_ms = 1000   (HotStuff mode)
+//! # raft_tick_ms = 100             (Raft mode: heartbeats every tick, elections after 10-20)
+//! # raft_compact_entries = 4096    (Raft mode: compact the log every this many entries)
 //! # claim_timeout_ms = 5000
 //! # api_connections_max = 1024
 //! # api_client_connections_max = 256
@@ -20,11 +22,13 @@
 //! # committee.toml (the genesis committee; identical on every member)
 //! network = "dev"
 //! epoch = 1
+//! consensus = "raft"    # optional: "hotstuff" (the default) or "raft", fixed for good
 //! [[members]]
 //! public_key = "…64 hex digits…"
 //! p2p_address = "127.0.0.1:7100"
 //! api_address = "127.0.0.1:7000"
 //! public = true
+//! voter = false         # optional, Raft mode only: a standby, added later with `member add`
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -62,6 +66,14 @@ pub struct NodeFile {
     /// Base round timeout in ms (default 1000).
     #[serde(default)]
     pub round_timeout_base_ms: Option<u64>,
+    /// Raft mode: one engine tick in ms (default 100): leaders send heartbeats every tick;
+    /// followers hearing no leader for 10-20 ticks elect one.
+    #[serde(default)]
+    pub raft_tick_ms: Option<u64>,
+    /// Raft mode: compact the log behind a registry snapshot every this many entries
+    /// (default 4096).
+    #[serde(default)]
+    pub raft_compact_entries: Option<u64>,
     /// How long a claim waits for its commit before the API answers 503 (default 5000).
     #[serde(default)]
     pub claim_timeout_ms: Option<u64>,
@@ -113,6 +125,35 @@ pub struct MemberEntry {
     #[serde(default)]
     pub api_address: Option<String>,
     pub public: bool,
+    /// Raft mode: a voter from genesis (the default), or a standby that runs, follows
+    /// nothing, and becomes a voter when added with `member add`. HotStuff mode refuses it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voter: Option<bool>,
+}
+
+/// Which consensus the network runs, chosen at genesis in the committee file and fixed for the
+/// network's life (a node's store refuses the other one).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Consensus {
+    /// Byzantine-fault tolerant (2-chain HotStuff, quorum n - f).
+    #[default]
+    Hotstuff,
+    /// Crash-fault tolerant (Raft, majority quorum), for operators who trust each other.
+    Raft,
+}
+
+impl Consensus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Consensus::Hotstuff => "hotstuff",
+            Consensus::Raft => "raft",
+        }
+    }
+
+    fn is_hotstuff(&self) -> bool {
+        *self == Consensus::Hotstuff
+    }
 }
 
 /// `committee.toml`.
@@ -121,13 +162,40 @@ pub struct MemberEntry {
 pub struct CommitteeFile {
     pub network: String,
     pub epoch: u64,
+    /// Fixed at genesis; absent means HotStuff (files written before Raft mode stay valid).
+    #[serde(default, skip_serializing_if = "Consensus::is_hotstuff")]
+    pub consensus: Consensus,
     pub members: Vec<MemberEntry>,
 }
 
 impl CommitteeFile {
+    /// Whether member `i` votes from genesis (always, in HotStuff mode).
+    pub fn is_founding_voter(&self, i: usize) -> bool {
+        self.members.get(i).is_some_and(|m| m.voter != Some(false))
+    }
+
     /// The consensus configuration (Ed25519 only: a node never runs the simulator's scheme).
     pub fn to_config(&self, path: &Path) -> Result<ConsensusConfig, FileError> {
         let network = NetworkId::new(&self.network).map_err(|e| invalid(path, e))?;
+        match self.consensus {
+            Consensus::Hotstuff => {
+                if let Some(i) = self.members.iter().position(|m| m.voter.is_some()) {
+                    return Err(invalid(
+                        path,
+                        format!("member {i}: `voter` is a Raft-mode setting (consensus = \"raft\"); every HotStuff member votes"),
+                    ));
+                }
+            }
+            Consensus::Raft => {
+                let founders = (0..self.members.len()).filter(|&i| self.is_founding_voter(i));
+                if !founders.clone().any(|i| self.members[i].public) {
+                    return Err(invalid(
+                        path,
+                        "no founding voter is public: only public voters may lead in Raft mode",
+                    ));
+                }
+            }
+        }
         let mut participants = Vec::new();
         for (i, m) in self.members.iter().enumerate() {
             let public_key = PublicKey::from_hex(&m.public_key).map_err(|_| {

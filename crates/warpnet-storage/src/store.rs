@@ -515,7 +515,14 @@ pub struct AppSnapshot {
 }
 
 impl AppSnapshot {
-    /// The committed height this view reflects.
+    pub(crate) fn new(
+        table: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
+        height: Height,
+    ) -> Self {
+        Self { table, height }
+    }
+
+    /// The committed height this view reflects (in Raft mode, the applied log index).
     pub fn height(&self) -> Height {
         self.height
     }

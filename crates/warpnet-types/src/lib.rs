@@ -29,6 +29,6 @@ pub use crypto::{PublicKey, SchemeId, Signature, Signer};
 pub use error::ValidationError;
 pub use ids::{BlockId, Digest, Epoch, Height, NetworkId, NodeId, Round};
 pub use message::{
-    EpochProofMsg, EpochRequest, MembershipGossip, MembershipMsg, Message, Proposal,
+    EpochProofMsg, EpochRequest, MembershipGossip, MembershipMsg, Message, Proposal, RaftFrame,
     SharedCommands, SyncRequest, SyncResponse, TimeoutMsg,
 };

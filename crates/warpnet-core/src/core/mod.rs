@@ -420,6 +420,7 @@ impl Core {
             | Message::SyncResponse(_)
             | Message::EpochRequest(_)
             | Message::EpochProof(_)
+            | Message::Raft(_)
             | Message::Membership(_) => {}
         }
     }

@@ -180,16 +180,17 @@ pub(super) async fn epoch_proof(
         detail: format!("the epoch must be a number, got {n:?}"),
     })?;
     let current = state.shared.config().epoch().0;
+    let crate::handle::Committed::Hotstuff(store) = &state.shared.store else {
+        return Err(ApiError::NotFound {
+            detail: "this network runs Raft: its committee has no epochs to prove".into(),
+        });
+    };
     if from > current {
         return Err(ApiError::NotFound {
             detail: format!("epoch {from} has not started (this node is in epoch {current})"),
         });
     }
-    let ends = state
-        .shared
-        .store
-        .epoch_ends(Epoch(from), EPOCH_PROOF_ENDS_MAX)
-        .map_err(ApiError::internal)?;
+    let ends = store.epoch_ends(Epoch(from), EPOCH_PROOF_ENDS_MAX).map_err(ApiError::internal)?;
     let mut views = Vec::new();
     let mut members = None;
     for end in &ends {
@@ -197,7 +198,7 @@ pub(super) async fn epoch_proof(
         let change = warpnet_types::epoch::reconfiguration(block.payload())
             .map(|c| describe(&c))
             .unwrap_or_else(|e| format!("unreadable: {e}"));
-        if let Ok(Some(c)) = state.shared.store.committee_at(Epoch(end.epoch().0 + 1)) {
+        if let Ok(Some(c)) = store.committee_at(Epoch(end.epoch().0 + 1)) {
             members = Some(c.total_nodes());
         }
         views.push(EndView {

@@ -66,6 +66,8 @@ pub enum Refusal {
     DialBackFailed { address: String, reason: String },
     #[error("the candidate's dial-back has not succeeded yet")]
     DialBackPending,
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 /// What to do after an input.
