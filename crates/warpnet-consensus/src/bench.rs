@@ -241,6 +241,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
     let mut nodes = a.nodes.clone();
     if let Some(n) = a.spawn {
         let args = DevArgs {
+            action: None,
             nodes: n,
             dir: spawn_dir.clone(),
             api_port: a.spawn_port,

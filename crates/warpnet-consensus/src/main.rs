@@ -8,6 +8,7 @@
 mod bench;
 mod cluster;
 mod dev;
+mod dev_members;
 mod member;
 mod node;
 mod pidfile;
