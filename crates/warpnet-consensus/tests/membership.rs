@@ -187,3 +187,38 @@ fn the_committee_grows_from_4_to_7_and_shrinks_to_5_under_load_without_losing_a_
     assert!(ok && text.contains(&format!("epoch {}", genesis_epoch + 5)), "{text}");
     run_ok(&["cluster", "status", "--node", &format!("http://{}", apis[3])]);
 }
+
+/// A member made to equivocate (the test-only switch `WARPNET_TEST_EQUIVOCATE`: it proposes two
+/// different blocks for each round it leads) is proven by E1 and removed by the evidence alone
+/// (EV1), with no operator, while claims keep committing; the evidence is listed.
+#[test]
+fn a_member_that_equivocates_is_removed_by_evidence_while_claims_commit() {
+    let mut c = common::Cluster::with_config(5, "linger_ms = 2000");
+    for i in 0..4 {
+        c.start(i);
+    }
+    c.start_env(4, &[("WARPNET_TEST_EQUIVOCATE", "1")]);
+    let cheat = key_of(&c.node_dir(4));
+    let apis: Vec<String> = (0..4).map(|i| c.api_address(i)).collect();
+    let load = Load::start(apis.clone(), 4, "e", Duration::from_secs(4), Arc::new(|_| true));
+    wait_until("the equivocator is removed by evidence", 60, || {
+        (0..4).all(|i| {
+            members(c.api[i]).is_some_and(|v| {
+                v["members"].as_array().unwrap().len() == 4
+                    && v["retired"].as_array().unwrap().iter().any(|k| k == cheat.as_str())
+            })
+        })
+    });
+    let (_, body) = get(c.api[0], "/v1/evidence").unwrap();
+    let evidence: Value = serde_json::from_str(&body).unwrap();
+    let items = evidence["evidence"].as_array().unwrap();
+    assert!(
+        items.iter().any(|e| e["signer"] == cheat.as_str() && e["kind"] == "proposal"),
+        "{evidence}"
+    );
+    wait_until("the equivocator stops after lingering", 30, || c.exited(4).is_some());
+    c.wait_progress(3, "commits without the equivocator");
+    let records = load.stop();
+    assert!(tally(&records).acked > 10, "claims kept committing");
+    check_after_heal(&apis, &records).unwrap();
+}
