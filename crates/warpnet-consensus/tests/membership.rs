@@ -222,3 +222,84 @@ fn a_member_that_equivocates_is_removed_by_evidence_while_claims_commit() {
     assert!(tally(&records).acked > 10, "claims kept committing");
     check_after_heal(&apis, &records).unwrap();
 }
+
+/// A node that joins after many claims (WARPNET_JOIN_CLAIMS, default 100,000) catches up and
+/// answers every lookup as the others do. A soak: `ignored` by default; run it with
+/// `cargo nextest run -p warpnet-consensus --test membership --run-ignored only`.
+#[test]
+#[ignore = "soak: fills the registry with 100,000 claims first"]
+fn a_node_that_joins_after_many_claims_catches_up_and_answers_alike() {
+    let claims: u64 =
+        std::env::var("WARPNET_JOIN_CLAIMS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let limits = "api_client_requests_per_second = 1000000\napi_client_burst = 1000000\napi_client_connections_max = 100000";
+    let c = start_all_with(4, limits);
+    let prefix = "0badc0de";
+    let nodes: Vec<String> = (0..4).map(|i| format!("http://{}", c.api_address(i))).collect();
+    let mut acked = 0u64;
+    let started = std::time::Instant::now();
+    while acked < claims {
+        let out = c.dir.join("bench.json");
+        let mut args = vec!["bench", "--clients", "128", "--duration", "20s", "--warmup", "0s"];
+        args.extend(["--prefix", prefix, "--duplicates", "0", "--json", out.to_str().unwrap()]);
+        for n in &nodes {
+            args.extend(["--node", n.as_str()]);
+        }
+        let (ok, text) = output(&args);
+        assert!(ok, "{text}");
+        let v: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+        acked += v["acknowledged"].as_u64().unwrap();
+        eprintln!("{acked} claims acknowledged after {:?}", started.elapsed());
+        assert!(started.elapsed() < Duration::from_secs(1800), "too slow to fill");
+    }
+    let (ja, jp) = (common::free_port(), common::free_port());
+    let jdir = c.dir.join("joiner");
+    let log = std::fs::File::create(c.dir.join("joiner.log")).unwrap();
+    let via = format!("http://{}", c.api_address(0));
+    let genesis = c.dir.join("committee.toml");
+    let child = Command::new(BIN)
+        .args(["node", "join", "--via", &via, "--dir", jdir.to_str().unwrap()])
+        .args(["--p2p", &format!("127.0.0.1:{jp}"), "--api", &format!("127.0.0.1:{ja}")])
+        .args(["--public", "--genesis", genesis.to_str().unwrap()])
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _joiner = Node { dir: jdir.clone(), api: ja, child: Some(child) };
+    wait_until("the candidate's files", 30, || jdir.join("member.toml").exists());
+    let candidate = key_of(&jdir);
+    wait_until("the candidate is dialed back", 60, || {
+        members(c.api[0]).is_some_and(|v| {
+            v["pending"].as_array().unwrap().iter().any(|p| p["dial_back"] == "passed")
+        })
+    });
+    for i in 0..4 {
+        let _ =
+            output(&["member", "endorse", &candidate, "--dir", c.node_dir(i).to_str().unwrap()]);
+    }
+    let joined = std::time::Instant::now();
+    wait_until("the joiner catches up", 1800, || {
+        let h0 = c.height(0);
+        common::cluster_view(ja)
+            .and_then(|v| v["committed_height"].as_u64())
+            .is_some_and(|h| h + 2 >= h0 && members(ja).is_some_and(|v| v["node_id"].is_u64()))
+    });
+    eprintln!("the joiner caught up {} blocks in {:?}", c.height(0), joined.elapsed());
+    // Every claimed ID answers alike on the joiner and on a founding member (a sample of 2,000
+    // spread over the whole range, each with its owner and height).
+    let step = (acked / 2_000).max(1);
+    let mut checked = 0;
+    for n in (0..acked * 2).step_by(step as usize) {
+        let path = format!("/v1/users/b{prefix}_{n}");
+        // The owner and the height it was claimed at (not the height each node read at).
+        let answer = |port| {
+            let (status, body) = get(port, &path).expect("the node answers");
+            let v: Value = serde_json::from_str(&body).unwrap();
+            (status, v["owner_key"].clone(), v["height"].clone())
+        };
+        let (a, b) = (answer(c.api[0]), answer(ja));
+        assert_eq!(a, b, "{path}: node 0 {a:?}, joiner {b:?}");
+        checked += 1;
+    }
+    eprintln!("{checked} lookups answered alike");
+}
