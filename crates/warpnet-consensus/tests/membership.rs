@@ -233,21 +233,25 @@ fn a_node_that_joins_after_many_claims_catches_up_and_answers_alike() {
         std::env::var("WARPNET_JOIN_CLAIMS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
     let limits = "api_client_requests_per_second = 1000000\napi_client_burst = 1000000\napi_client_connections_max = 100000";
     let c = start_all_with(4, limits);
-    let prefix = "0badc0de";
     let nodes: Vec<String> = (0..4).map(|i| format!("http://{}", c.api_address(i))).collect();
     let mut acked = 0u64;
+    // Each bench run claims IDs of its own prefix: (prefix, claims acknowledged).
+    let mut runs: Vec<(String, u64)> = Vec::new();
     let started = std::time::Instant::now();
     while acked < claims {
         let out = c.dir.join("bench.json");
-        let mut args = vec!["bench", "--clients", "128", "--duration", "20s", "--warmup", "0s"];
-        args.extend(["--prefix", prefix, "--duplicates", "0", "--json", out.to_str().unwrap()]);
+        let prefix = format!("0badc0{:02x}", runs.len());
+        let mut args = vec!["bench", "--clients", "128", "--duration", "60s", "--warmup", "0s"];
+        args.extend(["--prefix", &prefix, "--duplicates", "0", "--json", out.to_str().unwrap()]);
         for n in &nodes {
             args.extend(["--node", n.as_str()]);
         }
         let (ok, text) = output(&args);
         assert!(ok, "{text}");
         let v: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
-        acked += v["acknowledged"].as_u64().unwrap();
+        let n = v["acknowledged"].as_u64().unwrap();
+        acked += n;
+        runs.push((prefix, n));
         eprintln!("{acked} claims acknowledged after {:?}", started.elapsed());
         assert!(started.elapsed() < Duration::from_secs(1800), "too slow to fill");
     }
@@ -287,10 +291,12 @@ fn a_node_that_joins_after_many_claims_catches_up_and_answers_alike() {
     eprintln!("the joiner caught up {} blocks in {:?}", c.height(0), joined.elapsed());
     // Every claimed ID answers alike on the joiner and on a founding member (a sample of 2,000
     // spread over the whole range, each with its owner and height).
-    let step = (acked / 2_000).max(1);
     let mut checked = 0;
-    for n in (0..acked * 2).step_by(step as usize) {
-        let path = format!("/v1/users/b{prefix}_{n}");
+    let samples = runs.iter().flat_map(|(prefix, n)| {
+        let step = (n * runs.len() as u64 / 2_000).max(1) as usize;
+        (0..*n + 10).step_by(step).map(move |i| format!("/v1/users/b{prefix}_{i}"))
+    });
+    for path in samples {
         // The owner and the height it was claimed at (not the height each node read at).
         let answer = |port| {
             let (status, body) = get(port, &path).expect("the node answers");
