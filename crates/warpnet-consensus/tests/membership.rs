@@ -138,6 +138,11 @@ fn the_committee_grows_from_4_to_7_and_shrinks_to_5_under_load_without_losing_a_
         (grown["members"].as_array().unwrap().len(), grown["quorum_threshold"].as_u64()),
         (7, Some(5))
     );
+    let view = common::cluster_view(nodes[6].api).unwrap();
+    assert_eq!(
+        (view["total_nodes"].as_u64(), view["quorum_threshold"].as_u64()),
+        (Some(7), Some(5))
+    );
     wait_until("the last joiner commits with the others", 60, || {
         let h0 = c.height(0);
         common::cluster_view(nodes[6].api)

@@ -351,6 +351,10 @@ impl HotStuff {
             let config = self.core.config();
             s.connected =
                 stats.connected.iter().filter_map(|k| config.node_id_of(k)).map(|n| n.0).collect();
+            // Every member of the epoch votes; the quorum follows the committee (the API's
+            // no_quorum check reads both).
+            s.voters = (0..config.total_nodes() as u16).collect();
+            s.quorum = config.quorum_threshold();
             if fresh {
                 s.last_certificate = Some(std::time::Instant::now());
             }
