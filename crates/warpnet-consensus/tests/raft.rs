@@ -9,6 +9,8 @@
 //! The leader isolated by a real partition (network namespaces, needs root) is `ignored` by
 //! default and run by `.ci/run` with the other namespace tests.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -253,7 +255,7 @@ fn a_frozen_raft_leader_is_replaced_and_follows_when_it_thaws() {
     let mut next = None;
     wait_until("another leader", 10, || {
         let views: Vec<Option<Value>> = others.iter().map(|&i| raft_view(c.api[i])).collect();
-        next = views.iter().flatten().find(|v| v["role"] == "leader").map(|v| v.clone());
+        next = views.iter().flatten().find(|v| v["role"] == "leader").cloned();
         next.is_some()
     });
     let elected = frozen.elapsed();
