@@ -169,6 +169,8 @@ def matrix(a):
     if a.compare_bin:
         systems += [(f"{a.compare_label}, {n} nodes", a.compare_bin, n, "hotstuff")
                     for n in a.ours_nodes]
+        systems += [(f"{a.compare_label} Raft, {n} nodes", a.compare_bin, n, "raft")
+                     for n in a.raft_nodes]
     raw = {s: {c: [] for c in a.clients} for s in systems}
     port = 7400
     for clients in a.clients:
