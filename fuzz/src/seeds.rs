@@ -112,7 +112,7 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         out.push((
             "hello",
             format!("member-1-{role_name}"),
-            warpnet_net::hello_bytes(c, signer, role, &[7u8; 32]),
+            warpnet_net::hello_bytes(c, signer, role, warpnet_net::Purpose::Connect, &[7u8; 32]),
         ));
     }
     let mut cmds = Vec::new();

@@ -244,6 +244,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
     let mut nodes = a.nodes.clone();
     if let Some(n) = a.spawn {
         let args = DevArgs {
+            action: None,
             nodes: Some(n),
             consensus: a.consensus,
             dir: spawn_dir.clone(),

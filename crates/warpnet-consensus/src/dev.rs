@@ -6,7 +6,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use clap::Args;
+use clap::{Args, Subcommand};
 use tokio::process::Command;
 use tokio::sync::mpsc;
 use warpnet_node::files::{read_toml, CommitteeFile};
@@ -24,7 +24,7 @@ pub struct DevArgs {
     #[arg(long, value_enum, default_value_t = Consensus::Hotstuff)]
     pub consensus: Consensus,
     /// Directory holding the nodes' keys, configs, data and logs.
-    #[arg(long, default_value = ".warpnet-dev")]
+    #[arg(long, default_value = ".warpnet-dev", global = true)]
     pub dir: PathBuf,
     /// API port of node 0 (node i uses api-port + i).
     #[arg(long, default_value_t = 7000)]
@@ -32,6 +32,20 @@ pub struct DevArgs {
     /// Member-to-member port of node 0 (node i uses p2p-port + i).
     #[arg(long, default_value_t = 7100)]
     pub p2p_port: u16,
+    /// Grow or shrink the cluster `dev` runs (in another terminal).
+    #[command(subcommand)]
+    pub action: Option<DevAction>,
+}
+
+#[derive(Subcommand)]
+pub enum DevAction {
+    /// A new node joins the running cluster (its request, the members' endorsements).
+    Add,
+    /// The members remove node N; it lingers, then stops.
+    Remove {
+        /// The node's index (its directory is node-N).
+        n: u16,
+    },
 }
 
 /// Starts node `i` of a prepared cluster as a child process, its output in `node-i/node.log`.
@@ -110,6 +124,11 @@ pub async fn terminate(pid: u32) {
 }
 
 pub async fn run(a: DevArgs) -> anyhow::Result<()> {
+    match a.action {
+        Some(DevAction::Add) => return crate::dev_members::add(&a.dir).await,
+        Some(DevAction::Remove { n }) => return crate::dev_members::remove(&a.dir, n).await,
+        None => {}
+    }
     let nodes = a.node_count();
     let (api_last, p2p_last) = (
         u32::from(a.api_port) + u32::from(nodes) - 1,
@@ -134,9 +153,12 @@ pub async fn run(a: DevArgs) -> anyhow::Result<()> {
     let (exited_tx, mut exited) = mpsc::channel(64);
     let mut children = Vec::new();
     println!("{:<5} {:<24} {:<8} log", "node", "api", "pid");
-    for i in 0..nodes {
-        let dir = node_dir(&a.dir, i);
-        let api = committee.members[usize::from(i)].api_address.clone().unwrap_or_default();
+    // The genesis members, and any node `dev add` added since.
+    for (i, dir) in crate::dev_members::node_dirs(&a.dir) {
+        let api = match committee.members.get(usize::from(i)) {
+            Some(m) => m.api_address.clone().unwrap_or_default(),
+            None => read_toml::<warpnet_node::files::NodeFile>(&dir.join("node.toml"))?.api_listen,
+        };
         let log = dir.join("node.log");
         if let Some(pid) = pidfile::running(&dir) {
             println!(
@@ -233,8 +255,10 @@ pub async fn run(a: DevArgs) -> anyhow::Result<()> {
 /// Nodes of the cluster running now, found through their pid files, other than `mine` (the
 /// children still running).
 fn by_hand(a: &DevArgs, mine: &[u32]) -> Vec<(u16, u32)> {
-    (0..a.node_count())
-        .filter_map(|i| pidfile::running(&node_dir(&a.dir, i)).map(|pid| (i, pid)))
+    // Every node directory: `dev add` makes more than the cluster started with.
+    crate::dev_members::node_dirs(&a.dir)
+        .into_iter()
+        .filter_map(|(i, d)| pidfile::running(&d).map(|pid| (i, pid)))
         .filter(|(_, pid)| !mine.contains(pid))
         .collect()
 }

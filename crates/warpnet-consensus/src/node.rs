@@ -35,6 +35,10 @@ pub enum NodeCommand {
     /// Create a node directory: a secret key (mode 0600), node.toml, and member.toml (the public
     /// information the other members need).
     Init(InitArgs),
+    /// Join a running network: key and config if missing, the committee fetched from a member
+    /// and verified from the genesis file, an admission request; then run the node (it catches
+    /// up, and votes once a quorum of members endorsed it and the change committed).
+    Join(crate::member::JoinArgs),
     /// Run a node.
     Run {
         /// Path to node.toml.
@@ -153,6 +157,31 @@ pub async fn run(c: NodeCommand) -> anyhow::Result<()> {
             println!("public information for the committee file (member.toml):\n");
             println!("[[members]]\npublic_key = \"{}\"\np2p_address = \"{}\"\napi_address = \"{}\"\npublic = {}", m.public_key, m.p2p_address, a.api, m.public);
             println!("\nnext: warpnet-consensus committee create --network NAME --out committee.toml <member.toml of each member>");
+            Ok(())
+        }
+        NodeCommand::Join(a) => {
+            let (node_path, admission) = crate::member::prepare(&a).await?;
+            let loaded = Loaded::from_node_file(&node_path)?;
+            let _pid = crate::pidfile::PidFile::write(&loaded.dir).with_context(|| {
+                format!("writing {}", loaded.dir.join(crate::pidfile::NAME).display())
+            })?;
+            let api = format!("http://{}/v1/health", loaded.node.api_listen);
+            let mut node = tokio::spawn(warpnet_node::run(loaded, warpnet_node::shutdown_signal()));
+            if let Some(admission) = admission {
+                // Members dial the candidate back at once: ask only once it listens.
+                let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+                while !matches!(warpnet_client::get(&api).await, Ok((200, _))) {
+                    if node.is_finished() || tokio::time::Instant::now() > deadline {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                tokio::select! {
+                    r = crate::member::request(&a.via, &admission) => r?,
+                    r = &mut node => { r??; return Ok(()); }
+                }
+            }
+            node.await??;
             Ok(())
         }
         NodeCommand::Run { config } => {

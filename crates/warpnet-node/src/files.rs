@@ -89,6 +89,31 @@ pub struct NodeFile {
     /// Requests one client may make at once above that rate (default 2000).
     #[serde(default)]
     pub api_client_burst: Option<u32>,
+    /// How this node's operator approves candidates: `manual` (the default: `member endorse
+    /// KEY`), `allowlist` (keys in `admission_allowlist`, one hex key per line) or `open` (any
+    /// candidate that passes the checks, at most one per `admission_interval_ms`).
+    #[serde(default)]
+    pub admission_policy: Option<String>,
+    #[serde(default)]
+    pub admission_allowlist: Option<PathBuf>,
+    #[serde(default)]
+    pub admission_interval_ms: Option<u64>,
+    /// How long a member removed from the committee keeps serving epoch proofs and blocks
+    /// before it stops (EP5; default 30000).
+    #[serde(default)]
+    pub linger_ms: Option<u64>,
+    /// Nodes a joining node connects to before it is a member (`node join` writes the
+    /// committee it fetched): they let it catch up and learn the epochs it missed.
+    #[serde(default)]
+    pub bootstrap: Vec<BootstrapPeer>,
+}
+
+/// A node to connect to while joining.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct BootstrapPeer {
+    pub public_key: String,
+    pub p2p_address: String,
 }
 
 /// One member as the committee file lists it.
@@ -251,10 +276,15 @@ impl Loaded {
         let committee: CommitteeFile = read_toml(&committee_path)?;
         let config = committee.to_config(&committee_path)?;
         let signer = read_key(&dir.join(&node.key_file))?;
-        if config.node_id_of(&signer.public_key()).is_none() {
+        // A node outside the genesis committee runs only as a joining node: `node join` wrote
+        // the nodes it catches up from.
+        if config.node_id_of(&signer.public_key()).is_none() && node.bootstrap.is_empty() {
             return Err(invalid(
                 &committee_path,
-                format!("this node's key {} is not a member", signer.public_key().to_hex()),
+                format!(
+                    "this node's key {} is not a member (a node joining a running network starts with `node join`)",
+                    signer.public_key().to_hex()
+                ),
             ));
         }
         Ok(Self { dir, node, committee, config, signer })

@@ -1,20 +1,24 @@
-//! The node's handle: what the consensus loop shares with the API. The configuration, the
-//! snapshot the loop publishes after every step, committed state, the claim verifier, and the
-//! queue of requests (a command, a read barrier or a membership change, and where its answer
-//! goes). Both engines serve the same handle.
+//! The node's handle: what the consensus loop shares with the API. The committee of the current
+//! epoch, the snapshot the loop publishes after every step, committed state, the claim verifier,
+//! the queue of requests (a command, a read barrier or a membership change, and where its
+//! answer goes), and the operators' requests about the committee ([`Control`]). Both engines
+//! serve the same handle.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use warpnet_state::{Claim, Outcome, Owner, UserId};
 use warpnet_storage::{AppSnapshot, RaftStore, Store, StoreError};
+use warpnet_types::membership::Admission;
 use warpnet_types::{ConsensusConfig, PublicKey};
 
 use crate::app::View;
 use crate::error::ApiError;
 use crate::files::Consensus;
+use crate::membership::operator::Action;
+use crate::membership::{PendingView, Refusal};
 use crate::metrics::Metrics;
 use crate::verifier::Verifier;
 
@@ -92,6 +96,54 @@ pub struct RaftView {
     pub health: &'static str,
 }
 
+/// A request about the committee, for the consensus loop (which owns [`crate::membership`]).
+pub enum Control {
+    /// A candidate's signed request to join (`POST /v1/admissions`).
+    Admission { admission: Admission, done: oneshot::Sender<Result<PendingView, Refusal>> },
+    /// This node's operator's instruction, already authenticated (`POST /v1/operator`).
+    Operator { action: Action, done: oneshot::Sender<Result<PendingView, Refusal>> },
+}
+
+/// A member of the current committee, as `GET /v1/members` shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct MemberView {
+    pub node_id: u16,
+    pub public_key: String,
+    pub p2p_address: String,
+    pub api_address: String,
+    pub public: bool,
+    /// The first epoch of the run of epochs, up to the current one, it has been a member in.
+    pub member_since_epoch: u64,
+    pub connected: bool,
+}
+
+/// An equivocation proven lately, as `GET /v1/evidence` shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct EvidenceView {
+    pub epoch: u64,
+    pub round: u64,
+    pub signer: String,
+    pub kind: String,
+    /// Both signed statements, encoded (`warpnet_types::Equivocation`), hex.
+    pub evidence: String,
+}
+
+/// The committee as the loop last published it (after every epoch change and membership event).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Committee {
+    pub epoch: u64,
+    /// This node's index in the epoch; none when it is not a member (joining, or removed).
+    pub node_id: Option<u16>,
+    pub quorum_threshold: usize,
+    pub members_min: usize,
+    pub members: Vec<MemberView>,
+    pub pending: Vec<PendingView>,
+    /// Keys removed in earlier epochs (never admitted again).
+    pub retired: Vec<String>,
+    /// Equivocations proven lately (the most recent last).
+    pub evidence: Vec<EvidenceView>,
+}
+
 /// What the consensus loop publishes after every step.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Snapshot {
@@ -129,7 +181,15 @@ impl Committed {
 
 /// State shared between the consensus loop and the API.
 pub struct Shared {
-    pub config: Arc<ConsensusConfig>,
+    /// The committee of the current epoch (replaced at each epoch change): read it with
+    /// [`Shared::config`].
+    pub committee: RwLock<Arc<ConsensusConfig>>,
+    /// This node's key (operator instructions must be signed by it).
+    pub key: PublicKey,
+    /// The committee view for `GET /v1/members`.
+    pub members: Mutex<Committee>,
+    /// Requests about the committee for the consensus loop.
+    pub control: mpsc::Sender<Control>,
     pub consensus: Consensus,
     pub snapshot: Mutex<Snapshot>,
     pub metrics: Arc<Metrics>,
@@ -162,6 +222,23 @@ pub struct Lookup {
 }
 
 impl Shared {
+    /// The committee of the current epoch.
+    pub fn config(&self) -> Arc<ConsensusConfig> {
+        // A poisoned lock still holds the last committee set: reading it is safe.
+        match self.committee.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The loop's last published committee view.
+    pub fn committee_view(&self) -> Result<Committee, ApiError> {
+        self.members
+            .lock()
+            .map(|c| c.clone())
+            .map_err(|_| ApiError::internal("the node's committee lock is poisoned"))
+    }
+
     /// The loop's last published snapshot.
     pub fn snapshot(&self) -> Result<Snapshot, ApiError> {
         self.snapshot
@@ -175,8 +252,8 @@ impl Shared {
         // A poisoned lock counts nobody reachable: claims are then refused unsubmitted.
         let fallback = Reach {
             reachable: 0,
-            total: self.config.total_nodes(),
-            quorum: self.config.quorum_threshold(),
+            total: self.config().total_nodes(),
+            quorum: self.config().quorum_threshold(),
         };
         let Ok(s) = self.snapshot.lock() else { return fallback };
         if s.voters.is_empty() {

@@ -9,6 +9,7 @@
 
 pub mod api;
 mod app;
+pub mod committee;
 mod engine;
 pub mod error;
 pub mod files;

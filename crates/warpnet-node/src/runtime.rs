@@ -10,16 +10,19 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tracing::{error, info};
 use warpnet_core::{Core, CoreParams, StartError};
-use warpnet_net::{Transport, TransportConfig};
+use warpnet_net::{Peer, Transport, TransportConfig};
 use warpnet_raft::{EngineConfig, Membership, RaftEngine, RaftParams, Recovery};
 use warpnet_storage::{RaftStore, Store, StoreError};
+use warpnet_types::PublicKey;
 
 use crate::api;
+use crate::committee::{CommitteeDriver, Probed};
 use crate::engine::hotstuff::HotStuff;
 use crate::engine::raft::{Raft, RaftSettings};
 use crate::engine::{Engine, Io};
 use crate::files::{Consensus, FileError, Loaded};
 use crate::handle::{Committed, Shared, Snapshot};
+use crate::membership::Policy;
 use crate::metrics::Metrics;
 use crate::persist::{DurableStore, Persister};
 use crate::verifier::Verifier;
@@ -32,6 +35,10 @@ const SUBMIT_BATCH_MAX: usize = 1_024;
 pub const CLAIM_TIMEOUT_DEFAULT_MS: u64 = 5_000;
 /// Raft mode's default tick.
 pub const RAFT_TICK_DEFAULT_MS: u64 = 100;
+/// How long a removed member serves proofs and blocks before it stops, by default (EP5).
+const LINGER_DEFAULT_MS: u64 = 30_000;
+/// Committee requests from the API waiting for the loop.
+const CONTROL_QUEUE_MAX: usize = 64;
 /// Raft mode's default compaction interval, in entries.
 pub const RAFT_COMPACT_ENTRIES_DEFAULT: u64 = 4_096;
 
@@ -54,6 +61,8 @@ pub enum NodeError {
     WrongConsensus { path: std::path::PathBuf, found: &'static str, expected: &'static str },
     #[error("no database at {path}, and this is not the node's first start: starting again from genesis could make it sign twice. Restore the data directory (README: moving or mounting a data directory); a brand-new node is created with `node init`")]
     MissingDatabase { path: std::path::PathBuf },
+    #[error("this node's key was removed from the committee (it is retired as of epoch {epoch}) and can never be a member again: create a new key (node init) and ask to join")]
+    Retired { epoch: u64 },
     #[error("cannot listen on {address}")]
     Bind { address: String, source: std::io::Error },
     #[error("cannot start the {what} thread: {source}")]
@@ -98,6 +107,56 @@ impl Clock {
         let after = Duration::from_millis(at_ms.saturating_sub(self.start_ms));
         tokio::time::Instant::from_std(self.start + after)
     }
+}
+
+/// The operator's admission policy from `node.toml`.
+fn policy_of(loaded: &Files) -> Result<Policy, NodeError> {
+    let path = loaded.dir.join("node.toml");
+    let invalid =
+        |detail: String| NodeError::Files(FileError::Invalid { path: path.clone(), detail });
+    match loaded.node.admission_policy.as_deref().unwrap_or("manual") {
+        "manual" => Ok(Policy::Manual),
+        "open" => {
+            Ok(Policy::Open { interval_ms: loaded.node.admission_interval_ms.unwrap_or(60_000) })
+        }
+        "allowlist" => {
+            let file = loaded.node.admission_allowlist.as_ref().ok_or_else(|| {
+                invalid("admission_policy = \"allowlist\" needs admission_allowlist (a file of hex keys)".into())
+            })?;
+            let file = loaded.dir.join(file);
+            let text = std::fs::read_to_string(&file)
+                .map_err(|source| FileError::Io { path: file.clone(), source })?;
+            let mut keys = std::collections::BTreeSet::new();
+            for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'))
+            {
+                keys.insert(PublicKey::from_hex(line).map_err(|_| {
+                    invalid(format!("{}: {line:?} is not a hex public key", file.display()))
+                })?);
+            }
+            Ok(Policy::Allowlist(keys))
+        }
+        other => Err(invalid(format!(
+            "admission_policy must be manual, allowlist or open, not {other:?}"
+        ))),
+    }
+}
+
+/// The bootstrap peers `node join` wrote.
+fn bootstrap_of(loaded: &Files) -> Result<Vec<Peer>, NodeError> {
+    loaded
+        .node
+        .bootstrap
+        .iter()
+        .map(|b| {
+            let key = PublicKey::from_hex(&b.public_key).map_err(|_| {
+                NodeError::Files(FileError::Invalid {
+                    path: loaded.dir.join("node.toml"),
+                    detail: format!("bootstrap key {:?} is not a hex public key", b.public_key),
+                })
+            })?;
+            Ok(Peer { key, address: b.p2p_address.clone() })
+        })
+        .collect()
 }
 
 /// Name of the marker `node init` leaves in a new node's directory (beside `node.toml`, not in
@@ -179,14 +238,15 @@ pub async fn shutdown_signal() {
 
 /// The node's configuration files, as loaded.
 struct Files {
+    dir: std::path::PathBuf,
     node: crate::files::NodeFile,
     committee: crate::files::CommitteeFile,
 }
 
 /// What every engine is started with.
 struct Common {
+    /// The genesis committee (HotStuff mode starts from the latest its store holds).
     config: Arc<warpnet_types::ConsensusConfig>,
-    me: warpnet_types::NodeId,
     signer: Arc<dyn warpnet_types::Signer>,
     node_dir: std::path::PathBuf,
     data_dir: std::path::PathBuf,
@@ -199,16 +259,26 @@ fn writer<S: DurableStore>(store: Arc<S>, c: &Common) -> Result<Persister<S>, No
 }
 
 /// HotStuff mode: the core on the block store.
-fn hotstuff(loaded: &Files, c: &Common) -> Result<(HotStuff, Committed, Duration), NodeError> {
-    let config = &c.config;
+fn hotstuff(
+    loaded: &Files,
+    c: &Common,
+    probes: mpsc::UnboundedSender<Probed>,
+) -> Result<(HotStuff, Committed, Duration), NodeError> {
+    let genesis = &c.config;
     let store = Arc::new(open_db(
         &c.node_dir,
         &c.data_dir,
         Consensus::Hotstuff,
-        |p| Store::open(p, config),
-        |p| Store::create(p, config),
+        |p| Store::open(p, genesis),
+        |p| Store::create(p, genesis),
     )?);
-    let recovery = store.recovery(config)?;
+    // The committee of the latest epoch this node reached (genesis if none ended yet).
+    let config = store.committee(genesis)?;
+    let me = c.signer.public_key();
+    if config.is_retired(&me) {
+        return Err(NodeError::Retired { epoch: config.epoch().0 });
+    }
+    let recovery = store.recovery(&config)?;
     let mut params = CoreParams::default();
     if let Some(ms) = loaded.node.round_timeout_base_ms {
         params.round_timeout_base_ms = ms;
@@ -216,9 +286,29 @@ fn hotstuff(loaded: &Files, c: &Common) -> Result<(HotStuff, Committed, Duration
     }
     let sync_blocks_max = usize::from(params.sync_blocks_max);
     let live_window = Duration::from_millis(params.round_timeout_base_ms * 3);
-    let core = Core::new(config.clone(), c.me, c.signer.clone(), params, recovery)?;
+    let core = Core::recover(config.clone(), c.signer.clone(), params, recovery)?;
+    match config.node_id_of(&me) {
+        Some(id) => info!(epoch = %config.epoch(), node = %id, "member of the committee"),
+        None => tracing::warn!(
+            epoch = %config.epoch(),
+            key = %me.to_hex(),
+            "this node is not a member of the committee it knows: it follows the chain (joining, or removed) and votes once a committee that includes it starts"
+        ),
+    }
+    let since =
+        crate::committee::member_since(&config, genesis, |e| store.committee_at(e).ok().flatten());
+    let committee = CommitteeDriver::new(
+        config.clone(),
+        c.signer.clone(),
+        policy_of(loaded)?,
+        loaded.node.linger_ms.unwrap_or(LINGER_DEFAULT_MS),
+        bootstrap_of(loaded)?,
+        since,
+        TransportConfig::new(config.clone(), c.signer.clone()),
+        probes,
+    );
     let persister = writer(store.clone(), c)?;
-    let engine = HotStuff::new(core, store.clone(), persister, sync_blocks_max);
+    let engine = HotStuff::new(core, store.clone(), persister, sync_blocks_max, committee);
     Ok((engine, Committed::Hotstuff(store), live_window))
 }
 
@@ -230,6 +320,12 @@ fn raft(
     events: mpsc::UnboundedSender<crate::engine::raft::RaftEvent>,
 ) -> Result<(Raft, Committed, Duration), NodeError> {
     let config = &c.config;
+    let me = config.node_id_of(&c.signer.public_key()).ok_or_else(|| {
+        NodeError::Files(FileError::Invalid {
+            path: c.node_dir.clone(),
+            detail: "key not in the committee (Raft mode adds members through its leader)".into(),
+        })
+    })?;
     let identity = config.digest();
     let founders = Membership::new(
         (0..config.total_nodes())
@@ -241,7 +337,7 @@ fn raft(
             .collect(),
     );
     let initial =
-        if founders.contains(c.me) { Recovery::genesis(founders) } else { Recovery::joining() };
+        if founders.contains(me) { Recovery::genesis(founders) } else { Recovery::joining() };
     let store = Arc::new(open_db(
         &c.node_dir,
         &c.data_dir,
@@ -264,7 +360,7 @@ fn raft(
     getrandom::fill(&mut seed).map_err(|e| NodeError::Raft {
         detail: format!("no randomness for the election timer: {e}"),
     })?;
-    let engine_config = EngineConfig { me: c.me, params, seed: u64::from_le_bytes(seed) };
+    let engine_config = EngineConfig { me, params, seed: u64::from_le_bytes(seed) };
     let engine = RaftEngine::new(engine_config, recovery)?;
     let persister = writer(store.clone(), c)?;
     let node = Raft::new(
@@ -287,23 +383,17 @@ pub async fn run(
     let Loaded { dir, node, committee, config, signer } = loaded;
     let config = Arc::new(config);
     let signer: Arc<dyn warpnet_types::Signer> = Arc::new(signer);
-    let me = config.node_id_of(&signer.public_key()).ok_or_else(|| {
-        NodeError::Files(FileError::Invalid {
-            path: dir.clone(),
-            detail: "key not in committee".into(),
-        })
-    })?;
-    let loaded = Files { node, committee };
+    let loaded = Files { dir: dir.clone(), node, committee };
     let data_dir = dir.join(&loaded.node.data_dir);
     std::fs::create_dir_all(&data_dir)
         .map_err(|source| FileError::Io { path: data_dir.clone(), source })?;
     let (durable_tx, durable_rx) = mpsc::unbounded_channel();
-    let common = Common { config, me, signer, node_dir: dir, data_dir, durable_tx };
+    let common = Common { config, signer, node_dir: dir, data_dir, durable_tx };
     let consensus = loaded.committee.consensus;
     match consensus {
         Consensus::Hotstuff => {
-            let (engine, committed, live) = hotstuff(&loaded, &common)?;
-            let (_events_tx, events_rx) = mpsc::unbounded_channel();
+            let (events_tx, events_rx) = mpsc::unbounded_channel();
+            let (engine, committed, live) = hotstuff(&loaded, &common, events_tx)?;
             drive(loaded, common, engine, committed, live, durable_rx, events_rx, shutdown).await
         }
         Consensus::Raft => {
@@ -327,14 +417,22 @@ async fn drive<E: Engine>(
     mut events: mpsc::UnboundedReceiver<E::Event>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), NodeError> {
-    let Common { config, me, signer, .. } = common;
+    let Common { signer, .. } = common;
+    // The committee the engine runs now (HotStuff: the latest epoch; Raft: genesis).
+    let config = engine.committee();
+    let me = signer.public_key();
     let bind = |address: String| async move {
         TcpListener::bind(&address).await.map_err(|source| NodeError::Bind { address, source })
     };
     let p2p = bind(loaded.node.p2p_listen.clone()).await?;
     let api_listener = bind(loaded.node.api_listen.clone()).await?;
-    let (transport, mut inbound) =
-        Transport::start(TransportConfig::new(config.clone(), me, signer), p2p);
+    let clock = Clock::new();
+    let (transport, mut inbound) = Transport::start(
+        TransportConfig::new(config.clone(), signer),
+        engine.peers(clock.now_ms()),
+        p2p,
+    );
+    let (control_tx, mut control_rx) = mpsc::channel(CONTROL_QUEUE_MAX);
     let metrics = Arc::new(Metrics::default());
     let (checked_tx, mut checked_rx) = mpsc::channel(64);
     let verifier = Verifier::start(config.network().clone(), metrics.clone(), checked_tx)
@@ -345,7 +443,10 @@ async fn drive<E: Engine>(
     );
     let consensus = loaded.committee.consensus;
     let shared = Arc::new(Shared {
-        config: config.clone(),
+        committee: std::sync::RwLock::new(config.clone()),
+        key: me,
+        members: Mutex::new(engine.committee_view(&[])),
+        control: control_tx,
         consensus,
         snapshot: Mutex::new(Snapshot::default()),
         metrics,
@@ -356,7 +457,7 @@ async fn drive<E: Engine>(
         claim_timeout,
     });
     if let Ok(mut s) = shared.snapshot.lock() {
-        s.node_id = me.0;
+        s.node_id = config.node_id_of(&me).map_or(u16::MAX, |n| n.0);
         s.epoch = config.epoch().0;
         s.voters = (0..config.total_nodes())
             .filter(|&i| loaded.committee.is_founding_voter(i))
@@ -370,14 +471,13 @@ async fn drive<E: Engine>(
     let limits = api::Limits::of(&loaded.node);
     let api_task = tokio::spawn(api::serve(api_listener, shared.clone(), limits));
     info!(
-        node = %me,
+        key = %me,
         consensus = consensus.as_str(),
         p2p = %loaded.node.p2p_listen,
         api = %loaded.node.api_listen,
         "node running"
     );
-    let mut io =
-        Io { me, clock: Clock::new(), transport, shared, verifier, started: Instant::now() };
+    let mut io = Io { me, clock, transport, shared, verifier, started: Instant::now() };
     let mut prune = tokio::time::interval(Duration::from_secs(1));
     let connection_changes = io.transport.connection_changes();
     let result = async {
@@ -415,7 +515,18 @@ async fn drive<E: Engine>(
                     engine.on_durable(&mut io, durable?)?;
                 }
                 Some(e) = events.recv() => engine.on_event(&mut io, e)?,
-                _ = prune.tick() => engine.prune(),
+                c = control_rx.recv() => {
+                    let Some(c) = c else { break };
+                    engine.on_control(&mut io, c)?;
+                }
+                _ = prune.tick() => {
+                    engine.prune(&mut io)?;
+                    // EP5: a removed member stops once it lingered.
+                    if engine.finished(io.clock.now_ms()) {
+                        info!("removed from the committee and lingered: stopping");
+                        break;
+                    }
+                }
                 // A member connected or went away (or fell silent): the engine and the API
                 // see it now (`after_event`).
                 _ = connection_changes.notified() => {}

@@ -247,6 +247,9 @@ impl Drop for Cluster {
         for i in 0..self.children.len() {
             self.kill(i);
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        // WARPNET_TEST_KEEP=1 keeps the nodes' directories (logs) for a look after a failure.
+        if std::env::var_os("WARPNET_TEST_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }

@@ -58,7 +58,7 @@ struct Health {
 
 pub(super) async fn cluster(State(state): State<AppState>) -> Result<Response, ApiError> {
     let snap = state.shared.snapshot()?;
-    let c = &state.shared.config;
+    let c = state.shared.config();
     let consensus = state.shared.consensus;
     let members = c
         .participants()

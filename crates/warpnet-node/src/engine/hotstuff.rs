@@ -22,12 +22,14 @@ use std::time::Duration;
 use tracing::{debug, info, warn};
 use warpnet_core::mempool::command_digest;
 use warpnet_core::{Core, Input, Rejection, Step, Target, Write};
+use warpnet_net::Peer;
 use warpnet_storage::{Batch, Store};
-use warpnet_types::{Block, BlockId, Digest, Message, NetworkId, NodeId};
+use warpnet_types::{Block, BlockId, ConsensusConfig, Digest, Message, NetworkId, PublicKey};
 
 use super::{refuse, Engine, Io, Waiters};
 use crate::app;
-use crate::handle::{MemberRefused, Refused, Request};
+use crate::committee::{CommitteeDriver, Probed};
+use crate::handle::{Committee, Control, MemberRefused, Refused, Request};
 use crate::persist::{Durable, Persister};
 use crate::runtime::NodeError;
 use crate::verifier::Checked;
@@ -75,10 +77,12 @@ pub struct HotStuff {
     outcomes_in_flight: HashMap<Digest, u64>,
     /// Blocks in writes not yet durable, so sync can serve them meanwhile.
     blocks_in_flight: HashMap<BlockId, Block>,
-    /// What the core was last told about each member's reachability (PM7), by node index.
-    reachable: Vec<bool>,
-    /// The transport's connected members, as of the last step (`publish`).
-    connected: Vec<NodeId>,
+    /// What the core was last told about each member's reachability (PM7).
+    reachable: HashMap<PublicKey, bool>,
+    /// The transport's connected peers, as of the last step (`publish`).
+    connected: Vec<PublicKey>,
+    /// Committee changes at run time: peers per epoch, pending changes, lingering (EP5).
+    committee: CommitteeDriver,
 }
 
 impl HotStuff {
@@ -87,9 +91,9 @@ impl HotStuff {
         store: Arc<Store>,
         persister: Persister<Store>,
         sync_blocks_max: usize,
+        committee: CommitteeDriver,
     ) -> Self {
         let high_qc_round = core.status().high_qc_round.0;
-        let n = core.config().total_nodes();
         Self {
             network: core.config().network().clone(),
             core,
@@ -104,8 +108,9 @@ impl HotStuff {
             overlay: app::Overlay::new(),
             outcomes_in_flight: HashMap::new(),
             blocks_in_flight: HashMap::new(),
-            reachable: vec![true; n],
+            reachable: HashMap::new(),
             connected: Vec::new(),
+            committee,
         }
     }
 
@@ -143,6 +148,7 @@ impl HotStuff {
             self.send(io, &to, &Message::EpochProof(proof));
         }
         for ev in evidence {
+            self.committee.on_evidence(&ev);
             io.shared.metrics.evidence.inc();
             warn!(signer = %ev.signer, round = %ev.round, "equivocation proven");
         }
@@ -154,24 +160,19 @@ impl HotStuff {
         Ok(())
     }
 
-    /// To the peer holding `key`. The transport names the epoch's members by index.
-    fn send(&self, io: &Io, key: &warpnet_types::PublicKey, message: &Message) {
-        match self.core.config().node_id_of(key) {
-            Some(to) => {
-                io.shared.metrics.message_out(message.kind());
-                io.transport.send(to, message);
-            }
-            None => debug!(kind = message.kind(), "no connection to a peer outside the committee"),
+    /// To the peer holding `key`.
+    fn send(&self, io: &Io, key: &PublicKey, message: &Message) {
+        io.shared.metrics.message_out(message.kind());
+        if !io.transport.send(key, message) {
+            debug!(peer = %key, kind = message.kind(), "not sent: not a peer, or its queue is full");
         }
     }
 
     /// Queues a step's write. Its commits are applied to the registry now, on the state the
     /// earlier commits left (store + writes in flight); their writes join the same transaction.
-    fn persist(&mut self, io: &Io, w: Write) -> Result<(), NodeError> {
+    fn persist(&mut self, io: &mut Io, w: Write) -> Result<(), NodeError> {
         let Write { seq, blocks, commits, safety, epoch } = w;
-        if let Some(change) = &epoch {
-            self.committee_changed(io, change);
-        }
+        let next_committee = epoch.as_ref().map(|c| c.next.clone());
         for b in &blocks {
             // R1's verdicts, off the loop, before the block can commit.
             if !b.payload().is_empty() && io.verifier.block(b.id(), b.payload().clone()).is_err() {
@@ -207,19 +208,64 @@ impl HotStuff {
         });
         let epochs = epoch.into_iter().collect();
         let batch = Batch { blocks, safety, commits, app: applied.writes, epochs };
-        self.persister.write(seq, batch).map_err(|_| NodeError::WriterStopped)
+        self.persister.write(seq, batch).map_err(|_| NodeError::WriterStopped)?;
+        // After this write is queued: what the change sets off (re-endorsements, commands)
+        // makes later writes, which must follow it.
+        match next_committee {
+            Some(next) => self.committee_changed(io, next),
+            None => Ok(()),
+        }
     }
 
     /// The one place a committed epoch change reaches the node: the core has moved to
     /// `change.next`, and the change is durable with the commits of the same write (EP3).
-    /// The transport still serves the committee it started with until the node restarts (see
-    /// the known limits): its allowed keys and addresses would follow the committee here.
-    fn committee_changed(&mut self, _io: &Io, change: &warpnet_core::EpochChange) {
-        info!(
-            epoch = %change.next.epoch(),
-            members = change.next.total_nodes(),
-            "the committee changed"
-        );
+    /// The transport's peers, the API's committee and the pending changes follow it now.
+    fn committee_changed(
+        &mut self,
+        io: &mut Io,
+        next: Arc<ConsensusConfig>,
+    ) -> Result<(), NodeError> {
+        let now = io.clock.now_ms();
+        if let Ok(mut c) = io.shared.committee.write() {
+            *c = next.clone();
+        }
+        let out = self.committee.on_epoch(now, next);
+        self.reachable.clear();
+        io.transport.set_peers(self.committee.peers(now));
+        self.run_membership(io, out)?;
+        self.publish_committee(io);
+        Ok(())
+    }
+
+    /// Runs what the membership module asked for; its commands go to the core (which checks
+    /// them again, EP1) and are shared like clients' commands.
+    fn run_membership(
+        &mut self,
+        io: &mut Io,
+        out: crate::membership::Outputs,
+    ) -> Result<(), NodeError> {
+        let commands = self.committee.run(out, &io.transport);
+        // A new candidate is a peer from now on (dial-back, catching up).
+        io.transport.set_peers(self.committee.peers(io.clock.now_ms()));
+        if commands.is_empty() {
+            return Ok(());
+        }
+        let (verdicts, step) = self.core.submit(io.clock.now_ms(), commands);
+        for v in verdicts {
+            match v {
+                Ok(()) => info!("a committee change reached a quorum of endorsements: submitted"),
+                Err(reason) => info!(%reason, "a committee change was not submitted"),
+            }
+        }
+        self.execute(io, step)
+    }
+
+    /// The committee view the API answers `GET /v1/members` with.
+    fn publish_committee(&self, io: &Io) {
+        let view = self.committee.view(&self.connected);
+        if let Ok(mut c) = io.shared.members.lock() {
+            *c = view;
+        }
     }
 
     /// Y2: a peer's sync request, from the blocks in flight, the core's tree and the store. A
@@ -256,12 +302,14 @@ impl HotStuff {
         let fresh = status.high_qc_round.0 > self.high_qc_round;
         self.high_qc_round = self.high_qc_round.max(status.high_qc_round.0);
         if let Ok(mut s) = io.shared.snapshot.lock() {
-            s.node_id = io.me.0;
-            s.epoch = io.shared.config.epoch().0;
+            s.node_id = status.member.map_or(u16::MAX, |n| n.0);
+            s.epoch = status.epoch.0;
             s.round = status.round.0;
             s.committed_height = status.committed_height.0;
             s.leader = status.leader.0;
-            s.connected = stats.connected.iter().map(|n| n.0).collect();
+            let config = self.core.config();
+            s.connected =
+                stats.connected.iter().filter_map(|k| config.node_id_of(k)).map(|n| n.0).collect();
             if fresh {
                 s.last_certificate = Some(std::time::Instant::now());
             }
@@ -327,36 +375,55 @@ impl HotStuff {
     /// PM7: tells the core which members the transport lost or regained. A member not yet
     /// connected after a start counts as unreachable only after [`REACHABILITY_GRACE`].
     fn refresh_reachability(&mut self, io: &mut Io) -> Result<(), NodeError> {
-        for i in 0..self.reachable.len() {
-            let peer = NodeId(i as u16);
+        let keys: Vec<PublicKey> =
+            self.core.config().participants().iter().map(|p| p.public_key).collect();
+        for peer in keys {
             if peer == io.me {
                 continue;
             }
             let now = self.connected.contains(&peer);
-            if now == self.reachable[i] || (!now && io.started.elapsed() < REACHABILITY_GRACE) {
+            let before = *self.reachable.entry(peer).or_insert(true);
+            if now == before || (!now && io.started.elapsed() < REACHABILITY_GRACE) {
                 continue;
             }
-            self.reachable[i] = now;
+            self.reachable.insert(peer, now);
             if now {
                 info!(peer = %peer, "member reachable again");
             } else {
                 warn!(peer = %peer, "member unreachable");
             }
-            if let Some(peer) = self.key_of(peer) {
-                self.handle(io, Input::Reachability { peer, reachable: now })?;
-            }
+            self.handle(io, Input::Reachability { peer, reachable: now })?;
         }
         Ok(())
-    }
-
-    /// The key of the epoch's member the transport names `id`.
-    fn key_of(&self, id: NodeId) -> Option<warpnet_types::PublicKey> {
-        self.core.config().public_key(id).ok().copied()
     }
 }
 
 impl Engine for HotStuff {
-    type Event = std::convert::Infallible;
+    /// A dial-back finished.
+    type Event = Probed;
+
+    fn committee(&self) -> Arc<ConsensusConfig> {
+        self.core.config().clone()
+    }
+
+    fn peers(&self, now_ms: u64) -> Vec<Peer> {
+        self.committee.peers(now_ms)
+    }
+
+    fn committee_view(&self, connected: &[PublicKey]) -> Committee {
+        self.committee.view(connected)
+    }
+
+    fn on_control(&mut self, io: &mut Io, control: Control) -> Result<(), NodeError> {
+        let out = self.committee.on_control(io.clock.now_ms(), control);
+        self.run_membership(io, out)?;
+        self.publish_committee(io);
+        Ok(())
+    }
+
+    fn finished(&self, now_ms: u64) -> bool {
+        self.committee.linger_over(now_ms)
+    }
 
     fn start(&mut self, io: &mut Io) -> Result<(), NodeError> {
         let start = self.core.start(io.clock.now_ms());
@@ -366,7 +433,12 @@ impl Engine for HotStuff {
     }
 
     /// A member's message: shared commands go to the verifier first, all else to the core.
-    fn on_message(&mut self, io: &mut Io, from: NodeId, message: Message) -> Result<(), NodeError> {
+    fn on_message(
+        &mut self,
+        io: &mut Io,
+        from: PublicKey,
+        message: Message,
+    ) -> Result<(), NodeError> {
         io.shared.metrics.message_in(message.kind());
         match message {
             // M1: every shared command's signature is checked before the mempool takes it,
@@ -383,10 +455,14 @@ impl Engine for HotStuff {
                 debug!(peer = %from, "dropped a Raft frame: this network runs HotStuff");
                 Ok(())
             }
-            message => match self.key_of(from) {
-                Some(from) => self.handle(io, Input::Message { from, message }),
-                None => Ok(()),
-            },
+            // Committee-change gossip is for the operators' side, not the core.
+            Message::Membership(m) => {
+                let out = self.committee.on_gossip(io.clock.now_ms(), &from, m);
+                self.run_membership(io, out)?;
+                self.publish_committee(io);
+                Ok(())
+            }
+            message => self.handle(io, Input::Message { from, message }),
         }
     }
 
@@ -399,12 +475,9 @@ impl Engine for HotStuff {
     fn on_checked(&mut self, io: &mut Io, checked: Checked) -> Result<(), NodeError> {
         match checked {
             Checked::Shared(from, commands) => {
-                let epoch = io.shared.config.epoch();
+                let epoch = self.core.config().epoch();
                 let message = Message::Commands(warpnet_types::SharedCommands { epoch, commands });
-                match self.key_of(from) {
-                    Some(from) => self.handle(io, Input::Message { from, message }),
-                    None => Ok(()),
-                }
+                self.handle(io, Input::Message { from, message })
             }
             Checked::Block(id, verdicts) => {
                 if self.verdicts.len() >= VERDICTS_MAX {
@@ -449,8 +522,11 @@ impl Engine for HotStuff {
         self.handle(io, Input::Tick)
     }
 
-    fn on_event(&mut self, _io: &mut Io, event: Self::Event) -> Result<(), NodeError> {
-        match event {}
+    fn on_event(&mut self, io: &mut Io, probed: Self::Event) -> Result<(), NodeError> {
+        let out = self.committee.on_probed(io.clock.now_ms(), probed);
+        self.run_membership(io, out)?;
+        self.publish_committee(io);
+        Ok(())
     }
 
     fn deadline_ms(&self) -> Option<u64> {
@@ -463,8 +539,14 @@ impl Engine for HotStuff {
         Ok(())
     }
 
-    fn prune(&mut self) {
+    /// Once a second: waiters, candidates to dial back again, the peer set (a previous
+    /// committee's linger ends), the committee view.
+    fn prune(&mut self, io: &mut Io) -> Result<(), NodeError> {
         self.waiters.prune();
+        let redial = self.committee.redial(io.clock.now_ms());
+        self.run_membership(io, redial)?;
+        self.publish_committee(io);
+        Ok(())
     }
 
     fn stop(&mut self) {

@@ -24,18 +24,19 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use warpnet_net::Transport;
+use warpnet_net::{Peer, Transport};
 use warpnet_state::Outcome;
-use warpnet_types::{Digest, Message, NodeId};
+use warpnet_types::{ConsensusConfig, Digest, Message, PublicKey};
 
-use crate::handle::{Refused, Reply, Request, Shared};
+use crate::handle::{Committee, Control, Refused, Reply, Request, Shared};
 use crate::persist::Durable;
 use crate::runtime::{Clock, NodeError};
 use crate::verifier::{Checked, Verifier};
 
 /// What the runtime lends an engine for one event: the world it acts on, the same for both.
 pub struct Io {
-    pub me: NodeId,
+    /// This node's key (its index, if any, depends on the epoch: ask the engine's committee).
+    pub me: PublicKey,
     pub clock: Clock,
     pub transport: Transport,
     pub shared: Arc<Shared>,
@@ -51,10 +52,27 @@ pub trait Engine {
     /// compaction), delivered through [`Engine::on_event`].
     type Event: Send + 'static;
 
+    /// The committee the engine runs now.
+    fn committee(&self) -> Arc<ConsensusConfig>;
+    /// Who the transport talks to now (the committee, and whoever else the engine needs).
+    fn peers(&self, now_ms: u64) -> Vec<Peer>;
+    /// The committee as `GET /v1/members` shows it.
+    fn committee_view(&self, connected: &[PublicKey]) -> Committee;
+    /// An operator's or a candidate's request about the committee.
+    fn on_control(&mut self, io: &mut Io, control: Control) -> Result<(), NodeError>;
+    /// The engine is done (a removed member that lingered, EP5): the node stops.
+    fn finished(&self, _now_ms: u64) -> bool {
+        false
+    }
     /// The first step, once the loop runs.
     fn start(&mut self, io: &mut Io) -> Result<(), NodeError>;
-    /// A member's frame; the transport authenticated `from`.
-    fn on_message(&mut self, io: &mut Io, from: NodeId, message: Message) -> Result<(), NodeError>;
+    /// A peer's frame; the transport authenticated `from`.
+    fn on_message(
+        &mut self,
+        io: &mut Io,
+        from: PublicKey,
+        message: Message,
+    ) -> Result<(), NodeError>;
     /// Requests from the API, in arrival order.
     fn on_requests(&mut self, io: &mut Io, requests: Vec<Request>) -> Result<(), NodeError>;
     /// Work the verifier thread finished.
@@ -69,8 +87,9 @@ pub trait Engine {
     /// After every event: tell the engine who the transport lost or regained, and publish
     /// the status the API reads.
     fn after_event(&mut self, io: &mut Io) -> Result<(), NodeError>;
-    /// Forgets requests whose client stopped waiting (timed out or hung up).
-    fn prune(&mut self);
+    /// Once a second: forgets requests whose client stopped waiting (timed out or hung up),
+    /// and whatever housekeeping the engine does (HotStuff: peers, dial-backs, the view).
+    fn prune(&mut self, io: &mut Io) -> Result<(), NodeError>;
     /// Lets the queued writes become durable (or fail), then stops the writer thread.
     fn stop(&mut self);
 }

@@ -27,7 +27,7 @@ use warpnet_raft::{
     WriteId,
 };
 use warpnet_storage::{RaftStore, StoreError};
-use warpnet_types::{ConsensusConfig, Digest, Message, NetworkId, NodeId};
+use warpnet_types::{ConsensusConfig, Digest, Message, NetworkId, NodeId, PublicKey};
 
 use super::raft_apply::entries_of;
 use super::raft_pieces::{split, Reassembly, Received};
@@ -71,6 +71,8 @@ pub struct RaftSettings {
 }
 
 pub struct Raft {
+    /// This node's id in the (founding) committee.
+    me: NodeId,
     pub(super) engine: RaftEngine,
     pub(super) store: Arc<RaftStore>,
     pub(super) persister: Persister<RaftStore>,
@@ -114,7 +116,9 @@ impl Raft {
         events: mpsc::UnboundedSender<RaftEvent>,
     ) -> Self {
         let n = config.total_nodes();
+        let me = engine.me();
         Self {
+            me,
             engine,
             store,
             persister,
@@ -147,13 +151,16 @@ impl Raft {
     pub(super) fn send(&mut self, io: &Io, m: &RaftMessage) -> Option<NodeId> {
         let to = m.to()?;
         io.shared.metrics.message_out(m.kind());
+        let Some(key) = self.config.public_key(to).ok().copied() else {
+            return Some(to);
+        };
         let Some(frames) = split(self.config.epoch(), &m.encode()) else {
             warn!(peer = %to, kind = m.kind(), "a Raft message over the transport's limit was not sent");
             return Some(to);
         };
         let mut sent = true;
         for f in frames {
-            sent &= io.transport.send(to, &Message::Raft(f));
+            sent &= io.transport.send(&key, &Message::Raft(f));
         }
         (!sent).then_some(to)
     }
@@ -234,7 +241,7 @@ impl Raft {
         for i in 0..self.reachable.len() {
             let peer = NodeId(i as u16);
             let now = connected.contains(&peer);
-            if peer == io.me || now == self.reachable[i] {
+            if peer == self.me || now == self.reachable[i] {
                 continue;
             }
             self.reachable[i] = now;
@@ -259,7 +266,7 @@ impl Raft {
         if let Some(l) = st.leader {
             self.last_leader = l.0;
         }
-        let voter = st.membership.contains(io.me);
+        let voter = st.membership.contains(self.me);
         let role = match st.role {
             _ if !voter => "standby",
             Role::Leader => "leader",
@@ -284,7 +291,7 @@ impl Raft {
             health,
         };
         if let Ok(mut s) = io.shared.snapshot.lock() {
-            s.node_id = io.me.0;
+            s.node_id = self.me.0;
             s.epoch = self.config.epoch().0;
             s.committed_height = self.durable_applied;
             s.leader = self.last_leader;
@@ -308,7 +315,67 @@ impl Engine for Raft {
         self.on_deadline(io)
     }
 
-    fn on_message(&mut self, io: &mut Io, from: NodeId, message: Message) -> Result<(), NodeError> {
+    fn committee(&self) -> Arc<ConsensusConfig> {
+        self.config.clone()
+    }
+
+    fn peers(&self, _now_ms: u64) -> Vec<warpnet_net::Peer> {
+        crate::committee::peers_of(&self.config)
+    }
+
+    /// Raft mode's committee is its founding file's; voters change through the leader.
+    fn committee_view(&self, connected: &[PublicKey]) -> crate::handle::Committee {
+        let c = &self.config;
+        crate::handle::Committee {
+            epoch: c.epoch().0,
+            node_id: Some(self.me.0),
+            quorum_threshold: c.total_nodes() / 2 + 1,
+            members_min: 1,
+            members: c
+                .participants()
+                .iter()
+                .enumerate()
+                .map(|(i, p)| crate::handle::MemberView {
+                    node_id: i as u16,
+                    public_key: p.public_key.to_hex(),
+                    p2p_address: p.address.clone(),
+                    api_address: p.api_address.clone(),
+                    public: p.public,
+                    member_since_epoch: c.epoch().0,
+                    connected: i == self.me.index() || connected.contains(&p.public_key),
+                })
+                .collect(),
+            ..crate::handle::Committee::default()
+        }
+    }
+
+    fn on_control(
+        &mut self,
+        _io: &mut Io,
+        control: crate::handle::Control,
+    ) -> Result<(), NodeError> {
+        let refusal = crate::membership::Refusal::Unsupported(
+            "this network runs Raft: endorsed admissions and removals are HotStuff mode's; Raft mode changes voters through its leader",
+        );
+        match control {
+            crate::handle::Control::Admission { done, .. }
+            | crate::handle::Control::Operator { done, .. } => {
+                let _ = done.send(Err(refusal));
+            }
+        }
+        Ok(())
+    }
+
+    fn on_message(
+        &mut self,
+        io: &mut Io,
+        from: PublicKey,
+        message: Message,
+    ) -> Result<(), NodeError> {
+        let Some(from) = self.config.node_id_of(&from) else {
+            debug!(peer = %from, "dropped a frame from a key outside the committee");
+            return Ok(());
+        };
         let frame = match message {
             Message::Raft(f) if f.epoch == self.config.epoch() => f,
             other => {
@@ -389,17 +456,24 @@ impl Engine for Raft {
     }
 
     fn after_event(&mut self, io: &mut Io) -> Result<(), NodeError> {
-        let connected = io.transport.stats().connected;
+        let connected: Vec<NodeId> = io
+            .transport
+            .stats()
+            .connected
+            .iter()
+            .filter_map(|k| self.config.node_id_of(k))
+            .collect();
         self.refresh_reachability(io, &connected)?;
         self.publish(io, &connected);
         Ok(())
     }
 
-    fn prune(&mut self) {
+    fn prune(&mut self, _io: &mut Io) -> Result<(), NodeError> {
         self.waiters.prune();
         self.reads.retain(|_, r| !r.is_closed());
         self.ready_reads.retain(|(_, r)| !r.is_closed());
         self.members_waiting.retain(|w| w.done.as_ref().is_some_and(|d| !d.is_closed()));
+        Ok(())
     }
 
     fn stop(&mut self) {
