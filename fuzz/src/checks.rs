@@ -14,8 +14,8 @@ use warpnet_state::{Command, MemoryKv, UserId};
 use warpnet_types::{ConsensusConfig, Height, Message, NetworkId, NodeId, SchemeId, Signer};
 
 /// The targets, by name (the names of `fuzz/fuzz_targets/*.rs` and of the corpus folders).
-pub const TARGETS: [&str; 7] =
-    ["frame", "consensus", "hello", "commands", "user_id", "config_files", "http"];
+pub const TARGETS: [&str; 8] =
+    ["frame", "consensus", "hello", "commands", "user_id", "config_files", "http", "membership"];
 
 /// Runs target `name` on one input.
 pub fn run(name: &str, data: &[u8]) {
@@ -27,6 +27,7 @@ pub fn run(name: &str, data: &[u8]) {
         "user_id" => user_id(data),
         "config_files" => config_files(data),
         "http" => http(data),
+        "membership" => membership(data),
         other => panic!("no fuzz target {other}"),
     }
 }
@@ -219,6 +220,54 @@ pub fn commands(data: &[u8]) {
     let checked =
         warpnet_state::try_apply_block_checked(&network, Height(1), &cmds, &kv, Some(verdicts));
     assert_eq!(checked.ok(), Some(first), "ahead-of-time verdicts changed the outcome");
+}
+
+/// Committee changes and what carries them: a change command that decodes re-encodes to the
+/// same bytes and is checked against the committee without a panic (the next committee, or a
+/// typed refusal); an epoch proof that decodes is verified without a panic; an admission
+/// request or an operator instruction (JSON) is parsed and checked without a panic, and an
+/// instruction is never taken from a key other than the node's.
+pub fn membership(data: &[u8]) {
+    use warpnet_node::membership::operator::{Guard, Instruction};
+    use warpnet_types::membership::Change;
+    use warpnet_types::Decode;
+    let (config, signers) = committee();
+    if let Some(Ok(change)) = Change::from_command(data) {
+        assert_eq!(change.to_command(), data, "a committee change with two encodings");
+        if let Ok((members, _)) = change.apply(config) {
+            assert!(members.len() >= config.members_min(), "below the floor");
+        }
+    }
+    if let Ok(proof) = warpnet_types::epoch::EpochProof::from_bytes(data) {
+        let _ = proof.verify(config);
+    }
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    if let Ok(body) = serde_json::from_str::<warpnet_node::api::AdmissionBody>(text) {
+        if let Ok(admission) = body.parse() {
+            let _ = admission.verify(config.network(), config.scheme());
+        }
+    }
+    if let Ok(instruction) = serde_json::from_str::<Instruction>(text) {
+        // The node's key is member 0's; the seeds are signed by member 1.
+        let node = signers[0].public_key();
+        let checked =
+            Guard::default().check(&instruction, config.network(), config.scheme(), &node, 0);
+        let signed = warpnet_node::membership::operator::signing_bytes(
+            config.network(),
+            &node,
+            &instruction.action,
+            instruction.issued_ms,
+        );
+        if checked.is_ok() {
+            let raw = hex::decode(&instruction.signature).unwrap();
+            let item = warpnet_types::crypto::SignedItem {
+                key: &node,
+                message: &signed,
+                signature: &warpnet_types::Signature(raw.try_into().unwrap()),
+            };
+            assert!(warpnet_types::crypto::verify_all(config.scheme(), &[item]).is_ok());
+        }
+    }
 }
 
 /// User IDs: an accepted ID is in normal form (1-32 of `[a-z0-9_]`), and parsing it, or it

@@ -308,7 +308,10 @@ fn hotstuff(
         probes,
     );
     let persister = writer(store.clone(), c)?;
-    let engine = HotStuff::new(core, store.clone(), persister, sync_blocks_max, committee);
+    let mut engine = HotStuff::new(core, store.clone(), persister, sync_blocks_max, committee);
+    if std::env::var_os(crate::engine::hotstuff::EQUIVOCATE_ENV).is_some_and(|v| v == "1") {
+        engine = engine.equivocate_with(c.signer.clone());
+    }
     Ok((engine, Committed::Hotstuff(store), live_window))
 }
 

@@ -34,6 +34,12 @@ use crate::persist::{Durable, Persister};
 use crate::runtime::NodeError;
 use crate::verifier::Checked;
 
+/// A test-only fault switch: a node started with `WARPNET_TEST_EQUIVOCATE=1` signs, for every
+/// block it proposes, a second, different block for the same round and sends both to every
+/// peer: the equivocation rule E1 catches it and EV1 removes the node at the next epoch. Used by
+/// `warpnet-consensus/tests/membership.rs`; never set it on a real node.
+pub const EQUIVOCATE_ENV: &str = "WARPNET_TEST_EQUIVOCATE";
+
 /// After a start, members not yet connected are not reported unreachable for this long (they
 /// are usually still being dialed).
 const REACHABILITY_GRACE: Duration = Duration::from_secs(2);
@@ -83,6 +89,9 @@ pub struct HotStuff {
     connected: Vec<PublicKey>,
     /// Committee changes at run time: peers per epoch, pending changes, lingering (EP5).
     committee: CommitteeDriver,
+    /// The test-only equivocation switch ([`EQUIVOCATE_ENV`]): this node's key, to sign the
+    /// second block.
+    equivocate: Option<Arc<dyn warpnet_types::Signer>>,
 }
 
 impl HotStuff {
@@ -111,7 +120,34 @@ impl HotStuff {
             reachable: HashMap::new(),
             connected: Vec::new(),
             committee,
+            equivocate: None,
         }
+    }
+
+    /// Turns the test-only equivocation switch on ([`EQUIVOCATE_ENV`]).
+    pub fn equivocate_with(mut self, signer: Arc<dyn warpnet_types::Signer>) -> Self {
+        warn!("{EQUIVOCATE_ENV} is set: this node will equivocate (a test-only fault)");
+        self.equivocate = Some(signer);
+        self
+    }
+
+    /// The second, conflicting proposal the equivocation switch sends after `p`.
+    fn conflicting(&self, p: &warpnet_types::Proposal) -> Option<warpnet_types::Proposal> {
+        let signer = self.equivocate.as_ref()?;
+        let b = &p.block;
+        let mut payload = b.payload().clone();
+        payload.push(format!("equivocation-{}", b.round().0).into_bytes());
+        let block = Block::new(
+            b.epoch(),
+            b.round(),
+            b.height(),
+            b.proposer(),
+            b.justify().clone(),
+            b.timestamp_ms(),
+            payload,
+        );
+        let config = self.core.config();
+        Some(warpnet_types::Proposal::sign(config, block, p.tc.clone(), signer.as_ref()))
     }
 
     fn handle(&mut self, io: &mut Io, input: Input) -> Result<(), NodeError> {
@@ -132,6 +168,11 @@ impl HotStuff {
                 Target::All => {
                     io.shared.metrics.message_out(out.message.kind());
                     io.transport.broadcast(&out.message);
+                    if let Message::Proposal(p) = &out.message {
+                        if let Some(p2) = self.conflicting(p) {
+                            io.transport.broadcast(&Message::Proposal(p2));
+                        }
+                    }
                 }
             }
         }
@@ -310,6 +351,10 @@ impl HotStuff {
             let config = self.core.config();
             s.connected =
                 stats.connected.iter().filter_map(|k| config.node_id_of(k)).map(|n| n.0).collect();
+            // Every member of the epoch votes; the quorum follows the committee (the API's
+            // no_quorum check reads both).
+            s.voters = (0..config.total_nodes() as u16).collect();
+            s.quorum = config.quorum_threshold();
             if fresh {
                 s.last_certificate = Some(std::time::Instant::now());
             }
