@@ -11,14 +11,18 @@ use tokio::process::Command;
 use tokio::sync::mpsc;
 use warpnet_node::files::{read_toml, CommitteeFile};
 
-use crate::node::{create_committee, init, InitArgs};
+use crate::node::{create_committee, init, Consensus, InitArgs};
 use crate::pidfile;
 
 #[derive(Args)]
 pub struct DevArgs {
-    /// Number of nodes.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub nodes: u16,
+    /// Number of nodes (default: 4 for HotStuff, which then tolerates one faulty member; 3 for
+    /// Raft, which then tolerates one crashed member).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub nodes: Option<u16>,
+    /// The cluster's consensus, fixed when the cluster is created: `hotstuff` or `raft`.
+    #[arg(long, value_enum, default_value_t = Consensus::Hotstuff)]
+    pub consensus: Consensus,
     /// Directory holding the nodes' keys, configs, data and logs.
     #[arg(long, default_value = ".warpnet-dev", global = true)]
     pub dir: PathBuf,
@@ -63,12 +67,32 @@ fn node_dir(dir: &Path, i: u16) -> PathBuf {
     dir.join(format!("node-{i}"))
 }
 
+impl DevArgs {
+    /// The number of nodes asked for, or the consensus's default.
+    pub fn node_count(&self) -> u16 {
+        self.nodes.unwrap_or(match self.consensus {
+            Consensus::Hotstuff => 4,
+            Consensus::Raft => 3,
+        })
+    }
+}
+
 /// Creates the cluster's files, or checks the existing ones match the request.
 pub fn prepare(a: &DevArgs) -> anyhow::Result<()> {
     let committee_path = a.dir.join("committee.toml");
+    let nodes = a.node_count();
     if committee_path.exists() {
         let c: CommitteeFile = read_toml(&committee_path)?;
-        if c.members.len() != usize::from(a.nodes) {
+        let consensus: warpnet_node::files::Consensus = a.consensus.into();
+        if c.consensus != consensus {
+            bail!(
+                "{} holds a {} cluster (fixed at its creation); run `dev --consensus {}` or pick another --dir",
+                a.dir.display(),
+                c.consensus.as_str(),
+                c.consensus.as_str()
+            );
+        }
+        if c.members.len() != usize::from(nodes) {
             bail!(
                 "{} holds a cluster of {} nodes; run `dev --nodes {}` or pick another --dir",
                 a.dir.display(),
@@ -79,7 +103,7 @@ pub fn prepare(a: &DevArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut members = Vec::new();
-    for i in 0..a.nodes {
+    for i in 0..nodes {
         let dir = node_dir(&a.dir, i);
         init(&InitArgs {
             dir: dir.clone(),
@@ -91,7 +115,7 @@ pub fn prepare(a: &DevArgs) -> anyhow::Result<()> {
         .with_context(|| format!("creating node {i}"))?;
         members.push(dir.join("member.toml"));
     }
-    create_committee("dev", 1, &members, &committee_path)?;
+    create_committee("dev", 1, a.consensus, &members, &committee_path)?;
     Ok(())
 }
 
@@ -105,9 +129,10 @@ pub async fn run(a: DevArgs) -> anyhow::Result<()> {
         Some(DevAction::Remove { n }) => return crate::dev_members::remove(&a.dir, n).await,
         None => {}
     }
+    let nodes = a.node_count();
     let (api_last, p2p_last) = (
-        u32::from(a.api_port) + u32::from(a.nodes) - 1,
-        u32::from(a.p2p_port) + u32::from(a.nodes) - 1,
+        u32::from(a.api_port) + u32::from(nodes) - 1,
+        u32::from(a.p2p_port) + u32::from(nodes) - 1,
     );
     if api_last > u32::from(u16::MAX) || p2p_last > u32::from(u16::MAX) {
         bail!("ports {}..{api_last} or {}..{p2p_last} go past 65535", a.api_port, a.p2p_port);

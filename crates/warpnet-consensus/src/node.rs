@@ -7,6 +7,27 @@ use clap::{Args, Subcommand};
 use warpnet_node::files::{
     create_key, read_toml, write_toml, CommitteeFile, Loaded, MemberEntry, NodeFile,
 };
+
+/// Which consensus a network runs (`committee create`, `dev`, `bench --spawn`) or the simulator
+/// simulates: chosen at genesis, fixed for the network's life.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Consensus {
+    /// Byzantine-fault tolerant: 2-chain HotStuff, quorum n - f (4 members tolerate 1 fault).
+    #[default]
+    Hotstuff,
+    /// Crash-fault tolerant: Raft, majority quorum (3 members tolerate 1 crash), for operators
+    /// who trust each other.
+    Raft,
+}
+
+impl From<Consensus> for warpnet_node::files::Consensus {
+    fn from(c: Consensus) -> Self {
+        match c {
+            Consensus::Hotstuff => Self::Hotstuff,
+            Consensus::Raft => Self::Raft,
+        }
+    }
+}
 use warpnet_types::Signer;
 
 #[derive(Subcommand)]
@@ -54,6 +75,10 @@ pub enum CommitteeCommand {
         network: String,
         #[arg(long, default_value_t = 1)]
         epoch: u64,
+        /// The network's consensus, fixed for its life: `hotstuff` (Byzantine-fault tolerant)
+        /// or `raft` (crash-fault tolerant, for operators who trust each other).
+        #[arg(long, value_enum, default_value_t = Consensus::Hotstuff)]
+        consensus: Consensus,
         /// Where to write the committee file.
         #[arg(long)]
         out: PathBuf,
@@ -105,6 +130,7 @@ pub fn init(a: &InitArgs) -> anyhow::Result<MemberEntry> {
 pub fn create_committee(
     network: &str,
     epoch: u64,
+    consensus: Consensus,
     members: &[PathBuf],
     out: &Path,
 ) -> anyhow::Result<CommitteeFile> {
@@ -115,7 +141,7 @@ pub fn create_committee(
     let committee = CommitteeFile {
         network: network.into(),
         epoch,
-        consensus: Default::default(),
+        consensus: consensus.into(),
         members: entries,
     };
     committee.to_config(out)?; // refuse an invalid committee before writing it
@@ -172,15 +198,16 @@ pub async fn run(c: NodeCommand) -> anyhow::Result<()> {
 
 pub fn committee(c: CommitteeCommand) -> anyhow::Result<()> {
     match c {
-        CommitteeCommand::Create { network, epoch, out, members } => {
+        CommitteeCommand::Create { network, epoch, consensus, out, members } => {
             if members.is_empty() {
                 bail!("name at least one member.toml");
             }
-            let committee = create_committee(&network, epoch, &members, &out)?;
+            let committee = create_committee(&network, epoch, consensus, &members, &out)?;
             println!(
-                "wrote {} with {} members (network {network}, epoch {epoch})",
+                "wrote {} with {} members (network {network}, epoch {epoch}, consensus {})",
                 out.display(),
-                committee.members.len()
+                committee.members.len(),
+                committee.consensus.as_str()
             );
             Ok(())
         }
