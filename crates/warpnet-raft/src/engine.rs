@@ -115,7 +115,8 @@ impl Applied {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
     /// Send now, best effort. (The engine emits a message only once every write emitted
-    /// before it has been reported durable.)
+    /// before it has been reported durable, except a leader's messages to public voters:
+    /// RF12.)
     Send(RaftMessage),
     /// Make durable after every earlier durable effect; then feed `Input::Persisted(id)`.
     Persist(LogWrite),
@@ -331,18 +332,19 @@ impl RaftEngine {
                 .filter(|m| m.get_msg_type() == MessageType::MsgSnapshot)
                 .map(|m| m.to)
                 .collect();
-            // RF2: every message leaves only once every write emitted before it is durable,
-            // the leader's appends included (raft-rs would let a leader send first, Raft
-            // thesis 10.2.1; with RF1 that could strand the committee: a leader that crashes
-            // before its own write leaves a private member with the longest log, which then
-            // refuses its vote to every public candidate).
-            let mut held = rd.take_messages();
+            // RF2: a message leaves only once every write emitted before it is durable. RF12
+            // narrows it for a leader's messages to public voters (raft-rs hands a leader's
+            // messages out before its write, Raft thesis 10.2.1) and for forwarded proposals
+            // and reads: see `leaves_before_write`.
+            let (early, mut held): (Vec<_>, Vec<_>) = (rd.take_messages().into_iter())
+                .chain(rd.take_persisted_messages())
+                .partition(|m| self.leaves_before_write(m));
+            early.into_iter().for_each(|m| self.send(m));
             let snapshot = (!rd.snapshot().is_empty()).then(|| rd.snapshot().clone());
             let entries = rd.take_entries();
             let hs = rd.hs().cloned();
             let committed = rd.take_committed_entries();
             let read_states = rd.take_read_states();
-            held.extend(rd.take_persisted_messages());
             let number = rd.number();
             // raft-rs reads what it handed out from the mirror before the disk has it.
             let mut write = LogWrite::default();
@@ -417,6 +419,31 @@ impl RaftEngine {
                     }
                 }
             }
+        }
+    }
+
+    /// RF12: a leader's message to a public voter leaves at once, before the leader's own
+    /// write of the entries it carries (they replicate while the leader writes); one to any
+    /// other member waits as RF2 says. Safety does not rest on the leader's write (raft-rs
+    /// counts the leader towards a commit only once its write is durable, `on_persist_ready`,
+    /// and applies only entries durable here, RF3); liveness does, through RF1: a leader that
+    /// crashes before its write loses entries its followers may hold. A public follower that
+    /// holds them can campaign and win; a private one could only refuse its vote to every
+    /// public candidate whose log is shorter, and with enough private voters no public
+    /// member could ever be elected. So an entry reaches a private member only once its
+    /// public leader holds it durably, exactly as under RF2.
+    ///
+    /// A forwarded proposal or read-index request leaves at once from any member: it vouches
+    /// for no write (the leader appends the command itself; the read index comes back from
+    /// the leader), so a follower's busy disk does not delay its clients' commands.
+    fn leaves_before_write(&self, m: &Message) -> bool {
+        match m.get_msg_type() {
+            MessageType::MsgPropose | MessageType::MsgReadIndex => true,
+            _ if self.is_leader() => {
+                let to_public = node_of(m.to).is_some_and(|to| self.membership.is_public(to));
+                to_public || self.params.mutated(Mutation::PrivateBeforeLeaderWrite)
+            }
+            _ => false,
         }
     }
 

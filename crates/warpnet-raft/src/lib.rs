@@ -13,9 +13,12 @@
 //!    transaction per step does this; so does a FIFO). Once `write` and every write before it
 //!    are durable, feed `Input::Persisted(write.id)`. Until then the engine holds back every
 //!    message produced after the write (votes and append acknowledgements vouch for it, a
-//!    leader's appends carry it: RF2); DO NOT report a write durable that is not.
+//!    leader's appends to private members carry it: RF2, RF12); DO NOT report a write durable
+//!    that is not.
 //! 2. **`Send(message)`**: send to `message.to()`, best effort (loss, duplication and
-//!    reordering are tolerated). Every write emitted before it is already durable.
+//!    reordering are tolerated). Every write emitted before it is already durable, except
+//!    under a leader's message to a public voter (RF12: it replicates while the leader writes)
+//!    and a forwarded proposal or read-index request (they vouch for no write).
 //! 3. **`Apply(applied)`**: committed entries, in index order, each index exactly once per
 //!    incarnation, only ever entries that are durable in the local log (RF3). Apply it to the
 //!    state machine and record `applied.index()` (and, for `Membership`/`Snapshot`, the
@@ -36,7 +39,8 @@
 //! applies its own removal steps down; RF7 compaction behind a durable snapshot that
 //! carries the membership; RF8 reads through ReadIndex; RF9 deterministic election timeouts;
 //! RF10 messages only from the authenticated sender, of kinds peers may send; RF11 a committee
-//! with no reachable public voter says so.
+//! with no reachable public voter says so; RF12 a leader replicates to public voters while it
+//! writes, to private members only after (forwarded proposals and reads vouch for nothing).
 
 #![forbid(unsafe_code)]
 // raft-rs's protobuf types are built field by field, as raft-rs itself does.

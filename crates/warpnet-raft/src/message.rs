@@ -45,6 +45,11 @@ impl RaftMessage {
         kind_name(self.0.get_msg_type())
     }
 
+    /// How many log entries it carries (an append's).
+    pub fn entry_count(&self) -> usize {
+        self.0.entries.len()
+    }
+
     /// Whether it carries a snapshot (large: the transport may treat it apart).
     pub fn is_snapshot(&self) -> bool {
         self.0.get_msg_type() == MessageType::MsgSnapshot

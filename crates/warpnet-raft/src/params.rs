@@ -13,6 +13,9 @@ pub enum Mutation {
     /// RF2b too broad: a write of the hard state alone counts as moving only the commit index
     /// even when it changes the term or the vote, so a vote leaves before it is durable.
     VoteCountsAsCommitOnly,
+    /// RF12 too broad: a leader's messages to private members leave before its own write
+    /// too, so a private member may hold entries its leader loses in a crash.
+    PrivateBeforeLeaderWrite,
 }
 
 #[derive(Clone, Debug)]
@@ -75,6 +78,7 @@ pub(crate) enum Never {
     AckBeforePersist,
     PrivateCampaigns,
     VoteCountsAsCommitOnly,
+    PrivateBeforeLeaderWrite,
 }
 
 #[cfg(not(feature = "mutations"))]

@@ -1,4 +1,4 @@
-//! Contract tests, one or more per rule (RF1-RF11), on a small synchronous cluster.
+//! Contract tests, one or more per rule (RF1-RF12), on a small synchronous cluster.
 
 mod common;
 
@@ -81,23 +81,100 @@ fn rf2_a_follower_acknowledges_an_append_only_once_it_is_durable() {
 
 /// RF2b: once a majority has an entry, the leader's commit reaches the followers (which apply
 /// it) before the leader's own write of the commit index is durable; that write vouches for
-/// nothing. Its write of the entry itself still holds its appends back (RF2).
+/// nothing. Its write of the entry itself still holds its appends to the private member back
+/// (RF2, RF12), so nothing commits before it.
 #[test]
 fn rf2b_a_leaders_commit_leaves_before_its_commit_index_is_durable() {
-    let mut c = Cluster::new(&[true, true, true]);
+    let mut c = Cluster::new(&[true, true, false]);
     let l = elected(&mut c);
     c.run(2);
     c.nodes[l].auto_persist = false;
     c.input(l, Input::Propose(b"cmd".to_vec())).expect("leader proposes");
     c.deliver();
-    let f = (l + 1) % 3;
-    assert!(c.commands(f).is_empty(), "appends wait for the leader's write of the entry");
+    for i in (0..3).filter(|&i| i != l) {
+        assert!(c.commands(i).is_empty(), "node {i}: committed before the leader's write");
+    }
     c.flush(l);
     c.deliver();
     assert!(!c.nodes[l].unpersisted.is_empty(), "the leader's commit index is not durable yet");
     for i in (0..3).filter(|&i| i != l) {
         assert_eq!(c.commands(i), vec![b"cmd".to_vec()], "follower {i} applied the commit");
     }
+}
+
+/// Appends from `from` to `to` that carry entries.
+fn appends_with_entries(c: &Cluster, from: usize, to: usize) -> usize {
+    c.nodes[from]
+        .sent
+        .iter()
+        .filter(|m| m.kind() == "append" && m.to() == Some(NodeId(to as u16)))
+        .filter(|m| m.entry_count() > 0)
+        .count()
+}
+
+/// RF12: with every voter public, the leader's appends leave before its own write: the
+/// followers' writes make the entry committed, and they apply it, while the leader's write is
+/// still in flight (the leader itself applies it only once it is durable here, RF3).
+#[test]
+fn rf12_a_leader_replicates_to_public_voters_while_it_writes() {
+    let mut c = Cluster::new(&[true, true, true]);
+    let l = elected(&mut c);
+    c.run(2);
+    c.nodes[l].auto_persist = false;
+    c.input(l, Input::Propose(b"cmd".to_vec())).expect("leader proposes");
+    c.deliver();
+    assert!(!c.nodes[l].unpersisted.is_empty(), "the leader's write is still in flight");
+    for i in (0..3).filter(|&i| i != l) {
+        assert_eq!(c.commands(i), vec![b"cmd".to_vec()], "follower {i} applied the entry");
+    }
+    assert!(c.commands(l).is_empty(), "the leader applies only what it holds durably");
+    c.flush(l);
+    assert_eq!(c.commands(l), vec![b"cmd".to_vec()]);
+}
+
+/// RF12: a private member gets an entry only once its leader holds it durably (a public
+/// follower gets it at once), so a leader's crash cannot leave entries only private members
+/// hold.
+#[test]
+fn rf12_a_leaders_appends_to_a_private_member_wait_for_its_write() {
+    let mut c = Cluster::new(&[true, true, false]);
+    let l = elected(&mut c);
+    c.run(2);
+    let public = 1 - l;
+    let (to_private, to_public) = (appends_with_entries(&c, l, 2), appends_with_entries(&c, l, public));
+    c.nodes[l].auto_persist = false;
+    c.input(l, Input::Propose(b"cmd".to_vec())).expect("leader proposes");
+    c.deliver();
+    assert_eq!(appends_with_entries(&c, l, 2), to_private, "sent to the private member early");
+    assert!(appends_with_entries(&c, l, public) > to_public, "the public follower gets it at once");
+    c.flush(l);
+    c.deliver();
+    assert!(appends_with_entries(&c, l, 2) > to_private);
+    assert_eq!(c.commands(2), vec![b"cmd".to_vec()]);
+}
+
+/// RF12: a follower forwards a proposal at once, even while a write of its own is in flight
+/// (the proposal vouches for nothing), and the command commits.
+#[test]
+fn rf12_a_follower_forwards_a_proposal_while_it_writes() {
+    let mut c = Cluster::new(&[true, true, true]);
+    let l = elected(&mut c);
+    c.run(2);
+    let f = (l + 1) % 3;
+    c.nodes[f].auto_persist = false;
+    c.input(l, Input::Propose(b"first".to_vec())).expect("leader proposes");
+    c.deliver();
+    assert!(!c.nodes[f].unpersisted.is_empty(), "the follower's write is in flight");
+    let before = c.nodes[f].sent.len();
+    c.input(f, Input::Propose(b"second".to_vec())).expect("the follower forwards");
+    assert!(
+        c.nodes[f].sent[before..].iter().any(|m| m.kind() == "propose"),
+        "the proposal waited for the follower's write"
+    );
+    c.deliver();
+    c.flush(f);
+    c.run(2);
+    assert_eq!(c.commands(f), vec![b"first".to_vec(), b"second".to_vec()]);
 }
 
 #[test]

@@ -109,3 +109,38 @@ fn rf2b_broken_votes_leaving_before_they_are_durable_is_caught() {
     );
     eprintln!("caught at seed {seed}: {v}");
 }
+
+#[test]
+fn rf12_broken_a_leader_replicating_to_private_members_before_its_write_is_caught() {
+    let found = first_violation(Mutation::PrivateBeforeLeaderWrite, 3_000, |c| {
+        // One public member among three: it leads, sends an entry to the two private members
+        // before its own slow write, crashes and loses the entry; the private members, whose
+        // logs are now longer than its, refuse it their votes, and nobody else may campaign.
+        c.publics = vec![true, false, false];
+        c.spares.clear();
+        c.membership_changes = 0;
+        c.faults.disk_latency_ms_max = 40;
+        c.faults.crashes = 10;
+        c.payloads = c.payloads.max(30);
+    });
+    let (seed, v) = found.expect("the simulator must catch a committee stranded by RF12's hazard");
+    assert!(v.contains("liveness") || v.contains("step-budget"), "seed {seed}: {v}");
+    eprintln!("caught at seed {seed}: {v}");
+}
+
+#[test]
+fn rf13_broken_answering_before_the_commit_is_caught() {
+    let mut caught = None;
+    for seed in 0..500 {
+        let mut cfg = RaftSimConfig::random(seed, &RaftOverrides::default());
+        cfg.answer_at_append = true;
+        let r = RaftWorld::new(cfg).run();
+        if let Some(v) = r.violations.first() {
+            caught = Some((seed, v.to_string()));
+            break;
+        }
+    }
+    let (seed, v) = caught.expect("the simulator must catch an answer given before the commit");
+    assert!(v.contains("acknowledged-lost"), "seed {seed}: {v}");
+    eprintln!("caught at seed {seed}: {v}");
+}

@@ -1,12 +1,14 @@
-//! Raft mode: `warpnet-raft`'s engine (raft-rs inside, rules RF1–RF11) driven by the node's
+//! Raft mode: `warpnet-raft`'s engine (raft-rs inside, rules RF1–RF13) driven by the node's
 //! loop, on the `RaftStore` and the same writer thread as HotStuff.
 //!
 //! - **Time**: one `Tick` every `raft_tick_ms` (100 ms by default): the leader's heartbeats
 //!   every tick, elections after 10–20 ticks without a leader (RF9), reads given up after 20.
 //! - **Commands**: the requests of one loop turn become entries of at most 256 KiB, proposed
 //!   to the leader (a follower forwards them). A request is answered once its entry is
-//!   committed (durable in a majority's logs) and applied here with its registry writes in
-//!   one durable write: after a crash the log replays it to the same outcome.
+//!   committed (durable in a majority's logs), durable in this node's log and applied here
+//!   (RF13); its registry writes and the applied index follow in one durable write, and after
+//!   a crash the log replays the entry to the same outcome. Lookups read only that durable
+//!   state.
 //! - **Reads**: ReadIndex (RF8): the leader confirms its leadership with a quorum and names
 //!   an index; the read is served once this node has applied that index durably.
 //! - **Voters**: AddVoter / RemoveServer (RF4–RF6) for members of the committee file, by the
@@ -27,7 +29,7 @@ use warpnet_raft::{
     WriteId,
 };
 use warpnet_storage::{RaftStore, StoreError};
-use warpnet_types::{ConsensusConfig, Digest, Message, NetworkId, NodeId, PublicKey};
+use warpnet_types::{ConsensusConfig, Message, NetworkId, NodeId, PublicKey};
 
 use super::raft_apply::entries_of;
 use super::raft_pieces::{split, Reassembly, Received};
@@ -49,7 +51,6 @@ pub(super) struct InFlight {
     pub seq: u64,
     /// The engine's last `Persist` in it, acknowledged once it is durable.
     pub write: Option<WriteId>,
-    pub outcomes: Vec<(Digest, warpnet_state::Outcome)>,
     /// Registry keys it writes (their overlay entries go once it is durable).
     pub keys: Vec<Vec<u8>>,
     pub applied: Option<Index>,
@@ -91,6 +92,8 @@ pub struct Raft {
     /// The applied index the store holds (what lookups read).
     pub(super) durable_applied: Index,
     pub(super) waiters: Waiters,
+    /// R1 verdicts of appended entries, computed ahead by the verifier (by entry hash).
+    pub(super) verdicts: crate::app::Verdicts,
     /// Reads waiting for their read index, and reads waiting to have applied it.
     pub(super) reads: HashMap<ReadId, Reply>,
     next_read: u64,
@@ -133,6 +136,7 @@ impl Raft {
             reset: None,
             durable_applied,
             waiters: Waiters::default(),
+            verdicts: std::collections::HashMap::new(),
             reads: HashMap::new(),
             next_read: 1,
             ready_reads: Vec::new(),
@@ -424,8 +428,11 @@ impl Engine for Raft {
         Ok(())
     }
 
-    fn on_checked(&mut self, _io: &mut Io, _checked: Checked) -> Result<(), NodeError> {
-        // Raft mode shares no commands between members and checks R1 at apply.
+    fn on_checked(&mut self, _io: &mut Io, checked: Checked) -> Result<(), NodeError> {
+        // Raft mode shares no commands between members; entries' verdicts come ahead.
+        if let Checked::Block(key, verdicts) = checked {
+            self.verdicts_ready(key, verdicts);
+        }
         Ok(())
     }
 

@@ -10,11 +10,11 @@
 //! transaction at the applied index stored with it.
 
 use tracing::{debug, info, warn};
-use warpnet_raft::{Action, Applied, Index, Input, Membership, RaftError};
+use warpnet_raft::{Action, Applied, EntryKind, Index, Input, LogWrite, Membership, RaftError};
 use warpnet_storage::{RaftBatch, RaftStore, StoreError};
 use warpnet_types::codec::{CodecError, Reader, Writer};
 use warpnet_types::message::SHARED_COMMAND_BYTES_MAX;
-use warpnet_types::Height;
+use warpnet_types::{Digest, Height};
 
 use super::raft::{InFlight, Raft, RaftEvent};
 use super::Io;
@@ -106,6 +106,17 @@ pub fn decode_registry(bytes: &[u8]) -> Result<Pairs, CodecError> {
     Ok(out)
 }
 
+/// Most entries whose R1 verdicts wait for their apply (a truncated entry never applies; past
+/// this the verdicts are forgotten and computed at apply if ever needed).
+const VERDICTS_MAX: usize = 1_024;
+const TAG_ENTRY: &[u8] = b"warpnet/v1/raft-entry";
+
+/// The key of an entry's R1 verdicts: a hash of its bytes (verdicts are a pure function of
+/// the commands, so equal bytes have equal verdicts).
+fn entry_key(data: &[u8]) -> Digest {
+    Digest::hash(TAG_ENTRY, data)
+}
+
 /// Records the applied index in a batch, keeping a membership an earlier apply of the same
 /// step set.
 fn set_applied(batch: &mut RaftBatch, index: Index, membership: Option<Membership>) {
@@ -145,6 +156,7 @@ impl Raft {
                     }
                 }
                 Action::Persist(w) => {
+                    self.verify_ahead(io, &w);
                     step.write = Some(w.id);
                     batch.writes.push(w);
                 }
@@ -176,11 +188,32 @@ impl Raft {
         Ok(())
     }
 
+    /// The claims of entries this node appends go to the verifier thread now, so that their
+    /// apply (after the commit, at least one round trip later) finds their R1 verdicts ready
+    /// instead of checking signatures on the loop; claims this node admitted are in its
+    /// verdict cache already. A busy verifier leaves them to the apply.
+    fn verify_ahead(&self, io: &Io, w: &LogWrite) {
+        for e in w.entries.iter().filter(|e| e.kind == EntryKind::Normal && !e.data.is_empty()) {
+            let Ok(commands) = decode_entry(&e.data) else { continue };
+            if io.verifier.block(entry_key(&e.data), commands).is_err() {
+                debug!(index = e.index, "verifier busy; this entry's verdicts are left to its apply");
+            }
+        }
+    }
+
+    /// R1 verdicts the verifier computed for an entry.
+    pub(super) fn verdicts_ready(&mut self, key: Digest, verdicts: Vec<Result<(), warpnet_state::ClaimError>>) {
+        if self.verdicts.len() >= VERDICTS_MAX {
+            self.verdicts.clear();
+        }
+        self.verdicts.insert(key, verdicts);
+    }
+
     /// RF3: a committed entry (or snapshot) applied on the state every earlier one left; its
     /// writes and the applied index join this step's write.
     fn apply(
         &mut self,
-        _io: &Io,
+        io: &Io,
         seq: u64,
         applied: Applied,
         batch: &mut RaftBatch,
@@ -196,19 +229,29 @@ impl Raft {
                     Some(_) => None,
                     None => Some(self.store.app_snapshot()?),
                 };
+                let ready = self.verdicts.remove(&entry_key(&data));
+                let m = &io.shared.metrics;
+                if !commands.is_empty() {
+                    m.verdicts(if ready.is_some() { "ahead" } else { "commit" }, 1);
+                }
                 // Earlier applies of this step are in the overlay already (under `seq`).
                 let applied = app::apply_commands(
                     &self.network,
                     base.as_ref(),
                     &self.overlay,
-                    [(Height(index), commands.as_slice(), None)],
+                    [(Height(index), commands.as_slice(), ready)],
                 )?;
                 for (k, v) in &applied.writes {
                     self.overlay.insert(k.clone(), (seq, v.clone()));
                     step.keys.push(k.clone());
                 }
                 batch.app.extend(applied.writes);
-                step.outcomes.extend(applied.outcomes);
+                // RF13: the outcome is fixed once the entry is committed and durable in this
+                // node's log (RF3): answered now, while its registry writes go to the disk.
+                for (digest, outcome) in applied.outcomes {
+                    m.applied(app::outcome_name(&outcome));
+                    self.waiters.answer(&digest, &outcome);
+                }
                 set_applied(batch, index, None);
                 step.applied = Some(index);
             }
@@ -245,9 +288,9 @@ impl Raft {
         Ok(())
     }
 
-    /// Writes up to `durable.seq` are on disk: answer what waited for them, forget them from
-    /// the overlay, serve the reads they complete, and tell the engine (RF2 releases what it
-    /// held behind them).
+    /// Writes up to `durable.seq` are on disk: forget them from the overlay, serve the reads
+    /// and membership changes they complete, and tell the engine (RF2 releases what it held
+    /// behind them).
     pub(super) fn durable(&mut self, io: &mut Io, durable: Durable) -> Result<(), NodeError> {
         let m = io.shared.metrics.clone();
         m.fsync(durable.elapsed.as_secs_f64());
@@ -269,10 +312,6 @@ impl Raft {
                     m.commits.inc_by(index - self.durable_applied);
                 }
                 self.durable_applied = self.durable_applied.max(index);
-            }
-            for (digest, outcome) in w.outcomes {
-                m.applied(app::outcome_name(&outcome));
-                self.waiters.answer(&digest, &outcome);
             }
             if let Some((index, membership)) = w.membership {
                 self.membership_applied(index, &membership);

@@ -30,6 +30,9 @@ pub struct RaftSimConfig {
     /// A replica compacts when it has applied this many entries past its snapshot.
     pub compact_every: u64,
     pub max_steps: u64,
+    /// RF13 broken, for the mutation test only: clients count a command answered once a
+    /// replica appends it to its log, before it is committed.
+    pub answer_at_append: bool,
 }
 
 /// Choices a caller can pin; everything else is drawn from the seed.
@@ -86,6 +89,7 @@ impl RaftSimConfig {
             membership_changes: rng.range(0, 4) as usize,
             compact_every: [8, 16, 64][rng.index(3)],
             max_steps: o.steps.unwrap_or(400_000),
+            answer_at_append: false,
         }
     }
 

@@ -45,6 +45,14 @@ impl RaftWorld {
             match a {
                 Action::Send(m) => self.transmit(i, &m),
                 Action::Persist(w) => {
+                    if self.cfg.answer_at_append {
+                        let commands = w.entries.iter().filter(|e| {
+                            e.kind == warpnet_raft::EntryKind::Normal && !e.data.is_empty()
+                        });
+                        for e in commands {
+                            self.acknowledged.entry(e.data.clone()).or_insert(e.index);
+                        }
+                    }
                     let latency = self.rng.range(0, self.cfg.faults.disk_latency_ms_max);
                     self.durable(i, latency, Effect::Log(w));
                 }
@@ -85,7 +93,7 @@ impl RaftWorld {
                     Ok(app) if app.applied == index => {
                         for c in &app.commands {
                             self.inv.liveness.on_apply(i, c);
-                            self.acknowledged.insert(c.clone());
+                            self.acknowledged.entry(c.clone()).or_insert(index);
                         }
                         self.replicas[i].app = app;
                     }
@@ -115,7 +123,7 @@ impl RaftWorld {
         if let Applied::Command { data, .. } = &a {
             self.stats.applied_commands += 1;
             self.inv.liveness.on_apply(i, data);
-            self.acknowledged.insert(data.clone());
+            self.acknowledged.entry(data.clone()).or_insert(index);
         }
         let v = self.inv.applied_once.on_apply(i, index, snapshot, self.now);
         self.inv.record(v);

@@ -85,8 +85,9 @@ pub struct RaftWorld {
     pub(super) inv: RaftInvariants,
     pub(super) partition: Option<Vec<u8>>,
     pub(super) after_gst: bool,
-    /// Commands some replica applied (a client would have its answer).
-    pub(super) acknowledged: std::collections::BTreeSet<Vec<u8>>,
+    /// Commands some replica applied (a client would have its answer), with the index at
+    /// which the first answer came.
+    pub(super) acknowledged: std::collections::BTreeMap<Vec<u8>, u64>,
     pub(super) stats: RaftStats,
 }
 
@@ -127,7 +128,7 @@ impl RaftWorld {
             inv: RaftInvariants::default(),
             partition: None,
             after_gst: false,
-            acknowledged: std::collections::BTreeSet::new(),
+            acknowledged: std::collections::BTreeMap::new(),
             stats: RaftStats::default(),
         }
     }
@@ -197,6 +198,15 @@ impl RaftWorld {
             if !self.inv.violations.is_empty() {
                 break;
             }
+        }
+        let voters = self.voters();
+        if self.inv.violations.is_empty() && self.inv.liveness.done(&voters) {
+            let holders: Vec<_> = voters
+                .iter()
+                .map(|&v| (v, self.replicas[v].app.applied, self.replicas[v].app.commands.as_slice()))
+                .collect();
+            let v = super::invariants::acknowledged::check(&self.acknowledged, &holders, self.now);
+            self.inv.record(v);
         }
         self.report()
     }
@@ -323,7 +333,7 @@ impl RaftWorld {
     }
 
     fn client(&mut self, cmd: Rc<[u8]>) {
-        if self.acknowledged.contains(&cmd[..]) {
+        if self.acknowledged.contains_key(&cmd[..]) {
             return;
         }
         let up: Vec<usize> =

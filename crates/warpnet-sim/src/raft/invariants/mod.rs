@@ -1,5 +1,6 @@
 //! Raft-mode invariant checkers, one per file, fed by the Raft world as events happen.
 
+pub mod acknowledged;
 mod agreement;
 mod applied_once;
 mod election_safety;
