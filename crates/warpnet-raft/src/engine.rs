@@ -70,6 +70,9 @@ pub struct LogWrite {
     /// Appended; an entry at index `i` replaces whatever the log holds from `i` on.
     pub entries: Vec<LogEntry>,
     pub hard_state: Option<HardState>,
+    /// Nothing but a higher commit index (RF2b): no message waits for it, so the runtime may
+    /// let it wait to share a later write's transaction.
+    pub commit_only: bool,
 }
 
 /// A committed entry (or snapshot) for the state machine.
@@ -372,6 +375,7 @@ impl RaftEngine {
                 write.hard_state = Some(convert::hard_state_of(hs));
             }
             write.entries = entries.iter().map(convert::log_entry_of).collect();
+            write.commit_only = commit_only;
             self.raw.advance_append_async(rd);
             if self.params.mutated(Mutation::AckBeforePersist) {
                 let (now, later): (Vec<_>, Vec<_>) = held

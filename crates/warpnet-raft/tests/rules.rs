@@ -141,7 +141,8 @@ fn rf12_a_leaders_appends_to_a_private_member_wait_for_its_write() {
     let l = elected(&mut c);
     c.run(2);
     let public = 1 - l;
-    let (to_private, to_public) = (appends_with_entries(&c, l, 2), appends_with_entries(&c, l, public));
+    let (to_private, to_public) =
+        (appends_with_entries(&c, l, 2), appends_with_entries(&c, l, public));
     c.nodes[l].auto_persist = false;
     c.input(l, Input::Propose(b"cmd".to_vec())).expect("leader proposes");
     c.deliver();

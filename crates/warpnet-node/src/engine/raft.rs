@@ -31,7 +31,7 @@ use warpnet_raft::{
 use warpnet_storage::{RaftStore, StoreError};
 use warpnet_types::{ConsensusConfig, Message, NetworkId, NodeId, PublicKey};
 
-use super::raft_apply::entries_of;
+use super::raft_apply::{entries_of, APPLY_FLUSH_MS};
 use super::raft_pieces::{split, Reassembly, Received};
 use super::{refuse, Engine, Io, Waiters};
 use crate::handle::{MemberChange, MemberDone, MemberRefused, RaftView, Refused, Reply, Request};
@@ -87,6 +87,9 @@ pub struct Raft {
     pub(super) in_flight: VecDeque<InFlight>,
     /// Registry writes not yet durable (key → write seq, value).
     pub(super) overlay: crate::app::Overlay,
+    /// A registry-only write waiting to share the next write's transaction (RF14): since
+    /// when (ms), the last step it holds, the merged batch.
+    pub(super) deferred: Option<(u64, u64, warpnet_storage::RaftBatch)>,
     /// A write that replaces the whole registry (an installed snapshot), until durable.
     pub(super) reset: Option<u64>,
     /// The applied index the store holds (what lookups read).
@@ -133,6 +136,7 @@ impl Raft {
             seq: 0,
             in_flight: VecDeque::new(),
             overlay: crate::app::Overlay::new(),
+            deferred: None,
             reset: None,
             durable_applied,
             waiters: Waiters::default(),
@@ -442,6 +446,12 @@ impl Engine for Raft {
 
     fn on_deadline(&mut self, io: &mut Io) -> Result<(), NodeError> {
         let now = io.clock.now_ms();
+        if self.deferred.as_ref().is_some_and(|(since, _, _)| since + APPLY_FLUSH_MS <= now) {
+            self.flush_deferred()?;
+            if self.next_tick_ms.is_some_and(|t| t > now) {
+                return Ok(());
+            }
+        }
         let tick = self.settings.tick_ms;
         let next = self.next_tick_ms.unwrap_or(now) + tick;
         // A loop that fell behind (a long fsync) skips the missed ticks rather than bursting.
@@ -459,7 +469,11 @@ impl Engine for Raft {
     }
 
     fn deadline_ms(&self) -> Option<u64> {
-        self.next_tick_ms
+        let flush = self.deferred.as_ref().map(|(since, _, _)| since + APPLY_FLUSH_MS);
+        match (self.next_tick_ms, flush) {
+            (Some(t), Some(f)) => Some(t.min(f)),
+            (t, f) => t.or(f),
+        }
     }
 
     fn after_event(&mut self, io: &mut Io) -> Result<(), NodeError> {
@@ -484,6 +498,10 @@ impl Engine for Raft {
     }
 
     fn stop(&mut self) {
+        // A deferred registry write (RF14) becomes durable before the writer stops.
+        if self.flush_deferred().is_err() {
+            warn!("the storage writer stopped before the last registry write");
+        }
         self.persister.stop();
     }
 }

@@ -20,7 +20,7 @@ use super::raft::{InFlight, Raft, RaftEvent};
 use super::Io;
 use crate::app;
 use crate::handle::{MemberDone, Refused};
-use crate::persist::Durable;
+use crate::persist::{Durable, DurableStore};
 use crate::runtime::NodeError;
 
 /// Most bytes of commands one entry carries (a bigger batch of requests becomes several).
@@ -106,6 +106,9 @@ pub fn decode_registry(bytes: &[u8]) -> Result<Pairs, CodecError> {
     Ok(out)
 }
 
+/// How long a registry write may wait to share the next log write's transaction (RF14).
+pub const APPLY_FLUSH_MS: u64 = 10;
+
 /// Most entries whose R1 verdicts wait for their apply (a truncated entry never applies; past
 /// this the verdicts are forgotten and computed at apply if ever needed).
 const VERDICTS_MAX: usize = 1_024;
@@ -176,16 +179,63 @@ impl Raft {
         }
         if !batch.is_empty() {
             self.seq = seq;
+            let apply_only = batch.writes.iter().all(|w| w.commit_only)
+                && !batch.app_reset
+                && step.membership.is_none();
             self.in_flight.push_back(step);
-            self.persister.write(seq, batch).map_err(|_| NodeError::WriterStopped)?;
+            self.queue_write(io, seq, batch, apply_only)?;
         }
         for peer in unreachable {
             // raft-rs probes the peer instead of streaming to it until it answers again.
             let _ = self.input(io, Input::Unreachable(peer))?;
         }
         self.serve_reads();
+        if !self.ready_reads.is_empty() {
+            // A linearizable read waits for the applied index to be durable.
+            self.flush_deferred()?;
+        }
         self.maybe_compact();
         Ok(())
+    }
+
+    /// RF14: a step that writes nothing but the registry, the applied index and a higher
+    /// commit index (RF2b: no message waits for that; no entries, vote, membership or
+    /// snapshot) waits up to [`APPLY_FLUSH_MS`] to share the next step's
+    /// transaction: one fsync then carries a claim's registry write and the next claim's log
+    /// write, instead of the second waiting behind the first. The next write is merged behind
+    /// it (`DurableStore::merge`: one transaction, so a crash keeps both or neither, and the
+    /// order of durable effects is the engine's); nothing later is ever queued ahead of it.
+    /// Nothing waits on it but lookups (RF13 answered the claims), and a linearizable read,
+    /// a membership change or a shutdown sends it at once.
+    fn queue_write(
+        &mut self,
+        io: &Io,
+        seq: u64,
+        batch: RaftBatch,
+        apply_only: bool,
+    ) -> Result<(), NodeError> {
+        let (since, batch) = match self.deferred.take() {
+            Some((since, _, mut earlier)) => {
+                <RaftStore as DurableStore>::merge(&mut earlier, batch);
+                (since, earlier)
+            }
+            None => (io.clock.now_ms(), batch),
+        };
+        if apply_only {
+            self.deferred = Some((since, seq, batch));
+            return Ok(());
+        }
+        self.persister.write(seq, batch).map_err(|_| NodeError::WriterStopped)
+    }
+
+    /// Sends a deferred registry write to the writer now (RF14).
+    pub(super) fn flush_deferred(&mut self) -> Result<(), NodeError> {
+        match self.deferred.take() {
+            Some((_, seq, batch)) => {
+                self.persister.write(seq, batch).map_err(|_| NodeError::WriterStopped)
+            }
+            None => Ok(()),
+        }
     }
 
     /// The claims of entries this node appends go to the verifier thread now, so that their
@@ -196,13 +246,20 @@ impl Raft {
         for e in w.entries.iter().filter(|e| e.kind == EntryKind::Normal && !e.data.is_empty()) {
             let Ok(commands) = decode_entry(&e.data) else { continue };
             if io.verifier.block(entry_key(&e.data), commands).is_err() {
-                debug!(index = e.index, "verifier busy; this entry's verdicts are left to its apply");
+                debug!(
+                    index = e.index,
+                    "verifier busy; this entry's verdicts are left to its apply"
+                );
             }
         }
     }
 
     /// R1 verdicts the verifier computed for an entry.
-    pub(super) fn verdicts_ready(&mut self, key: Digest, verdicts: Vec<Result<(), warpnet_state::ClaimError>>) {
+    pub(super) fn verdicts_ready(
+        &mut self,
+        key: Digest,
+        verdicts: Vec<Result<(), warpnet_state::ClaimError>>,
+    ) {
         if self.verdicts.len() >= VERDICTS_MAX {
             self.verdicts.clear();
         }

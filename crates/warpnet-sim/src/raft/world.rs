@@ -203,7 +203,9 @@ impl RaftWorld {
         if self.inv.violations.is_empty() && self.inv.liveness.done(&voters) {
             let holders: Vec<_> = voters
                 .iter()
-                .map(|&v| (v, self.replicas[v].app.applied, self.replicas[v].app.commands.as_slice()))
+                .map(|&v| {
+                    (v, self.replicas[v].app.applied, self.replicas[v].app.commands.as_slice())
+                })
                 .collect();
             let v = super::invariants::acknowledged::check(&self.acknowledged, &holders, self.now);
             self.inv.record(v);

@@ -17,12 +17,13 @@ pub fn check(
     let lost: Vec<String> = acknowledged
         .iter()
         .flat_map(|(c, &at)| {
-            holders.iter().filter(move |(_, applied, held)| *applied >= at && !held.contains(c)).map(
-                move |(v, applied, _)| {
+            holders
+                .iter()
+                .filter(move |(_, applied, held)| *applied >= at && !held.contains(c))
+                .map(move |(v, applied, _)| {
                     let c = String::from_utf8_lossy(c);
                     format!("{c} (answered at index {at}; voter {v} applied {applied} without it)")
-                },
-            )
+                })
         })
         .take(8)
         .collect();
