@@ -102,9 +102,13 @@ fn rf2b_broken_votes_leaving_before_they_are_durable_is_caught() {
     });
     let (seed, v) = found.expect("the simulator must catch a vote sent before it is durable");
     // A vote lost in a crash lets a member vote twice in one term: two leaders of that term,
-    // or their divergent commits.
+    // their divergent commits, or a committee that no longer makes progress (with RF12 the
+    // first seed that fails is a two-member committee stuck after GST).
     assert!(
-        v.contains("election-safety") || v.contains("agreement") || v.contains("engine-panic"),
+        v.contains("election-safety")
+            || v.contains("agreement")
+            || v.contains("engine-panic")
+            || v.contains("liveness"),
         "seed {seed}: {v}"
     );
     eprintln!("caught at seed {seed}: {v}");
