@@ -40,7 +40,8 @@ struct VoteRound {
     certified: bool,
 }
 
-/// Collects votes per round (the next leader does this).
+/// Collects votes per round: the next leader forms the QC; the leader after it records the
+/// late ones (H1).
 #[derive(Default)]
 pub struct VoteCollector {
     rounds: BTreeMap<Round, VoteRound>,
@@ -48,12 +49,14 @@ pub struct VoteCollector {
 
 impl VoteCollector {
     /// Adds a vote whose shape (epoch, voter) is checked. `verified` says its signature was
-    /// checked already (our own vote).
+    /// checked already (our own vote). `collect`: form a QC once a quorum is in; otherwise the
+    /// vote is only kept (for [`VoteCollector::recorded`]), as are votes arriving after the QC.
     pub fn add(
         &mut self,
         config: &ConsensusConfig,
         vote: Vote,
         verified: bool,
+        collect: bool,
     ) -> Added<QuorumCertificate> {
         let round = self.rounds.entry(vote.round).or_default();
         if let Some(first) = round.by_signer.get(&vote.voter) {
@@ -70,13 +73,13 @@ impl VoteCollector {
             // Only proven (validly signed) equivocation is evidence; the first vote stays counted.
             return if ev.verify(config) { Added::Equivocation(ev) } else { Added::Pending };
         }
-        if round.certified {
-            return Added::Pending;
-        }
         round.verified.insert(vote.voter, verified);
         round.by_block.entry(vote.block_id).or_default().push(vote.voter);
         let block_id = vote.block_id;
         round.by_signer.insert(vote.voter, vote);
+        if round.certified || !collect {
+            return Added::Pending;
+        }
         let signers = &round.by_block[&block_id];
         if signers.len() < config.quorum_threshold() {
             return Added::Pending;
@@ -138,6 +141,57 @@ impl VoteCollector {
             }
             None => Added::Pending,
         }
+    }
+
+    /// H1: the members whose valid votes for `block_id` (of `round`) we hold, late ones
+    /// included. Unverified votes are checked now, in one batch; bad ones are dropped.
+    pub fn recorded(
+        &mut self,
+        config: &ConsensusConfig,
+        round: Round,
+        block_id: BlockId,
+    ) -> VoterBitmap {
+        let n = config.total_nodes();
+        let Some(r) = self.rounds.get_mut(&round) else { return VoterBitmap::empty(n) };
+        let Some(signers) = r.by_block.get(&block_id) else { return VoterBitmap::empty(n) };
+        let unverified: Vec<NodeId> = signers.iter().copied().filter(|id| !r.verified[id]).collect();
+        if !unverified.is_empty() {
+            let epoch = r.by_signer[&unverified[0]].epoch;
+            let bytes = vote_signing_bytes(config.network(), epoch, round, block_id);
+            let keys: Vec<_> = unverified.iter().map(|id| config.public_key(*id).ok()).collect();
+            let items: Vec<SignedItem<'_>> = unverified
+                .iter()
+                .zip(&keys)
+                .filter_map(|(id, k)| {
+                    Some(SignedItem {
+                        key: (*k)?,
+                        message: &bytes,
+                        signature: &r.by_signer[id].signature,
+                    })
+                })
+                .collect();
+            let all_ok =
+                items.len() == unverified.len() && verify_all(config.scheme(), &items).is_ok();
+            let mut bad = Vec::new();
+            for (i, id) in unverified.iter().enumerate() {
+                let ok = all_ok
+                    || keys[i].is_some_and(|key| {
+                        let item =
+                            SignedItem { key, message: &bytes, signature: &r.by_signer[id].signature };
+                        config.scheme().scheme().verify(item).is_ok()
+                    });
+                if ok {
+                    r.verified.insert(*id, true);
+                } else {
+                    bad.push(*id);
+                }
+            }
+            if let Some(list) = r.by_block.get_mut(&block_id) {
+                list.retain(|id| !bad.contains(id));
+            }
+        }
+        let ids: Vec<NodeId> = r.by_block.get(&block_id).cloned().unwrap_or_default();
+        VoterBitmap::from_ids(n, &ids).unwrap_or_else(|_| VoterBitmap::empty(n))
     }
 
     /// Forgets rounds below `round`.

@@ -47,6 +47,10 @@ pub enum Input {
     /// Only timing depends on it: a report can only bring the current round's timer forward,
     /// never push it back, and never touches safety.
     Reachability { peer: PublicKey, reachable: bool },
+    /// H2: the runtime dialed this member's advertised address and completed an authenticated
+    /// handshake (or holds a connection it dialed so). Recorded in the blocks we propose for
+    /// `CoreParams::reach_fresh_ms`; only what other members make of it depends on it.
+    Dialed { peer: PublicKey },
 }
 
 /// One durable write: everything a step asks to persist. The runtime makes it durable
@@ -180,6 +184,8 @@ pub enum Rejection {
     NotMember { kind: &'static str },
     #[error("membership command does not decode: {0}")]
     MalformedChange(String),
+    #[error("block at height {height} records {what} that its ancestry does not give (LR2, H4)")]
+    HealthRecord { what: &'static str, height: warpnet_types::Height },
 }
 
 impl Rejection {
@@ -206,6 +212,7 @@ impl Rejection {
             Rejection::EpochProof(_) => "epoch_proof",
             Rejection::NotMember { .. } => "not_member",
             Rejection::MalformedChange(_) => "malformed_change",
+            Rejection::HealthRecord { .. } => "health_record",
         }
     }
 }

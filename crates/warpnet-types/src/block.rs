@@ -5,6 +5,7 @@ use crate::certs::QuorumCertificate;
 use crate::codec::{CodecError, Decode, Encode, Reader, Writer};
 use crate::crypto::domain;
 use crate::error::ValidationError;
+use crate::health::BlockHealth;
 use crate::{BlockId, ConsensusConfig, Digest, Epoch, Height, NodeId, Round};
 
 /// Hard wire limits on a payload (the core's configured limits are usually smaller).
@@ -26,6 +27,8 @@ pub struct Block {
     justify: QuorumCertificate,
     timestamp_ms: u64,
     payload: Payload,
+    /// What the block records about the committee's health (H1–H5).
+    health: BlockHealth,
 }
 
 impl std::fmt::Debug for Block {
@@ -83,11 +86,24 @@ impl Block {
             justify,
             timestamp_ms,
             payload,
+            health: BlockHealth::default(),
         };
-        let mut w = Writer::with_capacity(256 + b.payload_bytes());
-        b.encode_fields(&mut w);
-        b.id = Digest::hash(domain::TAG_BLOCK, w.as_slice());
+        b.id = b.compute_id();
         b
+    }
+
+    fn compute_id(&self) -> BlockId {
+        let mut w = Writer::with_capacity(256 + self.payload_bytes());
+        self.encode_fields(&mut w);
+        Digest::hash(domain::TAG_BLOCK, w.as_slice())
+    }
+
+    /// The same block with these health records (H1–H5); the id covers them.
+    #[must_use]
+    pub fn with_health(mut self, health: BlockHealth) -> Self {
+        self.health = health;
+        self.id = self.compute_id();
+        self
     }
 
     /// The genesis block of a committee: round 0, empty, committed by definition. For the
@@ -140,6 +156,9 @@ impl Block {
     pub fn payload(&self) -> &Payload {
         &self.payload
     }
+    pub fn health(&self) -> &BlockHealth {
+        &self.health
+    }
 
     /// Total bytes of the payload's commands.
     pub fn payload_bytes(&self) -> usize {
@@ -156,6 +175,7 @@ impl Block {
             + 4
             + 64 * self.justify.signatures().len();
         8 + 8 + 8 + 32 + 2 + qc + 8 + 4 + self.payload.iter().map(|c| 4 + c.len()).sum::<usize>()
+            + self.health.encoded_len()
     }
 
     /// Everything but the justifying QC's signatures: epoch, proposer, shape, parent link.
@@ -190,6 +210,7 @@ impl Block {
                 justify: self.justify.block_id(),
             });
         }
+        self.health.validate_shape(config)?;
         self.justify.validate_shape(config)
     }
 
@@ -206,6 +227,7 @@ impl Block {
         for cmd in &self.payload {
             w.bytes(cmd);
         }
+        w.put(&self.health);
     }
 }
 
@@ -227,7 +249,9 @@ impl Decode for Block {
         let payload = r.list("payload", PAYLOAD_ITEMS_MAX, |r| {
             Ok(r.bytes("command", PAYLOAD_ITEM_BYTES_MAX)?.to_vec())
         })?;
-        Ok(Self::with_parent(
+        let health = r.get()?;
+        let mut b = Self {
+            id: Digest::ZERO,
             epoch,
             round,
             height,
@@ -236,7 +260,10 @@ impl Decode for Block {
             justify,
             timestamp_ms,
             payload,
-        ))
+            health,
+        };
+        b.id = b.compute_id();
+        Ok(b)
     }
 }
 
@@ -252,6 +279,13 @@ mod tests {
         for payload in [vec![], vec![vec![1u8; 10]], vec![vec![2u8; 100]; 50]] {
             let b = Block::new(c.epoch(), Round(1), Height(1), NodeId(0), qc.clone(), 5, payload);
             assert_eq!(b.encoded_len(), b.to_bytes().len());
+            let with = b.clone().with_health(crate::BlockHealth {
+                participation: crate::VoterBitmap::empty(7),
+                failed: vec![(NodeId(2), 3)],
+                ..crate::BlockHealth::default()
+            });
+            assert_eq!(with.encoded_len(), with.to_bytes().len());
+            assert_ne!(with.id(), b.id(), "the id covers the health records");
         }
     }
 }

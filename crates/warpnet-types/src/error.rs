@@ -54,6 +54,10 @@ pub enum ValidationError {
         "timeout certificate's highest QC round is {tc_max} but the QC it carries is of round {qc_round}"
     )]
     TcHighQcMismatch { tc_max: Round, qc_round: Round },
+    #[error("a block's failed rounds must name members of a committee of {total} in ascending order, each at least once; got node {id} failing {count} times")]
+    FailedRounds { id: NodeId, count: u32, total: usize },
+    #[error("a health summary lists {got} members, not the committee's {total} in order")]
+    SummaryMembers { got: usize, total: usize },
     #[error(
         "payload has {count} commands and {bytes} bytes, limits are {count_max} and {bytes_max}"
     )]

@@ -147,6 +147,8 @@ impl Core {
         for c in &committed {
             self.mempool.remove_committed(c.block.payload().iter());
         }
+        let blocks: Vec<&Block> = committed.iter().map(|c| &c.block).collect();
+        self.record_commits(&blocks);
         self.write.commits.extend(committed);
         let root = self.tree.root().height();
         self.pending.retain(|_, (_, p)| p.block.height() > root);
@@ -175,6 +177,12 @@ impl Core {
         let next = change.next.clone();
         let genesis = Block::genesis(&next);
         let genesis_qc = QuorumCertificate::genesis(&next);
+        // H5: the ended epoch's last summary fills in while this one's window is short.
+        self.carried = change.end.block().and_then(|b| b.health().summary.clone()).map(Arc::new);
+        self.history.clear();
+        self.health_cache.get_mut().clear();
+        self.dialed.clear();
+        self.genesis_link = (genesis.parent(), genesis.height());
         self.write
             .commits
             .push(Committed { block: genesis.clone(), certificate: genesis_qc.clone() });

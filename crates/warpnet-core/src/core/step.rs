@@ -135,12 +135,12 @@ impl Core {
                     }
                     Err(p) => held.push(Outbound::Proposal(p)),
                 },
-                Outbound::Vote { to, vote } => match self.safety.release(vote) {
+                Outbound::Vote { to, recorder, vote } => match self.safety.release(vote) {
                     Ok(vote) => {
                         released += 1;
-                        self.send_vote(to, vote);
+                        self.send_vote(to, recorder, vote);
                     }
-                    Err(vote) => held.push(Outbound::Vote { to, vote }),
+                    Err(vote) => held.push(Outbound::Vote { to, recorder, vote }),
                 },
                 Outbound::Timeout { timeout, tc } => match self.safety.release(timeout) {
                     Ok(t) => {
