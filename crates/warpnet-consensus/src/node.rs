@@ -87,16 +87,17 @@ pub fn init(a: &InitArgs) -> anyhow::Result<MemberEntry> {
         public: a.public,
     };
     write_toml(&a.dir.join("member.toml"), &member)?;
-    // The first start may create the database; any later start needs it (see node run).
+    // The first start may create the database; any later start needs it (see node run). The
+    // marker lives beside node.toml, not in data/, so a fresh volume mounted on data/ before
+    // the first start does not hide it.
     let data = a.dir.join("data");
     std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
-    let marker = data.join(warpnet_node::FIRST_START_MARKER);
-    std::fs::write(&marker, "node init: the first `node run` creates the database here\n")
+    let marker = a.dir.join(warpnet_node::FIRST_START_MARKER);
+    std::fs::write(&marker, "node init: the first `node run` creates the database in data_dir\n")
         .with_context(|| format!("writing {}", marker.display()))?;
     std::fs::File::open(&marker)
         .and_then(|f| f.sync_all())
         .with_context(|| format!("syncing {}", marker.display()))?;
-    warpnet_storage::sync_dir(&data)?;
     warpnet_storage::sync_dir(&a.dir)?;
     Ok(member)
 }

@@ -170,14 +170,20 @@ fn garbage_and_oversized_frames_on_a_p2p_port_are_dropped() {
     c.wait_progress(2, "commits continue after the garbage");
 }
 
-/// A node whose database has gone (deleted, or a lost directory entry) refuses to start: from
-/// genesis it could sign twice. Only its first start may create the database.
+/// A node whose database has gone (deleted, a lost directory entry, or an empty volume mounted
+/// over its data directory) refuses to start: from genesis it could sign twice. Only its first
+/// start may create the database, and an empty data directory then (a fresh mount) is fine:
+/// `node init`'s marker lives beside `node.toml`, not inside the data directory.
 #[test]
 fn a_node_never_restarts_from_genesis_without_its_database() {
     let mut c = Cluster::new(4);
+    let data = c.node_dir(0).join("data");
+    // A fresh, empty volume mounted on data/ before the first start.
+    std::fs::remove_dir_all(&data).unwrap();
+    std::fs::create_dir(&data).unwrap();
     c.start(0);
-    let db = c.node_dir(0).join("data/node.redb");
-    let marker = c.node_dir(0).join("data/FIRST_START");
+    let db = data.join("node.redb");
+    let marker = c.node_dir(0).join("FIRST_START");
     // The first start is complete once the database exists and the marker is gone.
     wait_until("the first start creates the database", 20, || db.exists() && !marker.exists());
     c.kill(0);

@@ -512,7 +512,9 @@ fn two_of_four_down_claims_get_no_quorum_within_the_bound_and_lookups_still_answ
     let ((status, v), _) = post(claim_body(alice.as_ref(), "alice", "a1"));
     assert_eq!((status, v["status"].as_str()), (200, Some("claimed")), "{v}");
 
-    // Stopped: the connections stay up, so the claim is submitted and waits for the bound.
+    // Stopped: the connections stay up but fall silent, so the claim is submitted and waits
+    // until the transport declares the silent members dead (1 s without a heartbeat) or the
+    // bound passes, whichever comes first; either way the outcome is unknown.
     signal(&c, 2, "-STOP");
     signal(&c, 3, "-STOP");
     let bob = key(2);
@@ -520,7 +522,6 @@ fn two_of_four_down_claims_get_no_quorum_within_the_bound_and_lookups_still_answ
     assert_eq!((status, v["error"].as_str()), (503, Some("no_quorum")), "{v}");
     assert_eq!(v["outcome"], "unknown", "{v}");
     assert_eq!(v["quorum"], 3);
-    assert!(took >= Duration::from_millis(CLAIM_TIMEOUT_MS), "waited the bound: {took:?}");
     assert!(took < Duration::from_millis(CLAIM_TIMEOUT_MS + 1_500), "within the bound: {took:?}");
     assert!(v["message"].as_str().unwrap().contains("same request_id is safe"), "{v}");
     let (status, body) = get(api0, "/v1/users/alice").unwrap();

@@ -103,6 +103,17 @@ fn other(role: Role) -> Role {
     }
 }
 
+/// The hello `signer` sends as `role` on the channel whose Noise handshake hash is `hash`
+/// (public for tests and the fuzz targets).
+pub fn hello_bytes(
+    config: &ConsensusConfig,
+    signer: &dyn Signer,
+    role: Role,
+    hash: &[u8],
+) -> Vec<u8> {
+    hello(config, signer, role, hash).finish()
+}
+
 fn hello(config: &ConsensusConfig, signer: &dyn Signer, role: Role, hash: &[u8]) -> Writer {
     let mut w = Writer::new();
     w.u8(HELLO_VERSION).put(config.network()).put(&config.epoch()).put(&config.digest());
@@ -175,7 +186,9 @@ pub async fn handshake(
     Ok((identity, reader, writer))
 }
 
-fn check_hello(
+/// Checks a peer's hello (decrypted): version, network, epoch, committee digest, membership,
+/// and the signature over this channel's handshake hash. Public for the fuzz targets.
+pub fn check_hello(
     bytes: &[u8],
     config: &ConsensusConfig,
     signer: &dyn Signer,

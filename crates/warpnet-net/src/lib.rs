@@ -15,9 +15,17 @@
 //! **Frames** (`wire.rs`): a consensus frame (`Message::to_frame`, at most `MESSAGE_BYTES_MAX`)
 //! is sent as `u32 length ‖ bytes`, cut into Noise messages of at most 65,535 bytes, each
 //! prefixed by its `u16` length. A declared length over the maximum closes the connection
-//! before anything is allocated; a frame that does not decode is dropped and counted.
+//! before anything is allocated; a frame that does not decode is dropped and counted. An empty
+//! frame is a heartbeat.
 //!
-//! **Connections** (`transport.rs`): the member with the lower id dials, the other accepts, so
+//! **Liveness** (`peer.rs`): an idle connection carries a heartbeat every 200 ms; a
+//! connection on which nothing arrives for 1 s (`SILENCE_MAX`: no frame, no heartbeat, or one
+//! Noise message of at most 64 KiB taking longer) is declared dead, logged ("member
+//! unreachable") and closed, so a silent partition (packets dropped, no reset) is seen within
+//! 1 s. A member that must dial us but has not is woken: we dial it, it authenticates us, resets
+//! its backoff (which belonged to our previous incarnation) and dials at once.
+//!
+//! **Connections** (`transport.rs`, `peer.rs`): the member with the lower id dials, the other accepts, so
 //! there is one connection per pair; at most 64 handshakes run at once; a write over 10 s
 //! closes the connection. Each peer has a bounded send queue that survives reconnections; when
 //! it is full, the newest message is dropped and counted (consensus
@@ -29,9 +37,12 @@
 #![forbid(unsafe_code)]
 
 mod handshake;
+mod peer;
 mod transport;
 mod wire;
 
-pub use handshake::{handshake, HandshakeError, Identity, Role, TAG_TRANSPORT};
-pub use transport::{Stats, Transport, TransportConfig};
+pub use handshake::{
+    check_hello, handshake, hello_bytes, HandshakeError, Identity, Role, TAG_TRANSPORT,
+};
+pub use transport::{Stats, Transport, TransportConfig, HEARTBEAT_INTERVAL, SILENCE_MAX};
 pub use wire::{FrameReader, FrameWriter, WireError, MAGIC};

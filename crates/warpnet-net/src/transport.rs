@@ -1,18 +1,18 @@
-//! Connections to every other member: dialing with backoff, accepting, bounded queues.
+//! The transport: a task per member (`peer.rs`), the listener, bounded queues, counters.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 use warpnet_types::message::MESSAGE_BYTES_MAX;
 use warpnet_types::{ConsensusConfig, Message, NodeId, Signer};
 
-use crate::handshake::{handshake, HandshakeError, Identity, Role};
+use crate::handshake::{handshake, Identity, Role};
 use crate::wire::{FrameReader, FrameWriter};
 
 /// How a transport runs.
@@ -28,6 +28,16 @@ pub struct TransportConfig {
     pub handshake_timeout: Duration,
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// An idle connection carries a heartbeat (an empty frame) this often.
+    pub heartbeat_interval: Duration,
+    /// A connection on which nothing arrives for this long (no frame, no heartbeat) is
+    /// declared dead: closed, logged, and the member no longer counts as connected.
+    pub silence_max: Duration,
+    /// A member that must dial us but has not within this long is asked to (a "wake": we
+    /// dial it, it sees our fresh incarnation, resets its backoff and dials at once); then
+    /// again with exponential backoff up to `wake_max`.
+    pub wake_min: Duration,
+    pub wake_max: Duration,
 }
 
 impl TransportConfig {
@@ -41,17 +51,21 @@ impl TransportConfig {
             handshake_timeout: Duration::from_secs(5),
             backoff_min: Duration::from_millis(50),
             backoff_max: Duration::from_secs(5),
+            heartbeat_interval: HEARTBEAT_INTERVAL,
+            silence_max: SILENCE_MAX,
+            wake_min: Duration::from_millis(100),
+            wake_max: Duration::from_secs(1),
         }
     }
 }
 
 #[derive(Default)]
-struct Counters {
-    rejected_connections: AtomicU64,
-    malformed_frames: AtomicU64,
-    dropped_sends: AtomicU64,
-    frames_in: AtomicU64,
-    frames_out: AtomicU64,
+pub(crate) struct Counters {
+    pub(crate) rejected_connections: AtomicU64,
+    pub(crate) malformed_frames: AtomicU64,
+    pub(crate) dropped_sends: AtomicU64,
+    pub(crate) frames_in: AtomicU64,
+    pub(crate) frames_out: AtomicU64,
 }
 
 /// Transport counters and who is connected now.
@@ -65,25 +79,49 @@ pub struct Stats {
     pub connected: Vec<NodeId>,
 }
 
-struct Shared {
-    cfg: TransportConfig,
-    counters: Counters,
-    connected: Mutex<HashSet<NodeId>>,
-    inbound: mpsc::Sender<(NodeId, Message)>,
+pub(crate) struct Shared {
+    pub(crate) cfg: TransportConfig,
+    pub(crate) counters: Counters,
+    pub(crate) connected: Mutex<HashSet<NodeId>>,
+    /// Signalled on every connection and disconnection (the runtime re-reads `connected`).
+    pub(crate) changed: Arc<Notify>,
+    /// Per member we dial: signalled when that member asks to be dialed (a wake).
+    pub(crate) wakes: Vec<Notify>,
+    pub(crate) inbound: mpsc::Sender<(NodeId, Message)>,
 }
 
-type Connection = (Identity, FrameReader, FrameWriter);
+impl Shared {
+    pub(crate) fn set_connected(&self, j: NodeId, up: bool) {
+        if let Ok(mut set) = self.connected.lock() {
+            if up {
+                set.insert(j);
+            } else {
+                set.remove(&j);
+            }
+        }
+        self.changed.notify_one();
+    }
+}
+
+pub(crate) type Connection = (Identity, FrameReader, FrameWriter);
 
 /// Handshakes in progress at once; further connections are refused at once, so a flood of idle
 /// connections costs a bounded amount of memory.
 const HANDSHAKES_MAX: usize = 64;
 /// A write that takes longer closes the connection (a dead peer whose buffers are full).
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A connection that lived this long resets the dialer's backoff.
-const STABLE_AFTER: Duration = Duration::from_secs(10);
+pub(crate) const STABLE_AFTER: Duration = Duration::from_secs(10);
+/// Default heartbeat period on an idle connection.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(200);
+/// Default silence after which a connection is declared dead (five missed heartbeats).
+pub const SILENCE_MAX: Duration = Duration::from_secs(1);
+/// A wake from a member we are connected to is honoured (the connection dropped and redialed)
+/// only once the connection is this old: a younger one is most likely the answer to it.
+pub(crate) const WAKE_IGNORED_UNDER: Duration = Duration::from_secs(1);
 
 /// A task aborted when its handle is dropped.
-struct AbortOnDrop(JoinHandle<()>);
+pub(crate) struct AbortOnDrop(pub(crate) JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
@@ -112,6 +150,8 @@ impl Transport {
             cfg,
             counters: Counters::default(),
             connected: Mutex::default(),
+            changed: Arc::new(Notify::new()),
+            wakes: (0..n).map(|_| Notify::new()).collect(),
             inbound,
         });
         let mut outboxes = Vec::with_capacity(n);
@@ -127,7 +167,7 @@ impl Transport {
             let (acc_tx, acc_rx) = mpsc::channel(4);
             outboxes.push(Some(tx));
             accepted.push(Some(acc_tx));
-            tasks.push(tokio::spawn(peer_task(shared.clone(), j, out_rx, acc_rx)));
+            tasks.push(tokio::spawn(crate::peer::peer_task(shared.clone(), j, out_rx, acc_rx)));
         }
         tasks.push(tokio::spawn(listen(shared.clone(), listener, accepted)));
         (Self { shared, outboxes, tasks }, rx)
@@ -156,6 +196,12 @@ impl Transport {
         for j in 0..self.outboxes.len() {
             self.enqueue(NodeId(j as u16), frame.clone());
         }
+    }
+
+    /// Signalled (one stored permit) whenever a member connects or disconnects, so the caller
+    /// can re-read [`Transport::stats`] at once instead of at its next event.
+    pub fn connection_changes(&self) -> Arc<Notify> {
+        self.shared.changed.clone()
     }
 
     pub fn stats(&self) -> Stats {
@@ -227,9 +273,14 @@ async fn listen(
             match result {
                 Err(_) => refuse("handshake timed out".into()),
                 Ok(Err(e)) => refuse(e.to_string()),
-                // The lower id dials: one connection per pair.
-                Ok(Ok(conn)) if conn.0.node >= cfg.me => {
-                    refuse(format!("member {} must be dialed, not dial us", conn.0.node));
+                // The lower id dials: one connection per pair. A higher id that dials us is a
+                // wake: it is up (perhaps a new incarnation) and not connected to us, so our
+                // dialer for it resets its backoff and dials now.
+                Ok(Ok(conn)) if conn.0.node > cfg.me => {
+                    debug!(peer = %conn.0.node, "member asks to be dialed");
+                    if let Some(wake) = shared.wakes.get(conn.0.node.index()) {
+                        wake.notify_one();
+                    }
                 }
                 Ok(Ok(conn)) => {
                     if let Some(Some(tx)) = accepted.get(conn.0.node.index()) {
@@ -238,130 +289,5 @@ async fn listen(
                 }
             }
         });
-    }
-}
-
-/// Dials member `j` until a handshake succeeds, backing off exponentially; the backoff is the
-/// caller's, so it carries across connections that do not last.
-async fn dial(shared: &Shared, j: NodeId, backoff: &mut Duration) -> Connection {
-    let cfg = &shared.cfg;
-    loop {
-        let address = cfg.config.participant(j).map(|p| p.address.clone()).unwrap_or_default();
-        let attempt = async {
-            let stream = TcpStream::connect(&address).await.map_err(HandshakeError::Io)?;
-            handshake(
-                stream,
-                Role::Dialer,
-                &cfg.config,
-                cfg.signer.as_ref(),
-                Some(j),
-                MESSAGE_BYTES_MAX,
-            )
-            .await
-        };
-        match tokio::time::timeout(cfg.handshake_timeout, attempt).await {
-            Ok(Ok(conn)) => return conn,
-            Ok(Err(HandshakeError::Io(e))) => {
-                debug!(peer = %j, %address, error = %e, "dial failed")
-            }
-            Ok(Err(e)) => warn!(peer = %j, %address, error = %e, "handshake with member failed"),
-            Err(_) => debug!(peer = %j, %address, "dial timed out"),
-        }
-        tokio::time::sleep(*backoff).await;
-        *backoff = (*backoff * 2).min(cfg.backoff_max);
-    }
-}
-
-/// Owns member `j`'s send queue across connections.
-async fn peer_task(
-    shared: Arc<Shared>,
-    j: NodeId,
-    mut outbox: mpsc::Receiver<Arc<[u8]>>,
-    mut accepted: mpsc::Receiver<Connection>,
-) {
-    let dialer = shared.cfg.me < j;
-    let mut next: Option<Connection> = None;
-    let mut backoff = shared.cfg.backoff_min;
-    loop {
-        let conn = match next.take() {
-            Some(c) => c,
-            None if dialer => dial(&shared, j, &mut backoff).await,
-            None => match accepted.recv().await {
-                Some(c) => c,
-                None => return,
-            },
-        };
-        let (_, reader, mut writer) = conn;
-        info!(peer = %j, "connected");
-        if let Ok(mut set) = shared.connected.lock() {
-            set.insert(j);
-        }
-        let since = tokio::time::Instant::now();
-        let mut reading = AbortOnDrop(tokio::spawn(read_loop(shared.clone(), j, reader)));
-        loop {
-            tokio::select! {
-                frame = outbox.recv() => {
-                    let Some(frame) = frame else { return };
-                    match tokio::time::timeout(WRITE_TIMEOUT, writer.send(&frame)).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => {
-                            debug!(peer = %j, error = %e, "send failed");
-                            break;
-                        }
-                        Err(_) => {
-                            warn!(peer = %j, "send timed out: closing the connection");
-                            break;
-                        }
-                    }
-                    shared.counters.frames_out.fetch_add(1, Ordering::Relaxed);
-                }
-                _ = &mut reading.0 => break,
-                newer = accepted.recv(), if !dialer => {
-                    // The peer reconnected (it restarted): the newer connection wins.
-                    next = newer;
-                    break;
-                }
-            }
-        }
-        drop(reading);
-        if let Ok(mut set) = shared.connected.lock() {
-            set.remove(&j);
-        }
-        info!(peer = %j, "disconnected");
-        if dialer && next.is_none() {
-            if since.elapsed() >= STABLE_AFTER {
-                backoff = shared.cfg.backoff_min;
-            } else {
-                // A connection that does not last (a refused or flapping peer) does not earn
-                // an immediate redial.
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(shared.cfg.backoff_max);
-            }
-        }
-    }
-}
-
-/// Reads frames from member `j` and hands decoded messages to consensus.
-async fn read_loop(shared: Arc<Shared>, j: NodeId, mut reader: FrameReader) {
-    loop {
-        let frame = match reader.recv().await {
-            Ok(f) => f,
-            Err(e) => {
-                debug!(peer = %j, error = %e, "connection closed");
-                return;
-            }
-        };
-        match Message::from_frame(&frame) {
-            Ok(message) => {
-                shared.counters.frames_in.fetch_add(1, Ordering::Relaxed);
-                if shared.inbound.send((j, message)).await.is_err() {
-                    return;
-                }
-            }
-            Err(e) => {
-                shared.counters.malformed_frames.fetch_add(1, Ordering::Relaxed);
-                warn!(peer = %j, error = %e, "dropped a malformed frame");
-            }
-        }
     }
 }

@@ -25,6 +25,8 @@ pub enum WireError {
     Oversized { len: usize, max: usize },
     #[error("malformed framing: {0}")]
     Malformed(&'static str),
+    #[error("nothing received for {ms} ms (no frame, no heartbeat)")]
+    Silent { ms: u64 },
 }
 
 /// Writes encrypted frames; owns the sending nonce.
@@ -41,6 +43,9 @@ pub struct FrameReader {
     noise: Arc<StatelessTransportState>,
     nonce: u64,
     max_frame: usize,
+    /// Longest wait for one Noise message (a heartbeat or a piece of a frame); `None` waits
+    /// forever (during the handshake, which has its own timeout).
+    idle_max: Option<std::time::Duration>,
 }
 
 impl FrameWriter {
@@ -74,7 +79,14 @@ impl FrameWriter {
 
 impl FrameReader {
     pub fn new(half: OwnedReadHalf, noise: Arc<StatelessTransportState>, max_frame: usize) -> Self {
-        Self { half, noise, nonce: 0, max_frame }
+        Self { half, noise, nonce: 0, max_frame, idle_max: None }
+    }
+
+    /// Fails `recv` with [`WireError::Silent`] when one Noise message (at most 64 KiB) takes
+    /// longer than `idle_max` to arrive: the peer sends heartbeats, so silence means a dead
+    /// link or a dead peer even when no reset ever comes.
+    pub fn set_idle_max(&mut self, idle_max: Option<std::time::Duration>) {
+        self.idle_max = idle_max;
     }
 
     /// Changes the largest frame accepted (the hello is read under a small limit).
@@ -83,6 +95,15 @@ impl FrameReader {
     }
 
     async fn piece(&mut self, out: &mut Vec<u8>) -> Result<(), WireError> {
+        match self.idle_max {
+            None => self.piece_unbounded(out).await,
+            Some(max) => tokio::time::timeout(max, self.piece_unbounded(out))
+                .await
+                .map_err(|_| WireError::Silent { ms: max.as_millis() as u64 })?,
+        }
+    }
+
+    async fn piece_unbounded(&mut self, out: &mut Vec<u8>) -> Result<(), WireError> {
         let mut len = [0u8; 2];
         self.half.read_exact(&mut len).await?;
         let len = u16::from_le_bytes(len) as usize;
@@ -101,7 +122,8 @@ impl FrameReader {
         Ok(())
     }
 
-    /// Reads one frame. A declared length over the maximum fails before it is read.
+    /// Reads one frame (an empty one is a heartbeat). A declared length over the maximum fails
+    /// before it is read.
     pub async fn recv(&mut self) -> Result<Vec<u8>, WireError> {
         let mut buf = Vec::new();
         self.piece(&mut buf).await?;

@@ -214,3 +214,127 @@ async fn members_with_different_committee_files_do_not_connect() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(connected(&t0).is_empty() && connected(&t1).is_empty());
 }
+
+/// A TCP relay that can freeze: while frozen it forwards nothing in either direction and keeps
+/// every socket open, like a link that silently drops packets (no reset, no FIN).
+struct Relay {
+    address: String,
+    frozen: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Relay {
+    async fn start(target: String) -> Self {
+        use std::sync::atomic::AtomicBool;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let frozen = Arc::new(AtomicBool::new(false));
+        let f = frozen.clone();
+        tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let Ok(outbound) = TcpStream::connect(&target).await else { continue };
+                let (ri, wi) = inbound.into_split();
+                let (ro, wo) = outbound.into_split();
+                tokio::spawn(pump(ri, wo, f.clone()));
+                tokio::spawn(pump(ro, wi, f.clone()));
+            }
+        });
+        Self { address, frozen }
+    }
+
+    fn freeze(&self, on: bool) {
+        self.frozen.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    frozen: Arc<std::sync::atomic::AtomicBool>,
+) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        // Frozen: hold the bytes (and the sockets) without a sign of life in either direction.
+        while frozen.load(std::sync::atomic::Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        while frozen.load(std::sync::atomic::Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A link that goes silent (packets dropped, no reset) is detected by the heartbeats: both
+/// sides declare the connection dead within `silence_max` plus a heartbeat, and reconnect once
+/// the link carries packets again.
+#[tokio::test]
+async fn a_silent_link_is_declared_dead_within_the_bound_and_heals() {
+    let mut net = net(2).await;
+    // Member 1's committee address is a relay in front of its real listener.
+    let real = net.listeners[1].as_ref().unwrap().local_addr().unwrap().to_string();
+    let relay = Relay::start(real).await;
+    let mut participants = net.config.participants().to_vec();
+    participants[1].address = relay.address.clone();
+    net.config = Arc::new(
+        ConsensusConfig::new(
+            net.config.network().clone(),
+            Epoch(1),
+            SchemeId::Ed25519,
+            participants,
+        )
+        .unwrap(),
+    );
+    let (t0, _r0) = start(&mut net, 0);
+    let (t1, _r1) = start(&mut net, 1);
+    wait_for("connected", || connected(&t0) == [NodeId(1)] && connected(&t1) == [NodeId(0)]).await;
+    // Idle for several heartbeat periods: an idle link is not mistaken for a dead one.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!((connected(&t0), connected(&t1)), (vec![NodeId(1)], vec![NodeId(0)]));
+
+    relay.freeze(true);
+    let frozen_at = std::time::Instant::now();
+    wait_for("both sides notice", || connected(&t0).is_empty() && connected(&t1).is_empty()).await;
+    let took = frozen_at.elapsed();
+    // SILENCE_MAX, plus at most one heartbeat period and scheduling slack.
+    assert!(took < Duration::from_millis(2_000), "detected after {took:?}");
+    assert!(took >= Duration::from_millis(800), "not before the bound: {took:?}");
+
+    relay.freeze(false);
+    wait_for("reconnected", || connected(&t0) == [NodeId(1)] && connected(&t1) == [NodeId(0)])
+        .await;
+}
+
+/// A member that restarts while its dialer's backoff has grown long (it was down for seconds)
+/// is dialed again within MISSION's 2 s: its fresh incarnation wakes the dialer, whose backoff
+/// belonged to the old one.
+#[tokio::test]
+async fn a_restarted_member_is_redialed_at_once_whatever_the_backoff() {
+    let mut net = net(2).await;
+    let address = net.config.participant(NodeId(1)).unwrap().address.clone();
+    // Default backoff (50 ms doubling to 5 s): after 3.3 s of refused dials, the dialer sleeps
+    // until about 6.35 s; without a wake it would redial ~3 s after the restart.
+    let (t0, _r0) = Transport::start(
+        TransportConfig::new(net.config.clone(), NodeId(0), net.signers[0].clone()),
+        net.listeners[0].take().unwrap(),
+    );
+    let (t1, r1) = start(&mut net, 1);
+    wait_for("connected", || connected(&t0) == [NodeId(1)]).await;
+    drop(t1);
+    drop(r1);
+    wait_for("0 notices", || connected(&t0).is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(3_300)).await;
+    net.listeners[1] = Some(TcpListener::bind(&address).await.unwrap());
+    let restarted = std::time::Instant::now();
+    let (t1, _r1) = start(&mut net, 1);
+    wait_for("reconnected", || connected(&t0) == [NodeId(1)] && connected(&t1) == [NodeId(0)])
+        .await;
+    let took = restarted.elapsed();
+    assert!(took < Duration::from_secs(2), "rejoined after {took:?}");
+}

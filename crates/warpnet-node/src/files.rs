@@ -51,7 +51,7 @@ fn invalid(path: &Path, detail: impl std::fmt::Display) -> FileError {
 }
 
 /// `node.toml`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct NodeFile {
     pub key_file: PathBuf,

@@ -12,6 +12,7 @@ mod app;
 pub mod error;
 pub mod files;
 pub mod handle;
+pub mod membership;
 pub mod metrics;
 pub mod order;
 mod persist;

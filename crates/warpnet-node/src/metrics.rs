@@ -80,6 +80,7 @@ pub struct Metrics {
     applied: Counted,
     api: Counted,
     verdicts: Counted,
+    claim_verdicts: Counted,
     fsync: Histogram,
 }
 
@@ -145,6 +146,11 @@ impl Metrics {
             "warpnet_block_verdicts",
             "Committed blocks with commands, by where their signatures were checked",
         );
+        let claim_verdicts = family(
+            &mut registry,
+            "warpnet_claim_verdicts",
+            "Claim signature verdicts, by whether they came from the verdict cache or a check",
+        );
         let api = family(
             &mut registry,
             "warpnet_api_requests",
@@ -172,6 +178,7 @@ impl Metrics {
             applied,
             api,
             verdicts,
+            claim_verdicts,
             fsync,
         }
     }
@@ -194,6 +201,12 @@ impl Metrics {
     /// A committed command was applied with this result (`claimed`, `taken`, ...).
     pub fn applied(&self, outcome: &'static str) {
         self.applied.get_or_create(&[("outcome", outcome)]).inc();
+    }
+
+    /// Claim verdicts the verifier found in its cache (`cache`) or computed (`checked`).
+    pub fn claim_verdicts(&self, cached: u64, checked: u64) {
+        self.claim_verdicts.get_or_create(&[("source", "cache")]).inc_by(cached);
+        self.claim_verdicts.get_or_create(&[("source", "checked")]).inc_by(checked);
     }
 
     /// A committed block's signature verdicts were computed `ahead` (verifier thread) or at
@@ -247,6 +260,7 @@ mod tests {
         m.rejected("bad_signature");
         m.applied("claimed");
         m.verdicts("ahead", 1);
+        m.claim_verdicts(1, 1);
         m.api("claimed");
         m.fsync(0.001);
         m.commits.inc();
@@ -274,6 +288,7 @@ mod tests {
             "warpnet_rejected_inputs_total{kind=\"bad_signature\"} 1",
             "warpnet_applied_commands_total{outcome=\"claimed\"} 1",
             "warpnet_block_verdicts_total{source=\"ahead\"} 1",
+            "warpnet_claim_verdicts_total{source=\"cache\"} 1",
             "warpnet_api_requests_total{result=\"claimed\"} 1",
             "warpnet_fsync_seconds_bucket{le=\"0.001\"} 1",
             "warpnet_fsync_seconds_count 1",

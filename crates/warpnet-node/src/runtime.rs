@@ -52,11 +52,13 @@ type Waiter = oneshot::Sender<Result<warpnet_state::Outcome, Refused>>;
 pub enum NodeError {
     #[error(transparent)]
     Files(#[from] FileError),
+    // Not `#[from]`: the message already holds the cause, so `main`'s one line (which prints
+    // the source chain) would say it twice.
     #[error("storage: {0}")]
-    Store(#[from] StoreError),
+    Store(StoreError),
     #[error("consensus could not start: {0}")]
-    Start(#[from] StartError),
-    #[error("no database at {path}, and this is not the node's first start: starting again from genesis could make it sign twice. Restore the data directory; a brand-new node is created with `node init`")]
+    Start(StartError),
+    #[error("no database at {path}, and this is not the node's first start: starting again from genesis could make it sign twice. Restore the data directory (README: moving or mounting a data directory); a brand-new node is created with `node init`")]
     MissingDatabase { path: std::path::PathBuf },
     #[error("cannot listen on {address}")]
     Bind { address: String, source: std::io::Error },
@@ -66,6 +68,18 @@ pub enum NodeError {
     VerifierStopped,
     #[error("the storage writer thread stopped unexpectedly")]
     WriterStopped,
+}
+
+impl From<StoreError> for NodeError {
+    fn from(e: StoreError) -> Self {
+        NodeError::Store(e)
+    }
+}
+
+impl From<StartError> for NodeError {
+    fn from(e: StartError) -> Self {
+        NodeError::Start(e)
+    }
 }
 
 /// The core's clock: wall-clock milliseconds at the start, then monotonic (a wall-clock jump
@@ -453,13 +467,17 @@ impl Node {
     }
 }
 
-/// Name of the marker `node init` leaves in a new node's data directory: the one case in which
-/// `node run` may create the database (at genesis).
+/// Name of the marker `node init` leaves in a new node's directory (beside `node.toml`, not in
+/// the data directory, so an empty volume mounted there is still a first start): the one case
+/// in which `node run` may create the database (at genesis).
 pub const FIRST_START_MARKER: &str = "FIRST_START";
 
-/// Opens the node's database; creates it only on a first start (marker present). A missing
-/// database otherwise is refused: starting again from genesis could make the node sign twice.
+/// Opens the node's database; creates it only on a first start (the marker in the node's
+/// directory, or inside the data directory where older versions of `node init` left it). A
+/// missing database otherwise is refused: starting again from genesis could make the node sign
+/// twice. The marker is removed (durably) before the node can sign anything.
 fn open_store(
+    node_dir: &std::path::Path,
     data_dir: &std::path::Path,
     config: &warpnet_types::ConsensusConfig,
 ) -> Result<Store, NodeError> {
@@ -467,14 +485,18 @@ fn open_store(
     if path.exists() {
         return Ok(Store::open(&path, config)?);
     }
-    let marker = data_dir.join(FIRST_START_MARKER);
-    if !marker.exists() {
+    let markers = [node_dir, data_dir].map(|d| d.join(FIRST_START_MARKER));
+    if !markers.iter().any(|m| m.exists()) {
         return Err(NodeError::MissingDatabase { path });
     }
     let store = Store::create(&path, config)?;
-    std::fs::remove_file(&marker)
-        .map_err(|source| FileError::Io { path: marker.clone(), source })?;
-    warpnet_storage::sync_dir(data_dir)?;
+    for marker in markers.iter().filter(|m| m.exists()) {
+        std::fs::remove_file(marker)
+            .map_err(|source| FileError::Io { path: marker.clone(), source })?;
+        if let Some(dir) = marker.parent() {
+            warpnet_storage::sync_dir(dir)?;
+        }
+    }
     info!(path = %path.display(), "created the database (first start)");
     Ok(store)
 }
@@ -518,7 +540,7 @@ pub async fn run(
     let data_dir = loaded.dir.join(&loaded.node.data_dir);
     std::fs::create_dir_all(&data_dir)
         .map_err(|source| FileError::Io { path: data_dir.clone(), source })?;
-    let store = Arc::new(open_store(&data_dir, &config)?);
+    let store = Arc::new(open_store(&loaded.dir, &data_dir, &config)?);
     let recovery = store.recovery(&config)?;
     let mut params = CoreParams::default();
     if let Some(ms) = loaded.node.round_timeout_base_ms {
@@ -590,6 +612,7 @@ pub async fn run(
         started: Instant::now(),
     };
     let mut prune = tokio::time::interval(Duration::from_secs(1));
+    let connection_changes = node.transport.connection_changes();
     let start = node.core.start(node.clock.now_ms());
     let result = async {
         node.execute(start)?;
@@ -624,6 +647,8 @@ pub async fn run(
                     node.on_durable(durable?)?;
                 }
                 _ = prune.tick() => node.prune_waiters(),
+                // A member connected or went away (or fell silent): PM7 and the API see it now.
+                _ = connection_changes.notified() => node.publish(),
                 _ = tokio::time::sleep_until(wake) => node.handle(Input::Tick)?,
                 _ = &mut shutdown => {
                     info!("shutting down");

@@ -1,20 +1,27 @@
 //! Claim signatures, checked in batches on a thread of their own, so neither the consensus loop
-//! nor the API's tasks spend their time on them.
+//! nor the API's tasks spend their time on them, and checked once per node.
 //!
 //! Three kinds of work arrive on one bounded queue: a client's claim (the verdict goes back to
 //! the waiting request), the commands a member shared (the valid ones go on to the consensus
 //! loop, the others are dropped and counted), and a new block's commands, whose R1 verdicts
 //! (`warpnet_state::block_verdicts`, a pure function of the block) go to the loop ahead of the
-//! block's commit, so applying it does not verify signatures on the loop. The thread takes whatever is queued,
-//! up to [`BATCH_CLAIMS_MAX`] claims, and checks them together with
-//! [`warpnet_state::verify_claims`]: the more load, the larger the batches.
+//! block's commit, so applying it does not verify signatures on the loop. The thread takes
+//! whatever is queued, up to [`BATCH_CLAIMS_MAX`] claims, and checks them together
+//! (ZIP-215 batches): the more load, the larger the batches.
+//!
+//! The thread keeps every verdict it computes in a bounded [`VerdictCache`]: a claim checked
+//! at admission or when a member shared it is not checked again when its block arrives. Each
+//! verdict is a pure function of the claim (ZIP-215 batch verdicts equal single verdicts), so
+//! the cache changes how often a signature is checked, never what any node decides.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
-use warpnet_state::{block_verdicts, verify_claims, Claim, ClaimError, Command};
+use warpnet_state::{
+    block_verdicts_cached, verify_claims_cached, Claim, ClaimError, Command, VerdictCache,
+};
 use warpnet_types::{BlockId, NetworkId, NodeId};
 
 use crate::metrics::Metrics;
@@ -115,7 +122,9 @@ fn run(
     metrics: &Metrics,
     shared_queued: &AtomicUsize,
 ) {
+    let mut cache = VerdictCache::default();
     while let Some(first) = rx.blocking_recv() {
+        let (hits_before, misses_before) = cache.stats();
         let mut jobs = vec![first];
         let mut claims = claims_in(&jobs[0]);
         while claims < BATCH_CLAIMS_MAX {
@@ -158,7 +167,7 @@ fn run(
                 Job::Block { .. } => {}
             }
         }
-        let mut verdicts = verify_claims(network, &refs).into_iter();
+        let mut verdicts = verify_claims_cached(network, &refs, &mut cache).into_iter();
         drop(refs);
         for (job, items) in jobs.into_iter().zip(decoded) {
             match job {
@@ -191,14 +200,17 @@ fn run(
                     }
                 }
                 Job::Block { id, commands } => {
-                    // Exactly the function apply would run: its own batches over this block.
-                    let verdicts = block_verdicts(network, &commands);
+                    // What apply would compute (the same function), with the verdicts of claims
+                    // this node checked already taken from the cache.
+                    let verdicts = block_verdicts_cached(network, &commands, &mut cache);
                     if checked.try_send(Checked::Block(id, verdicts)).is_err() {
                         debug!("consensus loop busy; block verdicts left to the commit");
                     }
                 }
             }
         }
+        let (hits, misses) = cache.stats();
+        metrics.claim_verdicts(hits - hits_before, misses - misses_before);
     }
 }
 

@@ -14,10 +14,13 @@
 //!   consensus before answering a linearizable read.
 
 use warpnet_types::codec::{CodecError, Reader, Writer};
-use warpnet_types::crypto::{domain, SignedItem};
-use warpnet_types::{NetworkId, PublicKey, SchemeId, Signature, Signer};
+use warpnet_types::crypto::{
+    domain, zip215, CryptoError, SignedItem, PUBLIC_KEY_LEN, SIGNATURE_LEN,
+};
+use warpnet_types::{Digest, NetworkId, PublicKey, Signature, Signer};
 
 use crate::id::{IdError, UserId, USER_ID_LEN_MAX};
+use crate::verdicts::VerdictCache;
 
 /// Longest request id, in bytes (`[A-Za-z0-9_-]`).
 pub const REQUEST_ID_LEN_MAX: usize = 64;
@@ -36,7 +39,7 @@ pub enum ClaimError {
     Id(#[from] IdError),
     #[error("request_id must be 1-{REQUEST_ID_LEN_MAX} characters of A-Z, a-z, 0-9, _ and -")]
     RequestId,
-    #[error("owner_key is not a usable Ed25519 public key")]
+    #[error("owner_key is not a usable Ed25519 public key (a curve point, canonically encoded, not of small order)")]
     BadKey,
     #[error("the signature does not verify for this owner_key, network and user id")]
     BadSignature,
@@ -85,49 +88,84 @@ impl Claim {
         })
     }
 
-    /// Checks the request id, the key and the signature (Ed25519, strict).
+    /// Checks the request id, the key and the signature (Ed25519 under ZIP-215).
     pub fn verify(&self, network: &NetworkId) -> Result<(), ClaimError> {
         verify_claims(network, &[self]).pop().unwrap_or(Err(ClaimError::BadSignature))
     }
 }
 
-/// Checks many claims at once: request ids and keys one by one, signatures in Ed25519 batches
-/// (about twice as fast as one by one). A failed batch is split in halves, down to 32 claims
-/// checked one by one, so one bad claim costs a few extra batches, not a verification of
-/// every other claim alone. One result per claim, in order.
+/// Checks many claims at once: request ids and keys one by one, signatures under ZIP-215
+/// (`warpnet_types::crypto::zip215`) in batches. A failed batch is split in halves, down to 32
+/// claims checked one by one, so one bad claim costs a few extra batches, not a verification
+/// of every other claim alone. One result per claim, in order.
 ///
-/// Deterministic: the verdicts depend only on the claims given (batch coefficients come from
-/// a transcript of the inputs), so every node checking the same block's claims agrees.
+/// Each verdict is a pure function of the claim's (owner key, signed bytes, signature): under
+/// ZIP-215 a batch accepts exactly when each of its signatures would be accepted alone, so the
+/// verdicts do not depend on which claims were checked together, and every node agrees.
 pub fn verify_claims(network: &NetworkId, claims: &[&Claim]) -> Vec<Result<(), ClaimError>> {
-    let scheme = SchemeId::Ed25519.scheme();
+    check(network, claims, None)
+}
+
+/// [`verify_claims`], reusing the verdicts in `cache` and adding the new ones: one signature
+/// check per claim per node, whether the claim arrives from a client, from a member (M1) or in
+/// a block (R1). Gives exactly what [`verify_claims`] gives, because a verdict is a pure
+/// function of what the cache is keyed by.
+pub fn verify_claims_cached(
+    network: &NetworkId,
+    claims: &[&Claim],
+    cache: &mut VerdictCache,
+) -> Vec<Result<(), ClaimError>> {
+    check(network, claims, Some(cache))
+}
+
+fn check(
+    network: &NetworkId,
+    claims: &[&Claim],
+    mut cache: Option<&mut VerdictCache>,
+) -> Vec<Result<(), ClaimError>> {
     let mut results: Vec<Result<(), ClaimError>> = Vec::with_capacity(claims.len());
-    let messages: Vec<Vec<u8>> =
-        claims.iter().map(|c| claim_signing_bytes(network, &c.user_id)).collect();
+    let mut messages: Vec<Vec<u8>> = Vec::with_capacity(claims.len());
+    let mut digests = Vec::with_capacity(claims.len());
     let mut pending = Vec::with_capacity(claims.len());
     for (i, c) in claims.iter().enumerate() {
+        let message = claim_signing_bytes(network, &c.user_id);
         let checked = check_request_id(&c.request_id)
-            .and_then(|()| scheme.check_public_key(&c.owner_key).map_err(|_| ClaimError::BadKey));
-        if checked.is_ok() {
-            pending.push(i);
+            .and_then(|()| zip215::check_owner_key(&c.owner_key).map_err(|_| ClaimError::BadKey));
+        let digest = verdict_key(c, &message);
+        let known =
+            if checked.is_ok() { cache.as_deref_mut().and_then(|k| k.get(&digest)) } else { None };
+        match known {
+            Some(verdict) => results.push(verdict),
+            None => {
+                if checked.is_ok() {
+                    pending.push(i);
+                }
+                results.push(checked);
+            }
         }
-        results.push(checked);
+        messages.push(message);
+        digests.push(digest);
     }
     let item = |i: usize| SignedItem {
         key: &claims[i].owner_key,
         message: &messages[i],
         signature: &claims[i].signature,
     };
-    // Bisect: verify a range as one batch; on failure split it, down to single strict checks.
+    let single = |i: usize| {
+        zip215::verify(item(i)).map_err(|_| match zip215::classify_failure(&claims[i].owner_key) {
+            CryptoError::MalformedPublicKey => ClaimError::BadKey,
+            _ => ClaimError::BadSignature,
+        })
+    };
+    // Bisect: verify a range as one batch; on failure split it, down to single checks.
     let mut stack = vec![pending.as_slice()];
     while let Some(range) = stack.pop() {
         if range.len() == 1 {
-            if scheme.verify(item(range[0])).is_err() {
-                results[range[0]] = Err(ClaimError::BadSignature);
-            }
+            results[range[0]] = single(range[0]);
             continue;
         }
         let items: Vec<SignedItem<'_>> = range.iter().map(|&i| item(i)).collect();
-        if items.is_empty() || scheme.verify_batch(&items).is_ok() {
+        if items.is_empty() || zip215::verify_batch(&items).is_ok() {
             continue;
         }
         if range.len() <= BISECT_SINGLES_BELOW {
@@ -135,9 +173,7 @@ pub fn verify_claims(network: &NetworkId, claims: &[&Claim]) -> Vec<Result<(), C
             // or member may send thousands) to about log2(n / 32) batch passes plus n singles,
             // instead of a full bisection tree.
             for &i in range {
-                if scheme.verify(item(i)).is_err() {
-                    results[i] = Err(ClaimError::BadSignature);
-                }
+                results[i] = single(i);
             }
         } else {
             let (a, b) = range.split_at(range.len() / 2);
@@ -145,7 +181,22 @@ pub fn verify_claims(network: &NetworkId, claims: &[&Claim]) -> Vec<Result<(), C
             stack.push(a);
         }
     }
+    if let Some(cache) = cache {
+        for &i in &pending {
+            cache.insert(digests[i], &results[i]);
+        }
+    }
     results
+}
+
+/// What a claim's verdict is a function of: the owner key, the signature and the signed bytes
+/// (network and ID), hashed.
+fn verdict_key(claim: &Claim, message: &[u8]) -> Digest {
+    let mut data = Vec::with_capacity(PUBLIC_KEY_LEN + SIGNATURE_LEN + message.len());
+    data.extend_from_slice(&claim.owner_key.0);
+    data.extend_from_slice(&claim.signature.0);
+    data.extend_from_slice(message);
+    Digest::hash(b"warpnet/v1/claim-verdict", &data)
 }
 
 /// A command of the state machine.

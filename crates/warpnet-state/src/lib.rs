@@ -16,13 +16,15 @@
 mod claim;
 mod id;
 mod registry;
+mod verdicts;
 
 pub use claim::{
-    claim_signing_bytes, verify_claims, Claim, ClaimError, Command, BARRIER_NONCE_BYTES,
-    REQUEST_ID_LEN_MAX,
+    claim_signing_bytes, verify_claims, verify_claims_cached, Claim, ClaimError, Command,
+    BARRIER_NONCE_BYTES, REQUEST_ID_LEN_MAX,
 };
 pub use id::{IdError, UserId, USER_ID_LEN_MAX};
 pub use registry::{
-    apply_block, block_verdicts, decode_owner, lookup, settled, try_apply_block,
-    try_apply_block_checked, user_key, Kv, MemoryKv, Outcome, Owner, Writes,
+    apply_block, block_verdicts, block_verdicts_cached, decode_owner, lookup, settled,
+    try_apply_block, try_apply_block_checked, user_key, Kv, MemoryKv, Outcome, Owner, Writes,
 };
+pub use verdicts::{VerdictCache, VERDICTS_PER_GENERATION};

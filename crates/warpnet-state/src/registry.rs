@@ -6,8 +6,9 @@ use std::convert::Infallible;
 use warpnet_types::codec::{CodecError, Decode, Encode, Reader, Writer};
 use warpnet_types::{Height, NetworkId, PublicKey};
 
-use crate::claim::{verify_claims, Claim, ClaimError, Command};
+use crate::claim::{verify_claims, verify_claims_cached, Claim, ClaimError, Command};
 use crate::id::UserId;
+use crate::verdicts::VerdictCache;
 
 /// The registry's storage: committed key/values (the store's `app` table). A read error is
 /// returned, never taken for a missing key: a node that read "absent" by mistake would apply a
@@ -172,6 +173,18 @@ pub fn block_verdicts(network: &NetworkId, commands: &[Vec<u8>]) -> Vec<Result<(
     verify_claims(network, &claims_in(&decoded))
 }
 
+/// [`block_verdicts`], taking the verdicts of claims this node has already checked (at
+/// admission, or when a member shared them) from `cache`: the same result, since a verdict is
+/// a pure function of the claim (see [`verify_claims_cached`]).
+pub fn block_verdicts_cached(
+    network: &NetworkId,
+    commands: &[Vec<u8>],
+    cache: &mut VerdictCache,
+) -> Vec<Result<(), ClaimError>> {
+    let decoded = decode_all(commands);
+    verify_claims_cached(network, &claims_in(&decoded), cache)
+}
+
 fn decode_all(commands: &[Vec<u8>]) -> Vec<Result<Command, ClaimError>> {
     commands.iter().map(|b| Command::decode(b)).collect()
 }
@@ -202,8 +215,9 @@ pub fn try_apply_block_checked<K: Kv>(
         Some(v) => Ok(Some(v.clone())),
         None => kv.get(k),
     };
-    // R1: every claim's signature is checked again here, whatever the mempool did: only
-    // committed, valid claims change state. Checked in batches over the block (deterministic).
+    // R1: only committed claims with a valid signature (Ed25519 under ZIP-215) and a usable
+    // owner key change state, whatever the mempool did. The verdicts may come from the
+    // node's earlier checks of the same claims: each is a pure function of the claim.
     let decoded = decode_all(commands);
     let claims = claims_in(&decoded);
     let verdicts = match verdicts {

@@ -6,8 +6,9 @@ use std::collections::HashMap;
 
 use proptest::prelude::*;
 use warpnet_state::{
-    apply_block, block_verdicts, claim_signing_bytes, lookup, settled, try_apply_block_checked,
-    verify_claims, Claim, ClaimError, Command, MemoryKv, Outcome, UserId,
+    apply_block, block_verdicts, block_verdicts_cached, claim_signing_bytes, lookup, settled,
+    try_apply_block_checked, verify_claims, verify_claims_cached, Claim, ClaimError, Command,
+    MemoryKv, Outcome, UserId, VerdictCache,
 };
 use warpnet_types::crypto::signer_from_seed;
 use warpnet_types::{Height, NetworkId, SchemeId, Signature, Signer};
@@ -62,6 +63,97 @@ fn batched_claim_checks_find_every_bad_claim() {
         assert_eq!(claims[i].verify(&network()), expected, "one by one, claim {i}");
     }
     assert!(verify_claims(&network(), &[]).is_empty());
+}
+
+/// Claims of every kind: valid, forged, signed for another ID, with a small-order, a
+/// non-canonical or a non-point owner key, with a bad request id.
+fn mixed_claims() -> (Vec<Claim>, Vec<Result<(), ClaimError>>) {
+    let mut claims = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..48u64 {
+        let s = signer_from_seed(SchemeId::Ed25519, 900 + i % 13);
+        let mut c =
+            Claim::sign(&network(), UserId::parse(&format!("m{i}")).unwrap(), s.as_ref(), "r")
+                .unwrap();
+        let e = match i % 8 {
+            1 => {
+                c.signature.0[50] ^= 4;
+                Err(ClaimError::BadSignature)
+            }
+            2 => {
+                c.user_id = UserId::parse("not_signed").unwrap();
+                Err(ClaimError::BadSignature)
+            }
+            3 => {
+                c.owner_key.0 = [0; 32]; // y = 0: a point of order 4
+                Err(ClaimError::BadKey)
+            }
+            4 => {
+                c.owner_key.0 = [0xff; 32]; // y ≥ p: not canonical
+                Err(ClaimError::BadKey)
+            }
+            5 => {
+                c.owner_key.0[0] = 2; // y = 2: not on the curve
+                c.owner_key.0[1..].fill(0);
+                Err(ClaimError::BadKey)
+            }
+            6 => {
+                c.request_id = "no spaces".into();
+                Err(ClaimError::RequestId)
+            }
+            _ => Ok(()),
+        };
+        claims.push(c);
+        expected.push(e);
+    }
+    (claims, expected)
+}
+
+/// R1 with one check per claim per node: verdicts taken from the node's cache, filled by
+/// checks in any other batching (admission, shared copies), equal fresh verdicts, claim by
+/// claim; and a full cache forgets (bounded) without changing any verdict.
+#[test]
+fn r1_cached_verdicts_equal_fresh_verdicts_whatever_the_batching() {
+    let (claims, expected) = mixed_claims();
+    let refs: Vec<&Claim> = claims.iter().collect();
+    assert_eq!(verify_claims(&network(), &refs), expected);
+    for generation in [1, 5, 1000] {
+        let mut cache = VerdictCache::new(generation);
+        // Admission and sharing in uneven batches, in another order.
+        let mut at = 0;
+        for (k, cut) in [1usize, 7, 2, 13, 5, 20].iter().cycle().enumerate() {
+            if at >= refs.len() || k > 100 {
+                break;
+            }
+            let end = (at + cut).min(refs.len());
+            let batch: Vec<&Claim> = refs[at..end].iter().rev().copied().collect();
+            let mut want: Vec<_> = expected[at..end].to_vec();
+            want.reverse();
+            assert_eq!(verify_claims_cached(&network(), &batch, &mut cache), want);
+            at = end;
+        }
+        assert!(cache.len() <= 2 * generation, "bounded: {} > 2 × {generation}", cache.len());
+        // Then the block: all at once, from the cache where it still holds them.
+        assert_eq!(verify_claims_cached(&network(), &refs, &mut cache), expected);
+        let commands: Vec<Vec<u8>> =
+            claims.iter().map(|c| Command::Claim(c.clone()).encode()).collect();
+        let fresh = block_verdicts(&network(), &commands);
+        assert_eq!(block_verdicts_cached(&network(), &commands, &mut cache), fresh);
+    }
+    let mut cache = VerdictCache::new(1000);
+    let _ = verify_claims_cached(&network(), &refs, &mut cache);
+    let (hits_before, _) = cache.stats();
+    let _ = verify_claims_cached(&network(), &refs, &mut cache);
+    let (hits, _) = cache.stats();
+    let signature_verdicts =
+        expected.iter().filter(|e| !matches!(e, Err(ClaimError::RequestId))).count();
+    // Key-policy refusals (BadKey from the byte check) are not cached: they cost nothing.
+    let checked = signature_verdicts - 2 * claims.len() / 8;
+    assert_eq!(
+        (hits - hits_before) as usize,
+        checked,
+        "the second time, every checked verdict is reused"
+    );
 }
 
 #[test]
@@ -184,6 +276,7 @@ proptest! {
         let mut owners: HashMap<usize, (usize, u64)> = HashMap::new();
         let mut results: HashMap<(usize, usize), Expect> = HashMap::new();
         let mut kv = MemoryKv::default();
+        let mut cache = VerdictCache::new(8);
         let (mut at, mut height) = (0usize, 0u64);
         let mut cut = cuts.iter().cycle();
         while at < ops.len() {
@@ -234,10 +327,13 @@ proptest! {
                     }
                 }
             }
-            // Every other block with its verdicts computed ahead (as the node does on its
-            // verifier thread): the results must be the same.
-            let (outcomes, writes) = if height % 2 == 0 {
+            // Blocks with their verdicts computed ahead (as the node does on its verifier
+            // thread), fresh or from a small cache that forgets: the results must be the same.
+            let (outcomes, writes) = if height % 3 == 0 {
                 let verdicts = block_verdicts(&network(), &commands);
+                try_apply_block_checked(&network(), Height(height), &commands, &kv, Some(verdicts)).unwrap()
+            } else if height % 3 == 1 {
+                let verdicts = block_verdicts_cached(&network(), &commands, &mut cache);
                 try_apply_block_checked(&network(), Height(height), &commands, &kv, Some(verdicts)).unwrap()
             } else {
                 apply_block(&network(), Height(height), &commands, &kv)

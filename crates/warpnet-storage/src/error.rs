@@ -14,6 +14,12 @@ pub enum StoreError {
     Exists { path: PathBuf },
     #[error("database {operation} failed: {detail}")]
     Db { operation: &'static str, detail: String },
+    #[error("the disk is full ({operation}: {detail}): nothing more can be made durable; free space, then restart the node")]
+    DiskFull { operation: &'static str, detail: String },
+    #[error("fsync failed ({detail}): what the disk holds is unknown, so the store takes no more writes (an fsync is never retried)")]
+    SyncFailed { detail: String },
+    #[error("a durable write failed earlier ({first}): the store takes no more writes")]
+    Poisoned { first: String },
     #[error("corrupt {what} in the database: {detail}")]
     Corrupt { what: &'static str, detail: String },
     #[error("the database belongs to committee {stored}, this node runs committee {expected}")]
@@ -28,7 +34,17 @@ pub enum StoreError {
     LogGap { index: u64, last: u64, snapshot: u64 },
 }
 
-/// Wraps a redb error with the operation that failed.
-pub(crate) fn db<E: std::fmt::Display>(operation: &'static str) -> impl Fn(E) -> StoreError {
-    move |e| StoreError::Db { operation, detail: e.to_string() }
+/// Wraps a redb error with the operation that failed; a full disk says so.
+pub(crate) fn db<E: Into<redb::Error>>(operation: &'static str) -> impl Fn(E) -> StoreError {
+    move |e| {
+        let e: redb::Error = e.into();
+        let full =
+            matches!(&e, redb::Error::Io(io) if io.kind() == std::io::ErrorKind::StorageFull);
+        let detail = e.to_string();
+        if full {
+            StoreError::DiskFull { operation, detail }
+        } else {
+            StoreError::Db { operation, detail }
+        }
+    }
 }

@@ -19,6 +19,11 @@
 //! **Trust.** Every read checks what it decodes; a record that does not decode, a commit that
 //! does not extend the stored chain, or a store of another committee is a [`StoreError`], and
 //! the node stops rather than carry on with state it cannot trust.
+//!
+//! **Failed writes are final.** A full disk is [`StoreError::DiskFull`]; after any failed
+//! durable write the store refuses every later one ([`StoreError::Poisoned`]): an fsync that
+//! failed is never retried. A test-only switch ([`FAIL_SYNC_ENV`]) fails one write as a failed
+//! fsync would.
 
 #![forbid(unsafe_code)]
 
@@ -28,4 +33,4 @@ mod store;
 
 pub use error::StoreError;
 pub use raft_store::{RaftBatch, RaftStore};
-pub use store::{sync_dir, AppSnapshot, Batch, Store};
+pub use store::{sync_dir, AppSnapshot, Batch, Store, FAIL_SYNC_ENV};

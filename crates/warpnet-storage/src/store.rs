@@ -1,6 +1,8 @@
 //! The store: opening, one-transaction batches, recovery, and reads for sync.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use std::sync::Arc;
@@ -59,9 +61,22 @@ impl Batch {
     }
 }
 
+/// The test-only switch that makes a durable write fail as a failed fsync would: set to N, the
+/// N-th call of [`Store::write`] in this process aborts its transaction (nothing of it is
+/// durable) and fails. Only tests set it; `warpnet-consensus/tests/disks.rs` starts a node
+/// process with it.
+pub const FAIL_SYNC_ENV: &str = "WARPNET_TEST_FAIL_FSYNC_AT";
+
 /// One replica's database.
 pub struct Store {
     db: Database,
+    /// Durable writes attempted, and the one that fails on purpose (see [`FAIL_SYNC_ENV`]).
+    writes: AtomicU64,
+    fail_sync_at: AtomicU64,
+    /// The first failed durable write: after it, every write is refused. An fsync that failed
+    /// is never retried (the kernel may have dropped the dirty pages and a retry would
+    /// "succeed" without them: PostgreSQL's fsyncgate).
+    poisoned: Mutex<Option<String>>,
 }
 
 fn chain_record(id: &BlockId, qc: &QuorumCertificate) -> Vec<u8> {
@@ -114,7 +129,14 @@ impl Store {
             .set_cache_size(CACHE_BYTES)
             .create(path)
             .map_err(|e| StoreError::Open { path: path.to_path_buf(), detail: e.to_string() })?;
-        let store = Self { db };
+        let fail_sync_at =
+            std::env::var(FAIL_SYNC_ENV).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+        let store = Self {
+            db,
+            writes: AtomicU64::new(0),
+            fail_sync_at: AtomicU64::new(fail_sync_at),
+            poisoned: Mutex::new(None),
+        };
         store.init(config)?;
         Ok(store)
     }
@@ -176,6 +198,28 @@ impl Store {
         if batch.is_empty() {
             return Ok(());
         }
+        if let Some(first) = self.poisoned.lock().ok().and_then(|p| p.clone()) {
+            return Err(StoreError::Poisoned { first });
+        }
+        self.write_once(batch)
+    }
+
+    /// Remembers the first failure at the durable-write boundary; every later write fails.
+    fn poison(&self, e: StoreError) -> StoreError {
+        if let Ok(mut p) = self.poisoned.lock() {
+            p.get_or_insert_with(|| e.to_string());
+        }
+        e
+    }
+
+    /// Test-only (see [`FAIL_SYNC_ENV`]): the `n`-th write from now fails as a failed fsync.
+    #[doc(hidden)]
+    pub fn fail_sync_after(&self, n: u64) {
+        let done = self.writes.load(Ordering::Relaxed);
+        self.fail_sync_at.store(done + n, Ordering::Relaxed);
+    }
+
+    fn write_once(&self, batch: &Batch) -> Result<(), StoreError> {
         let txn = self.db.begin_write().map_err(db("begin write"))?;
         {
             let mut pending = txn.open_table(PENDING).map_err(db("open pending"))?;
@@ -252,8 +296,17 @@ impl Store {
                 }
             }
         }
+        // The durable-write boundary. The switch stands for an fsync that fails: the
+        // transaction is dropped (aborted), so nothing of it is durable, and the caller stops.
+        let n = self.writes.fetch_add(1, Ordering::Relaxed) + 1;
+        if n == self.fail_sync_at.load(Ordering::Relaxed) {
+            drop(txn);
+            return Err(self.poison(StoreError::SyncFailed {
+                detail: format!("injected by {FAIL_SYNC_ENV} at write {n}"),
+            }));
+        }
         // Durability::Immediate (redb's default): the commit is fsynced before it returns.
-        txn.commit().map_err(db("commit"))
+        txn.commit().map_err(|e| self.poison(db("commit")(e)))
     }
 
     /// What the core needs to resume: safety data, the last committed block with its QC, and

@@ -106,6 +106,35 @@ fn a_batch_survives_reopening() {
     assert_eq!(heights, [1, 2, 3]);
 }
 
+/// fsyncgate: a durable write that fails (here the test-only switch, standing for a failed
+/// fsync) leaves nothing of its batch durable, and the store refuses every later write instead
+/// of retrying and carrying on; what it made durable before is intact.
+#[test]
+fn a_failed_fsync_is_final_the_store_takes_no_more_writes() {
+    let (c, s) = committee();
+    let dir = TempDir::new();
+    let ch = chain(&c, &s, 3);
+    let block = |i: usize| Batch { blocks: vec![ch[i].0.clone()], ..Batch::default() };
+    {
+        let store = Store::create(&dir.db(), &c).unwrap();
+        store.write(&block(0)).unwrap();
+        store.fail_sync_after(1);
+        let e = store.write(&block(1)).unwrap_err();
+        assert!(matches!(e, StoreError::SyncFailed { .. }), "{e}");
+        assert!(e.to_string().contains("fsync failed"), "{e}");
+        let again = store.write(&block(2)).unwrap_err();
+        assert!(
+            matches!(&again, StoreError::Poisoned { first } if first.contains("fsync")),
+            "{again}"
+        );
+    }
+    let store = Store::open(&dir.db(), &c).unwrap();
+    let heights: Vec<u64> =
+        store.recovery(&c).unwrap().blocks.iter().map(|b| b.height().0).collect();
+    assert_eq!(heights, [1], "only the write before the failure is durable");
+    store.write(&block(1)).unwrap();
+}
+
 #[test]
 fn commits_extend_the_chain_keep_their_certificates_and_prune_forks() {
     let (c, s) = committee();

@@ -31,6 +31,6 @@ pub use error::ValidationError;
 pub use health::{BlockHealth, HealthSummary, MemberHealth, Reputation};
 pub use ids::{BlockId, Digest, Epoch, Height, NetworkId, NodeId, Round};
 pub use message::{
-    EpochProofMsg, EpochRequest, Message, Proposal, SharedCommands, SyncRequest, SyncResponse,
-    TimeoutMsg,
+    EpochProofMsg, EpochRequest, MembershipGossip, MembershipMsg, Message, Proposal,
+    SharedCommands, SyncRequest, SyncResponse, TimeoutMsg,
 };

@@ -120,12 +120,35 @@ impl Endorsed {
     /// `TAG_ENDORSE ‖ network ‖ epoch ‖ what`.
     pub fn signing_bytes(&self, network: &NetworkId, epoch: Epoch) -> Vec<u8> {
         let mut w = domain::signing_writer(domain::TAG_ENDORSE, network);
-        w.put(&epoch);
+        w.put(&epoch).put(self);
+        w.finish()
+    }
+}
+
+impl Encode for Endorsed {
+    fn encode(&self, w: &mut Writer) {
         match self {
             Endorsed::Add(d) => w.u8(1).put(d),
             Endorsed::Remove { key, reason } => w.u8(2).put(key).bytes(reason.as_bytes()),
         };
-        w.finish()
+    }
+}
+
+impl Decode for Endorsed {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
+        Ok(match r.u8("endorsed change")? {
+            1 => Endorsed::Add(r.get()?),
+            2 => {
+                let key = r.get()?;
+                let raw = r.bytes("removal reason", REASON_BYTES_MAX)?;
+                let reason = String::from_utf8(raw.to_vec()).map_err(|_| CodecError::Invalid {
+                    what: "removal reason",
+                    reason: "not UTF-8".into(),
+                })?;
+                Endorsed::Remove { key, reason }
+            }
+            tag => return Err(CodecError::InvalidTag { what: "endorsed change", tag }),
+        })
     }
 }
 

@@ -194,6 +194,23 @@ pub struct EpochProofMsg {
     pub latest: Option<crate::epoch::CommitProof>,
 }
 
+/// Committee-change gossip between nodes (not consensus: the consensus core ignores it). A
+/// candidate's admission request, or a member's endorsement of a change, passed on so every
+/// member can check it, apply its operator's policy and count endorsements; a member holding a
+/// quorum of them submits the change as a command (EP1 checks it again).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MembershipGossip {
+    Admission(crate::membership::Admission),
+    Endorsement { what: crate::membership::Endorsed, endorsement: crate::membership::Endorsement },
+}
+
+/// [`MembershipGossip`] for one epoch (endorsements are signed for it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MembershipMsg {
+    pub epoch: Epoch,
+    pub gossip: MembershipGossip,
+}
+
 /// Everything members send each other.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
@@ -205,6 +222,7 @@ pub enum Message {
     Commands(SharedCommands),
     EpochRequest(EpochRequest),
     EpochProof(EpochProofMsg),
+    Membership(MembershipMsg),
 }
 
 impl Message {
@@ -218,6 +236,7 @@ impl Message {
             Message::Commands(c) => c.epoch,
             Message::EpochRequest(r) => r.epoch,
             Message::EpochProof(p) => p.epoch,
+            Message::Membership(m) => m.epoch,
         }
     }
 
@@ -245,6 +264,7 @@ impl Message {
             Message::Commands(_) => "commands",
             Message::EpochRequest(_) => "epoch_request",
             Message::EpochProof(_) => "epoch_proof",
+            Message::Membership(_) => "membership",
         }
     }
 
@@ -314,6 +334,17 @@ impl Encode for Message {
                 }
                 w.put(&p.latest);
             }
+            Message::Membership(m) => {
+                w.u8(10).put(&m.epoch);
+                match &m.gossip {
+                    MembershipGossip::Admission(a) => {
+                        w.u8(1).put(a);
+                    }
+                    MembershipGossip::Endorsement { what, endorsement } => {
+                        w.u8(2).put(what).put(endorsement);
+                    }
+                }
+            }
         }
     }
 }
@@ -345,6 +376,16 @@ impl Decode for Message {
                 epoch: r.get()?,
                 ends: r.list("epoch ends", crate::epoch::EPOCH_PROOF_ENDS_MAX, Reader::get)?,
                 latest: r.get()?,
+            }),
+            10 => Message::Membership(MembershipMsg {
+                epoch: r.get()?,
+                gossip: match r.u8("membership gossip kind")? {
+                    1 => MembershipGossip::Admission(r.get()?),
+                    2 => MembershipGossip::Endorsement { what: r.get()?, endorsement: r.get()? },
+                    tag => {
+                        return Err(CodecError::InvalidTag { what: "membership gossip kind", tag })
+                    }
+                },
             }),
             tag => return Err(CodecError::InvalidTag { what: "message kind", tag }),
         })

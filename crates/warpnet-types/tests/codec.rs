@@ -23,6 +23,7 @@ const KIND_SYNC_RESPONSE: u8 = 5;
 const KIND_COMMANDS: u8 = 6;
 const KIND_EPOCH_REQUEST: u8 = 8;
 const KIND_EPOCH_PROOF: u8 = 9;
+const KIND_MEMBERSHIP: u8 = 10;
 
 fn kind_tag(m: &Message) -> u8 {
     match m {
@@ -34,6 +35,7 @@ fn kind_tag(m: &Message) -> u8 {
         Message::Commands(_) => KIND_COMMANDS,
         Message::EpochRequest(_) => KIND_EPOCH_REQUEST,
         Message::EpochProof(_) => KIND_EPOCH_PROOF,
+        Message::Membership(_) => KIND_MEMBERSHIP,
     }
 }
 
@@ -154,6 +156,41 @@ fn message() -> impl Strategy<Value = Message> {
                 ends,
                 latest
             })),
+        (epoch(), membership_gossip()).prop_map(|(epoch, gossip)| Message::Membership(
+            warpnet_types::MembershipMsg { epoch, gossip }
+        )),
+    ]
+}
+
+fn membership_gossip() -> impl Strategy<Value = warpnet_types::MembershipGossip> {
+    use warpnet_types::membership::{Admission, Endorsed, Endorsement};
+    use warpnet_types::{MembershipGossip, Participant};
+    let key = any::<[u8; 32]>().prop_map(warpnet_types::PublicKey);
+    let participant = (key.clone(), "[a-z0-9.:]{1,20}", "[a-z0-9.:]{0,20}", any::<bool>())
+        .prop_map(|(public_key, address, api_address, public)| Participant {
+            public_key,
+            address,
+            api_address,
+            public,
+        });
+    prop_oneof![
+        (participant, any::<[u8; 16]>(), signature()).prop_map(|(candidate, nonce, proof)| {
+            MembershipGossip::Admission(Admission { candidate, nonce, proof })
+        }),
+        (digest(), any::<u16>(), signature()).prop_map(|(d, member, signature)| {
+            MembershipGossip::Endorsement {
+                what: Endorsed::Add(d),
+                endorsement: Endorsement { member: NodeId(member), signature },
+            }
+        }),
+        (key, "[a-z ]{0,30}", any::<u16>(), signature()).prop_map(
+            |(key, reason, member, signature)| {
+                MembershipGossip::Endorsement {
+                    what: Endorsed::Remove { key, reason },
+                    endorsement: Endorsement { member: NodeId(member), signature },
+                }
+            }
+        ),
     ]
 }
 
@@ -225,7 +262,7 @@ proptest! {
     #[test]
     fn unknown_kind_tags_are_refused(
         m in message(),
-        tag in prop_oneof![Just(0u8), Just(7u8), 10u8..=255]
+        tag in prop_oneof![Just(0u8), Just(7u8), 11u8..=255]
     ) {
         let mut frame = m.to_frame();
         frame[1] = tag;
@@ -606,7 +643,8 @@ fn signed_messages_round_trip_and_still_validate() {
             Message::SyncRequest(_)
             | Message::Commands(_)
             | Message::EpochRequest(_)
-            | Message::EpochProof(_) => {}
+            | Message::EpochProof(_)
+            | Message::Membership(_) => {}
             Message::SyncResponse(r) => {
                 for b in &r.blocks {
                     assert_eq!(b.validate(&cfg), Ok(()));

@@ -3,7 +3,9 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod hosts;
 pub mod linearizability;
+pub mod load;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -138,6 +140,11 @@ impl Cluster {
     }
 
     pub fn start(&mut self, i: usize) {
+        self.start_env(i, &[]);
+    }
+
+    /// Starts node `i` with extra environment variables (the test-only storage switch).
+    pub fn start_env(&mut self, i: usize, env: &[(&str, &str)]) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -149,9 +156,22 @@ impl Cluster {
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .stdin(Stdio::null())
+            .envs(env.iter().copied())
             .spawn()
             .unwrap();
         self.children[i] = Some(child);
+    }
+
+    /// Node `i`'s exit status if it has stopped on its own (the child is reaped).
+    pub fn exited(&mut self, i: usize) -> Option<std::process::ExitStatus> {
+        let status = self.children[i].as_mut()?.try_wait().ok()??;
+        self.children[i] = None;
+        Some(status)
+    }
+
+    /// Node `i`'s API address.
+    pub fn api_address(&self, i: usize) -> String {
+        format!("127.0.0.1:{}", self.api[i])
     }
 
     /// kill -9.

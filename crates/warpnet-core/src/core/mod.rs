@@ -444,6 +444,8 @@ impl Core {
             // M1: client commands are valid in any epoch (a membership change is checked
             // against ours, EP1); a member catching up or leaving still passes them on.
             Message::Commands(c) => return self.on_shared_commands(key, c),
+            // Committee-change gossip is the runtime's (operators' policies, endorsements).
+            Message::Membership(_) => return,
             _ => {}
         }
         if message.epoch() != self.config.epoch() {
@@ -460,7 +462,8 @@ impl Core {
             | Message::SyncRequest(_)
             | Message::SyncResponse(_)
             | Message::EpochRequest(_)
-            | Message::EpochProof(_) => {}
+            | Message::EpochProof(_)
+            | Message::Membership(_) => {}
         }
     }
 

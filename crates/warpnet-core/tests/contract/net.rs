@@ -130,7 +130,8 @@ impl Net {
             Message::SyncRequest(_)
             | Message::Commands(_)
             | Message::EpochRequest(_)
-            | Message::EpochProof(_) => {}
+            | Message::EpochProof(_)
+            | Message::Membership(_) => {}
         }
     }
 

@@ -20,6 +20,13 @@ impl World {
         let Step { write, messages, serve_sync, serve_epochs, evidence, rejected, deadline_ms } =
             step;
         let changed_epoch = write.as_ref().is_some_and(|w| w.epoch.is_some());
+        // A member of the epoch that ended, outside the next one: it leaves the committee.
+        let key = self.replicas[idx].key;
+        let left = write.as_ref().and_then(|w| w.epoch.as_ref()).is_some_and(|c| {
+            let ended =
+                self.configs.get(&c.end.epoch()).cloned().unwrap_or_else(|| self.config.clone());
+            ended.node_id_of(&key).is_some() && c.next.node_id_of(&key).is_none()
+        });
         if let Some(w) = write {
             if honest {
                 self.check_epoch_change(idx, &w);
@@ -80,8 +87,7 @@ impl World {
             self.reported[idx].clear();
             self.sync_reports();
         }
-        let left =
-            changed_epoch && self.replicas[idx].core.as_ref().is_some_and(|c| c.id().is_none());
+
         let r = &mut self.replicas[idx];
         let member = r.core.as_ref().and_then(|c| c.id().map(|me| (c.config().clone(), me)));
         let out = match (r.byz.as_mut(), member) {

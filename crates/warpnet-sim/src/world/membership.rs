@@ -31,8 +31,10 @@ impl World {
     /// Whether the change is already in effect (or can never be: then it is skipped).
     fn change_done(&self, index: usize, op: Op, config: &ConsensusConfig) -> bool {
         let (Op::Add(idx) | Op::Remove(idx) | Op::Update(idx)) = op;
-        if idx >= self.replicas.len() {
-            return true; // a schedule drawn for another committee (a test changed `nodes`)
+        if idx >= self.replicas.len() || self.replicas[idx].gone {
+            // A schedule drawn for another committee (a test changed `nodes`), or a replica
+            // that stopped for good: its operators have nothing to do.
+            return true;
         }
         match op {
             Op::Add(idx) => {

@@ -143,7 +143,8 @@ fn message_round(m: &Message) -> Option<Round> {
         | Message::SyncResponse(_)
         | Message::Commands(_)
         | Message::EpochRequest(_)
-        | Message::EpochProof(_) => None,
+        | Message::EpochProof(_)
+        | Message::Membership(_) => None,
     }
 }
 

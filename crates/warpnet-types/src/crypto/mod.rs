@@ -7,6 +7,7 @@
 pub mod domain;
 mod ed25519;
 mod sim;
+pub mod zip215;
 
 use std::fmt;
 

@@ -1,0 +1,413 @@
+#!/usr/bin/env python3
+"""Side by side on this machine: a 3-node etcd (Debian's etcd-server, durable storage, its default
+fsync per commit) against a committee of ours (4 nodes, and 7), alternately, with the same client
+counts, duration and warm-up. Prints one Markdown table: medians of the runs with min and max, and
+the ratios ours / etcd.
+
+etcd is driven by tools/etcd-bench (Rust, gRPC): each client one connection and a closed loop of
+one `If(CreateRevision(key) == 0) Then(Put) Else(Get)` txn per claim, 5 % of the claims on an ID
+just claimed by another client. Ours by `warpnet-consensus bench --spawn N` (signed claims, the
+same 5 %). Every run starts a fresh cluster in a fresh temporary directory.
+
+    python3 scripts/bench-vs-etcd.py [--clients 1 16 64 256] [--ours-nodes 4 7] [--runs 3]
+                                     [--duration 10] [--warmup 3] [--out results.json]
+    python3 scripts/bench-vs-etcd.py --compare-bin /tmp/warpnet-before      # a third system: an older build
+    python3 scripts/bench-vs-etcd.py --verifier-cpu --compare-bin /tmp/warpnet-before --clients 1 256
+    python3 scripts/bench-vs-etcd.py --growth [--growth-ours 0 1000000 5000000]
+                                     [--growth-etcd 0 600000] [--clients 256]
+
+Installs what it needs when missing: etcd-server and protobuf-compiler (apt), and builds
+tools/etcd-bench and target/release/warpnet-consensus (cargo, release).
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+OURS = os.path.join(ROOT, "target", "release", "warpnet-consensus")
+ETCD_BENCH_DIR = os.path.join(ROOT, "tools", "etcd-bench")
+ETCD_BENCH = os.path.join(ETCD_BENCH_DIR, "target", "release", "etcd-bench")
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def apt_install(*packages):
+    log("installing", *packages, "(apt)")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "update"], check=True, stdout=subprocess.DEVNULL, env=env)
+    subprocess.run(["apt-get", "install", "-y", *packages], check=True,
+                   stdout=subprocess.DEVNULL, env=env)
+
+
+def ensure_tools(build_ours):
+    if not shutil.which("etcd"):
+        apt_install("etcd-server")
+    if not os.path.exists(ETCD_BENCH):
+        if not shutil.which("protoc"):
+            apt_install("protobuf-compiler")
+        subprocess.run(["cargo", "build", "--release", "--manifest-path",
+                        os.path.join(ETCD_BENCH_DIR, "Cargo.toml")], check=True)
+    if build_ours:
+        subprocess.run(["cargo", "build", "--release", "-p", "warpnet-consensus"], check=True,
+                       cwd=ROOT)
+    ver = subprocess.run(["etcd", "--version"], capture_output=True, text=True).stdout
+    return ver.splitlines()[0] if ver else "etcd (unknown version)"
+
+
+class Etcd:
+    """A 3-node etcd cluster on loopback in a temporary directory, default (durable) settings."""
+
+    def __init__(self, base_port, nodes=3):
+        self.dir = tempfile.mkdtemp(prefix="etcd-bench-")
+        self.clients = [f"127.0.0.1:{base_port + 2 * i}" for i in range(nodes)]
+        peers = [f"http://127.0.0.1:{base_port + 2 * i + 1}" for i in range(nodes)]
+        cluster = ",".join(f"e{i}={p}" for i, p in enumerate(peers))
+        self.procs = []
+        for i in range(nodes):
+            logf = open(os.path.join(self.dir, f"e{i}.log"), "w")
+            self.procs.append(subprocess.Popen([
+                "etcd", "--name", f"e{i}", "--data-dir", os.path.join(self.dir, f"e{i}"),
+                "--listen-client-urls", f"http://{self.clients[i]}",
+                "--advertise-client-urls", f"http://{self.clients[i]}",
+                "--listen-peer-urls", peers[i], "--initial-advertise-peer-urls", peers[i],
+                "--initial-cluster", cluster, "--initial-cluster-state", "new",
+                "--initial-cluster-token", os.path.basename(self.dir),
+                "--quota-backend-bytes", str(8 << 30), "--logger", "zap",
+            ], stdout=logf, stderr=logf))
+        deadline = time.time() + 60
+        while not all(self.healthy(c) for c in self.clients):
+            if time.time() > deadline or any(p.poll() is not None for p in self.procs):
+                self.stop()
+                sys.exit(f"etcd did not become healthy; logs in {self.dir}")
+            time.sleep(0.2)
+
+    @staticmethod
+    def healthy(client):
+        try:
+            with urllib.request.urlopen(f"http://{client}/health", timeout=1) as r:
+                return b'"true"' in r.read()
+        except OSError:
+            return False
+
+    def pids(self):
+        return [p.pid for p in self.procs]
+
+    def stop(self, keep=False):
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if not keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def run_json(cmd, started=None):
+    """Runs a load generator with `--json FILE` and returns what it wrote; `started(pid)` is
+    called once it runs."""
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
+        path = f.name
+    log(" ".join(cmd + ["--json", path]))
+    proc = subprocess.Popen(cmd + ["--json", path], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    if started:
+        started(proc.pid)
+    stdout, stderr = proc.communicate()
+    if proc.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{stdout}\n{stderr}")
+    log(stdout.strip())
+    with open(path) as f:
+        result = json.load(f)
+    os.unlink(path)
+    return result
+
+
+def etcd_run(clients, a, port):
+    cluster = Etcd(port)
+    try:
+        return run_json([ETCD_BENCH, "--endpoints", ",".join(cluster.clients), "--clients",
+                         str(clients), "--duration", str(a.duration), "--warmup", str(a.warmup)])
+    finally:
+        cluster.stop()
+
+
+def ours_run(binary, nodes, clients, a, port, started=None):
+    return run_json([binary, "bench", "--spawn", str(nodes), "--spawn-port", str(port),
+                     "--clients", str(clients), "--duration", f"{a.duration}s",
+                     "--warmup", f"{a.warmup}s"], started)
+
+
+def spread(values, fmt):
+    return (f"{fmt.format(statistics.median(values))} "
+            f"({fmt.format(min(values))}–{fmt.format(max(values))})")
+
+
+def ratio(ours, theirs):
+    m_o, m_t = statistics.median(ours), statistics.median(theirs)
+    return f"{m_o / m_t:.2f}×" if m_t else "–"
+
+
+def matrix(a):
+    # (label, binary, nodes): etcd, ours at each size, and optionally a second build of ours.
+    systems = [("etcd, 3 nodes", None, 3)]
+    systems += [(f"ours, {n} nodes", OURS, n) for n in a.ours_nodes]
+    if a.compare_bin:
+        systems += [(f"{a.compare_label}, {n} nodes", a.compare_bin, n) for n in a.ours_nodes]
+    raw = {s: {c: [] for c in a.clients} for s in systems}
+    port = 7400
+    for clients in a.clients:
+        for r in range(a.runs):
+            # Alternate which system goes first, so drift on the machine hits both alike.
+            order = systems if r % 2 == 0 else list(reversed(systems))
+            for s in order:
+                port = 7400 + (port - 7400 + 40) % 800
+                label, binary, nodes = s
+                if binary is None:
+                    res = etcd_run(clients, a, 22379 + (port - 7400))
+                else:
+                    res = ours_run(binary, nodes, clients, a, port)
+                raw[s][clients].append(res)
+    lines = []
+    head = ("| system | clients | claims/s | p50 ms | p90 ms | p99 ms | max ms | errors "
+            "| claims/s vs etcd | p50 vs etcd | p99 vs etcd |")
+    lines += [head, "|" + "---|" * 11]
+    for clients in a.clients:
+        e = raw[systems[0]][clients]
+        for s in systems:
+            rs = raw[s][clients]
+            thr = [r["throughput"] for r in rs]
+            lat = lambda k, rs=rs: [r["latency_ms"][k] for r in rs]
+            errors = sum(sum(r["errors"].values()) for r in rs)
+            name = s[0]
+            vs = ("| | | |" if s[1] is None else
+                  f"| {ratio(thr, [r['throughput'] for r in e])} "
+                  f"| {ratio(lat('p50'), [r['latency_ms']['p50'] for r in e])} "
+                  f"| {ratio(lat('p99'), [r['latency_ms']['p99'] for r in e])} |")
+            lines.append(f"| {name} | {clients} | {spread(thr, '{:.0f}')} "
+                         f"| {spread(lat('p50'), '{:.2f}')} | {spread(lat('p90'), '{:.2f}')} "
+                         f"| {spread(lat('p99'), '{:.2f}')} | {spread(lat('max'), '{:.1f}')} "
+                         f"| {errors} {vs}")
+    return lines, [{"system": s[0], "clients": c, "runs": raw[s][c]} for s in systems
+                   for c in a.clients]
+
+
+def rss_kib(pids):
+    """(VmRSS, VmHWM) in KiB for each pid."""
+    out = []
+    for pid in pids:
+        vals = {}
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                if k in ("VmRSS", "VmHWM"):
+                    vals[k] = int(v.split()[0])
+        out.append((vals.get("VmRSS", 0), vals.get("VmHWM", 0)))
+    return out
+
+
+def our_node_pids(cluster_dir):
+    pids = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/cmdline", "rb") as f:
+                cmd = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"run" in cmd and any(c.startswith(cluster_dir.encode()) for c in cmd):
+            pids.append(int(p))
+    return sorted(pids)
+
+
+def proc_cpu_s(pid, task=None):
+    """CPU seconds (user + system) of a process, or of one of its threads."""
+    path = f"/proc/{pid}/stat" if task is None else f"/proc/{pid}/task/{task}/stat"
+    with open(path) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_sample(spawn_port, bench_pid):
+    """(nodes' CPU s, their claim-verifier threads' CPU s, commands applied on node 0) of the
+    cluster that the bench process `bench_pid` spawned."""
+    total = verifier = 0.0
+    for pid in our_node_pids(os.path.join(tempfile.gettempdir(), f"warpnet-bench-{bench_pid}/")):
+        try:
+            total += proc_cpu_s(pid)
+            for t in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{t}/comm") as f:
+                    if f.read().strip() == "claim-verifier":
+                        verifier += proc_cpu_s(pid, t)
+        except OSError:
+            return None
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{spawn_port}/metrics", timeout=1) as r:
+            text = r.read().decode()
+    except OSError:
+        return None
+    applied = sum(float(l.split()[-1]) for l in text.splitlines()
+                  if l.startswith("warpnet_applied_commands_total{"))
+    return total, verifier, applied
+
+
+def verifier_cpu(a):
+    """Runs ours (and --compare-bin) alternately, sampling the nodes' CPU and their
+    claim-verifier threads' CPU every 0.5 s: verifier CPU per claim per node, and its share of
+    all the nodes' CPU."""
+    import threading
+    builds = [("ours", OURS)] + ([(a.compare_label, a.compare_bin)] if a.compare_bin else [])
+    rows = {}
+    port = 7400
+    for clients in a.clients:
+        for r in range(a.runs):
+            for label, binary in (builds if r % 2 == 0 else list(reversed(builds))):
+                port = 7400 + (port - 7400 + 40) % 800
+                samples, done, bench = [], threading.Event(), []
+
+                def poll(port=port, samples=samples, done=done, bench=bench):
+                    while not done.is_set():
+                        sample = cpu_sample(port, bench[0]) if bench else None
+                        if sample and sample[2] > 0:
+                            samples.append(sample)
+                        time.sleep(0.5)
+
+                t = threading.Thread(target=poll)
+                t.start()
+                res = ours_run(binary, a.ours_nodes[0], clients, a, port, bench.append)
+                done.set()
+                t.join()
+                if len(samples) < 2:
+                    sys.exit("could not sample the spawned nodes' CPU")
+                (t0, v0, n0), (t1, v1, n1) = samples[0], samples[-1]
+                claims = max(n1 - n0, 1)
+                rows.setdefault((label, clients), []).append(
+                    (res["throughput"], 1e6 * (v1 - v0) / claims / a.ours_nodes[0],
+                     100 * (v1 - v0) / max(t1 - t0, 1e-9), res["latency_ms"]["p50"]))
+    lines = ["| build | clients | claims/s | p50 ms | verifier CPU per claim per node µs "
+             "| verifier share of the nodes' CPU % |", "|---|---|---|---|---|---|"]
+    for (label, clients), rs in rows.items():
+        lines.append(f"| {label} | {clients} | {spread([x[0] for x in rs], '{:.0f}')} "
+                     f"| {spread([x[3] for x in rs], '{:.2f}')} "
+                     f"| {spread([x[1] for x in rs], '{:.1f}')} "
+                     f"| {spread([x[2] for x in rs], '{:.1f}')} |")
+    return lines, [{"build": k[0], "clients": k[1], "runs": v} for k, v in rows.items()]
+
+
+def growth_ours(a):
+    """Fills a 4-node cluster of ours through claims (the only way in) up to each checkpoint,
+    measuring claims/s and the nodes' RSS there."""
+    d = tempfile.mkdtemp(prefix="warpnet-growth-")
+    port = 7300
+    dev = subprocess.Popen([OURS, "dev", "--dir", d, "--api-port", str(port), "--p2p-port",
+                            str(port + 100)], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    nodes = [f"--node=http://127.0.0.1:{port + i}" for i in range(4)]
+    rows, filled, chunk = [], 0, 0
+    try:
+        time.sleep(3)
+        for target in a.growth_ours:
+            while filled < target:
+                # Fill in bounded chunks: bench pre-signs every claim of a run in memory.
+                secs = 120
+                res = run_json([OURS, "bench", *nodes, "--clients", "256", "--duration",
+                                f"{secs}s", "--warmup", "0s", "--duplicates", "0",
+                                "--pool-per-second", "6000", "--prefix", f"f{chunk:07x}"])
+                filled += res["outcomes"].get("claimed", 0)
+                chunk += 1
+                log(f"ours: {filled} IDs registered")
+            res = run_json([OURS, "bench", *nodes, "--clients", str(a.clients[-1]),
+                            "--duration", f"{a.duration}s", "--warmup", f"{a.warmup}s"])
+            filled += res["outcomes"].get("claimed", 0)
+            rss = rss_kib(our_node_pids(d))
+            rows.append(("ours, 4 nodes", target, res, rss))
+    finally:
+        dev.terminate()
+        try:
+            dev.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            dev.kill()
+        shutil.rmtree(d, ignore_errors=True)
+    return rows
+
+
+def growth_etcd(a):
+    cluster = Etcd(22379)
+    rows, filled = [], 0
+    try:
+        for target in a.growth_etcd:
+            if target > filled:
+                subprocess.run([ETCD_BENCH, "--endpoints", ",".join(cluster.clients),
+                                "--clients", "64", "--fill", str(target - filled),
+                                "--prefix", f"fill{len(rows)}"], check=True)
+                filled = target
+            res = run_json([ETCD_BENCH, "--endpoints", ",".join(cluster.clients), "--clients",
+                            str(a.clients[-1]), "--duration", str(a.duration), "--warmup",
+                            str(a.warmup)])
+            rows.append(("etcd, 3 nodes", target, res, rss_kib(cluster.pids())))
+    finally:
+        cluster.stop()
+    return rows
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--clients", type=int, nargs="+", default=[1, 16, 64, 256])
+    p.add_argument("--ours-nodes", type=int, nargs="+", default=[4, 7])
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--duration", type=float, default=10.0)
+    p.add_argument("--warmup", type=float, default=3.0)
+    p.add_argument("--compare-bin", default=None,
+                   help="a second build of warpnet-consensus, run alongside (e.g. the code before a change)")
+    p.add_argument("--compare-label", default="before")
+    p.add_argument("--no-build", action="store_true", help="use target/release as it is")
+    p.add_argument("--growth", action="store_true", help="run the registry-growth curve")
+    p.add_argument("--growth-ours", type=int, nargs="+", default=[0, 1_000_000, 5_000_000])
+    p.add_argument("--growth-etcd", type=int, nargs="+", default=[0, 600_000, 1_000_000])
+    p.add_argument("--verifier-cpu", action="store_true",
+                   help="ours only (first --ours-nodes size, and --compare-bin): the claim "
+                        "verifier threads' CPU per claim and share")
+    p.add_argument("--out", default=None)
+    a = p.parse_args()
+    version = ensure_tools(not a.no_build)
+    with open("/proc/loadavg") as f:
+        load_before = f.read().split()[:3]
+    started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    if a.verifier_cpu:
+        lines, raw = verifier_cpu(a)
+    elif a.growth:
+        rows = growth_etcd(a) + growth_ours(a)
+        lines = ["| system | IDs registered | claims/s | p50 ms | p99 ms | RSS per node MiB "
+                 "(peak) |", "|---|---|---|---|---|---|"]
+        for name, ids, res, rss in rows:
+            mib = ", ".join(f"{r / 1024:.0f} ({h / 1024:.0f})" for r, h in rss)
+            lines.append(f"| {name} | {ids:,} | {res['throughput']:.0f} "
+                         f"| {res['latency_ms']['p50']:.2f} | {res['latency_ms']['p99']:.2f} "
+                         f"| {mib} |")
+        raw = [{"system": n, "ids": i, "result": r, "rss_kib": s} for n, i, r, s in rows]
+    else:
+        lines, raw = matrix(a)
+    with open("/proc/loadavg") as f:
+        load_after = f.read().split()[:3]
+    print(f"{version}; started {started}; load average before {' '.join(load_before)}, "
+          f"after {' '.join(load_after)}; {a.runs} alternating runs of {a.duration:g} s "
+          f"after {a.warmup:g} s warm-up\n")
+    print("\n".join(lines))
+    if a.out:
+        with open(a.out, "w") as f:
+            json.dump(raw, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
