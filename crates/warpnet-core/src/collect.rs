@@ -143,55 +143,54 @@ impl VoteCollector {
         }
     }
 
-    /// H1: the members whose valid votes for `block_id` (of `round`) we hold, late ones
-    /// included. Unverified votes are checked now, in one batch; bad ones are dropped.
-    pub fn recorded(
+    /// H1: the valid votes for `block_id` (of `round`) we hold from members not in `exclude`
+    /// (the QC that certified it), by ascending voter: the late votes a leader records.
+    /// Unverified ones are checked now, in one batch (one by one if it fails); bad ones are
+    /// dropped.
+    pub fn late_votes(
         &mut self,
         config: &ConsensusConfig,
         round: Round,
         block_id: BlockId,
-    ) -> VoterBitmap {
-        let n = config.total_nodes();
-        let Some(r) = self.rounds.get_mut(&round) else { return VoterBitmap::empty(n) };
-        let Some(signers) = r.by_block.get(&block_id) else { return VoterBitmap::empty(n) };
-        let unverified: Vec<NodeId> = signers.iter().copied().filter(|id| !r.verified[id]).collect();
+        exclude: &VoterBitmap,
+    ) -> Vec<(NodeId, Signature)> {
+        let Some(r) = self.rounds.get_mut(&round) else { return Vec::new() };
+        let Some(signers) = r.by_block.get(&block_id) else { return Vec::new() };
+        let mut late: Vec<NodeId> =
+            signers.iter().copied().filter(|id| !exclude.contains(*id)).collect();
+        late.sort_unstable();
+        let unverified: Vec<NodeId> = late.iter().copied().filter(|id| !r.verified[id]).collect();
         if !unverified.is_empty() {
             let epoch = r.by_signer[&unverified[0]].epoch;
             let bytes = vote_signing_bytes(config.network(), epoch, round, block_id);
-            let keys: Vec<_> = unverified.iter().map(|id| config.public_key(*id).ok()).collect();
-            let items: Vec<SignedItem<'_>> = unverified
-                .iter()
-                .zip(&keys)
-                .filter_map(|(id, k)| {
-                    Some(SignedItem {
-                        key: (*k)?,
-                        message: &bytes,
-                        signature: &r.by_signer[id].signature,
+            let check = |ids: &[NodeId]| {
+                let items: Option<Vec<SignedItem<'_>>> = ids
+                    .iter()
+                    .map(|id| {
+                        let key = config.public_key(*id).ok()?;
+                        Some(SignedItem {
+                            key,
+                            message: &bytes,
+                            signature: &r.by_signer[id].signature,
+                        })
                     })
-                })
-                .collect();
-            let all_ok =
-                items.len() == unverified.len() && verify_all(config.scheme(), &items).is_ok();
-            let mut bad = Vec::new();
-            for (i, id) in unverified.iter().enumerate() {
-                let ok = all_ok
-                    || keys[i].is_some_and(|key| {
-                        let item =
-                            SignedItem { key, message: &bytes, signature: &r.by_signer[id].signature };
-                        config.scheme().scheme().verify(item).is_ok()
-                    });
-                if ok {
-                    r.verified.insert(*id, true);
-                } else {
-                    bad.push(*id);
-                }
+                    .collect();
+                items.is_some_and(|items| verify_all(config.scheme(), &items).is_ok())
+            };
+            let bad: Vec<NodeId> = if check(&unverified) {
+                Vec::new()
+            } else {
+                unverified.iter().copied().filter(|id| !check(std::slice::from_ref(id))).collect()
+            };
+            for id in &unverified {
+                r.verified.insert(*id, !bad.contains(id));
             }
             if let Some(list) = r.by_block.get_mut(&block_id) {
                 list.retain(|id| !bad.contains(id));
             }
+            late.retain(|id| !bad.contains(id));
         }
-        let ids: Vec<NodeId> = r.by_block.get(&block_id).cloned().unwrap_or_default();
-        VoterBitmap::from_ids(n, &ids).unwrap_or_else(|_| VoterBitmap::empty(n))
+        late.into_iter().map(|id| (id, r.by_signer[&id].signature)).collect()
     }
 
     /// Forgets rounds below `round`.

@@ -47,10 +47,6 @@ pub enum Input {
     /// Only timing depends on it: a report can only bring the current round's timer forward,
     /// never push it back, and never touches safety.
     Reachability { peer: PublicKey, reachable: bool },
-    /// H2: the runtime dialed this member's advertised address and completed an authenticated
-    /// handshake (or holds a connection it dialed so). Recorded in the blocks we propose for
-    /// `CoreParams::reach_fresh_ms`; only what other members make of it depends on it.
-    Dialed { peer: PublicKey },
 }
 
 /// One durable write: everything a step asks to persist. The runtime makes it durable

@@ -19,10 +19,14 @@ pub enum Mutation {
     Ep1AnyChange,
     /// EP3 off: a commit is not cut at the reconfiguration block (suffix blocks commit too).
     Ep3NoCut,
-    /// LR1–LR3 off: leaders rotate over every public member (L1 alone), whatever health says.
+    /// LR1, LR2 off: leaders rotate over every public member (L1 alone), whatever health says.
     LrOff,
-    /// LR2/H4 unchecked: voters accept any blame and any summary a leader writes.
+    /// H1, LR2, H4 unchecked: voters accept any late votes, blame and summary a leader writes
+    /// (the leader check of P1 stays).
     HealthUnchecked,
+    /// H3 without the committed history: a window stops at the tree's root, so replicas whose
+    /// roots differ (one restarted) see different health for the same block.
+    H3TreeOnly,
 }
 
 /// Consecutive failed rounds that do not lengthen the round timeout (PM3).
@@ -60,9 +64,6 @@ pub struct CoreParams {
     pub clock_skew_max_ms: u64,
     /// Most equivocation records kept in memory (older ones are dropped; all are emitted).
     pub evidence_max: usize,
-    /// H2: a member dialed successfully within this long is recorded as reached in the
-    /// blocks we propose.
-    pub reach_fresh_ms: u64,
     /// A rule to break, for mutation tests only.
     #[cfg(feature = "mutations")]
     pub mutation: Option<Mutation>,
@@ -84,7 +85,6 @@ impl Default for CoreParams {
             pending_proposals_max: 16,
             clock_skew_max_ms: 30_000,
             evidence_max: 1_024,
-            reach_fresh_ms: 15_000,
             #[cfg(feature = "mutations")]
             mutation: None,
         }

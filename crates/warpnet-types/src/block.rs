@@ -11,6 +11,9 @@ use crate::{BlockId, ConsensusConfig, Digest, Epoch, Height, NodeId, Round};
 /// Hard wire limits on a payload (the core's configured limits are usually smaller).
 pub const PAYLOAD_ITEMS_MAX: usize = 1 << 16;
 pub const PAYLOAD_ITEM_BYTES_MAX: usize = 64 << 10;
+/// The payload count's top bit: health records follow the payload (never set by a block
+/// without records, whose encoding is unchanged).
+const HEALTH_FLAG: u32 = 1 << 31;
 
 /// The commands a block orders: opaque to consensus, interpreted by the state machine.
 pub type Payload = Vec<Vec<u8>>;
@@ -27,8 +30,9 @@ pub struct Block {
     justify: QuorumCertificate,
     timestamp_ms: u64,
     payload: Payload,
-    /// What the block records about the committee's health (H1–H5).
-    health: BlockHealth,
+    /// What the block records about the committee's health (H1, H2, H4, LR2); boxed, as it is
+    /// usually empty.
+    health: Box<BlockHealth>,
 }
 
 impl std::fmt::Debug for Block {
@@ -86,7 +90,7 @@ impl Block {
             justify,
             timestamp_ms,
             payload,
-            health: BlockHealth::default(),
+            health: Box::default(),
         };
         b.id = b.compute_id();
         b
@@ -101,7 +105,7 @@ impl Block {
     /// The same block with these health records (H1–H5); the id covers them.
     #[must_use]
     pub fn with_health(mut self, health: BlockHealth) -> Self {
-        self.health = health;
+        self.health = Box::new(health);
         self.id = self.compute_id();
         self
     }
@@ -174,8 +178,16 @@ impl Block {
             + self.justify.voters().as_bytes().len()
             + 4
             + 64 * self.justify.signatures().len();
-        8 + 8 + 8 + 32 + 2 + qc + 8 + 4 + self.payload.iter().map(|c| 4 + c.len()).sum::<usize>()
-            + self.health.encoded_len()
+        let health = if self.health.is_empty() { 0 } else { self.health.encoded_len() };
+        8 + 8
+            + 8
+            + 32
+            + 2
+            + qc
+            + 8
+            + 4
+            + self.payload.iter().map(|c| 4 + c.len()).sum::<usize>()
+            + health
     }
 
     /// Everything but the justifying QC's signatures: epoch, proposer, shape, parent link.
@@ -223,11 +235,16 @@ impl Block {
     fn encode_fields(&self, w: &mut Writer) {
         w.put(&self.epoch).put(&self.round).put(&self.height).put(&self.parent);
         w.put(&self.proposer).put(&self.justify).u64(self.timestamp_ms);
-        w.len(self.payload.len());
+        // A block with health records flags them in the payload count's top bit and appends
+        // them; one without encodes as blocks did before records existed (same id).
+        let flag = if self.health.is_empty() { 0 } else { HEALTH_FLAG };
+        w.u32(self.payload.len() as u32 | flag);
         for cmd in &self.payload {
             w.bytes(cmd);
         }
-        w.put(&self.health);
+        if flag != 0 {
+            w.put(self.health.as_ref());
+        }
     }
 }
 
@@ -246,10 +263,25 @@ impl Decode for Block {
         let proposer = r.get()?;
         let justify = r.get()?;
         let timestamp_ms = r.u64("timestamp")?;
-        let payload = r.list("payload", PAYLOAD_ITEMS_MAX, |r| {
-            Ok(r.bytes("command", PAYLOAD_ITEM_BYTES_MAX)?.to_vec())
-        })?;
-        let health = r.get()?;
+        let raw = r.u32("payload")?;
+        let flagged = raw & HEALTH_FLAG != 0;
+        let count = (raw & !HEALTH_FLAG) as usize;
+        if count > PAYLOAD_ITEMS_MAX {
+            let len = raw as usize;
+            return Err(CodecError::TooLong { what: "payload", len, max: PAYLOAD_ITEMS_MAX });
+        }
+        let mut payload = Vec::with_capacity(count.min(r.remaining()));
+        for _ in 0..count {
+            payload.push(r.bytes("command", PAYLOAD_ITEM_BYTES_MAX)?.to_vec());
+        }
+        let health: BlockHealth = if flagged { r.get()? } else { BlockHealth::default() };
+        if flagged && health.is_empty() {
+            // One encoding per block: empty records are never flagged.
+            return Err(CodecError::Invalid {
+                what: "block health",
+                reason: "flagged but empty".into(),
+            });
+        }
         let mut b = Self {
             id: Digest::ZERO,
             epoch,
@@ -260,7 +292,7 @@ impl Decode for Block {
             justify,
             timestamp_ms,
             payload,
-            health,
+            health: Box::new(health),
         };
         b.id = b.compute_id();
         Ok(b)
@@ -280,12 +312,13 @@ mod tests {
             let b = Block::new(c.epoch(), Round(1), Height(1), NodeId(0), qc.clone(), 5, payload);
             assert_eq!(b.encoded_len(), b.to_bytes().len());
             let with = b.clone().with_health(crate::BlockHealth {
-                participation: crate::VoterBitmap::empty(7),
+                timeouts: crate::VoterBitmap::empty(7),
                 failed: vec![(NodeId(2), 3)],
                 ..crate::BlockHealth::default()
             });
             assert_eq!(with.encoded_len(), with.to_bytes().len());
             assert_ne!(with.id(), b.id(), "the id covers the health records");
+            assert_eq!(Block::from_bytes(&with.to_bytes()).unwrap(), with);
         }
     }
 }

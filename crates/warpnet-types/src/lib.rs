@@ -28,7 +28,7 @@ pub use codec::{CodecError, Decode, Encode};
 pub use config::{ConfigError, ConsensusConfig, EpochStart, Participant, QuorumRule};
 pub use crypto::{PublicKey, SchemeId, Signature, Signer};
 pub use error::ValidationError;
-pub use health::{BlockHealth, HealthSummary, MemberHealth, Reputation};
+pub use health::{Attestation, BlockHealth, HealthSummary, LateVotes, MemberHealth, Reputation};
 pub use ids::{BlockId, Digest, Epoch, Height, NetworkId, NodeId, Round};
 pub use message::{
     EpochProofMsg, EpochRequest, MembershipGossip, MembershipMsg, Message, Proposal,

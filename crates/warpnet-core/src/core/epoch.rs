@@ -181,7 +181,6 @@ impl Core {
         self.carried = change.end.block().and_then(|b| b.health().summary.clone()).map(Arc::new);
         self.history.clear();
         self.health_cache.get_mut().clear();
-        self.dialed.clear();
         self.genesis_link = (genesis.parent(), genesis.height());
         self.write
             .commits

@@ -45,8 +45,8 @@ pub struct Recovery {
     /// M2 remembers them across a restart, so a late or replayed copy is not committed again.
     pub recent_commands: Vec<Vec<u8>>,
     /// The last committed blocks' health records, oldest first, ending with `committed`:
-    /// at least [`crate::health::window_len`] + 2 of them when the chain has that many (H3;
-    /// records of an earlier epoch are used only for its last summary, H5).
+    /// [`crate::health::history_len`] of them when the chain has that many (H3; records of an
+    /// earlier epoch are used only for its last summary, H5).
     pub history: Vec<crate::health::Record>,
 }
 
@@ -86,8 +86,15 @@ pub enum StartError {
 enum Outbound {
     Proposal(Sealed<Proposal>),
     /// To the next leader, and to the leader after it (H1: it records late votes).
-    Vote { to: NodeId, recorder: Option<NodeId>, vote: Sealed<Vote> },
-    Timeout { timeout: Sealed<Timeout>, tc: Option<TimeoutCertificate> },
+    Vote {
+        to: NodeId,
+        recorder: Option<NodeId>,
+        vote: Sealed<Vote>,
+    },
+    Timeout {
+        timeout: Sealed<Timeout>,
+        tc: Option<TimeoutCertificate>,
+    },
 }
 
 /// A snapshot of the replica's progress, for status pages, metrics and the simulator.
@@ -149,8 +156,6 @@ pub struct Core {
     mempool: Mempool,
     /// Members the transport reports unreachable (PM7).
     unreachable: std::collections::BTreeSet<NodeId>,
-    /// H2: when (core clock) the runtime last reported dialing each member successfully.
-    dialed: BTreeMap<NodeId, u64>,
     /// H3: committed records at and below the root, oldest first (this epoch's only).
     history: VecDeque<crate::health::Record>,
     /// H3: the health seen from each block a window recently ended at, with its height.
@@ -241,12 +246,8 @@ impl Core {
         mempool.remove_committed(recovery.recent_commands.iter());
         // H3, H5: this epoch's committed records, and the previous epoch's last summary.
         let epoch = config.epoch();
-        let carried = recovery
-            .history
-            .iter()
-            .rev()
-            .find(|r| r.epoch < epoch)
-            .and_then(|r| r.summary.clone());
+        let carried =
+            recovery.history.iter().rev().find(|r| r.epoch < epoch).and_then(|r| r.summary.clone());
         let history: VecDeque<_> = recovery
             .history
             .into_iter()
@@ -278,7 +279,6 @@ impl Core {
             evidence: Vec::new(),
             mempool,
             unreachable: std::collections::BTreeSet::new(),
-            dialed: BTreeMap::new(),
             history,
             health_cache: Default::default(),
             carried,
@@ -316,7 +316,6 @@ impl Core {
             Input::Tick => self.on_tick(),
             Input::Persisted { seq } => self.on_persisted(seq),
             Input::Reachability { peer, reachable } => self.on_reachability(peer, reachable),
-            Input::Dialed { peer } => self.on_dialed(peer),
         }
         self.finish()
     }

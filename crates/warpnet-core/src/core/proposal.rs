@@ -63,9 +63,10 @@ impl Core {
         let timestamp_ms = self.now_ms.max(parent.timestamp_ms());
         let height = parent.height().next();
         // H1, H2, H4, H5, LR2: what the block records about the committee's health.
-        let health = self.health_record(&parent, round, height, &payload);
-        let block = Block::new(self.config.epoch(), round, height, me, high_qc, timestamp_ms, payload)
-            .with_health(health);
+        let health = self.health_record(&parent, round, height, &payload, tc.as_ref());
+        let block =
+            Block::new(self.config.epoch(), round, height, me, high_qc, timestamp_ms, payload)
+                .with_health(health);
         let proposal = Proposal::sign(&self.config, block, tc, self.signer.as_ref());
         self.proposed_round = round;
         self.seen_proposals.insert((round, me), (proposal.block.id(), proposal.signature));
@@ -173,7 +174,7 @@ impl Core {
         }
         // P1 with LR3, LR2, H4, H5: its proposer leads this round after its parent, and it
         // records the blame and summary its ancestry gives.
-        if let Err(e) = self.check_health(&p.block) {
+        if let Err(e) = self.check_health(&p, own) {
             return self.reject(Some(from), e);
         }
         // EP1 + EP2: what the block may carry, given its place in the epoch.

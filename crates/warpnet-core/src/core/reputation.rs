@@ -1,12 +1,12 @@
 //! The replica's view of health and leader reputation: the committed history a window needs,
 //! the health seen from each block (cached), the leaders that follow from it (LR3), the health
-//! records a leader writes (H1, H2, H4, H5, LR2) and the checks a voter runs on them.
+//! records a leader writes (H1, H4, LR2) and the checks a voter runs on them.
 
 use std::sync::Arc;
 
-use warpnet_types::health::{summary_due, BlockHealth};
+use warpnet_types::health::{summary_due, BlockHealth, LateVotes};
 use warpnet_types::membership::Change;
-use warpnet_types::{Block, BlockId, Height, NodeId, PublicKey, Round, VoterBitmap};
+use warpnet_types::{Block, BlockId, Height, NodeId, Proposal, Round};
 
 use super::Core;
 use crate::health::{window_len, Health, Record};
@@ -16,10 +16,10 @@ use crate::io::Rejection;
 pub(super) const HEALTH_CACHE_MAX: usize = 256;
 
 impl Core {
-    /// Committed records kept below and at the root: a window, and the two blocks a leader's
+    /// Committed records kept at and below the root: a window, and the two blocks a leader's
     /// window may start below the root.
     pub(super) fn history_max(&self) -> usize {
-        window_len(self.config.total_nodes()) + 2
+        crate::health::history_len(self.config.total_nodes())
     }
 
     /// Records committed blocks of this epoch in the history the windows read.
@@ -78,6 +78,11 @@ impl Core {
             out.push(Record::of(b));
             cursor = b.parent();
         }
+        #[cfg(feature = "mutations")]
+        if self.params.mutation == Some(crate::params::Mutation::H3TreeOnly) {
+            out.reverse();
+            return end_height.map(|h| (h, out));
+        }
         match self.history.iter().rposition(|r| r.id == cursor) {
             Some(at) => {
                 end_height.get_or_insert(self.history[at].height);
@@ -89,8 +94,8 @@ impl Core {
                 }
             }
             None if end_height.is_none() => return None,
-            // A chain the history does not reach (never for a store's recovery): the window
-            // is what the tree holds.
+            // Below the root, a chain the history does not reach: only after a store handed
+            // back less history than `Recovery::history` asks for.
             None => {}
         }
         out.reverse();
@@ -120,12 +125,12 @@ impl Core {
     }
 
     /// Who gathers the votes for block `id` of `round` (the next leader, if the next block
-    /// extends it) and who records them two rounds ahead (H1: the leader after that).
+    /// extends it) and who records late ones (H1: the leader after that).
     pub(super) fn vote_targets(&self, id: BlockId, round: Round) -> (NodeId, Option<NodeId>) {
-        let collector = self
-            .leader_after(round.next(), id)
-            .unwrap_or_else(|| self.config.leader(round.next()));
-        let recorder = self.health_at(id).map(|h| h.leader(&self.config, Round(round.0 + 2), round.next()));
+        let collector =
+            self.leader_after(round.next(), id).unwrap_or_else(|| self.config.leader(round.next()));
+        let recorder =
+            self.health_at(id).map(|h| h.leader(&self.config, Round(round.0 + 2), round.next()));
         (collector, recorder.filter(|&r| r != collector))
     }
 
@@ -141,56 +146,52 @@ impl Core {
         (leader, next)
     }
 
-    /// H2: a member's advertised address was dialed successfully (an authenticated handshake).
-    pub(super) fn on_dialed(&mut self, peer: PublicKey) {
-        if let Some(id) = self.config.node_id_of(&peer).filter(|&p| Some(p) != self.me) {
-            self.dialed.insert(id, self.now_ms);
-        }
-    }
-
     /// What a leader records in a block of `round` at `height` extending `parent` (in the
-    /// tree): H1 the late votes for the grandparent, H2 whom it reached recently, LR2 the
-    /// blame for the failed rounds, H4/H5 the summary when due.
+    /// tree), with the TC that justifies the round if any: H1 the late votes for the
+    /// grandparent and the TC's signers, LR2 the blame for the failed rounds, H4 the summary
+    /// when due.
     pub(super) fn health_record(
         &mut self,
         parent: &Block,
         round: Round,
         height: Height,
         payload: &[Vec<u8>],
+        tc: Option<&warpnet_types::TimeoutCertificate>,
     ) -> BlockHealth {
-        let n = self.config.total_nodes();
-        let participation = if parent.round() > Round(0) {
-            let grandparent = parent.parent();
-            self.votes.recorded(&self.config, parent.justify().round(), grandparent)
+        let qc = parent.justify();
+        let late = if qc.round() > Round(0) {
+            let votes = self.votes.late_votes(&self.config, qc.round(), qc.block_id(), qc.voters());
+            (!votes.is_empty()).then(|| LateVotes {
+                round: qc.round(),
+                block_id: qc.block_id(),
+                votes,
+            })
         } else {
-            VoterBitmap::default()
+            None
         };
-        let fresh = self.params.reach_fresh_ms;
-        let now = self.now_ms;
-        let reached: Vec<NodeId> = self
-            .dialed
-            .iter()
-            .filter(|(_, &at)| now.saturating_sub(at) <= fresh)
-            .map(|(&id, _)| id)
-            .collect();
-        let reached = VoterBitmap::from_ids(n, &reached).unwrap_or_default();
+        let timeouts = tc.map(|tc| tc.signers().clone()).unwrap_or_default();
         let Some(health) = self.health_at(parent.parent()) else {
-            return BlockHealth { participation, reached, ..BlockHealth::default() };
+            return BlockHealth { late, timeouts, ..BlockHealth::default() };
         };
         let failed = health.blame(&self.config, parent.round(), round);
         let summary = summary_wanted(height, payload).then(|| health.summary.clone());
-        BlockHealth { participation, reached, failed, summary }
+        BlockHealth { late, timeouts, attestations: Vec::new(), failed, summary }
     }
 
-    /// P1, LR2–LR3, H4–H5 for a proposal whose parent is in the tree: its proposer leads its
-    /// round after that parent, and its blame and summary are what the parent's ancestry gives.
-    pub(super) fn check_health(&self, block: &Block) -> Result<(), Rejection> {
-        let Some((parent_round, grandparent)) = self.round_and_parent(block.parent()) else {
+    /// P1, H1, LR2, LR3, H4 for a proposal whose parent is in the tree: its proposer leads its
+    /// round after that parent; its late votes are valid votes for the grandparent that the
+    /// parent's QC lacks; its timeout signers are its TC's; its blame and summary are what the
+    /// parent's ancestry gives. `own`: our own proposal (its signatures are ours to trust).
+    pub(super) fn check_health(&self, p: &Proposal, own: bool) -> Result<(), Rejection> {
+        let block = &p.block;
+        let (round, height) = (block.round(), block.height());
+        let Some(parent) = self.tree.get(&block.parent()) else {
             return Ok(()); // not attached: checked once it is
         };
-        let Some(health) = self.health_at(grandparent) else { return Ok(()) };
-        let round = block.round();
-        let leader = health.leader(&self.config, round, parent_round);
+        let Some(health) = self.health_at(parent.parent()) else {
+            return Err(Rejection::HealthRecord { what: "ancestry (unknown here)", height });
+        };
+        let leader = health.leader(&self.config, round, parent.round());
         if block.proposer() != leader {
             return Err(Rejection::NotLeader { round, proposer: block.proposer(), leader });
         }
@@ -198,23 +199,46 @@ impl Core {
         if self.params.mutation == Some(crate::params::Mutation::HealthUnchecked) {
             return Ok(());
         }
-        let height = block.height();
-        if block.health().failed != health.blame(&self.config, parent_round, round) {
+        let records = block.health();
+        if let Some(late) = &records.late {
+            // H1: for the grandparent, from members its QC lacks.
+            let qc = parent.justify();
+            let target = (late.round, late.block_id) == (qc.round(), qc.block_id());
+            if !target || late.votes.iter().any(|(id, _)| qc.voters().contains(*id)) {
+                return Err(Rejection::HealthRecord { what: "late votes", height });
+            }
+        }
+        let tc_signers = p.tc.as_ref().map(|tc| tc.signers().clone()).unwrap_or_default();
+        if records.timeouts != tc_signers {
+            return Err(Rejection::HealthRecord { what: "timeout signers", height });
+        }
+        if records.failed != health.blame(&self.config, parent.round(), round) {
             return Err(Rejection::HealthRecord { what: "failed rounds", height });
         }
         let expected = summary_wanted(height, block.payload()).then_some(&health.summary);
-        if block.health().summary.as_ref() != expected {
+        if records.summary.as_ref() != expected {
             return Err(Rejection::HealthRecord { what: "health summary", height });
+        }
+        if !records.attestations.is_empty() {
+            return Err(Rejection::HealthRecord { what: "attestations", height });
+        }
+        if !own {
+            records.validate_signatures(&self.config)?;
         }
         Ok(())
     }
 
     /// The health seen from the last committed block, with its height: what the node publishes
-    /// (every honest replica computes the same for the same committed height).
+    /// (every honest replica computes the same for the same committed block).
     pub fn committed_health(&self) -> Option<(Height, Arc<Health>)> {
         let root = self.tree.root();
         let (id, height) = (root.id(), root.height());
         self.health_at(id).map(|h| (height, h))
+    }
+
+    /// The health seen from block `id` of this epoch, if it is held (tree or recent history).
+    pub fn health_seen_from(&self, id: BlockId) -> Option<Arc<Health>> {
+        self.health_at(id)
     }
 
     /// The leader of `round` for a block extending `parent`, as this replica computes it
@@ -224,8 +248,8 @@ impl Core {
     }
 }
 
-/// H4, H5: a block carries the summary every `SUMMARY_INTERVAL` heights and when it carries a
-/// membership change (it may end the epoch, whose end proof then proves its final health).
+/// H4: a block carries the summary every `SUMMARY_INTERVAL` heights and when it carries a
+/// committee change (it may end the epoch, whose end proof then proves its final health, H5).
 fn summary_wanted(height: Height, payload: &[Vec<u8>]) -> bool {
     summary_due(height) || payload.iter().any(|c| Change::from_command(c).is_some())
 }

@@ -26,6 +26,9 @@ pub const TAG_ENDORSE: &[u8] = b"warpnet/v1/endorse";
 /// A member's own update of its addresses or public flag: (network, epoch, member, nonce).
 pub const TAG_UPDATE: &[u8] = b"warpnet/v1/update";
 
+/// A member's reachability attestation (H2): (network, epoch, attester, time, members reached).
+pub const TAG_REACH: &[u8] = b"warpnet/v1/reach";
+
 /// All tags, for the test that proves they are distinct.
 pub const ALL: &[&[u8]] = &[
     TAG_BLOCK,
@@ -38,6 +41,7 @@ pub const ALL: &[&[u8]] = &[
     TAG_POSSESSION,
     TAG_ENDORSE,
     TAG_UPDATE,
+    TAG_REACH,
 ];
 
 /// Starts the bytes to be signed for one kind: the length-prefixed tag, then the network.
