@@ -180,6 +180,7 @@ impl Core {
         // H5: the ended epoch's last summary fills in while this one's window is short.
         self.carried = change.end.block().and_then(|b| b.health().summary.clone()).map(Arc::new);
         self.history.clear();
+        self.history.push_back(crate::health::Record::of(&genesis));
         self.health_cache.get_mut().clear();
         self.genesis_link = (genesis.parent(), genesis.height());
         self.write

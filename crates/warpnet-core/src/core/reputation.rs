@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use warpnet_types::health::{summary_due, BlockHealth, LateVotes};
 use warpnet_types::membership::Change;
-use warpnet_types::{Block, BlockId, Height, NodeId, Proposal, Round};
+use warpnet_types::{Block, BlockId, Height, NodeId, Proposal, Round, VoterBitmap};
 
 use super::Core;
 use crate::health::{window_len, Health, Record};
@@ -112,9 +112,8 @@ impl Core {
 
     /// LR3: the leader of `round` for a block extending `parent`. `None` if `parent` is unknown.
     pub(super) fn leader_after(&self, round: Round, parent: BlockId) -> Option<NodeId> {
-        let (parent_round, grandparent) = self.round_and_parent(parent)?;
-        let health = self.health_at(grandparent)?;
-        Some(health.leader(&self.config, round, parent_round))
+        let (_, grandparent) = self.round_and_parent(parent)?;
+        Some(self.health_at(grandparent)?.leader(&self.config, round))
     }
 
     /// The leader of our current round, as our highest certified block says (L1 if unknown).
@@ -129,8 +128,7 @@ impl Core {
     pub(super) fn vote_targets(&self, id: BlockId, round: Round) -> (NodeId, Option<NodeId>) {
         let collector =
             self.leader_after(round.next(), id).unwrap_or_else(|| self.config.leader(round.next()));
-        let recorder =
-            self.health_at(id).map(|h| h.leader(&self.config, Round(round.0 + 2), round.next()));
+        let recorder = self.health_at(id).map(|h| h.leader(&self.config, Round(round.0 + 2)));
         (collector, recorder.filter(|&r| r != collector))
     }
 
@@ -141,7 +139,7 @@ impl Core {
         let leader = self.leader_after(round, parent).unwrap_or_else(|| self.config.leader(round));
         let next = self
             .health_at(parent)
-            .map(|h| h.leader(&self.config, round.next(), round))
+            .map(|h| h.leader(&self.config, round.next()))
             .unwrap_or_else(|| self.config.leader(round.next()));
         (leader, next)
     }
@@ -183,36 +181,54 @@ impl Core {
     /// parent's QC lacks; its timeout signers are its TC's; its blame and summary are what the
     /// parent's ancestry gives. `own`: our own proposal (its signatures are ours to trust).
     pub(super) fn check_health(&self, p: &Proposal, own: bool) -> Result<(), Rejection> {
-        let block = &p.block;
-        let (round, height) = (block.round(), block.height());
-        let Some(parent) = self.tree.get(&block.parent()) else {
+        if !self.tree.contains(&p.block.parent()) {
             return Ok(()); // not attached: checked once it is
-        };
-        let Some(health) = self.health_at(parent.parent()) else {
-            return Err(Rejection::HealthRecord { what: "ancestry (unknown here)", height });
-        };
-        let leader = health.leader(&self.config, round, parent.round());
+        }
+        let height = p.block.height();
+        let tc_signers = p.tc.as_ref().map(|tc| tc.signers().clone()).unwrap_or_default();
+        if p.block.health().timeouts != tc_signers {
+            return Err(Rejection::HealthRecord { what: "timeout signers", height });
+        }
+        self.check_records(&p.block, !own, true)
+    }
+
+    /// What a committed block must record, checked again from this replica's chain (the
+    /// simulator's audit of what voters let through): `None` when its ancestry is no longer
+    /// held here.
+    pub fn audit(&self, block: &Block) -> Option<Result<(), Rejection>> {
+        self.parent_view(block.parent())?;
+        Some(self.check_records(block, true, false))
+    }
+
+    /// P1, H1, LR2, LR3, H4 from the block's ancestry (see [`Core::check_health`]); `voter`:
+    /// checking a proposal before voting (the only check a mutation may switch off).
+    fn check_records(
+        &self,
+        block: &Block,
+        signatures: bool,
+        #[cfg_attr(not(feature = "mutations"), allow(unused_variables))] voter: bool,
+    ) -> Result<(), Rejection> {
+        let (round, height) = (block.round(), block.height());
+        let unknown = Rejection::HealthRecord { what: "ancestry (unknown here)", height };
+        let parent = self.parent_view(block.parent()).ok_or(unknown.clone())?;
+        let health = self.health_at(parent.parent).ok_or(unknown)?;
+        let leader = health.leader(&self.config, round);
         if block.proposer() != leader {
             return Err(Rejection::NotLeader { round, proposer: block.proposer(), leader });
         }
         #[cfg(feature = "mutations")]
-        if self.params.mutation == Some(crate::params::Mutation::HealthUnchecked) {
+        if self.params.mutation == Some(crate::params::Mutation::HealthUnchecked) && voter {
             return Ok(());
         }
         let records = block.health();
         if let Some(late) = &records.late {
             // H1: for the grandparent, from members its QC lacks.
-            let qc = parent.justify();
-            let target = (late.round, late.block_id) == (qc.round(), qc.block_id());
-            if !target || late.votes.iter().any(|(id, _)| qc.voters().contains(*id)) {
+            let target = (late.round, late.block_id) == (parent.qc_round, parent.parent);
+            if !target || late.votes.iter().any(|(id, _)| parent.qc_voters.contains(*id)) {
                 return Err(Rejection::HealthRecord { what: "late votes", height });
             }
         }
-        let tc_signers = p.tc.as_ref().map(|tc| tc.signers().clone()).unwrap_or_default();
-        if records.timeouts != tc_signers {
-            return Err(Rejection::HealthRecord { what: "timeout signers", height });
-        }
-        if records.failed != health.blame(&self.config, parent.round(), round) {
+        if records.failed != health.blame(&self.config, parent.round, round) {
             return Err(Rejection::HealthRecord { what: "failed rounds", height });
         }
         let expected = summary_wanted(height, block.payload()).then_some(&health.summary);
@@ -222,10 +238,29 @@ impl Core {
         if !records.attestations.is_empty() {
             return Err(Rejection::HealthRecord { what: "attestations", height });
         }
-        if !own {
+        if signatures {
             records.validate_signatures(&self.config)?;
         }
         Ok(())
+    }
+
+    /// What a child's records depend on of its parent `id` (from the tree or the history).
+    fn parent_view(&self, id: BlockId) -> Option<ParentView> {
+        if let Some(b) = self.tree.get(&id) {
+            let qc = b.justify();
+            return Some(ParentView {
+                round: b.round(),
+                parent: b.parent(),
+                qc_round: qc.round(),
+                qc_voters: qc.voters().clone(),
+            });
+        }
+        self.history.iter().rev().find(|r| r.id == id).map(|r| ParentView {
+            round: r.round,
+            parent: r.parent,
+            qc_round: r.parent_round,
+            qc_voters: r.voters.clone(),
+        })
     }
 
     /// The health seen from the last committed block, with its height: what the node publishes
@@ -246,6 +281,15 @@ impl Core {
     pub fn leader_of(&self, round: Round, parent: BlockId) -> Option<NodeId> {
         self.leader_after(round, parent)
     }
+}
+
+/// What a child's health records depend on of its parent.
+struct ParentView {
+    round: Round,
+    /// The parent's parent (the block its QC certifies).
+    parent: BlockId,
+    qc_round: Round,
+    qc_voters: VoterBitmap,
 }
 
 /// H4: a block carries the summary every `SUMMARY_INTERVAL` heights and when it carries a

@@ -31,10 +31,12 @@ pub fn window_len(n: usize) -> usize {
     WINDOW_MIN.max(4 * n)
 }
 
-/// H3: committed blocks a store hands back in `Recovery::history` for a committee of `n`: a
-/// window, and the two blocks below the root a leader's window may start at.
+/// H3: committed blocks kept below the tree's root, and handed back by a store in
+/// `Recovery::history`, for a committee of `n`: a window, the block below the root a
+/// leader's window may end at (a proposal's grandparent), and three more, so the records of
+/// the last three committed blocks can still be audited (`Core::audit`).
 pub fn history_len(n: usize) -> usize {
-    window_len(n) + 2
+    window_len(n) + 4
 }
 
 /// H3: a member is online when a signature of it is recorded in this many of the window's
@@ -45,11 +47,12 @@ pub fn online_len(n: usize) -> usize {
     4.max(2 * faulty_nodes(n) + 3)
 }
 
-/// LR4: a round this far above its parent's (every eligible member failed twice, and then
-/// some) is led by L1 over every self-declared public member, so a stale eligible set whose
-/// members are all gone cannot stop the chain.
+/// LR4: a round this far above the round of the block its health is seen from (a leader's
+/// grandparent, normally two rounds below it: every eligible member then failed twice, and
+/// then some) is led by L1 over every self-declared public member, and so is the collection
+/// of its votes: an eligible set whose members are all gone cannot stop the chain.
 pub fn escape_rounds(eligible: usize) -> u64 {
-    2 * eligible as u64 + 2
+    2 * eligible as u64 + 4
 }
 
 /// What health needs of one block (kept for committed blocks below the tree's root).
@@ -105,6 +108,8 @@ pub struct Health {
     pub summary: HealthSummary,
     /// LR1, LR2: the members leaders are drawn from, ascending.
     pub eligible: Vec<NodeId>,
+    /// The round of the block it is seen from (LR4 counts from it).
+    pub anchor: Round,
 }
 
 /// What the window says of one member.
@@ -215,7 +220,8 @@ impl Health {
                 }
             })
             .collect();
-        Self::rank(config, members, &tally, short, carried, (end, window.len()))
+        let anchor = window.last().map_or(Round(0), |r| r.round);
+        Self::rank(config, members, &tally, short, carried, (end, window.len(), anchor))
     }
 
     /// LR1, LR2: who may lead, and how reputation sees each member.
@@ -225,15 +231,16 @@ impl Health {
         tally: &[Tally],
         short: bool,
         carried: Option<&HealthSummary>,
-        (end, blocks): (Height, usize),
+        (end, blocks, anchor): (Height, usize, Round),
     ) -> Self {
         let n = members.len();
         let unfit = |x: usize| -> Option<Reputation> {
             let (m, t) = (&members[x], &tally[x]);
-            // LR2a: offline (early in an epoch: offline in the last one and not seen since).
+            // LR2a: offline (early in an epoch: skipped as offline in the last one, H5, and
+            // not seen since).
             let carried_offline = carried
                 .and_then(|c| c.member(&m.public_key))
-                .is_some_and(|c| !c.online && t.last_seen.is_none());
+                .is_some_and(|c| c.reputation == Reputation::Offline && t.last_seen.is_none());
             if (!short && !m.online) || (short && carried_offline) {
                 return Some(Reputation::Offline);
             }
@@ -279,12 +286,13 @@ impl Health {
             fallback: tier > 0,
             members,
         };
-        Self { summary, eligible }
+        Self { summary, eligible, anchor }
     }
 
-    /// LR3 (and LR4): the leader of `round` for a block whose parent is of `parent_round`.
-    pub fn leader(&self, config: &ConsensusConfig, round: Round, parent_round: Round) -> NodeId {
-        if round.0 > parent_round.0.saturating_add(escape_rounds(self.eligible.len())) {
+    /// LR3 (and LR4): the leader of `round` for a block whose grandparent this health is
+    /// seen from.
+    pub fn leader(&self, config: &ConsensusConfig, round: Round) -> NodeId {
+        if round.0 > self.anchor.0.saturating_add(escape_rounds(self.eligible.len())) {
             return config.leader(round);
         }
         config.rotate(round, &self.eligible)
@@ -300,7 +308,7 @@ impl Health {
     ) -> Vec<(NodeId, u32)> {
         let mut counts = BTreeMap::<NodeId, u32>::new();
         for r in parent_round.0.saturating_add(1)..round.0 {
-            *counts.entry(self.leader(config, Round(r), parent_round)).or_default() += 1;
+            *counts.entry(self.leader(config, Round(r))).or_default() += 1;
         }
         counts.into_iter().collect()
     }

@@ -4,12 +4,14 @@
 mod agreement;
 mod chain_growth;
 mod committed_once;
+mod health_agreement;
 mod liveness;
 mod no_double_vote;
 
 pub use agreement::Agreement;
 pub use chain_growth::ChainGrowth;
 pub use committed_once::CommittedOnce;
+pub use health_agreement::HealthAgreement;
 pub use liveness::Liveness;
 pub use no_double_vote::NoDoubleVote;
 
@@ -33,6 +35,7 @@ pub struct Invariants {
     pub agreement: Agreement,
     pub chain_growth: ChainGrowth,
     pub committed_once: CommittedOnce,
+    pub health_agreement: HealthAgreement,
     pub no_double_vote: NoDoubleVote,
     pub liveness: Liveness,
     pub violations: Vec<Violation>,

@@ -118,6 +118,34 @@ impl World {
             let v = self.inv.committed_once.on_commit(idx, h, c.block.payload(), now);
             self.inv.record(v);
             self.inv.liveness.on_commit(idx, c.block.payload());
+            self.check_health(idx, &c.block);
+        }
+    }
+
+    /// H3 and the health records: an honest replica's health seen from each block it commits
+    /// must match every other honest replica's (health agreement), and what the block records
+    /// must be what its ancestry gives (health records: what voters let through).
+    fn check_health(&mut self, idx: usize, block: &warpnet_types::Block) {
+        let Some(core) = self.replicas[idx].core.as_ref() else { return };
+        if block.epoch() != core.config().epoch() || block.round() == warpnet_types::Round(0) {
+            return; // the epoch ended in this step: its history is gone with it
+        }
+        if block.height().0 + 2 < core.status().committed_height.0 {
+            // Committed in a batch: its window may reach below the history the core keeps
+            // (`warpnet_core::health::history_len`); other replicas check it.
+            return;
+        }
+        let now = self.now;
+        if let Some(health) = core.health_seen_from(block.id()) {
+            let v = self.inv.health_agreement.on_commit(idx, block.id(), health, now);
+            self.inv.record(v);
+        }
+        if let Some(Err(e)) = core.audit(block) {
+            self.inv.record(Some(Violation {
+                invariant: "health-records",
+                at_ms: now,
+                detail: format!("replica {idx} committed {block:?}, whose records are wrong: {e}"),
+            }));
         }
     }
 
