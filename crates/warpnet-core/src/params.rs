@@ -24,8 +24,9 @@ pub enum Mutation {
     /// H1, LR2, H4 unchecked: voters accept any late votes, blame and summary a leader writes
     /// (the leader check of P1 stays).
     HealthUnchecked,
-    /// H3 without the committed history: a window stops at the tree's root, so replicas whose
-    /// roots differ (one restarted) see different health for the same block.
+    /// H3 without the committed history: a window stops at the tree's root (a block below it
+    /// sees only itself), so replicas whose roots differ see different health for the same
+    /// block.
     H3TreeOnly,
 }
 

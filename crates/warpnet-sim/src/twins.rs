@@ -72,6 +72,8 @@ pub fn config(
         payloads: 8,
         liveness_payloads: if check_liveness { 2 } else { 0 },
         liveness_bound_ms: 60_000,
+        liveness_spread_ms: 10,
+        late_fault: None,
         max_steps: 300_000,
         spares: 0,
         membership: Vec::new(),

@@ -172,13 +172,13 @@ impl Core {
             self.pending.insert(round, (from, p));
             return;
         }
-        // P1 with LR3, LR2, H4, H5: its proposer leads this round after its parent, and it
-        // records the blame and summary its ancestry gives.
-        if let Err(e) = self.check_health(&p, own) {
-            return self.reject(Some(from), e);
-        }
         // EP1 + EP2: what the block may carry, given its place in the epoch.
         if let Err(e) = self.check_reconfiguration(&p.block) {
+            return self.reject(Some(from), e);
+        }
+        // P1 with LR3; H1, LR2, H4: its proposer leads this round after its parent, and it
+        // records what its ancestry and its TC give.
+        if let Err(e) = self.check_health(&p, own) {
             return self.reject(Some(from), e);
         }
         match self.tree.insert(p.block.clone()) {

@@ -79,15 +79,14 @@ impl Core {
             cursor = b.parent();
         }
         #[cfg(feature = "mutations")]
-        if self.params.mutation == Some(crate::params::Mutation::H3TreeOnly) {
-            out.reverse();
-            return end_height.map(|h| (h, out));
-        }
+        let tree_only = self.params.mutation == Some(crate::params::Mutation::H3TreeOnly);
+        #[cfg(not(feature = "mutations"))]
+        let tree_only = false;
         match self.history.iter().rposition(|r| r.id == cursor) {
             Some(at) => {
                 end_height.get_or_insert(self.history[at].height);
                 for r in self.history.range(..=at).rev() {
-                    if r.round == Round(0) || out.len() == max {
+                    if r.round == Round(0) || out.len() == max || (tree_only && !out.is_empty()) {
                         break;
                     }
                     out.push(r.clone());

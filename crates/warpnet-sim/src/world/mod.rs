@@ -12,7 +12,10 @@ use warpnet_types::{
 };
 
 use crate::byzantine::Byzantine;
-use crate::config::{Behavior, SimConfig};
+use crate::config::{Behavior, LateFault, SimConfig};
+
+/// Fairness is watched from this long after GST: replicas that restarted there catch up first.
+const FAIRNESS_SETTLE_MS: u64 = 1_000;
 use crate::invariants::{Invariants, Violation};
 use crate::rng::Rng;
 use crate::storage::Disk;
@@ -129,6 +132,8 @@ pub struct World {
     /// Every replica has started once (reports begin then).
     booted: bool,
     twins: Option<TwinsSchedule>,
+    /// A replica cut off by a late fault, until when.
+    cut: Option<(usize, u64)>,
     after_gst: bool,
     stats: Stats,
 }
@@ -225,6 +230,7 @@ impl World {
             reported: Vec::new(),
             booted: false,
             twins,
+            cut: None,
             after_gst: false,
             stats: Stats::default(),
         }
@@ -308,18 +314,30 @@ impl World {
             }
             self.dispatch(s.event);
             if self.after_gst {
-                if self.inv.liveness.done() {
+                if self.inv.liveness.done() && self.inv.reputation.done() {
                     break;
                 }
                 if let Some(v) = self.inv.liveness.check(self.now) {
                     self.inv.record(Some(v));
                     break;
                 }
+                if self.now >= self.inv.liveness.deadline_ms {
+                    if let Some(v) = self.inv.reputation.check(self.now) {
+                        self.inv.record(Some(v));
+                        break;
+                    }
+                }
             }
             if !self.inv.violations.is_empty() {
                 break;
             }
         }
+        self.stats.late_fault_failed_rounds = self.inv.reputation.failed_rounds;
+        self.stats.late_fault_all_failed_rounds = self.inv.reputation.all_failed_rounds;
+        self.stats.late_fault_blocks = self.inv.reputation.blocks;
+        self.stats.late_fault_led_after = self.inv.reputation.led_after;
+        self.stats.longest_skip = self.inv.fairness.longest;
+        self.stats.health_checked_blocks = self.inv.health_agreement.blocks();
         Report {
             seed: self.cfg.seed,
             nodes: self.cfg.nodes,
@@ -510,7 +528,9 @@ impl World {
                 self.boot(idx);
             }
         }
+        self.late_fault();
         self.sync_reports();
+        self.inv.fairness.from_ms = Some(self.now + FAIRNESS_SETTLE_MS);
         let honest: Vec<usize> = (0..self.replicas.len())
             .filter(|&i| self.honest(i) && !self.replicas[i].gone)
             .collect();
@@ -530,8 +550,41 @@ impl World {
             }
             // A client submits to one honest member; it must reach a block by that member's turn.
             let replica = members[self.rng.index(members.len())];
-            self.schedule(self.now + 1 + i as u64 * 5, Event::Payload { replica, cmd });
+            let spread = self.cfg.liveness_spread_ms / self.cfg.liveness_payloads.max(1) as u64;
+            self.schedule(self.now + 1 + i as u64 * spread, Event::Payload { replica, cmd });
         }
+    }
+
+    /// The late fault, as GST begins (see [`crate::config::LateFault`]).
+    fn late_fault(&mut self) {
+        let Some(fault) = self.cfg.late_fault else { return };
+        let idx = fault.replica();
+        let heal_at = match fault {
+            LateFault::Stop(_) => {
+                let r = &mut self.replicas[idx];
+                r.gone = true;
+                r.core = None;
+                r.disk.crash();
+                r.incarnation += 1;
+                r.wake = None;
+                None
+            }
+            LateFault::Cut { for_ms, .. } => {
+                self.cut = Some((idx, self.now + for_ms));
+                Some(self.now + for_ms)
+            }
+        };
+        let key = self.replicas[idx].key;
+        self.inv.reputation.start(key, self.now, heal_at);
+    }
+
+    /// Honest replicas that run and are not under the late fault: those fairness watches.
+    pub(super) fn fair_keys(&self) -> Vec<PublicKey> {
+        let faulty = self.cfg.late_fault.map(LateFault::replica);
+        (0..self.replicas.len())
+            .filter(|&i| self.honest(i) && !self.replicas[i].gone && Some(i) != faulty)
+            .map(|i| self.replicas[i].key)
+            .collect()
     }
 
     fn step(&mut self, idx: usize, input: Input) {
