@@ -180,8 +180,12 @@ pub enum Rejection {
     NotMember { kind: &'static str },
     #[error("membership command does not decode: {0}")]
     MalformedChange(String),
-    #[error("block at height {height} records {what} that its ancestry does not give (LR2, H4)")]
+    #[error("block at height {height}: its {what} are not what its ancestry and its TC give (H1, LR2, H4)")]
     HealthRecord { what: &'static str, height: warpnet_types::Height },
+    #[error(
+        "block at height {height} extends blocks whose health this replica does not hold (H3)"
+    )]
+    UnknownAncestry { height: warpnet_types::Height },
 }
 
 impl Rejection {
@@ -209,6 +213,7 @@ impl Rejection {
             Rejection::NotMember { .. } => "not_member",
             Rejection::MalformedChange(_) => "malformed_change",
             Rejection::HealthRecord { .. } => "health_record",
+            Rejection::UnknownAncestry { .. } => "unknown_ancestry",
         }
     }
 }

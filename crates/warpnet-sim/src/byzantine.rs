@@ -370,7 +370,7 @@ impl Byzantine {
                 ]
             }
             Behavior::Malformed => self.malformed(config, me, signer, status.round),
-            Behavior::RogueProposer if config.leader(status.round) != me => {
+            Behavior::RogueProposer if status.leader != me => {
                 vec![out(
                     Target::All,
                     &Message::Proposal(proposal(

@@ -208,7 +208,7 @@ impl Core {
         #[cfg_attr(not(feature = "mutations"), allow(unused_variables))] voter: bool,
     ) -> Result<(), Rejection> {
         let (round, height) = (block.round(), block.height());
-        let unknown = Rejection::HealthRecord { what: "ancestry (unknown here)", height };
+        let unknown = Rejection::UnknownAncestry { height };
         let parent = self.parent_view(block.parent()).ok_or(unknown.clone())?;
         let health = self.health_at(parent.parent).ok_or(unknown)?;
         let leader = health.leader(&self.config, round);

@@ -232,9 +232,17 @@ impl World {
                     self.schedule_membership(at + 1);
                 }
                 if self.cfg.handover_faults {
-                    // The first leader of the new epoch crashes as the epoch begins.
-                    let leader =
-                        next.public_key(next.leader(warpnet_types::Round(1))).ok().copied();
+                    // The first leader of the new epoch crashes as the epoch begins (LR3: as
+                    // the health carried from the ended epoch names it, H5).
+                    let carried = change.end.block().and_then(|b| b.health().summary.clone());
+                    let health = warpnet_core::health::Health::compute(
+                        next,
+                        &[],
+                        warpnet_types::Height(0),
+                        carried.as_ref(),
+                    );
+                    let first = health.leader(next, warpnet_types::Round(1));
+                    let leader = next.public_key(first).ok().copied();
                     if let Some(i) =
                         (0..self.replicas.len()).find(|&i| Some(self.replicas[i].key) == leader)
                     {
