@@ -60,6 +60,7 @@ fn validate(m: &Message) {
         Message::Proposal(p) => p.validate(c),
         Message::Vote(v) => v.validate(c),
         Message::Timeout(t) => t.validate(c),
+        Message::Attestation(a) => a.validate(c),
         Message::SyncRequest(_) | Message::Commands(_) | Message::EpochRequest(_) => Ok(()),
         Message::EpochProof(p) => {
             // Ends are checked link by link from the committee; the latest commit against it.

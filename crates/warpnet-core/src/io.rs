@@ -47,6 +47,10 @@ pub enum Input {
     /// Only timing depends on it: a report can only bring the current round's timer forward,
     /// never push it back, and never touches safety.
     Reachability { peer: PublicKey, reachable: bool },
+    /// H2: the members whose advertised p2p address the runtime dialed recently, completing an
+    /// authenticated handshake with the member it expected there (a reachability probe). A
+    /// member signs an attestation of them and sends it to every member; leaders record it.
+    Reached { peers: Vec<PublicKey> },
 }
 
 /// One durable write: everything a step asks to persist. The runtime makes it durable

@@ -24,6 +24,8 @@ pub enum Mutation {
     /// H1, LR2, H4 unchecked: voters accept any late votes, blame and summary a leader writes
     /// (the leader check of P1 stays).
     HealthUnchecked,
+    /// H2 weakened: one attester is enough to make a member verified public (not a quorum).
+    H2OneAttester,
     /// H3 without the committed history: a window stops at the tree's root (a block below it
     /// sees only itself), so replicas whose roots differ see different health for the same
     /// block.

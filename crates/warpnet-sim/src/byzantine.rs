@@ -257,6 +257,14 @@ impl Byzantine {
                         &Message::Proposal(rerecord(config, signer, &p, health)),
                     ));
                 }
+                (Behavior::FalseAttester, Message::Attestation(a)) => {
+                    let everyone: Vec<NodeId> = (0..n).map(NodeId).filter(|&id| id != me).collect();
+                    let reached = VoterBitmap::from_ids(n as usize, &everyone)
+                        .unwrap_or_else(|_| a.reached.clone());
+                    let lie =
+                        warpnet_types::Attestation::sign(config, me, a.at_ms, reached, signer);
+                    result.push(out(target, &Message::Attestation(lie)));
+                }
                 (Behavior::DoubleVoter, Message::Vote(v)) => {
                     let fake = Digest::hash(b"fake", &self.rng.next_u64().to_le_bytes());
                     let v2 = raw_vote(config, me, signer, v.round, fake);

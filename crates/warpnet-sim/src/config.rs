@@ -45,10 +45,12 @@ pub enum Behavior {
     /// As leader, writes false health records: blames a member that did not fail, records a
     /// late vote with a forged signature, or a summary that is not its ancestry's (H1, LR2, H4).
     HealthLiar,
+    /// Attests that it reached every member, reachable or not (H2).
+    FalseAttester,
 }
 
 impl Behavior {
-    pub const ALL: [Behavior; 16] = [
+    pub const ALL: [Behavior; 17] = [
         Behavior::Silent,
         Behavior::EquivocatingProposer,
         Behavior::DoubleVoter,
@@ -65,6 +67,7 @@ impl Behavior {
         Behavior::Reconfigurer,
         Behavior::VoteDropper,
         Behavior::HealthLiar,
+        Behavior::FalseAttester,
     ];
 }
 
@@ -144,6 +147,9 @@ pub struct SimConfig {
     pub liveness_spread_ms: u64,
     /// A fault from GST on (leader reputation's scenarios); `None` in random runs.
     pub late_fault: Option<LateFault>,
+    /// Replicas no one can dial at their advertised address (behind a NAT, a wrong address):
+    /// they dial out and take part, but are never attested reachable (H2).
+    pub undialable: Vec<usize>,
     pub max_steps: u64,
     /// Replicas outside the first committee, following the chain until admitted.
     pub spares: usize,
@@ -235,6 +241,7 @@ impl SimConfig {
             liveness_bound_ms: 60_000,
             liveness_spread_ms: 20,
             late_fault: None,
+            undialable: Vec::new(),
             max_steps: o.steps.unwrap_or(400_000),
             spares,
             membership,
@@ -242,6 +249,19 @@ impl SimConfig {
             handover_faults: false,
         }
         .with_handover_faults_if_tolerated(rng.chance(0.2))
+        .with_undialable(&mut rng)
+    }
+
+    /// H2: one member no one can dial in a fifth of the runs, every member in one in twenty
+    /// (then no member is verified public: LR1's fallback).
+    fn with_undialable(mut self, rng: &mut Rng) -> Self {
+        let draw = rng.range(0, 99);
+        self.undialable = match draw {
+            0..=4 => (0..self.nodes).collect(),
+            5..=24 => vec![rng.index(self.nodes)],
+            _ => Vec::new(),
+        };
+        self
     }
 
     /// The smallest committee the changes leave on the way (the first included).

@@ -74,6 +74,7 @@ pub fn config(
         liveness_bound_ms: 60_000,
         liveness_spread_ms: 10,
         late_fault: None,
+        undialable: Vec::new(),
         max_steps: 300_000,
         spares: 0,
         membership: Vec::new(),

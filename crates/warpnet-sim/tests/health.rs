@@ -146,3 +146,66 @@ fn false_health_records_are_refused_by_voters() {
     }
     assert!(refused > 0, "the liar's blocks were refused");
 }
+
+/// A fault-free run of `nodes` members (none Byzantine unless `byzantine` says), whose
+/// liveness phase lasts two seconds, with the replicas in `undialable` unreachable at their
+/// advertised address.
+fn reachability(
+    seed: u64,
+    nodes: usize,
+    byzantine: Option<Behavior>,
+    undialable: Vec<usize>,
+) -> Report {
+    let o = Overrides {
+        nodes: Some(nodes),
+        byzantine: Some(usize::from(byzantine.is_some())),
+        behavior: byzantine,
+        changes: Some(false),
+        ..Overrides::default()
+    };
+    let mut cfg = SimConfig::random(seed, &o);
+    cfg.faults.loss = 0.0;
+    cfg.faults.partitions = false;
+    cfg.faults.crashes = 0;
+    cfg.handover_faults = false;
+    cfg.liveness_payloads = 20;
+    cfg.liveness_spread_ms = 2_000;
+    cfg.undialable =
+        undialable.into_iter().filter(|i| !cfg.byzantine_ids.contains(&(*i as u16))).collect();
+    World::new(cfg, None).run()
+}
+
+/// H2, LR1: a member no other member can dial at its advertised address (its `public` flag
+/// is only a request) is never attested by a quorum, so it does not lead while others are
+/// verified; a Byzantine member attesting everyone cannot make it verified alone.
+#[test]
+fn lr1_a_member_no_one_can_dial_does_not_lead() {
+    for byzantine in [None, Some(Behavior::FalseAttester)] {
+        for seed in 0..10 {
+            let r = reachability(seed, 4, byzantine, vec![(seed as usize) % 4]);
+            assert!(r.violations.is_empty(), "{byzantine:?} seed {seed}: {:?}", r.violations);
+            let s = &r.stats;
+            assert!(
+                s.settled_blocks > 20,
+                "{byzantine:?} seed {seed}: {} blocks",
+                s.settled_blocks
+            );
+            assert_eq!(s.fallback_blocks, 0, "{byzantine:?} seed {seed}: others are verified");
+            assert_eq!(s.undialable_led, 0, "{byzantine:?} seed {seed}: it never led");
+        }
+    }
+}
+
+/// H2, LR1: a committee in which no member can be dialed (every one behind a NAT) has no
+/// verified-public member: leaders come from the self-declared public members (the
+/// fallback, which the summary says), and the chain keeps committing.
+#[test]
+fn lr1_with_no_verified_public_member_the_fallback_keeps_committing() {
+    for seed in 0..10 {
+        let r = reachability(seed, 4, None, (0..4).collect());
+        assert!(r.violations.is_empty(), "seed {seed}: {:?}", r.violations);
+        let s = &r.stats;
+        assert!(s.settled_blocks > 20, "seed {seed}: {} blocks", s.settled_blocks);
+        assert_eq!(s.fallback_blocks, s.settled_blocks, "seed {seed}: every block in fallback");
+    }
+}

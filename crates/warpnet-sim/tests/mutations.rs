@@ -153,3 +153,20 @@ fn h3_window_without_committed_history_is_caught() {
     let (seed, v) = found.expect("the simulator must catch a window cut at the root");
     assert!(v.contains("health-agreement") || v.contains("health-records"), "seed {seed}: {v}");
 }
+
+#[test]
+fn h2_one_attester_is_caught_when_a_byzantine_member_attests_everyone() {
+    // One attester is enough: the Byzantine member's attestation of everyone makes a member
+    // no one can dial verified public, and it leads while others could.
+    let found = first_violation(Mutation::H2OneAttester, 100, |c| {
+        c.nodes = 4;
+        c.byzantine_ids = vec![3];
+        c.behaviors = vec![Behavior::FalseAttester];
+        c.undialable = vec![1];
+        c.membership.clear();
+        c.spares = 0;
+        c.handover_faults = false;
+    });
+    let (seed, v) = found.expect("the simulator must catch H2 weakened");
+    assert!(v.contains("reachability"), "seed {seed}: {v}");
+}

@@ -225,6 +225,9 @@ pub enum Message {
     EpochRequest(EpochRequest),
     EpochProof(EpochProofMsg),
     Membership(MembershipMsg),
+    /// H2: a member's signed reachability attestation, sent to every member (leaders record
+    /// it in blocks).
+    Attestation(crate::health::Attestation),
 }
 
 impl Message {
@@ -239,6 +242,7 @@ impl Message {
             Message::EpochRequest(r) => r.epoch,
             Message::EpochProof(p) => p.epoch,
             Message::Membership(m) => m.epoch,
+            Message::Attestation(a) => a.epoch,
         }
     }
 
@@ -267,6 +271,7 @@ impl Message {
             Message::EpochRequest(_) => "epoch_request",
             Message::EpochProof(_) => "epoch_proof",
             Message::Membership(_) => "membership",
+            Message::Attestation(_) => "attestation",
         }
     }
 
@@ -347,6 +352,9 @@ impl Encode for Message {
                     }
                 }
             }
+            Message::Attestation(a) => {
+                w.u8(11).put(a);
+            }
         }
     }
 }
@@ -389,6 +397,7 @@ impl Decode for Message {
                     }
                 },
             }),
+            11 => Message::Attestation(r.get()?),
             tag => return Err(CodecError::InvalidTag { what: "message kind", tag }),
         })
     }

@@ -181,6 +181,8 @@ impl Core {
         self.carried = change.end.block().and_then(|b| b.health().summary.clone()).map(Arc::new);
         self.history.clear();
         self.history.push_back(crate::health::Record::of(&genesis));
+        // H2: attestations are signed for an epoch; ours is signed again once we are in it.
+        self.attestations.clear();
         self.health_cache.get_mut().clear();
         self.genesis_link = (genesis.parent(), genesis.height());
         self.write
@@ -223,6 +225,7 @@ impl Core {
             self.targets.pop_front();
         }
         self.round = Round(1);
+        self.attest();
         self.enter_round();
         self.pursue_targets();
     }

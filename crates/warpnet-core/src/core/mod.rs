@@ -3,6 +3,7 @@
 //! Split by concern: `proposal.rs` (proposing and voting), `certs.rs` (QCs, TCs, rounds,
 //! commits), `timeout.rs` (the pacemaker's timeouts), `sync.rs` (fetching missing blocks).
 
+mod attest;
 mod certs;
 mod epoch;
 mod proposal;
@@ -156,6 +157,10 @@ pub struct Core {
     mempool: Mempool,
     /// Members the transport reports unreachable (PM7).
     unreachable: std::collections::BTreeSet<NodeId>,
+    /// H2: the members the runtime last reported reached (kept across epochs).
+    reached: Vec<PublicKey>,
+    /// H2: the latest valid attestation of each member of the epoch (ours included).
+    attestations: BTreeMap<NodeId, warpnet_types::health::Attestation>,
     /// H3: committed records at and below the root, oldest first (this epoch's only).
     history: VecDeque<crate::health::Record>,
     /// H3: the health seen from each block a window recently ended at, with its height.
@@ -279,6 +284,8 @@ impl Core {
             evidence: Vec::new(),
             mempool,
             unreachable: std::collections::BTreeSet::new(),
+            reached: Vec::new(),
+            attestations: BTreeMap::new(),
             history,
             health_cache: Default::default(),
             carried,
@@ -316,6 +323,7 @@ impl Core {
             Input::Tick => self.on_tick(),
             Input::Persisted { seq } => self.on_persisted(seq),
             Input::Reachability { peer, reachable } => self.on_reachability(peer, reachable),
+            Input::Reached { peers } => self.on_reached(peers),
         }
         self.finish()
     }
@@ -457,6 +465,7 @@ impl Core {
             Message::Proposal(p) => self.on_proposal(from, p),
             Message::Vote(v) => self.on_vote(from, v, false),
             Message::Timeout(t) => self.on_timeout_msg(from, t),
+            Message::Attestation(a) => self.on_attestation(from, a),
             Message::Commands(_)
             | Message::SyncRequest(_)
             | Message::SyncResponse(_)

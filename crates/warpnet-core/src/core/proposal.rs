@@ -63,7 +63,8 @@ impl Core {
         let timestamp_ms = self.now_ms.max(parent.timestamp_ms());
         let height = parent.height().next();
         // H1, H2, H4, H5, LR2: what the block records about the committee's health.
-        let health = self.health_record(&parent, round, height, &payload, tc.as_ref());
+        let health =
+            self.health_record(&parent, (round, height, timestamp_ms), &payload, tc.as_ref());
         let block =
             Block::new(self.config.epoch(), round, height, me, high_qc, timestamp_ms, payload)
                 .with_health(health);

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use warpnet_types::health::{summary_due, BlockHealth, LateVotes};
+use warpnet_types::health::{fresh, summary_due, BlockHealth, LateVotes};
 use warpnet_types::membership::Change;
 use warpnet_types::{Block, BlockId, Height, NodeId, Proposal, Round, VoterBitmap};
 
@@ -43,8 +43,16 @@ impl Core {
             return Some(h.clone());
         }
         let (height, window) = self.window(end)?;
+        let attest_need = self.config.quorum_threshold().saturating_sub(1);
+        #[cfg(feature = "mutations")]
+        let attest_need = match self.params.mutation {
+            Some(crate::params::Mutation::H2OneAttester) => 1,
+            _ => attest_need,
+        };
+        let carried = self.carried.as_deref();
         #[cfg_attr(not(feature = "mutations"), allow(unused_mut))]
-        let mut health = Health::compute(&self.config, &window, height, self.carried.as_deref());
+        let mut health =
+            Health::compute_needing(&self.config, &window, height, carried, attest_need);
         #[cfg(feature = "mutations")]
         if self.params.mutation == Some(crate::params::Mutation::LrOff) {
             health.eligible = self.config.leader_candidates().to_vec();
@@ -143,15 +151,14 @@ impl Core {
         (leader, next)
     }
 
-    /// What a leader records in a block of `round` at `height` extending `parent` (in the
-    /// tree), with the TC that justifies the round if any: H1 the late votes for the
-    /// grandparent and the TC's signers, LR2 the blame for the failed rounds, H4 the summary
-    /// when due.
+    /// What a leader records in a block of `round` at `height` stamped `timestamp_ms`,
+    /// extending `parent` (in the tree), with the TC that justifies the round if any: H1 the
+    /// late votes for the grandparent and the TC's signers, H2 the attestations its window
+    /// lacks, LR2 the blame for the failed rounds, H4 the summary when due.
     pub(super) fn health_record(
         &mut self,
         parent: &Block,
-        round: Round,
-        height: Height,
+        (round, height, timestamp_ms): (Round, Height, u64),
         payload: &[Vec<u8>],
         tc: Option<&warpnet_types::TimeoutCertificate>,
     ) -> BlockHealth {
@@ -172,7 +179,8 @@ impl Core {
         };
         let failed = health.blame(&self.config, parent.round(), round);
         let summary = summary_wanted(height, payload).then(|| health.summary.clone());
-        BlockHealth { late, timeouts, attestations: Vec::new(), failed, summary }
+        let attestations = self.attestations_to_record(&health, timestamp_ms);
+        BlockHealth { late, timeouts, attestations, failed, summary }
     }
 
     /// P1, H1, LR2, LR3, H4 for a proposal whose parent is in the tree: its proposer leads its
@@ -234,7 +242,9 @@ impl Core {
         if records.summary.as_ref() != expected {
             return Err(Rejection::HealthRecord { what: "health summary", height });
         }
-        if !records.attestations.is_empty() {
+        // H2: attestations fresh for the block's timestamp (their shape and signatures below).
+        let stale = records.attestations.iter().any(|a| !fresh(a.at_ms, block.timestamp_ms()));
+        if stale {
             return Err(Rejection::HealthRecord { what: "attestations", height });
         }
         if signatures {
@@ -268,6 +278,12 @@ impl Core {
         let root = self.tree.root();
         let (id, height) = (root.id(), root.height());
         self.health_at(id).map(|h| (height, h))
+    }
+
+    /// The health a block extending `parent` takes its leader, blame and summary from (the
+    /// health seen from `parent`'s parent), if held here.
+    pub fn health_for_child_of(&self, parent: BlockId) -> Option<Arc<Health>> {
+        self.health_at(self.parent_view(parent)?.parent)
     }
 
     /// The health seen from block `id` of this epoch, if it is held (tree or recent history).

@@ -73,8 +73,8 @@ pub struct Record {
     pub late_round: Round,
     /// H1: signers of the TC of round `round - 1` (empty without one).
     pub timeouts: VoterBitmap,
-    /// H2: (attester, members it reached).
-    pub attestations: Vec<(NodeId, VoterBitmap)>,
+    /// H2: (attester, when it signed, members it reached).
+    pub attestations: Vec<(NodeId, u64, VoterBitmap)>,
     /// LR2: the failed rounds it blames, by member.
     pub failed: Vec<(NodeId, u32)>,
     pub summary: Option<Arc<HealthSummary>>,
@@ -95,7 +95,11 @@ impl Record {
             late: h.late_voters().collect(),
             late_round: h.late.as_ref().map_or(Round(0), |l| l.round),
             timeouts: h.timeouts.clone(),
-            attestations: h.attestations.iter().map(|a| (a.attester, a.reached.clone())).collect(),
+            attestations: h
+                .attestations
+                .iter()
+                .map(|a| (a.attester, a.at_ms, a.reached.clone()))
+                .collect(),
             failed: h.failed.clone(),
             summary: h.summary.clone().map(Arc::new),
         }
@@ -110,6 +114,9 @@ pub struct Health {
     pub eligible: Vec<NodeId>,
     /// The round of the block it is seen from (LR4 counts from it).
     pub anchor: Round,
+    /// H2: when each member signed its latest attestation recorded in the window, and the
+    /// height of the block that records it.
+    pub attested_at: Vec<Option<(u64, Height)>>,
 }
 
 /// What the window says of one member.
@@ -145,11 +152,25 @@ impl Health {
         end: Height,
         carried: Option<&HealthSummary>,
     ) -> Self {
+        // H2: a quorum with the member itself: it, and `quorum - 1` others that reached it.
+        let attest_need = config.quorum_threshold().saturating_sub(1);
+        Self::compute_needing(config, window, end, carried, attest_need)
+    }
+
+    /// [`Health::compute`] with `attest_need` attesters making a member verified (the
+    /// mutation test `H2OneAttester` passes 1).
+    pub(crate) fn compute_needing(
+        config: &ConsensusConfig,
+        window: &[Record],
+        end: Height,
+        carried: Option<&HealthSummary>,
+        attest_need: usize,
+    ) -> Self {
         let n = config.total_nodes();
         let recent_from = window.len().saturating_sub(online_len(n));
         let mut tally = vec![Tally::default(); n];
-        // H2: each attester's latest attestation in the window.
-        let mut latest: BTreeMap<NodeId, &VoterBitmap> = BTreeMap::new();
+        // H2: each attester's latest attestation in the window (by when it was signed).
+        let mut latest: BTreeMap<NodeId, (u64, &VoterBitmap, Height)> = BTreeMap::new();
         for (i, r) in window.iter().enumerate() {
             let recent = i >= recent_from;
             let mut sign = |id: NodeId, round: Round| {
@@ -177,8 +198,10 @@ impl Health {
                     t.votes += 1;
                 }
             }
-            for (attester, reached) in &r.attestations {
-                latest.insert(*attester, reached);
+            for (attester, at, reached) in &r.attestations {
+                if latest.get(attester).is_none_or(|(held, _, _)| held <= at) {
+                    latest.insert(*attester, (*at, reached, r.height));
+                }
             }
             // LR2: its failed rounds lie strictly between the parent's round and its own.
             for &(id, count) in &r.failed {
@@ -190,8 +213,7 @@ impl Health {
         }
         let carried = carried.filter(|_| window.len() < window_len(n));
         let short = window.len() < online_len(n);
-        // H2: a quorum with the member itself: it, and `quorum - 1` others that reached it.
-        let attest_need = config.quorum_threshold().saturating_sub(1);
+
         let members: Vec<MemberHealth> = config
             .participants()
             .iter()
@@ -200,13 +222,14 @@ impl Health {
                 let t = &tally[x];
                 let before = carried.and_then(|c| c.member(&p.public_key));
                 let id = NodeId(x as u16);
-                let attested_by = latest.values().filter(|r| r.contains(id)).count() as u16;
+                let attested_by = latest.values().filter(|(_, r, _)| r.contains(id)).count() as u16;
                 // H3, H5: early in an epoch a member the last epoch saw online stays online
                 // until the window can tell.
                 let online = t.recent || (short && before.is_some_and(|m| m.online));
+                // H5: early in an epoch, what the last epoch verified stays verified.
                 let verified_public = p.public
                     && (attested_by as usize >= attest_need
-                        || (latest.is_empty() && before.is_some_and(|m| m.verified_public)));
+                        || before.is_some_and(|m| m.verified_public));
                 MemberHealth {
                     public_key: p.public_key,
                     online,
@@ -221,7 +244,12 @@ impl Health {
             })
             .collect();
         let anchor = window.last().map_or(Round(0), |r| r.round);
-        Self::rank(config, members, &tally, short, carried, (end, window.len(), anchor))
+        let mut health =
+            Self::rank(config, members, &tally, short, carried, (end, window.len(), anchor));
+        health.attested_at = (0..n)
+            .map(|x| latest.get(&NodeId(x as u16)).map(|(at, _, recorded)| (*at, *recorded)))
+            .collect();
+        health
     }
 
     /// LR1, LR2: who may lead, and how reputation sees each member.
@@ -286,7 +314,7 @@ impl Health {
             fallback: tier > 0,
             members,
         };
-        Self { summary, eligible, anchor }
+        Self { summary, eligible, anchor, attested_at: Vec::new() }
     }
 
     /// LR3 (and LR4): the leader of `round` for a block whose grandparent this health is

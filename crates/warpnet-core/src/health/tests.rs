@@ -103,17 +103,21 @@ fn lr1_verified_public_members_lead_and_the_fallback_needs_none() {
     assert!(h.summary.fallback, "nobody attested: the self-declared public members lead");
     assert_eq!(h.eligible.len(), 4);
     // Members 1 and 2 reach 0; 0 and 2 reach 1: each has quorum - 1 = 2 attesters.
-    w[3].attestations = vec![(NodeId(1), bitmap(4, &[0])), (NodeId(2), bitmap(4, &[0, 1]))];
-    w[5].attestations = vec![(NodeId(0), bitmap(4, &[1]))];
+    w[3].attestations = vec![(NodeId(1), 10, bitmap(4, &[0])), (NodeId(2), 10, bitmap(4, &[0, 1]))];
+    w[5].attestations = vec![(NodeId(0), 10, bitmap(4, &[1]))];
     let h = compute(&c, &w);
     assert!(!h.summary.fallback);
     assert_eq!(h.eligible, [NodeId(0), NodeId(1)]);
     assert_eq!(h.summary.members[0].attested_by, 2);
     assert_eq!(h.summary.members[2].reputation, Reputation::Unverified);
-    // An attester's latest attestation replaces its earlier one.
-    w[8].attestations = vec![(NodeId(2), bitmap(4, &[1]))];
+    assert_eq!(h.attested_at[2], Some((10, Height(4))));
+    // An attester's latest attestation replaces its earlier one (by when it was signed, not
+    // where it is recorded).
+    w[8].attestations = vec![(NodeId(2), 20, bitmap(4, &[1]))];
     let h = compute(&c, &w);
     assert_eq!(h.eligible, [NodeId(1)]);
+    w[10].attestations = vec![(NodeId(2), 15, bitmap(4, &[0, 1]))];
+    assert_eq!(compute(&c, &w).eligible, [NodeId(1)], "an older copy recorded later");
 }
 
 #[test]

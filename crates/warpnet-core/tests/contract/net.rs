@@ -131,7 +131,8 @@ impl Net {
             | Message::Commands(_)
             | Message::EpochRequest(_)
             | Message::EpochProof(_)
-            | Message::Membership(_) => {}
+            | Message::Membership(_)
+            | Message::Attestation(_) => {}
         }
     }
 

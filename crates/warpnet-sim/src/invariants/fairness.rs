@@ -18,21 +18,30 @@ pub struct Fairness {
     /// Consecutive committed blocks each member was skipped for, and the longest seen.
     streak: HashMap<PublicKey, usize>,
     pub longest: usize,
+    /// Blocks counted; of them, those whose health was in LR1's fallback, and those proposed
+    /// by a member no one can dial (H2: only possible under the fallback).
+    pub blocks: usize,
+    pub fallback_blocks: usize,
+    pub undialable_led: usize,
 }
 
 impl Fairness {
-    /// The health seen from a newly committed block; `fair`: the honest members that run.
+    /// The health seen from a newly committed block by `proposer`; `fair`: the honest members
+    /// that run and can be dialed; `undialable`: the members no one can dial.
     pub fn on_commit(
         &mut self,
         config: &ConsensusConfig,
-        height: Height,
+        (height, proposer): (Height, PublicKey),
         health: &Health,
-        fair: &[PublicKey],
+        (fair, undialable): (&[PublicKey], &[PublicKey]),
         now: u64,
     ) -> Option<Violation> {
         if self.from_ms.is_none_or(|t| now < t) || !self.counted.insert(height) {
             return None;
         }
+        self.blocks += 1;
+        self.fallback_blocks += usize::from(health.summary.fallback);
+        self.undialable_led += usize::from(undialable.contains(&proposer));
         let bound = window_len(config.total_nodes());
         let mut found = None;
         for (m, p) in health.summary.members.iter().zip(config.participants()) {

@@ -8,6 +8,7 @@ mod fairness;
 mod health_agreement;
 mod liveness;
 mod no_double_vote;
+pub mod reachability;
 mod reputation;
 
 pub use agreement::Agreement;

@@ -143,8 +143,24 @@ impl World {
         self.inv.record(v);
         let Some(health) = health else { return };
         let fair = self.fair_keys();
-        let v = self.inv.fairness.on_commit(&config, block.height(), &health, &fair, now);
+        let undialable: Vec<_> =
+            self.cfg.undialable.iter().map(|&i| self.replicas[i].key).collect();
+        let proposer =
+            config.public_key(block.proposer()).copied().unwrap_or(self.replicas[idx].key);
+        let v = self.inv.fairness.on_commit(
+            &config,
+            (block.height(), proposer),
+            &health,
+            (&fair, &undialable),
+            now,
+        );
         self.inv.record(v);
+        let leader_health =
+            self.replicas[idx].core.as_ref().and_then(|c| c.health_for_child_of(block.parent()));
+        if let Some(h) = leader_health {
+            let v = crate::invariants::reachability::check(block, proposer, &h, &undialable, now);
+            self.inv.record(v);
+        }
         let v = self.inv.health_agreement.on_commit(idx, block.id(), health, now);
         self.inv.record(v);
         let Some(core) = self.replicas[idx].core.as_ref() else { return };

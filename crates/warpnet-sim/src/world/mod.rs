@@ -16,6 +16,8 @@ use crate::config::{Behavior, LateFault, SimConfig};
 
 /// Fairness is watched from this long after GST: replicas that restarted there catch up first.
 const FAIRNESS_SETTLE_MS: u64 = 1_000;
+/// H2: how often each replica's runtime probes every member's advertised address.
+const PROBE_INTERVAL_MS: u64 = 1_000;
 use crate::invariants::{Invariants, Violation};
 use crate::rng::Rng;
 use crate::storage::Disk;
@@ -81,6 +83,8 @@ enum Event {
     ByzTick(usize),
     /// The next committee change is due (or due again); only the latest scheduled counts.
     Membership(u64),
+    /// H2: the replica's runtime dials every member's advertised address (a reachability probe).
+    Probe(usize),
 }
 
 struct Scheduled {
@@ -149,7 +153,8 @@ fn message_round(m: &Message) -> Option<Round> {
         | Message::Commands(_)
         | Message::EpochRequest(_)
         | Message::EpochProof(_)
-        | Message::Membership(_) => None,
+        | Message::Membership(_)
+        | Message::Attestation(_) => None,
     }
 }
 
@@ -288,6 +293,10 @@ impl World {
             self.schedule(at, Event::Partition);
         }
         for idx in 0..n {
+            let at = self.rng.range(0, PROBE_INTERVAL_MS);
+            self.schedule(at, Event::Probe(idx));
+        }
+        for idx in 0..n {
             if self.replicas[idx].byz.is_some() {
                 let at = self.rng.range(1, 50);
                 self.schedule(at, Event::ByzTick(idx));
@@ -337,6 +346,9 @@ impl World {
         self.stats.late_fault_blocks = self.inv.reputation.blocks;
         self.stats.late_fault_led_after = self.inv.reputation.led_after;
         self.stats.longest_skip = self.inv.fairness.longest;
+        self.stats.settled_blocks = self.inv.fairness.blocks;
+        self.stats.fallback_blocks = self.inv.fairness.fallback_blocks;
+        self.stats.undialable_led = self.inv.fairness.undialable_led;
         self.stats.health_checked_blocks = self.inv.health_agreement.blocks();
         Report {
             seed: self.cfg.seed,
@@ -412,6 +424,7 @@ impl World {
                     self.next_membership_change();
                 }
             }
+            Event::Probe(idx) => self.probe(idx),
         }
     }
 
@@ -578,11 +591,37 @@ impl World {
         self.inv.reputation.start(key, self.now, heal_at);
     }
 
+    /// H2: the replica's runtime reached every member it can dial at its advertised address:
+    /// one that runs, on the same side of any partition or cut, and not `cfg.undialable`.
+    fn probe(&mut self, idx: usize) {
+        if self.replicas[idx].gone {
+            return;
+        }
+        self.schedule(self.now + PROBE_INTERVAL_MS, Event::Probe(idx));
+        let Some(core) = self.replicas[idx].core.as_ref() else { return };
+        let members: Vec<PublicKey> =
+            core.config().participants().iter().map(|p| p.public_key).collect();
+        let peers: Vec<PublicKey> = (0..self.replicas.len())
+            .filter(|&j| {
+                let r = &self.replicas[j];
+                j != idx
+                    && r.key != self.replicas[idx].key
+                    && r.core.is_some()
+                    && members.contains(&r.key)
+                    && !self.cfg.undialable.contains(&j)
+                    && self.connected(idx, j, None)
+            })
+            .map(|j| self.replicas[j].key)
+            .collect();
+        self.step(idx, Input::Reached { peers });
+    }
+
     /// Honest replicas that run and are not under the late fault: those fairness watches.
     pub(super) fn fair_keys(&self) -> Vec<PublicKey> {
         let faulty = self.cfg.late_fault.map(LateFault::replica);
         (0..self.replicas.len())
             .filter(|&i| self.honest(i) && !self.replicas[i].gone && Some(i) != faulty)
+            .filter(|i| !self.cfg.undialable.contains(i))
             .map(|i| self.replicas[i].key)
             .collect()
     }

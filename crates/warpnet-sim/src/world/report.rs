@@ -30,6 +30,11 @@ pub struct Stats {
     pub late_fault_led_after: u32,
     /// The longest run of committed blocks an honest member was kept from leading after GST.
     pub longest_skip: usize,
+    /// Blocks committed after GST (and catching up), those whose health was in LR1's fallback
+    /// (no fit verified-public member), and those proposed by a member no one can dial.
+    pub settled_blocks: usize,
+    pub fallback_blocks: usize,
+    pub undialable_led: usize,
     /// Committed blocks whose health every honest replica that computed it agreed on.
     pub health_checked_blocks: usize,
 }

@@ -9,6 +9,18 @@ use crate::{ConsensusConfig, Epoch, NetworkId, NodeId, ValidationError};
 /// H2: a block may carry an attestation signed at most this long before the block's timestamp
 /// (block time, so every voter judges it alike). Members re-sign well within it.
 pub const ATTESTATION_AGE_MS_MAX: u64 = 60_000;
+/// H2: ... and at most this long after it (an attester's clock may run ahead; one far ahead
+/// would keep its attestation fresh long after the attester stopped).
+pub const ATTESTATION_AHEAD_MS_MAX: u64 = 30_000;
+/// H2: a member signs a new attestation when what it reached changes, or this long after its
+/// last one (well within [`ATTESTATION_AGE_MS_MAX`]).
+pub const ATTESTATION_REFRESH_MS: u64 = 20_000;
+
+/// H2: whether an attestation signed at `at_ms` may be recorded in a block stamped `block_ms`.
+pub fn fresh(at_ms: u64, block_ms: u64) -> bool {
+    at_ms.saturating_add(ATTESTATION_AGE_MS_MAX) >= block_ms
+        && at_ms <= block_ms.saturating_add(ATTESTATION_AHEAD_MS_MAX)
+}
 
 /// Bytes an attestation's signature covers.
 pub fn reach_signing_bytes(

@@ -19,7 +19,10 @@
 mod attestation;
 mod summary;
 
-pub use attestation::{reach_signing_bytes, Attestation, ATTESTATION_AGE_MS_MAX};
+pub use attestation::{
+    fresh, reach_signing_bytes, Attestation, ATTESTATION_AGE_MS_MAX, ATTESTATION_AHEAD_MS_MAX,
+    ATTESTATION_REFRESH_MS,
+};
 pub use summary::{HealthSummary, MemberHealth, Reputation};
 
 use crate::bitmap::VoterBitmap;
