@@ -261,6 +261,80 @@ def contract_checks(c, cluster, spec_text):
     c.check("a method not taken", None, "DELETE", s.delete(url + "/v1/users/alice"))
 
 
+def participant_bytes(public, p2p, api, is_public):
+    """Participant's encoding: key ‖ u32le len ‖ p2p ‖ u32le len ‖ api ‖ u8 public."""
+    enc = lambda t: len(t.encode()).to_bytes(4, "little") + t.encode()
+    return bytes.fromhex(public) + enc(p2p) + enc(api) + bytes([1 if is_public else 0])
+
+
+def tagged(tag, network):
+    n = network.encode()
+    return bytes([len(tag)]) + tag + len(n).to_bytes(4, "little") + n
+
+
+def admission(key_pair, p2p, api, nonce):
+    """A candidate's signed request: the proof of possession over (TAG_POSSESSION, network,
+    candidate, nonce)."""
+    key, public = key_pair
+    message = tagged(b"warpnet/v1/possession", NETWORK) + participant_bytes(public, p2p, api, True) + nonce
+    return {"public_key": public, "p2p_address": p2p, "api_address": api, "public": True,
+            "nonce": nonce.hex(), "proof": key.sign(message).hex()}
+
+
+def instruction(node_key, action, public_key, issued_ms, reason=None):
+    """An operator's instruction signed with the node's key: (TAG_OPERATOR, network, node key,
+    action, issued_ms)."""
+    node_public = node_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    enc = lambda t: len(t.encode()).to_bytes(4, "little") + t.encode()
+    body = bytes([1]) + enc(public_key) if action == "endorse" else bytes([2]) + enc(public_key) + enc(reason)
+    message = tagged(b"warpnet/v1/operator", NETWORK) + node_public + body + issued_ms.to_bytes(8, "little")
+    out = {"action": action, "public_key": public_key, "issued_ms": issued_ms,
+           "signature": node_key.sign(message).hex()}
+    if reason is not None:
+        out["reason"] = reason
+    return out
+
+
+def membership_checks(c, cluster):
+    """The committee endpoints: reads, a candidate's request (accepted; malformed; a forged
+    proof), operator instructions (forged; for a candidate whose dial-back fails), epoch proofs."""
+    url = cluster.url(0)
+    s = requests.Session()
+    for path in ("/v1/members", "/v1/admissions", "/v1/evidence"):
+        c.check(path, path, "GET", s.get(url + path))
+    epoch = s.get(url + "/v1/members").json()["epoch"]
+    proof = "/v1/epochs/{n}/proof"
+    c.check("epoch proof", proof, "GET", s.get(url + f"/v1/epochs/{epoch}/proof"))
+    c.check("epoch proof, not a number", proof, "GET", s.get(url + "/v1/epochs/x/proof"))
+    c.check("epoch proof, not started", proof, "GET", s.get(url + f"/v1/epochs/{epoch + 5}/proof"))
+    admit = lambda what, body: c.check(what, "/v1/admissions", "POST", s.post(url + "/v1/admissions", json=body))
+    # Nothing listens at the candidate's address: its dial-back fails.
+    closed = free_ports(1)[0]
+    candidate = signer(9)
+    good = admission(candidate, f"127.0.0.1:{closed}", f"127.0.0.1:{closed}", bytes(range(16)))
+    r = s.post(url + "/v1/admissions", json=good)
+    c.check("an admission request", "/v1/admissions", "POST", r)
+    if r.status_code != 202:
+        c.fail("an admission request", f"{r.status_code} {r.text[:300]}")
+    admit("a forged proof", dict(admission(signer(10), "127.0.0.1:1", "127.0.0.1:2", bytes(16)), proof=good["proof"]))
+    admit("malformed", dict(good, nonce="00"))
+    admit("unknown field", dict(good, extra=1))
+    operator = lambda what, body: c.check(what, "/v1/operator", "POST", s.post(url + "/v1/operator", json=body))
+    now = int(time.time() * 1000)
+    node0 = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(open(os.path.join(cluster.node_dir(0), "node.key")).read().strip()))
+    stranger = Ed25519PrivateKey.from_private_bytes(bytes([11]) * 32)
+    operator("signed by another key", instruction(stranger, "endorse", candidate[1], now))
+    operator("malformed", {"action": "endorse", "public_key": candidate[1], "issued_ms": now, "signature": "00"})
+    operator("no such candidate", instruction(node0, "endorse", signer(12)[1], now))
+    wait("the dial-back fails", 20, lambda: any(
+        p["public_key"] == candidate[1] and p["dial_back"].startswith("failed")
+        for p in s.get(url + "/v1/admissions").json()["pending"]))
+    r = s.post(url + "/v1/operator", json=instruction(node0, "endorse", candidate[1], now + 1))
+    c.check("endorse a candidate that failed its dial-back", "/v1/operator", "POST", r)
+    if r.status_code != 422:
+        c.fail("endorse a candidate that failed its dial-back", f"{r.status_code} {r.text[:300]}")
+
+
 def limit_checks(c, cluster):
     """Node 3 restarted with low limits: 429s, in the contract's shape."""
     cluster.stop(3)
@@ -315,6 +389,12 @@ MUST_SEE = {
     ("/v1/health", "get"): {200, 429},
     ("/v1/openapi.json", "get"): {200},
     ("/metrics", "get"): {200},
+    ("/v1/members", "get"): {200},
+    ("/v1/admissions", "get"): {200},
+    ("/v1/admissions", "post"): {202, 400, 422},
+    ("/v1/operator", "post"): {400, 403, 404, 422},
+    ("/v1/epochs/{n}/proof", "get"): {200, 400, 404},
+    ("/v1/evidence", "get"): {200},
 }
 
 
@@ -339,6 +419,7 @@ def main():
 
         t = time.monotonic()
         contract_checks(c, cluster, spec_text)
+        membership_checks(c, cluster)
         timings.append(("contract checks", time.monotonic() - t))
 
         if a.go:
@@ -380,7 +461,7 @@ def main():
             c.fail("coverage", f"{op[1].upper()} {op[0]}: never answered {sorted(missing)}")
     for path, item in c.spec["paths"].items():
         for method in item:
-            if (path, method) not in MUST_SEE:
+            if method != "parameters" and (path, method) not in MUST_SEE:
                 c.fail("coverage", f"{method.upper()} {path} is in the spec but not exercised here")
     for what, seconds in timings:
         print(f"  {what}: {seconds:.1f} s")

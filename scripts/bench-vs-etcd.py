@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Side by side on this machine: a 3-node etcd (Debian's etcd-server, durable storage, its default
-fsync per commit) against a committee of ours (4 nodes, and 7), alternately, with the same client
-counts, duration and warm-up. Prints one Markdown table: medians of the runs with min and max, and
+fsync per commit) against a committee of ours (4 nodes, and 7; with --raft-nodes, also Raft mode
+at those sizes), alternately, with the same client counts, duration and warm-up. Prints one Markdown table: medians of the runs with min and max, and
 the ratios ours / etcd.
 
 etcd is driven by tools/etcd-bench (Rust, gRPC): each client one connection and a closed loop of
@@ -11,6 +11,7 @@ same 5 %). Every run starts a fresh cluster in a fresh temporary directory.
 
     python3 scripts/bench-vs-etcd.py [--clients 1 16 64 256] [--ours-nodes 4 7] [--runs 3]
                                      [--duration 10] [--warmup 3] [--out results.json]
+    python3 scripts/bench-vs-etcd.py --ours-nodes 4 --raft-nodes 3 --clients 1 256   # both modes
     python3 scripts/bench-vs-etcd.py --compare-bin /tmp/warpnet-before      # a third system: an older build
     python3 scripts/bench-vs-etcd.py --verifier-cpu --compare-bin /tmp/warpnet-before --clients 1 256
     python3 scripts/bench-vs-etcd.py --growth [--growth-ours 0 1000000 5000000]
@@ -142,8 +143,9 @@ def etcd_run(clients, a, port):
         cluster.stop()
 
 
-def ours_run(binary, nodes, clients, a, port, started=None):
-    return run_json([binary, "bench", "--spawn", str(nodes), "--spawn-port", str(port),
+def ours_run(binary, nodes, clients, a, port, started=None, consensus="hotstuff"):
+    mode = [] if consensus == "hotstuff" else ["--consensus", consensus]
+    return run_json([binary, "bench", "--spawn", str(nodes), "--spawn-port", str(port), *mode,
                      "--clients", str(clients), "--duration", f"{a.duration}s",
                      "--warmup", f"{a.warmup}s"], started)
 
@@ -160,10 +162,15 @@ def ratio(ours, theirs):
 
 def matrix(a):
     # (label, binary, nodes): etcd, ours at each size, and optionally a second build of ours.
-    systems = [("etcd, 3 nodes", None, 3)]
-    systems += [(f"ours, {n} nodes", OURS, n) for n in a.ours_nodes]
+    # Raft mode (--raft-nodes) is "ours Raft"; the fourth field is the consensus.
+    systems = [("etcd, 3 nodes", None, 3, None)]
+    systems += [(f"ours, {n} nodes", OURS, n, "hotstuff") for n in a.ours_nodes]
+    systems += [(f"ours Raft, {n} nodes", OURS, n, "raft") for n in a.raft_nodes]
     if a.compare_bin:
-        systems += [(f"{a.compare_label}, {n} nodes", a.compare_bin, n) for n in a.ours_nodes]
+        systems += [(f"{a.compare_label}, {n} nodes", a.compare_bin, n, "hotstuff")
+                    for n in a.ours_nodes]
+        systems += [(f"{a.compare_label} Raft, {n} nodes", a.compare_bin, n, "raft")
+                     for n in a.raft_nodes]
     raw = {s: {c: [] for c in a.clients} for s in systems}
     port = 7400
     for clients in a.clients:
@@ -172,11 +179,11 @@ def matrix(a):
             order = systems if r % 2 == 0 else list(reversed(systems))
             for s in order:
                 port = 7400 + (port - 7400 + 40) % 800
-                label, binary, nodes = s
+                label, binary, nodes, consensus = s
                 if binary is None:
                     res = etcd_run(clients, a, 22379 + (port - 7400))
                 else:
-                    res = ours_run(binary, nodes, clients, a, port)
+                    res = ours_run(binary, nodes, clients, a, port, consensus=consensus)
                 raw[s][clients].append(res)
     lines = []
     head = ("| system | clients | claims/s | p50 ms | p90 ms | p99 ms | max ms | errors "
@@ -364,7 +371,9 @@ def growth_etcd(a):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--clients", type=int, nargs="+", default=[1, 16, 64, 256])
-    p.add_argument("--ours-nodes", type=int, nargs="+", default=[4, 7])
+    p.add_argument("--ours-nodes", type=int, nargs="*", default=[4, 7])
+    p.add_argument("--raft-nodes", type=int, nargs="*", default=[],
+                   help="also run ours in Raft mode (bench --spawn N --consensus raft) at these sizes")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--duration", type=float, default=10.0)
     p.add_argument("--warmup", type=float, default=3.0)

@@ -233,8 +233,20 @@ type Member struct {
 	NodeID     uint16 `json:"node_id"`
 	PublicKey  string `json:"public_key"`
 	P2PAddress string `json:"p2p_address"`
+	// APIAddress is the member's HTTP API (GET /v1/members gives it; /v1/cluster does not).
+	APIAddress string `json:"api_address,omitempty"`
 	Public     bool   `json:"public"`
-	Connected  bool   `json:"connected"`
+	// MemberSinceEpoch is the first epoch of its current run of memberships (/v1/members).
+	MemberSinceEpoch uint64 `json:"member_since_epoch,omitempty"`
+	Connected        bool   `json:"connected"`
+}
+
+// Committee is GET /v1/members: the committee of the current epoch (it changes through the log,
+// in epochs), with the quorum that commits.
+type Committee struct {
+	Epoch           uint64   `json:"epoch"`
+	QuorumThreshold int      `json:"quorum_threshold"`
+	Members         []Member `json:"members"`
 }
 
 // Cluster is the committee and the answering node's view of its progress.
@@ -260,14 +272,23 @@ func (c *Client) Cluster(ctx context.Context) (*Cluster, error) {
 	return &out, nil
 }
 
-// Members lists the committee's members. It reads them from GET /v1/cluster; when the API
-// gains its own members endpoint, only this function changes.
+// Members lists the members of the current epoch's committee (GET /v1/members), with their
+// API addresses: the bootstrap nodes to talk to.
 func (c *Client) Members(ctx context.Context) ([]Member, error) {
-	cl, err := c.Cluster(ctx)
+	cm, err := c.Committee(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return cl.Members, nil
+	return cm.Members, nil
+}
+
+// Committee reads GET /v1/members: the epoch, its quorum and its members.
+func (c *Client) Committee(ctx context.Context) (*Committee, error) {
+	var out Committee
+	if _, err := c.do(ctx, http.MethodGet, "/v1/members", nil, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // Network is the committee's network id (the one claims are signed for), read once.

@@ -171,7 +171,7 @@ func TestClusterMembersAndHealth(t *testing.T) {
 		t.Fatalf("Members: %+v, %v", members, err)
 	}
 	for i, m := range members {
-		if int(m.NodeID) != i || len(m.PublicKey) != 64 || m.P2PAddress == "" {
+		if int(m.NodeID) != i || len(m.PublicKey) != 64 || m.P2PAddress == "" || m.APIAddress == "" {
 			t.Errorf("member %d: %+v", i, m)
 		}
 	}

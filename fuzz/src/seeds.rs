@@ -112,7 +112,7 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         out.push((
             "hello",
             format!("member-1-{role_name}"),
-            warpnet_net::hello_bytes(c, signer, role, &[7u8; 32]),
+            warpnet_net::hello_bytes(c, signer, role, warpnet_net::Purpose::Connect, &[7u8; 32]),
         ));
     }
     let mut cmds = Vec::new();
@@ -164,5 +164,41 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     );
     out.push(("http", "post-valid".into(), post));
     out.push(("http", "get-alice".into(), b"\x01@Alice".to_vec()));
+    // Committee changes: an admission endorsed by a quorum, a removal, the request and an
+    // operator instruction as the API takes them.
+    {
+        use warpnet_types::membership::{Admission, Change, Endorsed, Endorsement, Grounds};
+        let candidate = warpnet_types::crypto::signer_from_seed(SchemeId::Ed25519, 99);
+        let who = warpnet_types::Participant {
+            public_key: candidate.public_key(),
+            address: "10.0.0.9:7100".into(),
+            api_address: "10.0.0.9:7000".into(),
+            public: true,
+        };
+        let admission = Admission::sign(c.network(), who, [5; 16], candidate.as_ref());
+        let what = Endorsed::Add(admission.digest());
+        let endorse = |i: usize| Endorsement::sign(c, NodeId(i as u16), &what, signers[i].as_ref());
+        let add = Change::Add {
+            admission: admission.clone(),
+            endorsements: (0..3).map(endorse).collect(),
+        };
+        out.push(("membership", "add".into(), add.to_command()));
+        let key = signers[3].public_key();
+        let reason = "decommissioned".to_owned();
+        let what = Endorsed::Remove { key, reason: reason.clone() };
+        let endorsements = (0..3)
+            .map(|i| Endorsement::sign(c, NodeId(i as u16), &what, signers[i].as_ref()))
+            .collect();
+        let remove = Change::Remove { key, reason, grounds: Grounds::Endorsed(endorsements) };
+        out.push(("membership", "remove".into(), remove.to_command()));
+        let body = warpnet_node::api::AdmissionBody::of(&admission);
+        out.push(("membership", "admission-json".into(), serde_json::to_vec(&body).unwrap()));
+        let action = warpnet_node::membership::operator::Action::Endorse {
+            public_key: candidate.public_key().to_hex(),
+        };
+        let i =
+            warpnet_node::membership::operator::sign(c.network(), action, 0, signers[1].as_ref());
+        out.push(("membership", "operator-json".into(), serde_json::to_vec(&i).unwrap()));
+    }
     out
 }

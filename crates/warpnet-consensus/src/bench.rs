@@ -32,6 +32,9 @@ pub struct BenchArgs {
     /// API port of the spawned cluster's node 0 (its p2p ports start at this + 100).
     #[arg(long, default_value_t = 7400)]
     spawn_port: u16,
+    /// The spawned cluster's consensus: `hotstuff` or `raft`.
+    #[arg(long, value_enum, default_value_t = crate::node::Consensus::Hotstuff)]
+    consensus: crate::node::Consensus,
     /// Concurrent clients, each with its own keep-alive connection and key.
     #[arg(long, default_value_t = 256)]
     clients: usize,
@@ -241,7 +244,9 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
     let mut nodes = a.nodes.clone();
     if let Some(n) = a.spawn {
         let args = DevArgs {
-            nodes: n,
+            action: None,
+            nodes: Some(n),
+            consensus: a.consensus,
             dir: spawn_dir.clone(),
             api_port: a.spawn_port,
             p2p_port: a.spawn_port.checked_add(100).context("--spawn-port too high")?,

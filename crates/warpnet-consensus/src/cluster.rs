@@ -6,7 +6,8 @@ use serde_json::Value;
 
 #[derive(Subcommand)]
 pub enum ClusterCommand {
-    /// Committee, epoch, round, committed height, quorum, leader, and connections.
+    /// Consensus, committee, progress (HotStuff: epoch, round, committed height; Raft: term,
+    /// role, commit and applied index), quorum, leader, and connections.
     Status {
         /// The node's API URL.
         #[arg(long, default_value = "http://127.0.0.1:7000")]
@@ -30,30 +31,61 @@ pub async fn run(c: ClusterCommand) -> anyhow::Result<()> {
     }
     let v: Value = serde_json::from_str(&body)?;
     let n = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let consensus = v.get("consensus").and_then(Value::as_str).unwrap_or("hotstuff");
+    match v.get("raft").filter(|r| r.is_object()) {
+        Some(r) => {
+            let r_n = |k: &str| r.get(k).and_then(Value::as_u64).unwrap_or(0);
+            let r_s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("?").to_owned();
+            let leader =
+                r.get("leader").and_then(Value::as_u64).map_or("none".into(), |l| l.to_string());
+            println!(
+                "node {} — consensus raft ({}), term {}, leader {leader}, commit index {}, applied index {}, snapshot index {}",
+                n("node_id"),
+                r_s("role"),
+                r_n("term"),
+                r_n("commit_index"),
+                r_n("applied_index"),
+                r_n("snapshot_index")
+            );
+            println!(
+                "voters: {} (tolerates {} crashed), majority {}; health: {}",
+                n("total_nodes"),
+                n("faulty_nodes"),
+                n("quorum_threshold"),
+                r_s("health")
+            );
+        }
+        None => {
+            println!(
+                "node {} — consensus {consensus}, epoch {}, round {}, committed height {}, leader {}",
+                n("node_id"),
+                n("epoch"),
+                n("round"),
+                n("committed_height"),
+                n("leader")
+            );
+            println!(
+                "committee: {} members, tolerates {} faulty, quorum {}",
+                n("total_nodes"),
+                n("faulty_nodes"),
+                n("quorum_threshold")
+            );
+        }
+    }
     println!(
-        "node {} — epoch {}, round {}, committed height {}, leader {}",
-        n("node_id"),
-        n("epoch"),
-        n("round"),
-        n("committed_height"),
-        n("leader")
+        "{:<5} {:<22} {:<7} {:<6} {:<10} public key",
+        "id", "p2p address", "public", "voter", "connected"
     );
-    println!(
-        "committee: {} members, tolerates {} faulty, quorum {}",
-        n("total_nodes"),
-        n("faulty_nodes"),
-        n("quorum_threshold")
-    );
-    println!("{:<5} {:<22} {:<7} {:<10} public key", "id", "p2p address", "public", "connected");
     for m in v.get("members").and_then(Value::as_array).into_iter().flatten() {
         let s = |k: &str| {
             m.get(k).map(|x| x.to_string().trim_matches('"').to_owned()).unwrap_or_default()
         };
         println!(
-            "{:<5} {:<22} {:<7} {:<10} {}",
+            "{:<5} {:<22} {:<7} {:<6} {:<10} {}",
             s("node_id"),
             s("p2p_address"),
             s("public"),
+            s("voter"),
             s("connected"),
             s("public_key")
         );

@@ -6,21 +6,25 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use clap::Args;
+use clap::{Args, Subcommand};
 use tokio::process::Command;
 use tokio::sync::mpsc;
 use warpnet_node::files::{read_toml, CommitteeFile};
 
-use crate::node::{create_committee, init, InitArgs};
+use crate::node::{create_committee, init, Consensus, InitArgs};
 use crate::pidfile;
 
 #[derive(Args)]
 pub struct DevArgs {
-    /// Number of nodes.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub nodes: u16,
+    /// Number of nodes (default: 4 for HotStuff, which then tolerates one faulty member; 3 for
+    /// Raft, which then tolerates one crashed member).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub nodes: Option<u16>,
+    /// The cluster's consensus, fixed when the cluster is created: `hotstuff` or `raft`.
+    #[arg(long, value_enum, default_value_t = Consensus::Hotstuff)]
+    pub consensus: Consensus,
     /// Directory holding the nodes' keys, configs, data and logs.
-    #[arg(long, default_value = ".warpnet-dev")]
+    #[arg(long, default_value = ".warpnet-dev", global = true)]
     pub dir: PathBuf,
     /// API port of node 0 (node i uses api-port + i).
     #[arg(long, default_value_t = 7000)]
@@ -28,6 +32,20 @@ pub struct DevArgs {
     /// Member-to-member port of node 0 (node i uses p2p-port + i).
     #[arg(long, default_value_t = 7100)]
     pub p2p_port: u16,
+    /// Grow or shrink the cluster `dev` runs (in another terminal).
+    #[command(subcommand)]
+    pub action: Option<DevAction>,
+}
+
+#[derive(Subcommand)]
+pub enum DevAction {
+    /// A new node joins the running cluster (its request, the members' endorsements).
+    Add,
+    /// The members remove node N; it lingers, then stops.
+    Remove {
+        /// The node's index (its directory is node-N).
+        n: u16,
+    },
 }
 
 /// Starts node `i` of a prepared cluster as a child process, its output in `node-i/node.log`.
@@ -49,12 +67,32 @@ fn node_dir(dir: &Path, i: u16) -> PathBuf {
     dir.join(format!("node-{i}"))
 }
 
+impl DevArgs {
+    /// The number of nodes asked for, or the consensus's default.
+    pub fn node_count(&self) -> u16 {
+        self.nodes.unwrap_or(match self.consensus {
+            Consensus::Hotstuff => 4,
+            Consensus::Raft => 3,
+        })
+    }
+}
+
 /// Creates the cluster's files, or checks the existing ones match the request.
 pub fn prepare(a: &DevArgs) -> anyhow::Result<()> {
     let committee_path = a.dir.join("committee.toml");
+    let nodes = a.node_count();
     if committee_path.exists() {
         let c: CommitteeFile = read_toml(&committee_path)?;
-        if c.members.len() != usize::from(a.nodes) {
+        let consensus: warpnet_node::files::Consensus = a.consensus.into();
+        if c.consensus != consensus {
+            bail!(
+                "{} holds a {} cluster (fixed at its creation); run `dev --consensus {}` or pick another --dir",
+                a.dir.display(),
+                c.consensus.as_str(),
+                c.consensus.as_str()
+            );
+        }
+        if c.members.len() != usize::from(nodes) {
             bail!(
                 "{} holds a cluster of {} nodes; run `dev --nodes {}` or pick another --dir",
                 a.dir.display(),
@@ -65,7 +103,7 @@ pub fn prepare(a: &DevArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut members = Vec::new();
-    for i in 0..a.nodes {
+    for i in 0..nodes {
         let dir = node_dir(&a.dir, i);
         init(&InitArgs {
             dir: dir.clone(),
@@ -77,7 +115,7 @@ pub fn prepare(a: &DevArgs) -> anyhow::Result<()> {
         .with_context(|| format!("creating node {i}"))?;
         members.push(dir.join("member.toml"));
     }
-    create_committee("dev", 1, &members, &committee_path)?;
+    create_committee("dev", 1, a.consensus, &members, &committee_path)?;
     Ok(())
 }
 
@@ -86,9 +124,15 @@ pub async fn terminate(pid: u32) {
 }
 
 pub async fn run(a: DevArgs) -> anyhow::Result<()> {
+    match a.action {
+        Some(DevAction::Add) => return crate::dev_members::add(&a.dir).await,
+        Some(DevAction::Remove { n }) => return crate::dev_members::remove(&a.dir, n).await,
+        None => {}
+    }
+    let nodes = a.node_count();
     let (api_last, p2p_last) = (
-        u32::from(a.api_port) + u32::from(a.nodes) - 1,
-        u32::from(a.p2p_port) + u32::from(a.nodes) - 1,
+        u32::from(a.api_port) + u32::from(nodes) - 1,
+        u32::from(a.p2p_port) + u32::from(nodes) - 1,
     );
     if api_last > u32::from(u16::MAX) || p2p_last > u32::from(u16::MAX) {
         bail!("ports {}..{api_last} or {}..{p2p_last} go past 65535", a.api_port, a.p2p_port);
@@ -109,9 +153,12 @@ pub async fn run(a: DevArgs) -> anyhow::Result<()> {
     let (exited_tx, mut exited) = mpsc::channel(64);
     let mut children = Vec::new();
     println!("{:<5} {:<24} {:<8} log", "node", "api", "pid");
-    for i in 0..a.nodes {
-        let dir = node_dir(&a.dir, i);
-        let api = committee.members[usize::from(i)].api_address.clone().unwrap_or_default();
+    // The genesis members, and any node `dev add` added since.
+    for (i, dir) in crate::dev_members::node_dirs(&a.dir) {
+        let api = match committee.members.get(usize::from(i)) {
+            Some(m) => m.api_address.clone().unwrap_or_default(),
+            None => read_toml::<warpnet_node::files::NodeFile>(&dir.join("node.toml"))?.api_listen,
+        };
         let log = dir.join("node.log");
         if let Some(pid) = pidfile::running(&dir) {
             println!(
@@ -208,8 +255,10 @@ pub async fn run(a: DevArgs) -> anyhow::Result<()> {
 /// Nodes of the cluster running now, found through their pid files, other than `mine` (the
 /// children still running).
 fn by_hand(a: &DevArgs, mine: &[u32]) -> Vec<(u16, u32)> {
-    (0..a.nodes)
-        .filter_map(|i| pidfile::running(&node_dir(&a.dir, i)).map(|pid| (i, pid)))
+    // Every node directory: `dev add` makes more than the cluster started with.
+    crate::dev_members::node_dirs(&a.dir)
+        .into_iter()
+        .filter_map(|(i, d)| pidfile::running(&d).map(|pid| (i, pid)))
         .filter(|(_, pid)| !mine.contains(pid))
         .collect()
 }

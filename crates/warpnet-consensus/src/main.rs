@@ -8,6 +8,8 @@
 mod bench;
 mod cluster;
 mod dev;
+mod dev_members;
+mod member;
 mod node;
 mod pidfile;
 mod sim;
@@ -40,6 +42,9 @@ enum Command {
     /// Ask a node about the committee and its progress.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
+    /// The committee's members and its changes: list, pending, endorse a candidate, remove.
+    #[command(subcommand)]
+    Member(member::MemberCommand),
     /// Own user IDs: create a key, claim an ID, look one up.
     #[command(subcommand)]
     User(user::UserCommand),
@@ -83,6 +88,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             runtime()?.block_on(dev::run(args))
         }
         Command::Cluster(c) => runtime()?.block_on(cluster::run(c)),
+        Command::Member(c) => runtime()?.block_on(member::run(c)),
         Command::User(c) => runtime()?.block_on(user::run(c)),
         Command::Bench(args) => runtime()?.block_on(bench::run(args)),
     }

@@ -7,6 +7,27 @@ use clap::{Args, Subcommand};
 use warpnet_node::files::{
     create_key, read_toml, write_toml, CommitteeFile, Loaded, MemberEntry, NodeFile,
 };
+
+/// Which consensus a network runs (`committee create`, `dev`, `bench --spawn`) or the simulator
+/// simulates: chosen at genesis, fixed for the network's life.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Consensus {
+    /// Byzantine-fault tolerant: 2-chain HotStuff, quorum n - f (4 members tolerate 1 fault).
+    #[default]
+    Hotstuff,
+    /// Crash-fault tolerant: Raft, majority quorum (3 members tolerate 1 crash), for operators
+    /// who trust each other.
+    Raft,
+}
+
+impl From<Consensus> for warpnet_node::files::Consensus {
+    fn from(c: Consensus) -> Self {
+        match c {
+            Consensus::Hotstuff => Self::Hotstuff,
+            Consensus::Raft => Self::Raft,
+        }
+    }
+}
 use warpnet_types::Signer;
 
 #[derive(Subcommand)]
@@ -14,6 +35,10 @@ pub enum NodeCommand {
     /// Create a node directory: a secret key (mode 0600), node.toml, and member.toml (the public
     /// information the other members need).
     Init(InitArgs),
+    /// Join a running network: key and config if missing, the committee fetched from a member
+    /// and verified from the genesis file, an admission request; then run the node (it catches
+    /// up, and votes once a quorum of members endorsed it and the change committed).
+    Join(crate::member::JoinArgs),
     /// Run a node.
     Run {
         /// Path to node.toml.
@@ -50,6 +75,10 @@ pub enum CommitteeCommand {
         network: String,
         #[arg(long, default_value_t = 1)]
         epoch: u64,
+        /// The network's consensus, fixed for its life: `hotstuff` (Byzantine-fault tolerant)
+        /// or `raft` (crash-fault tolerant, for operators who trust each other).
+        #[arg(long, value_enum, default_value_t = Consensus::Hotstuff)]
+        consensus: Consensus,
         /// Where to write the committee file.
         #[arg(long)]
         out: PathBuf,
@@ -72,12 +101,7 @@ pub fn init(a: &InitArgs) -> anyhow::Result<MemberEntry> {
         committee_file: a.committee_file.clone(),
         p2p_listen: a.p2p.clone(),
         api_listen: a.api.clone(),
-        round_timeout_base_ms: None,
-        claim_timeout_ms: None,
-        api_connections_max: None,
-        api_client_connections_max: None,
-        api_client_requests_per_second: None,
-        api_client_burst: None,
+        ..NodeFile::default()
     };
     write_toml(&a.dir.join("node.toml"), &node)?;
     let member = MemberEntry {
@@ -85,6 +109,7 @@ pub fn init(a: &InitArgs) -> anyhow::Result<MemberEntry> {
         p2p_address: a.p2p.clone(),
         api_address: Some(a.api.clone()),
         public: a.public,
+        voter: None,
     };
     write_toml(&a.dir.join("member.toml"), &member)?;
     // The first start may create the database; any later start needs it (see node run). The
@@ -105,6 +130,7 @@ pub fn init(a: &InitArgs) -> anyhow::Result<MemberEntry> {
 pub fn create_committee(
     network: &str,
     epoch: u64,
+    consensus: Consensus,
     members: &[PathBuf],
     out: &Path,
 ) -> anyhow::Result<CommitteeFile> {
@@ -112,7 +138,12 @@ pub fn create_committee(
     for m in members {
         entries.push(read_toml::<MemberEntry>(m)?);
     }
-    let committee = CommitteeFile { network: network.into(), epoch, members: entries };
+    let committee = CommitteeFile {
+        network: network.into(),
+        epoch,
+        consensus: consensus.into(),
+        members: entries,
+    };
     committee.to_config(out)?; // refuse an invalid committee before writing it
     write_toml(out, &committee)?;
     Ok(committee)
@@ -126,6 +157,31 @@ pub async fn run(c: NodeCommand) -> anyhow::Result<()> {
             println!("public information for the committee file (member.toml):\n");
             println!("[[members]]\npublic_key = \"{}\"\np2p_address = \"{}\"\napi_address = \"{}\"\npublic = {}", m.public_key, m.p2p_address, a.api, m.public);
             println!("\nnext: warpnet-consensus committee create --network NAME --out committee.toml <member.toml of each member>");
+            Ok(())
+        }
+        NodeCommand::Join(a) => {
+            let (node_path, admission) = crate::member::prepare(&a).await?;
+            let loaded = Loaded::from_node_file(&node_path)?;
+            let _pid = crate::pidfile::PidFile::write(&loaded.dir).with_context(|| {
+                format!("writing {}", loaded.dir.join(crate::pidfile::NAME).display())
+            })?;
+            let api = format!("http://{}/v1/health", loaded.node.api_listen);
+            let mut node = tokio::spawn(warpnet_node::run(loaded, warpnet_node::shutdown_signal()));
+            if let Some(admission) = admission {
+                // Members dial the candidate back at once: ask only once it listens.
+                let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+                while !matches!(warpnet_client::get(&api).await, Ok((200, _))) {
+                    if node.is_finished() || tokio::time::Instant::now() > deadline {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                tokio::select! {
+                    r = crate::member::request(&a.via, &admission) => r?,
+                    r = &mut node => { r??; return Ok(()); }
+                }
+            }
+            node.await??;
             Ok(())
         }
         NodeCommand::Run { config } => {
@@ -142,15 +198,16 @@ pub async fn run(c: NodeCommand) -> anyhow::Result<()> {
 
 pub fn committee(c: CommitteeCommand) -> anyhow::Result<()> {
     match c {
-        CommitteeCommand::Create { network, epoch, out, members } => {
+        CommitteeCommand::Create { network, epoch, consensus, out, members } => {
             if members.is_empty() {
                 bail!("name at least one member.toml");
             }
-            let committee = create_committee(&network, epoch, &members, &out)?;
+            let committee = create_committee(&network, epoch, consensus, &members, &out)?;
             println!(
-                "wrote {} with {} members (network {network}, epoch {epoch})",
+                "wrote {} with {} members (network {network}, epoch {epoch}, consensus {})",
                 out.display(),
-                committee.members.len()
+                committee.members.len(),
+                committee.consensus.as_str()
             );
             Ok(())
         }

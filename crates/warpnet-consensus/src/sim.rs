@@ -40,11 +40,7 @@ pub struct SimArgs {
     consensus: Consensus,
 }
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Consensus {
-    Hotstuff,
-    Raft,
-}
+pub use crate::node::Consensus;
 
 pub fn run(args: SimArgs) -> anyhow::Result<()> {
     if args.consensus == Consensus::Raft {

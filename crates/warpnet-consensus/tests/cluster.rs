@@ -123,7 +123,14 @@ fn garbage_and_oversized_frames_on_a_p2p_port_are_dropped() {
         c.start(i);
     }
     c.wait_progress(2, "first commits");
-    let target = c.p2p[1];
+    // The member with the lowest key plays the sender (the lower key dials, so the target reads
+    // what it sends); the target is another member.
+    let keys: Vec<_> = (0..4)
+        .map(|i| warpnet_node::files::read_key(&c.node_dir(i).join("node.key")).unwrap())
+        .collect();
+    let sender = (0..4).min_by_key(|&i| warpnet_types::Signer::public_key(&keys[i])).unwrap();
+    let t = (sender + 1) % 4;
+    let target = c.p2p[t];
     for junk in [
         b"GET / HTTP/1.1\r\n\r\n".to_vec(),
         vec![0xFF; 1 << 20],
@@ -134,36 +141,44 @@ fn garbage_and_oversized_frames_on_a_p2p_port_are_dropped() {
             let _ = s.write_all(&junk);
         }
     }
-    // An authenticated member (node 0's key, read from its directory) sending a frame over the
-    // limit is cut off; node 0 itself then reconnects.
+    // An authenticated member (the sender's key, read from its directory) sending a frame over
+    // the limit is cut off; the sender itself then reconnects.
     let config = {
         let committee: CommitteeFile = read_toml(&c.dir.join("committee.toml")).unwrap();
         std::sync::Arc::new(committee.to_config(Path::new("committee.toml")).unwrap())
     };
-    let key = warpnet_node::files::read_key(&c.node_dir(0).join("node.key")).unwrap();
+    let key = &keys[sender];
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let stream = tokio::net::TcpStream::connect(("127.0.0.1", target)).await.unwrap();
-        let (_, _, mut w) =
-            warpnet_net::handshake(stream, warpnet_net::Role::Dialer, &config, &key, None, 1 << 20)
-                .await
-                .expect("a member's key is accepted");
+        let anyone = |_: &warpnet_types::PublicKey| true;
+        let side = warpnet_net::Side {
+            role: warpnet_net::Role::Dialer,
+            config: &config,
+            signer: key,
+            purpose: warpnet_net::Purpose::Connect,
+            expected: None,
+            admits: &anyone,
+        };
+        let (_, _, mut w) = warpnet_net::handshake(stream, side, 1 << 20)
+            .await
+            .expect("a member's key is accepted");
         let _ = w.send(&vec![0u8; warpnet_types::message::MESSAGE_BYTES_MAX + 1]).await;
     });
-    let (status, body) = get(c.api[1], "/v1/health").expect("the node answers");
+    let (status, body) = get(c.api[t], "/v1/health").expect("the node answers");
     assert_eq!(status, 200);
     let health: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(health["recent_certificate"], Value::Bool(true), "{body}");
     let refused = || {
-        get(c.api[1], "/metrics").and_then(|(_, m)| {
+        get(c.api[t], "/metrics").and_then(|(_, m)| {
             m.lines()
                 .find(|l| l.starts_with("warpnet_rejected_connections_total "))
                 .and_then(|l| l.split(' ').nth(1)?.parse::<u64>().ok())
         })
     };
     wait_until("the junk connections are counted as refused", 20, || refused().unwrap_or(0) >= 3);
-    wait_until("node 1 connected to everyone again", 20, || {
-        cluster_view(c.api[1]).is_some_and(|v| {
+    wait_until("the target connected to everyone again", 20, || {
+        cluster_view(c.api[t]).is_some_and(|v| {
             v["members"].as_array().unwrap().iter().all(|m| m["connected"] == Value::Bool(true))
         })
     });

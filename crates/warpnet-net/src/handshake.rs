@@ -7,14 +7,14 @@ use tokio::net::TcpStream;
 use warpnet_types::codec::{Reader, Writer};
 pub use warpnet_types::crypto::domain::TAG_TRANSPORT;
 use warpnet_types::crypto::{domain, SignedItem};
-use warpnet_types::{
-    ConsensusConfig, Digest, Epoch, NetworkId, NodeId, PublicKey, Signature, Signer,
-};
+use warpnet_types::{ConsensusConfig, Digest, NetworkId, PublicKey, Signature, Signer};
 
 use crate::wire::{FrameReader, FrameWriter, WireError, MAGIC, NOISE_MESSAGE_MAX};
 
 const NOISE_PARAMS: &str = "Noise_NN_25519_ChaChaPoly_BLAKE2s";
-const HELLO_VERSION: u8 = 1;
+/// Version 2: hellos sign the network's genesis digest (the same in every epoch) instead of
+/// the current committee's, name peers by key, and say why the dialer connects.
+const HELLO_VERSION: u8 = 2;
 const HELLO_BYTES_MAX: usize = 1 << 10;
 
 /// Which side of the connection we are.
@@ -24,11 +24,21 @@ pub enum Role {
     Listener,
 }
 
+/// Why a dialer connects (signed in its hello, so it cannot be changed on the way).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// A connection that carries consensus messages.
+    Connect,
+    /// A reachability check (dial-back): the handshake proves the key answers at the address,
+    /// then the connection closes.
+    Probe,
+}
+
 /// The authenticated peer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Identity {
-    pub node: NodeId,
     pub public_key: PublicKey,
+    pub purpose: Purpose,
 }
 
 /// Why a handshake failed. The connection is closed and the reason logged.
@@ -48,18 +58,18 @@ pub enum HandshakeError {
     Version(u8),
     #[error("peer is on network {got}, we are on {expected}")]
     WrongNetwork { got: String, expected: String },
-    #[error("peer is in epoch {got}, we are in {expected}")]
-    WrongEpoch { got: Epoch, expected: Epoch },
-    #[error("peer runs committee {got}, we run {expected} (different committee files)")]
-    WrongCommittee { got: String, expected: String },
-    #[error("key {key} is not a member of the committee")]
-    NotInCommittee { key: String },
+    #[error(
+        "peer's network started from genesis {got}, ours from {expected} (different genesis files)"
+    )]
+    WrongGenesis { got: String, expected: String },
+    #[error("key {key} is not a member, a candidate or a recent member of the committee")]
+    NotAPeer { key: String },
     #[error("the hello's signature does not verify")]
     BadSignature,
     #[error("the peer is ourselves")]
     SelfConnection,
-    #[error("expected member {expected}, got member {got}")]
-    UnexpectedPeer { expected: NodeId, got: NodeId },
+    #[error("expected key {expected}, got key {got}")]
+    UnexpectedPeer { expected: String, got: String },
 }
 
 fn noise_err(e: snow::Error) -> HandshakeError {
@@ -80,12 +90,14 @@ async fn read_noise(stream: &mut TcpStream) -> Result<Vec<u8>, HandshakeError> {
     Ok(msg)
 }
 
-/// What a hello signs: the network, epoch and committee digest (two members with different
-/// committee files never connect), the signer's role (a hello cannot be reflected back), and
-/// the Noise handshake hash (it cannot be relayed to another channel).
-fn signed_bytes(config: &ConsensusConfig, role: Role, handshake_hash: &[u8]) -> Vec<u8> {
+/// What a hello signs: the network and its genesis digest (nodes of different networks, or of
+/// different genesis files, never connect; the digest is the same in every epoch, so members
+/// of two epochs still connect and exchange epoch proofs), the signer's role (a hello cannot
+/// be reflected back), the purpose, and the Noise handshake hash (it cannot be relayed to
+/// another channel).
+fn signed_bytes(config: &ConsensusConfig, role: Role, purpose: Purpose, hash: &[u8]) -> Vec<u8> {
     let mut w = domain::signing_writer(TAG_TRANSPORT, config.network());
-    w.put(&config.epoch()).put(&config.digest()).u8(role_tag(role)).fixed(handshake_hash);
+    w.put(&config.genesis_digest()).u8(role_tag(role)).u8(purpose_tag(purpose)).fixed(hash);
     w.finish()
 }
 
@@ -96,6 +108,13 @@ fn role_tag(role: Role) -> u8 {
     }
 }
 
+fn purpose_tag(purpose: Purpose) -> u8 {
+    match purpose {
+        Purpose::Connect => 1,
+        Purpose::Probe => 2,
+    }
+}
+
 fn other(role: Role) -> Role {
     match role {
         Role::Dialer => Role::Listener,
@@ -103,34 +122,65 @@ fn other(role: Role) -> Role {
     }
 }
 
-/// The hello `signer` sends as `role` on the channel whose Noise handshake hash is `hash`
-/// (public for tests and the fuzz targets).
+/// The hello `signer` sends as `role` for `purpose` on the channel whose Noise handshake hash
+/// is `hash` (public for tests and the fuzz targets). `config` is any epoch's configuration
+/// of the network (only its network id, genesis digest and scheme are used).
 pub fn hello_bytes(
     config: &ConsensusConfig,
     signer: &dyn Signer,
     role: Role,
+    purpose: Purpose,
     hash: &[u8],
 ) -> Vec<u8> {
-    hello(config, signer, role, hash).finish()
+    hello(config, signer, role, purpose, hash).finish()
 }
 
-fn hello(config: &ConsensusConfig, signer: &dyn Signer, role: Role, hash: &[u8]) -> Writer {
+fn hello(
+    config: &ConsensusConfig,
+    signer: &dyn Signer,
+    role: Role,
+    purpose: Purpose,
+    hash: &[u8],
+) -> Writer {
     let mut w = Writer::new();
-    w.u8(HELLO_VERSION).put(config.network()).put(&config.epoch()).put(&config.digest());
-    w.put(&signer.public_key()).put(&signer.sign(&signed_bytes(config, role, hash)));
+    w.u8(HELLO_VERSION).put(config.network()).put(&config.genesis_digest());
+    w.put(&signer.public_key()).u8(purpose_tag(purpose));
+    w.put(&signer.sign(&signed_bytes(config, role, purpose, hash)));
     w
 }
 
+/// Who may complete a handshake with us: the current committee, candidates, recent members.
+pub trait Admits: Sync {
+    fn admits(&self, key: &PublicKey) -> bool;
+}
+
+impl<F: Fn(&PublicKey) -> bool + Sync> Admits for F {
+    fn admits(&self, key: &PublicKey) -> bool {
+        self(key)
+    }
+}
+
+/// One side of a handshake.
+pub struct Side<'a> {
+    pub role: Role,
+    /// The network (any epoch's configuration: network id, genesis digest, scheme).
+    pub config: &'a ConsensusConfig,
+    pub signer: &'a dyn Signer,
+    /// For a dialer: why it connects, and the key it means to reach.
+    pub purpose: Purpose,
+    pub expected: Option<PublicKey>,
+    /// Keys we complete a handshake with (a listener refuses others before answering).
+    pub admits: &'a dyn Admits,
+}
+
 /// Runs the handshake on a fresh stream; on success returns the authenticated peer and the
-/// encrypted halves. `expected` (for a dialer) is the member we meant to reach.
+/// encrypted halves.
 pub async fn handshake(
     mut stream: TcpStream,
-    role: Role,
-    config: &ConsensusConfig,
-    signer: &dyn Signer,
-    expected: Option<NodeId>,
+    side: Side<'_>,
     max_frame: usize,
 ) -> Result<(Identity, FrameReader, FrameWriter), HandshakeError> {
+    let Side { role, config, signer, purpose, expected, admits } = side;
     stream.set_nodelay(true)?;
     let params = NOISE_PARAMS.parse().map_err(noise_err)?;
     let builder = snow::Builder::new(params);
@@ -168,33 +218,41 @@ pub async fn handshake(
     let mut reader = FrameReader::new(r, noise.clone(), HELLO_BYTES_MAX);
     let mut writer = FrameWriter::new(w, noise);
 
-    // The dialer speaks first and the listener answers only a valid hello, so a refused dialer
-    // learns nothing and fails its handshake (and backs off) instead of being cut off later.
+    // The dialer speaks first and the listener answers only a valid hello from a key it
+    // admits, so a refused dialer learns nothing and fails its handshake (and backs off)
+    // instead of being cut off later.
     let identity = match role {
         Role::Dialer => {
-            writer.send(hello(config, signer, role, &hash).as_slice()).await?;
-            check_hello(&reader.recv().await?, config, signer, other(role), &hash, expected)?
+            writer.send(hello(config, signer, role, purpose, &hash).as_slice()).await?;
+            let peer =
+                check_hello(&reader.recv().await?, config, signer, other(role), &hash, expected)?;
+            Identity { purpose, ..peer }
         }
         Role::Listener => {
-            let identity =
+            let peer =
                 check_hello(&reader.recv().await?, config, signer, other(role), &hash, expected)?;
-            writer.send(hello(config, signer, role, &hash).as_slice()).await?;
-            identity
+            if !admits.admits(&peer.public_key) {
+                return Err(HandshakeError::NotAPeer { key: peer.public_key.to_hex() });
+            }
+            // The listener's own hello carries the dialer's purpose back.
+            writer.send(hello(config, signer, role, peer.purpose, &hash).as_slice()).await?;
+            peer
         }
     };
     reader.set_max_frame(max_frame);
     Ok((identity, reader, writer))
 }
 
-/// Checks a peer's hello (decrypted): version, network, epoch, committee digest, membership,
-/// and the signature over this channel's handshake hash. Public for the fuzz targets.
+/// Checks a peer's hello (decrypted): version, network, genesis digest, and the signature over
+/// this channel's handshake hash; `expected` is the key a dialer meant to reach. Whether the
+/// key is one we talk to is the caller's question ([`Admits`]). Public for the fuzz targets.
 pub fn check_hello(
     bytes: &[u8],
     config: &ConsensusConfig,
     signer: &dyn Signer,
     their_role: Role,
     hash: &[u8],
-    expected: Option<NodeId>,
+    expected: Option<PublicKey>,
 ) -> Result<Identity, HandshakeError> {
     let bad = |e: warpnet_types::CodecError| HandshakeError::Malformed(e.to_string());
     let mut r = Reader::new(bytes);
@@ -203,9 +261,13 @@ pub fn check_hello(
         return Err(HandshakeError::Version(version));
     }
     let network: NetworkId = r.get().map_err(bad)?;
-    let epoch: Epoch = r.get().map_err(bad)?;
-    let digest: Digest = r.get().map_err(bad)?;
+    let genesis: Digest = r.get().map_err(bad)?;
     let key: PublicKey = r.get().map_err(bad)?;
+    let purpose = match r.u8("hello purpose").map_err(bad)? {
+        1 => Purpose::Connect,
+        2 => Purpose::Probe,
+        other => return Err(HandshakeError::Malformed(format!("unknown purpose {other}"))),
+    };
     let signature: Signature = r.get().map_err(bad)?;
     r.finish().map_err(bad)?;
     if network != *config.network() {
@@ -214,26 +276,23 @@ pub fn check_hello(
             expected: config.network().to_string(),
         });
     }
-    if epoch != config.epoch() {
-        return Err(HandshakeError::WrongEpoch { got: epoch, expected: config.epoch() });
-    }
-    if digest != config.digest() {
-        return Err(HandshakeError::WrongCommittee {
-            got: digest.to_hex(),
-            expected: config.digest().to_hex(),
+    if genesis != config.genesis_digest() {
+        return Err(HandshakeError::WrongGenesis {
+            got: genesis.to_hex(),
+            expected: config.genesis_digest().to_hex(),
         });
     }
-    let node = config
-        .node_id_of(&key)
-        .ok_or_else(|| HandshakeError::NotInCommittee { key: key.to_hex() })?;
-    let message = signed_bytes(config, their_role, hash);
+    let message = signed_bytes(config, their_role, purpose, hash);
     let item = SignedItem { key: &key, message: &message, signature: &signature };
     config.scheme().scheme().verify(item).map_err(|_| HandshakeError::BadSignature)?;
     if key == signer.public_key() {
         return Err(HandshakeError::SelfConnection);
     }
-    if let Some(expected) = expected.filter(|&e| e != node) {
-        return Err(HandshakeError::UnexpectedPeer { expected, got: node });
+    if let Some(expected) = expected.filter(|e| *e != key) {
+        return Err(HandshakeError::UnexpectedPeer {
+            expected: expected.to_hex(),
+            got: key.to_hex(),
+        });
     }
-    Ok(Identity { node, public_key: key })
+    Ok(Identity { public_key: key, purpose })
 }

@@ -1,4 +1,4 @@
-//! One member's connection, over its lifetimes: dialing with backoff (or waking the member
+//! One peer's connection, over its lifetimes: dialing with backoff (or waking the member
 //! that must dial us), heartbeats on an idle connection, and the reader that declares a silent
 //! member dead.
 
@@ -10,36 +10,31 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 use warpnet_types::message::MESSAGE_BYTES_MAX;
-use warpnet_types::{Message, NodeId};
+use warpnet_types::{Message, PublicKey};
 
-use crate::handshake::{handshake, HandshakeError, Role};
+use crate::handshake::{handshake, HandshakeError, Purpose, Role};
 use crate::transport::{
-    AbortOnDrop, Connection, Shared, STABLE_AFTER, WAKE_IGNORED_UNDER, WRITE_TIMEOUT,
+    AbortOnDrop, Connection, PeerHandle, Shared, STABLE_AFTER, WAKE_IGNORED_UNDER, WRITE_TIMEOUT,
 };
 use crate::wire::{FrameReader, FrameWriter, WireError};
 
-/// One connection attempt to member `j` (connect and handshake, bounded by the handshake
+/// One connection attempt to peer `j` (connect and handshake, bounded by the handshake
 /// timeout).
-async fn connect(shared: &Shared, j: NodeId) -> Result<Connection, String> {
+async fn connect(shared: &Shared, peer: &PeerHandle) -> Result<Connection, String> {
     let cfg = &shared.cfg;
-    let address = cfg.config.participant(j).map(|p| p.address.clone()).unwrap_or_default();
+    let j = peer.key;
+    let address = peer.address();
+    let admits = |k: &PublicKey| *k == j;
     let attempt = async {
         let stream = TcpStream::connect(&address).await.map_err(HandshakeError::Io)?;
-        handshake(
-            stream,
-            Role::Dialer,
-            &cfg.config,
-            cfg.signer.as_ref(),
-            Some(j),
-            MESSAGE_BYTES_MAX,
-        )
-        .await
+        let side = cfg.side(Role::Dialer, Purpose::Connect, Some(j), &admits);
+        handshake(stream, side, MESSAGE_BYTES_MAX).await
     };
     match tokio::time::timeout(cfg.handshake_timeout, attempt).await {
         Ok(Ok(conn)) => Ok(conn),
         Ok(Err(HandshakeError::Io(e))) => Err(format!("dial {address}: {e}")),
         Ok(Err(e)) => {
-            warn!(peer = %j, %address, error = %e, "handshake with member failed");
+            warn!(peer = %j, %address, error = %e, "handshake with peer failed");
             Err(e.to_string())
         }
         Err(_) => Err(format!("dial {address}: timed out")),
@@ -50,11 +45,11 @@ async fn connect(shared: &Shared, j: NodeId) -> Result<Connection, String> {
 /// caller's, so it carries across connections that do not last. A wake from `j` (it is up and
 /// not connected to us: typically a restart) resets the backoff and dials at once, abandoning
 /// an attempt in progress: backoff belongs to one incarnation of the peer, not the next.
-async fn dial(shared: &Shared, j: NodeId, backoff: &mut Duration) -> Connection {
-    let wake = &shared.wakes[j.index()];
+async fn dial(shared: &Shared, peer: &PeerHandle, backoff: &mut Duration) -> Connection {
+    let (j, wake) = (peer.key, &peer.wake);
     loop {
         tokio::select! {
-            r = connect(shared, j) => match r {
+            r = connect(shared, peer) => match r {
                 Ok(conn) => return conn,
                 Err(e) => debug!(peer = %j, error = %e, "dial failed"),
             },
@@ -80,9 +75,10 @@ async fn dial(shared: &Shared, j: NodeId, backoff: &mut Duration) -> Connection 
 /// (its backoff may be long, from our previous incarnation or a partition that healed).
 async fn accept_from(
     shared: &Shared,
-    j: NodeId,
+    peer: &PeerHandle,
     accepted: &mut mpsc::Receiver<Connection>,
 ) -> Option<Connection> {
+    let j = peer.key;
     let mut delay = shared.cfg.wake_min;
     loop {
         tokio::select! {
@@ -93,7 +89,7 @@ async fn accept_from(
         // dropped right after.
         tokio::select! {
             c = accepted.recv() => return c,
-            r = connect(shared, j) => match r {
+            r = connect(shared, peer) => match r {
                 Ok(_) => debug!(peer = %j, "woke the member up: it dials us"),
                 Err(e) => debug!(peer = %j, error = %e, "could not wake the member"),
             },
@@ -115,18 +111,20 @@ enum Ended {
 /// Owns member `j`'s send queue across connections.
 pub(crate) async fn peer_task(
     shared: Arc<Shared>,
-    j: NodeId,
+    peer: Arc<PeerHandle>,
     mut outbox: mpsc::Receiver<Arc<[u8]>>,
     mut accepted: mpsc::Receiver<Connection>,
 ) {
-    let dialer = shared.cfg.me < j;
+    let j = peer.key;
+    // The lower key dials: one connection per pair.
+    let dialer = shared.me < j;
     let mut next: Option<Connection> = None;
     let mut backoff = shared.cfg.backoff_min;
     loop {
         let conn = match next.take() {
             Some(c) => c,
-            None if dialer => dial(&shared, j, &mut backoff).await,
-            None => match accept_from(&shared, j, &mut accepted).await {
+            None if dialer => dial(&shared, &peer, &mut backoff).await,
+            None => match accept_from(&shared, &peer, &mut accepted).await {
                 Some(c) => c,
                 None => return,
             },
@@ -138,7 +136,7 @@ pub(crate) async fn peer_task(
         let since = tokio::time::Instant::now();
         let reading = AbortOnDrop(tokio::spawn(read_loop(shared.clone(), j, reader)));
         let ended =
-            match serve(&shared, j, dialer, since, &mut outbox, &mut accepted, writer, reading)
+            match serve(&shared, &peer, dialer, since, &mut outbox, &mut accepted, writer, reading)
                 .await
             {
                 Some(ended) => ended,
@@ -158,7 +156,7 @@ pub(crate) async fn peer_task(
                     _ = tokio::time::sleep(backoff) => {
                         backoff = (backoff * 2).min(shared.cfg.backoff_max);
                     }
-                    _ = shared.wakes[j.index()].notified() => backoff = shared.cfg.backoff_min,
+                    _ = peer.wake.notified() => backoff = shared.cfg.backoff_min,
                 }
             }
         }
@@ -170,7 +168,7 @@ pub(crate) async fn peer_task(
 #[allow(clippy::too_many_arguments)]
 async fn serve(
     shared: &Shared,
-    j: NodeId,
+    peer: &PeerHandle,
     dialer: bool,
     since: tokio::time::Instant,
     outbox: &mut mpsc::Receiver<Arc<[u8]>>,
@@ -181,7 +179,7 @@ async fn serve(
     let heartbeat: Arc<[u8]> = Arc::from(Vec::new());
     let mut beat = tokio::time::interval(shared.cfg.heartbeat_interval);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let wake = &shared.wakes[j.index()];
+    let (j, wake) = (peer.key, &peer.wake);
     loop {
         let (frame, counted) = tokio::select! {
             frame = outbox.recv() => (frame?, true),
@@ -221,7 +219,7 @@ async fn serve(
 
 /// Reads frames from member `j` and hands decoded messages to consensus; an empty frame is a
 /// heartbeat. Ends when the connection fails or the member falls silent.
-async fn read_loop(shared: Arc<Shared>, j: NodeId, mut reader: FrameReader) {
+async fn read_loop(shared: Arc<Shared>, j: PublicKey, mut reader: FrameReader) {
     loop {
         let frame = match reader.recv().await {
             Ok(f) => f,

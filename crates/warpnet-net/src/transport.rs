@@ -1,25 +1,39 @@
-//! The transport: a task per member (`peer.rs`), the listener, bounded queues, counters.
+//! The transport: a task per peer (`peer.rs`), the listener, bounded queues, counters.
+//!
+//! Peers are named by public key. The set of peers changes at run time
+//! ([`Transport::set_peers`]): at an epoch change the committee changes, a candidate being
+//! admitted is a peer while its request is pending, and a removed member stays one while it
+//! lingers.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 use warpnet_types::message::MESSAGE_BYTES_MAX;
-use warpnet_types::{ConsensusConfig, Message, NodeId, Signer};
+use warpnet_types::{ConsensusConfig, Message, PublicKey, Signer};
 
-use crate::handshake::{handshake, Identity, Role};
+use crate::handshake::{handshake, HandshakeError, Identity, Purpose, Role, Side};
 use crate::wire::{FrameReader, FrameWriter};
+
+/// A node we keep a connection to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Peer {
+    pub key: PublicKey,
+    /// Its p2p address (`host:port`).
+    pub address: String,
+}
 
 /// How a transport runs.
 #[derive(Clone)]
 pub struct TransportConfig {
+    /// Any epoch's configuration of the network: its id, genesis digest and signature scheme
+    /// (the same in every epoch) are what hellos sign and check.
     pub config: Arc<ConsensusConfig>,
-    pub me: NodeId,
     pub signer: Arc<dyn Signer>,
     /// Frames queued per peer; when full the newest is dropped (and counted).
     pub queue_len: usize,
@@ -31,9 +45,9 @@ pub struct TransportConfig {
     /// An idle connection carries a heartbeat (an empty frame) this often.
     pub heartbeat_interval: Duration,
     /// A connection on which nothing arrives for this long (no frame, no heartbeat) is
-    /// declared dead: closed, logged, and the member no longer counts as connected.
+    /// declared dead: closed, logged, and the peer no longer counts as connected.
     pub silence_max: Duration,
-    /// A member that must dial us but has not within this long is asked to (a "wake": we
+    /// A peer that must dial us but has not within this long is asked to (a "wake": we
     /// dial it, it sees our fresh incarnation, resets its backoff and dials at once); then
     /// again with exponential backoff up to `wake_max`.
     pub wake_min: Duration,
@@ -41,10 +55,9 @@ pub struct TransportConfig {
 }
 
 impl TransportConfig {
-    pub fn new(config: Arc<ConsensusConfig>, me: NodeId, signer: Arc<dyn Signer>) -> Self {
+    pub fn new(config: Arc<ConsensusConfig>, signer: Arc<dyn Signer>) -> Self {
         Self {
             config,
-            me,
             signer,
             queue_len: 1_024,
             inbound_len: 1_024,
@@ -56,6 +69,17 @@ impl TransportConfig {
             wake_min: Duration::from_millis(100),
             wake_max: Duration::from_secs(1),
         }
+    }
+
+    /// Our side of a handshake, admitting `admits`.
+    pub(crate) fn side<'a>(
+        &'a self,
+        role: Role,
+        purpose: Purpose,
+        expected: Option<PublicKey>,
+        admits: &'a dyn crate::handshake::Admits,
+    ) -> Side<'a> {
+        Side { role, config: &self.config, signer: self.signer.as_ref(), purpose, expected, admits }
     }
 }
 
@@ -76,22 +100,41 @@ pub struct Stats {
     pub dropped_sends: u64,
     pub frames_in: u64,
     pub frames_out: u64,
-    pub connected: Vec<NodeId>,
+    /// Peers connected now, sorted.
+    pub connected: Vec<PublicKey>,
+}
+
+/// What the listener and a peer's task share about one peer.
+pub(crate) struct PeerHandle {
+    pub(crate) key: PublicKey,
+    /// Its address; an update (a member moved) applies from the next dial.
+    pub(crate) address: Mutex<String>,
+    /// Signalled when the peer asks to be dialed (a wake).
+    pub(crate) wake: Notify,
+    /// Connections the listener accepted from it.
+    pub(crate) accepted: mpsc::Sender<Connection>,
+}
+
+impl PeerHandle {
+    pub(crate) fn address(&self) -> String {
+        self.address.lock().map(|a| a.clone()).unwrap_or_default()
+    }
 }
 
 pub(crate) struct Shared {
     pub(crate) cfg: TransportConfig,
+    pub(crate) me: PublicKey,
     pub(crate) counters: Counters,
-    pub(crate) connected: Mutex<HashSet<NodeId>>,
+    pub(crate) connected: Mutex<HashSet<PublicKey>>,
     /// Signalled on every connection and disconnection (the runtime re-reads `connected`).
     pub(crate) changed: Arc<Notify>,
-    /// Per member we dial: signalled when that member asks to be dialed (a wake).
-    pub(crate) wakes: Vec<Notify>,
-    pub(crate) inbound: mpsc::Sender<(NodeId, Message)>,
+    /// The peers now, for the listener.
+    pub(crate) peers: RwLock<HashMap<PublicKey, Arc<PeerHandle>>>,
+    pub(crate) inbound: mpsc::Sender<(PublicKey, Message)>,
 }
 
 impl Shared {
-    pub(crate) fn set_connected(&self, j: NodeId, up: bool) {
+    pub(crate) fn set_connected(&self, j: PublicKey, up: bool) {
         if let Ok(mut set) = self.connected.lock() {
             if up {
                 set.insert(j);
@@ -100,6 +143,15 @@ impl Shared {
             }
         }
         self.changed.notify_one();
+    }
+
+    pub(crate) fn peer(&self, key: &PublicKey) -> Option<Arc<PeerHandle>> {
+        self.peers.read().ok()?.get(key).cloned()
+    }
+
+    /// Whether `key` is one of our peers now (the listener admits only those).
+    pub(crate) fn admits(&self, key: &PublicKey) -> bool {
+        self.peers.read().is_ok_and(|p| p.contains_key(key))
     }
 }
 
@@ -129,53 +181,99 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// A peer's send queue and its task.
+struct Outbox {
+    tx: mpsc::Sender<Arc<[u8]>>,
+    task: JoinHandle<()>,
+}
+
 /// The running transport. Dropping it stops every task and closes every connection.
 pub struct Transport {
     shared: Arc<Shared>,
-    outboxes: Vec<Option<mpsc::Sender<Arc<[u8]>>>>,
-    tasks: Vec<JoinHandle<()>>,
+    outboxes: HashMap<PublicKey, Outbox>,
+    listener: JoinHandle<()>,
 }
 
 impl Transport {
-    /// Accepts members on `listener` and connects to the others; incoming messages arrive on
-    /// the returned receiver. Must be called within a tokio runtime.
+    /// Accepts `peers` on `listener` and connects to them; incoming messages arrive on the
+    /// returned receiver, named by the sender's key. Must be called within a tokio runtime.
     pub fn start(
         cfg: TransportConfig,
+        peers: Vec<Peer>,
         listener: TcpListener,
-    ) -> (Self, mpsc::Receiver<(NodeId, Message)>) {
+    ) -> (Self, mpsc::Receiver<(PublicKey, Message)>) {
         let (inbound, rx) = mpsc::channel(cfg.inbound_len);
-        let n = cfg.config.total_nodes();
-        let me = cfg.me;
+        let me = cfg.signer.public_key();
         let shared = Arc::new(Shared {
             cfg,
+            me,
             counters: Counters::default(),
             connected: Mutex::default(),
             changed: Arc::new(Notify::new()),
-            wakes: (0..n).map(|_| Notify::new()).collect(),
+            peers: RwLock::default(),
             inbound,
         });
-        let mut outboxes = Vec::with_capacity(n);
-        let mut accepted = Vec::with_capacity(n);
-        let mut tasks = Vec::new();
-        for j in (0..n).map(|j| NodeId(j as u16)) {
-            if j == me {
-                outboxes.push(None);
-                accepted.push(None);
-                continue;
-            }
-            let (tx, out_rx) = mpsc::channel(shared.cfg.queue_len);
-            let (acc_tx, acc_rx) = mpsc::channel(4);
-            outboxes.push(Some(tx));
-            accepted.push(Some(acc_tx));
-            tasks.push(tokio::spawn(crate::peer::peer_task(shared.clone(), j, out_rx, acc_rx)));
-        }
-        tasks.push(tokio::spawn(listen(shared.clone(), listener, accepted)));
-        (Self { shared, outboxes, tasks }, rx)
+        let listener = tokio::spawn(listen(shared.clone(), listener));
+        let mut transport = Self { shared, outboxes: HashMap::new(), listener };
+        transport.set_peers(peers);
+        (transport, rx)
     }
 
-    fn enqueue(&self, to: NodeId, frame: Arc<[u8]>) -> bool {
-        let Some(Some(tx)) = self.outboxes.get(to.index()) else { return false };
-        match tx.try_send(frame) {
+    /// Makes `peers` the set of peers: a new key gets a connection (and a send queue), a key
+    /// no longer present loses its own (closed at once), a changed address applies from the
+    /// next dial. Ourselves, if listed, are skipped.
+    pub fn set_peers(&mut self, peers: Vec<Peer>) {
+        let wanted: HashMap<PublicKey, String> = peers
+            .into_iter()
+            .filter(|p| p.key != self.shared.me)
+            .map(|p| (p.key, p.address))
+            .collect();
+        let Ok(mut table) = self.shared.peers.write() else { return };
+        let gone: Vec<PublicKey> =
+            table.keys().filter(|k| !wanted.contains_key(k)).copied().collect();
+        for key in gone {
+            table.remove(&key);
+            if let Some(outbox) = self.outboxes.remove(&key) {
+                outbox.task.abort();
+            }
+            self.shared.set_connected(key, false);
+            info!(peer = %key, "no longer a peer: connection closed");
+        }
+        for (key, address) in wanted {
+            if let Some(handle) = table.get(&key) {
+                if let Ok(mut a) = handle.address.lock() {
+                    if *a != address {
+                        info!(peer = %key, from = %a, to = %address, "peer moved");
+                        *a = address;
+                    }
+                }
+                continue;
+            }
+            let (tx, out_rx) = mpsc::channel(self.shared.cfg.queue_len);
+            let (acc_tx, acc_rx) = mpsc::channel(4);
+            let handle = Arc::new(PeerHandle {
+                key,
+                address: Mutex::new(address),
+                wake: Notify::new(),
+                accepted: acc_tx,
+            });
+            table.insert(key, handle.clone());
+            let task =
+                tokio::spawn(crate::peer::peer_task(self.shared.clone(), handle, out_rx, acc_rx));
+            self.outboxes.insert(key, Outbox { tx, task });
+        }
+    }
+
+    /// The peers now, sorted by key.
+    pub fn peers(&self) -> Vec<PublicKey> {
+        let mut keys: Vec<PublicKey> = self.outboxes.keys().copied().collect();
+        keys.sort();
+        keys
+    }
+
+    fn enqueue(&self, to: &PublicKey, frame: Arc<[u8]>) -> bool {
+        let Some(outbox) = self.outboxes.get(to) else { return false };
+        match outbox.tx.try_send(frame) {
             Ok(()) => true,
             Err(_) => {
                 // Full (slow or unreachable peer): drop the newest; consensus re-sends.
@@ -185,20 +283,28 @@ impl Transport {
         }
     }
 
-    /// Queues a message for one member; false if it was dropped (queue full or unknown peer).
-    pub fn send(&self, to: NodeId, message: &Message) -> bool {
+    /// Queues a message for one peer; false if it was dropped (queue full or not a peer).
+    pub fn send(&self, to: &PublicKey, message: &Message) -> bool {
         self.enqueue(to, message.to_frame().into())
     }
 
-    /// Queues a message for every other member (encoded once).
-    pub fn broadcast(&self, message: &Message) {
+    /// Queues a message for each of `to` that is a peer (encoded once).
+    pub fn multicast<'a>(&self, to: impl IntoIterator<Item = &'a PublicKey>, message: &Message) {
         let frame: Arc<[u8]> = message.to_frame().into();
-        for j in 0..self.outboxes.len() {
-            self.enqueue(NodeId(j as u16), frame.clone());
+        for key in to {
+            self.enqueue(key, frame.clone());
         }
     }
 
-    /// Signalled (one stored permit) whenever a member connects or disconnects, so the caller
+    /// Queues a message for every peer (encoded once).
+    pub fn broadcast(&self, message: &Message) {
+        let frame: Arc<[u8]> = message.to_frame().into();
+        for key in self.outboxes.keys() {
+            self.enqueue(key, frame.clone());
+        }
+    }
+
+    /// Signalled (one stored permit) whenever a peer connects or disconnects, so the caller
     /// can re-read [`Transport::stats`] at once instead of at its next event.
     pub fn connection_changes(&self) -> Arc<Notify> {
         self.shared.changed.clone()
@@ -206,7 +312,7 @@ impl Transport {
 
     pub fn stats(&self) -> Stats {
         let c = &self.shared.counters;
-        let mut connected: Vec<NodeId> =
+        let mut connected: Vec<PublicKey> =
             self.shared.connected.lock().map(|s| s.iter().copied().collect()).unwrap_or_default();
         connected.sort();
         Stats {
@@ -222,19 +328,38 @@ impl Transport {
 
 impl Drop for Transport {
     fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
+        self.listener.abort();
+        for outbox in self.outboxes.values() {
+            outbox.task.abort();
         }
     }
 }
 
+/// Dial-back: checks that the holder of `expected` answers an authenticated handshake at
+/// `address` (within the handshake timeout), then closes the connection. What members check
+/// before they endorse a candidate.
+pub async fn probe(
+    cfg: &TransportConfig,
+    address: &str,
+    expected: PublicKey,
+) -> Result<(), HandshakeError> {
+    let admits = |k: &PublicKey| *k == expected;
+    let attempt = async {
+        let stream = TcpStream::connect(address).await?;
+        handshake(stream, cfg.side(Role::Dialer, Purpose::Probe, Some(expected), &admits), 1 << 10)
+            .await
+    };
+    match tokio::time::timeout(cfg.handshake_timeout, attempt).await {
+        Ok(r) => r.map(|_| ()),
+        Err(_) => Err(HandshakeError::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no handshake at {address} within {:?}", cfg.handshake_timeout),
+        ))),
+    }
+}
+
 /// Accepts connections, authenticates them, and hands each to its peer's task.
-async fn listen(
-    shared: Arc<Shared>,
-    listener: TcpListener,
-    accepted: Vec<Option<mpsc::Sender<Connection>>>,
-) {
-    let accepted = Arc::new(accepted);
+async fn listen(shared: Arc<Shared>, listener: TcpListener) {
     let handshakes = Arc::new(tokio::sync::Semaphore::new(HANDSHAKES_MAX));
     loop {
         let (stream, addr) = match listener.accept().await {
@@ -250,43 +375,40 @@ async fn listen(
             warn!(%addr, "refused a connection: too many handshakes in progress");
             continue;
         };
-        let (shared, accepted) = (shared.clone(), accepted.clone());
+        let shared = shared.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let cfg = &shared.cfg;
+            let admits = |k: &PublicKey| shared.admits(k);
+            let side = cfg.side(Role::Listener, Purpose::Connect, None, &admits);
             let result = tokio::time::timeout(
                 cfg.handshake_timeout,
-                handshake(
-                    stream,
-                    Role::Listener,
-                    &cfg.config,
-                    cfg.signer.as_ref(),
-                    None,
-                    MESSAGE_BYTES_MAX,
-                ),
+                handshake(stream, side, MESSAGE_BYTES_MAX),
             )
             .await;
             let refuse = |reason: String| {
                 shared.counters.rejected_connections.fetch_add(1, Ordering::Relaxed);
                 warn!(%addr, %reason, "refused a connection");
             };
-            match result {
-                Err(_) => refuse("handshake timed out".into()),
-                Ok(Err(e)) => refuse(e.to_string()),
-                // The lower id dials: one connection per pair. A higher id that dials us is a
-                // wake: it is up (perhaps a new incarnation) and not connected to us, so our
+            let conn = match result {
+                Err(_) => return refuse("handshake timed out".into()),
+                Ok(Err(e)) => return refuse(e.to_string()),
+                Ok(Ok(conn)) => conn,
+            };
+            let Identity { public_key: key, purpose } = conn.0;
+            if purpose == Purpose::Probe {
+                debug!(peer = %key, "answered a reachability probe");
+                return;
+            }
+            let Some(peer) = shared.peer(&key) else { return };
+            if key > shared.me {
+                // The lower key dials: one connection per pair. A higher key that dials us is
+                // a wake: it is up (perhaps a new incarnation) and not connected to us, so our
                 // dialer for it resets its backoff and dials now.
-                Ok(Ok(conn)) if conn.0.node > cfg.me => {
-                    debug!(peer = %conn.0.node, "member asks to be dialed");
-                    if let Some(wake) = shared.wakes.get(conn.0.node.index()) {
-                        wake.notify_one();
-                    }
-                }
-                Ok(Ok(conn)) => {
-                    if let Some(Some(tx)) = accepted.get(conn.0.node.index()) {
-                        let _ = tx.send(conn).await;
-                    }
-                }
+                debug!(peer = %key, "peer asks to be dialed");
+                peer.wake.notify_one();
+            } else {
+                let _ = peer.accepted.send(conn).await;
             }
         });
     }

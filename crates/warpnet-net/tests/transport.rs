@@ -8,11 +8,13 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc::Receiver;
-use warpnet_net::{handshake, Role, Stats, Transport, TransportConfig};
+use warpnet_net::{
+    handshake, probe, HandshakeError, Peer, Purpose, Role, Side, Stats, Transport, TransportConfig,
+};
 use warpnet_types::crypto::signer_from_seed;
 use warpnet_types::message::MESSAGE_BYTES_MAX;
 use warpnet_types::{
-    Block, ConsensusConfig, Epoch, Height, Message, NetworkId, NodeId, Participant,
+    Block, ConsensusConfig, Epoch, Height, Message, NetworkId, NodeId, Participant, PublicKey,
     QuorumCertificate, Round, SchemeId, Signer, Vote,
 };
 
@@ -22,10 +24,12 @@ struct Net {
     listeners: Vec<Option<TcpListener>>,
 }
 
-/// A committee of `n` whose addresses are freshly bound loopback ports.
+/// A committee of `n` whose addresses are freshly bound loopback ports. Members are indexed in
+/// key order, so the member with the lower index is the one that dials.
 async fn net(n: usize) -> Net {
-    let signers: Vec<Arc<dyn Signer>> =
+    let mut signers: Vec<Arc<dyn Signer>> =
         (0..n as u64).map(|i| Arc::from(signer_from_seed(SchemeId::Ed25519, 900 + i))).collect();
+    signers.sort_by_key(|s| s.public_key());
     let mut listeners = Vec::new();
     let mut participants = Vec::new();
     for s in &signers {
@@ -48,11 +52,45 @@ async fn net(n: usize) -> Net {
     Net { config: Arc::new(config), signers, listeners }
 }
 
-fn start(net: &mut Net, i: usize) -> (Transport, Receiver<(NodeId, Message)>) {
-    let mut cfg =
-        TransportConfig::new(net.config.clone(), NodeId(i as u16), net.signers[i].clone());
+/// The committee's members as peers.
+fn peers(config: &ConsensusConfig) -> Vec<Peer> {
+    config
+        .participants()
+        .iter()
+        .map(|p| Peer { key: p.public_key, address: p.address.clone() })
+        .collect()
+}
+
+fn start(net: &mut Net, i: usize) -> (Transport, Receiver<(PublicKey, Message)>) {
+    let mut cfg = TransportConfig::new(net.config.clone(), net.signers[i].clone());
     cfg.backoff_max = Duration::from_millis(200);
-    Transport::start(cfg, net.listeners[i].take().unwrap())
+    Transport::start(cfg, peers(&net.config), net.listeners[i].take().unwrap())
+}
+
+/// Member `i`'s index from its key (tests speak of members by index).
+fn index(net: &Net, key: &PublicKey) -> usize {
+    net.signers.iter().position(|s| s.public_key() == *key).expect("a member's key")
+}
+
+fn key(net: &Net, i: usize) -> PublicKey {
+    net.signers[i].public_key()
+}
+
+/// A dialer's side of a handshake (tests play members and strangers on the wire).
+fn dialer<'a>(
+    config: &'a ConsensusConfig,
+    signer: &'a dyn Signer,
+    expected: PublicKey,
+    admits: &'a dyn warpnet_net::Admits,
+) -> Side<'a> {
+    Side {
+        role: Role::Dialer,
+        config,
+        signer,
+        purpose: Purpose::Connect,
+        expected: Some(expected),
+        admits,
+    }
 }
 
 fn vote(net: &Net, voter: usize) -> Message {
@@ -78,15 +116,19 @@ async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
-async fn recv(rx: &mut Receiver<(NodeId, Message)>) -> (NodeId, Message) {
-    tokio::time::timeout(Duration::from_secs(5), rx.recv())
+async fn recv(net: &Net, rx: &mut Receiver<(PublicKey, Message)>) -> (usize, Message) {
+    let (from, m) = tokio::time::timeout(Duration::from_secs(5), rx.recv())
         .await
         .expect("a message within 5 s")
-        .expect("open")
+        .expect("open");
+    (index(net, &from), m)
 }
 
-fn connected(t: &Transport) -> Vec<NodeId> {
-    t.stats().connected
+/// The members `t` is connected to, by index.
+fn connected_in(net: &Net, t: &Transport) -> Vec<usize> {
+    let mut v: Vec<usize> = t.stats().connected.iter().map(|k| index(net, k)).collect();
+    v.sort();
+    v
 }
 
 #[tokio::test]
@@ -96,16 +138,18 @@ async fn members_exchange_messages_over_authenticated_channels() {
     let (t1, mut r1) = start(&mut net, 1);
     let (t2, mut r2) = start(&mut net, 2);
     wait_for("full mesh", || {
-        connected(&t0).len() == 2 && connected(&t1).len() == 2 && connected(&t2).len() == 2
+        connected_in(&net, &t0).len() == 2
+            && connected_in(&net, &t1).len() == 2
+            && connected_in(&net, &t2).len() == 2
     })
     .await;
     let m = vote(&net, 0);
     t0.broadcast(&m);
-    assert_eq!(recv(&mut r1).await, (NodeId(0), m.clone()));
-    assert_eq!(recv(&mut r2).await, (NodeId(0), m));
+    assert_eq!(recv(&net, &mut r1).await, (0, m.clone()));
+    assert_eq!(recv(&net, &mut r2).await, (0, m));
     let m2 = vote(&net, 2);
-    assert!(t2.send(NodeId(0), &m2));
-    assert_eq!(recv(&mut r0).await, (NodeId(2), m2));
+    assert!(t2.send(&key(&net, 0), &m2));
+    assert_eq!(recv(&net, &mut r0).await, (2, m2));
     let s: Stats = t1.stats();
     assert_eq!((s.rejected_connections, s.malformed_frames), (0, 0));
 }
@@ -118,9 +162,9 @@ async fn a_key_outside_the_committee_is_refused() {
     let stranger = signer_from_seed(SchemeId::Ed25519, 12345);
     let stream = TcpStream::connect(&address).await.unwrap();
     // The stranger completes its side (member 1 is a real member), then is cut off.
-    let outcome =
-        handshake(stream, Role::Dialer, &net.config, stranger.as_ref(), Some(NodeId(1)), 1 << 20)
-            .await;
+    let anyone = |_: &PublicKey| true;
+    let side = dialer(&net.config, stranger.as_ref(), key(&net, 1), &anyone);
+    let outcome = handshake(stream, side, 1 << 20).await;
     if let Ok((_, _, mut w)) = outcome {
         let _ = w.send(&vote(&net, 0).to_frame()).await;
     }
@@ -129,7 +173,7 @@ async fn a_key_outside_the_committee_is_refused() {
         tokio::time::timeout(Duration::from_millis(300), r1.recv()).await.is_err(),
         "nothing delivered"
     );
-    assert!(connected(&t1).is_empty());
+    assert!(connected_in(&net, &t1).is_empty());
 }
 
 #[tokio::test]
@@ -138,7 +182,7 @@ async fn garbage_and_oversized_frames_do_not_harm_the_node() {
     let mut net = net(3).await;
     let (t1, mut r1) = start(&mut net, 1);
     let (t2, _r2) = start(&mut net, 2);
-    wait_for("1 and 2 connected", || connected(&t1) == [NodeId(2)]).await;
+    wait_for("1 and 2 connected", || connected_in(&net, &t1) == [2]).await;
     let address = net.config.participant(NodeId(1)).unwrap().address.clone();
 
     // Garbage instead of a handshake.
@@ -149,25 +193,18 @@ async fn garbage_and_oversized_frames_do_not_harm_the_node() {
 
     // An authenticated member sending a frame that is not a message, then an oversized one.
     let stream = TcpStream::connect(&address).await.unwrap();
-    let (_, _, mut w) = handshake(
-        stream,
-        Role::Dialer,
-        &net.config,
-        net.signers[0].as_ref(),
-        Some(NodeId(1)),
-        1 << 20,
-    )
-    .await
-    .unwrap();
+    let anyone = |_: &PublicKey| true;
+    let side = dialer(&net.config, net.signers[0].as_ref(), key(&net, 1), &anyone);
+    let (_, _, mut w) = handshake(stream, side, 1 << 20).await.unwrap();
     w.send(b"not a consensus frame").await.unwrap();
     wait_for("malformed frame counted", || t1.stats().malformed_frames >= 1).await;
     let _ = w.send(&vec![0u8; MESSAGE_BYTES_MAX + 1]).await;
-    wait_for("oversized sender cut off", || !connected(&t1).contains(&NodeId(0))).await;
+    wait_for("oversized sender cut off", || !connected_in(&net, &t1).contains(&0)).await;
 
     // The node still works.
     let m = vote(&net, 2);
-    assert!(t2.send(NodeId(1), &m));
-    assert_eq!(recv(&mut r1).await, (NodeId(2), m));
+    assert!(t2.send(&key(&net, 1), &m));
+    assert_eq!(recv(&net, &mut r1).await, (2, m));
 }
 
 #[tokio::test]
@@ -176,24 +213,24 @@ async fn a_restarted_member_is_reconnected_and_reached_again() {
     let address = net.config.participant(NodeId(1)).unwrap().address.clone();
     let (t0, _r0) = start(&mut net, 0);
     let (t1, r1) = start(&mut net, 1);
-    wait_for("connected", || connected(&t0) == [NodeId(1)]).await;
+    wait_for("connected", || connected_in(&net, &t0) == [1]).await;
     drop(t1);
     drop(r1);
-    wait_for("0 notices", || connected(&t0).is_empty()).await;
+    wait_for("0 notices", || connected_in(&net, &t0).is_empty()).await;
     // Member 1 comes back on the same address.
     net.listeners[1] = Some(TcpListener::bind(&address).await.unwrap());
     let (t1, mut r1) = start(&mut net, 1);
-    wait_for("reconnected", || connected(&t0) == [NodeId(1)] && connected(&t1) == [NodeId(0)])
+    wait_for("reconnected", || connected_in(&net, &t0) == [1] && connected_in(&net, &t1) == [0])
         .await;
     let m = vote(&net, 0);
-    assert!(t0.send(NodeId(1), &m));
-    assert_eq!(recv(&mut r1).await, (NodeId(0), m));
+    assert!(t0.send(&key(&net, 1), &m));
+    assert_eq!(recv(&net, &mut r1).await, (0, m));
 }
 
-/// Two members whose committee files differ (here: another address for one member) never
-/// connect: the hello signs the committee's digest.
+/// Two members whose genesis files differ (here: another address for one member) never
+/// connect: the hello signs the network's genesis digest.
 #[tokio::test]
-async fn members_with_different_committee_files_do_not_connect() {
+async fn members_with_different_genesis_files_do_not_connect() {
     let mut net = net(2).await;
     let (t1, _r1) = start(&mut net, 1);
     let mut participants = net.config.participants().to_vec();
@@ -207,12 +244,13 @@ async fn members_with_different_committee_files_do_not_connect() {
     )
     .unwrap();
     assert_ne!(other.digest(), net.config.digest());
-    let mut cfg = TransportConfig::new(Arc::new(other), NodeId(0), net.signers[0].clone());
+    let other = Arc::new(other);
+    let mut cfg = TransportConfig::new(other.clone(), net.signers[0].clone());
     cfg.backoff_max = Duration::from_millis(100);
-    let (t0, _r0) = Transport::start(cfg, net.listeners[0].take().unwrap());
+    let (t0, _r0) = Transport::start(cfg, peers(&other), net.listeners[0].take().unwrap());
     wait_for("the refusal", || t1.stats().rejected_connections >= 1).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(connected(&t0).is_empty() && connected(&t1).is_empty());
+    assert!(connected_in(&net, &t0).is_empty() && connected_in(&net, &t1).is_empty());
 }
 
 /// A TCP relay that can freeze: while frozen it forwards nothing in either direction and keeps
@@ -293,21 +331,25 @@ async fn a_silent_link_is_declared_dead_within_the_bound_and_heals() {
     );
     let (t0, _r0) = start(&mut net, 0);
     let (t1, _r1) = start(&mut net, 1);
-    wait_for("connected", || connected(&t0) == [NodeId(1)] && connected(&t1) == [NodeId(0)]).await;
+    wait_for("connected", || connected_in(&net, &t0) == [1] && connected_in(&net, &t1) == [0])
+        .await;
     // Idle for several heartbeat periods: an idle link is not mistaken for a dead one.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    assert_eq!((connected(&t0), connected(&t1)), (vec![NodeId(1)], vec![NodeId(0)]));
+    assert_eq!((connected_in(&net, &t0), connected_in(&net, &t1)), (vec![1], vec![0]));
 
     relay.freeze(true);
     let frozen_at = std::time::Instant::now();
-    wait_for("both sides notice", || connected(&t0).is_empty() && connected(&t1).is_empty()).await;
+    wait_for("both sides notice", || {
+        connected_in(&net, &t0).is_empty() && connected_in(&net, &t1).is_empty()
+    })
+    .await;
     let took = frozen_at.elapsed();
     // SILENCE_MAX, plus at most one heartbeat period and scheduling slack.
     assert!(took < Duration::from_millis(2_000), "detected after {took:?}");
     assert!(took >= Duration::from_millis(800), "not before the bound: {took:?}");
 
     relay.freeze(false);
-    wait_for("reconnected", || connected(&t0) == [NodeId(1)] && connected(&t1) == [NodeId(0)])
+    wait_for("reconnected", || connected_in(&net, &t0) == [1] && connected_in(&net, &t1) == [0])
         .await;
 }
 
@@ -321,20 +363,91 @@ async fn a_restarted_member_is_redialed_at_once_whatever_the_backoff() {
     // Default backoff (50 ms doubling to 5 s): after 3.3 s of refused dials, the dialer sleeps
     // until about 6.35 s; without a wake it would redial ~3 s after the restart.
     let (t0, _r0) = Transport::start(
-        TransportConfig::new(net.config.clone(), NodeId(0), net.signers[0].clone()),
+        TransportConfig::new(net.config.clone(), net.signers[0].clone()),
+        peers(&net.config),
         net.listeners[0].take().unwrap(),
     );
     let (t1, r1) = start(&mut net, 1);
-    wait_for("connected", || connected(&t0) == [NodeId(1)]).await;
+    wait_for("connected", || connected_in(&net, &t0) == [1]).await;
     drop(t1);
     drop(r1);
-    wait_for("0 notices", || connected(&t0).is_empty()).await;
+    wait_for("0 notices", || connected_in(&net, &t0).is_empty()).await;
     tokio::time::sleep(Duration::from_millis(3_300)).await;
     net.listeners[1] = Some(TcpListener::bind(&address).await.unwrap());
     let restarted = std::time::Instant::now();
     let (t1, _r1) = start(&mut net, 1);
-    wait_for("reconnected", || connected(&t0) == [NodeId(1)] && connected(&t1) == [NodeId(0)])
+    wait_for("reconnected", || connected_in(&net, &t0) == [1] && connected_in(&net, &t1) == [0])
         .await;
     let took = restarted.elapsed();
     assert!(took < Duration::from_secs(2), "rejoined after {took:?}");
+}
+
+/// The peer set follows the committee at run time: a key is refused until it becomes a peer,
+/// then connects and is heard; removed, its connection closes and it is refused again.
+#[tokio::test]
+async fn peers_added_and_removed_at_run_time_connect_and_disconnect() {
+    let mut net = net(3).await;
+    let first_two: Vec<Peer> = peers(&net.config).into_iter().take(2).collect();
+    let mut cfg = TransportConfig::new(net.config.clone(), net.signers[0].clone());
+    cfg.backoff_max = Duration::from_millis(200);
+    let (mut t0, mut r0) =
+        Transport::start(cfg, first_two.clone(), net.listeners[0].take().unwrap());
+    let (t1, _r1) = start(&mut net, 1);
+    let (t2, _r2) = start(&mut net, 2);
+    wait_for("0 and 1 connected", || connected_in(&net, &t0) == [1]).await;
+    // Member 2 knows member 0, but member 0 does not admit it (yet): refused, not connected.
+    wait_for("2 refused", || {
+        t0.stats().rejected_connections >= 1 || t2.stats().rejected_connections >= 1
+    })
+    .await;
+    assert_eq!(connected_in(&net, &t0), [1]);
+    assert!(!t0.send(&key(&net, 2), &vote(&net, 0)), "not a peer: nothing queued");
+
+    t0.set_peers(peers(&net.config));
+    wait_for("0 and 2 connected", || connected_in(&net, &t0) == [1, 2]).await;
+    let m = vote(&net, 2);
+    assert!(t2.send(&key(&net, 0), &m));
+    assert_eq!(recv(&net, &mut r0).await, (2, m));
+
+    t0.set_peers(first_two);
+    wait_for("2 dropped", || {
+        connected_in(&net, &t0) == [1] && !connected_in(&net, &t2).contains(&0)
+    })
+    .await;
+    let rejected = t0.stats().rejected_connections;
+    t2.send(&key(&net, 0), &vote(&net, 2));
+    wait_for("2 refused again", || t0.stats().rejected_connections > rejected).await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), r0.recv()).await.is_err(),
+        "nothing from a key that is no longer a peer"
+    );
+    assert_eq!(t0.peers(), {
+        let mut k = vec![key(&net, 0), key(&net, 1)];
+        k.retain(|k| *k != net.signers[0].public_key());
+        k
+    });
+    drop(t1);
+}
+
+/// Dial-back: a probe proves that the holder of a key answers at an address; another key at
+/// that address, no one listening, or a prober the node does not admit all fail, and a probe is
+/// not a connection.
+#[tokio::test]
+async fn a_probe_proves_the_key_answers_at_the_address() {
+    let mut net = net(2).await;
+    let address = net.config.participant(NodeId(1)).unwrap().address.clone();
+    let (t1, _r1) = start(&mut net, 1);
+    let cfg0 = TransportConfig::new(net.config.clone(), net.signers[0].clone());
+    probe(&cfg0, &address, key(&net, 1)).await.expect("member 1 answers at its address");
+
+    let stranger: Arc<dyn Signer> = Arc::from(signer_from_seed(SchemeId::Ed25519, 4242));
+    let wrong = probe(&cfg0, &address, stranger.public_key()).await;
+    assert!(matches!(wrong, Err(HandshakeError::UnexpectedPeer { .. })), "{wrong:?}");
+
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().to_string();
+    assert!(probe(&cfg0, &closed, key(&net, 1)).await.is_err(), "no one listens there");
+
+    let unknown = TransportConfig::new(net.config.clone(), stranger);
+    assert!(probe(&unknown, &address, key(&net, 1)).await.is_err(), "a stranger is not answered");
+    assert!(connected_in(&net, &t1).is_empty(), "a probe is not a connection");
 }

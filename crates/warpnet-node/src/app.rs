@@ -1,5 +1,6 @@
-//! The registry inside the node: committed blocks applied to the store's `app` table in the
-//! same transaction as their commit, and reads of committed state.
+//! The registry inside the node: committed commands (HotStuff's blocks, Raft's entries) applied
+//! to the store's `app` table in the same transaction as their commit, and reads of committed
+//! state.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -7,7 +8,7 @@ use warpnet_core::mempool::command_digest;
 use warpnet_core::Committed;
 use warpnet_state::{try_apply_block_checked, ClaimError, Kv, Outcome};
 use warpnet_storage::{AppSnapshot, StoreError};
-use warpnet_types::{BlockId, Digest, NetworkId};
+use warpnet_types::{BlockId, Digest, Height, NetworkId};
 
 /// R1 verdicts computed ahead of commits by the verifier thread, by block.
 pub type Verdicts = HashMap<BlockId, Vec<Result<(), ClaimError>>>;
@@ -19,7 +20,9 @@ pub type Overlay = HashMap<Vec<u8>, (u64, Vec<u8>)>;
 /// Committed state: a store snapshot, under the writes still in flight and, when applying,
 /// the writes of earlier commits of the same step.
 pub struct View<'a> {
-    pub base: &'a AppSnapshot,
+    /// `None` while a snapshot that replaces the whole state is not durable yet: the store's
+    /// older state must not show through then.
+    pub base: Option<&'a AppSnapshot>,
     pub in_flight: Option<&'a Overlay>,
     pub step: Option<&'a BTreeMap<Vec<u8>, Vec<u8>>>,
 }
@@ -27,7 +30,7 @@ pub struct View<'a> {
 impl<'a> View<'a> {
     /// What the store holds (what clients may be told: it is durable).
     pub fn committed(base: &'a AppSnapshot) -> Self {
-        Self { base, in_flight: None, step: None }
+        Self { base: Some(base), in_flight: None, step: None }
     }
 }
 
@@ -41,7 +44,7 @@ impl Kv for View<'_> {
         match newer {
             Some(v) if v.is_empty() => Ok(None),
             Some(v) => Ok(Some(v.clone())),
-            None => self.base.get(key),
+            None => self.base.map_or(Ok(None), |b| b.get(key)),
         }
     }
 }
@@ -69,11 +72,8 @@ pub fn apply(
     commits: &[Committed],
     verdicts: &mut Verdicts,
 ) -> Result<Applied, StoreError> {
-    let mut overlay = BTreeMap::new();
-    let mut outcomes = Vec::new();
     let (mut ahead, mut at_commit) = (0, 0);
-    for c in commits {
-        let view = View { base, in_flight: Some(in_flight), step: Some(&overlay) };
+    let batches = commits.iter().map(|c| {
         let payload = c.block.payload();
         let ready = verdicts.remove(&c.block.id());
         if !payload.is_empty() {
@@ -83,12 +83,30 @@ pub fn apply(
                 at_commit += 1;
             }
         }
-        let (results, writes) =
-            try_apply_block_checked(network, c.block.height(), payload, &view, ready)?;
+        (c.block.height(), payload.as_slice(), ready)
+    });
+    let mut applied = apply_commands(network, Some(base), in_flight, batches)?;
+    (applied.ahead, applied.at_commit) = (ahead, at_commit);
+    Ok(applied)
+}
+
+/// Applies batches of committed commands (height, commands, their R1 verdicts when computed
+/// ahead), in order, on top of the committed state they extend. Deterministic.
+pub fn apply_commands<'c>(
+    network: &NetworkId,
+    base: Option<&AppSnapshot>,
+    in_flight: &Overlay,
+    batches: impl IntoIterator<Item = (Height, &'c [Vec<u8>], Option<Vec<Result<(), ClaimError>>>)>,
+) -> Result<Applied, StoreError> {
+    let mut overlay = BTreeMap::new();
+    let mut outcomes = Vec::new();
+    for (height, commands, ready) in batches {
+        let view = View { base, in_flight: Some(in_flight), step: Some(&overlay) };
+        let (results, writes) = try_apply_block_checked(network, height, commands, &view, ready)?;
         overlay.extend(writes);
-        outcomes.extend(payload.iter().map(|cmd| command_digest(cmd)).zip(results));
+        outcomes.extend(commands.iter().map(|cmd| command_digest(cmd)).zip(results));
     }
-    Ok(Applied { writes: overlay.into_iter().collect(), outcomes, ahead, at_commit })
+    Ok(Applied { writes: overlay.into_iter().collect(), outcomes, ..Applied::default() })
 }
 
 /// A stable name of an outcome, for metrics.

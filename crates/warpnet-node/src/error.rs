@@ -96,6 +96,14 @@ pub enum ApiError {
     },
     #[error("the node is stopping; the {} may still commit: {} (on another node)", .what.noun(), .what.retry())]
     Stopping { what: Ordered },
+    #[error("{detail}")]
+    InvalidRequest { detail: String },
+    #[error("{detail}")]
+    Forbidden { detail: String },
+    #[error("{detail}")]
+    NotFound { detail: String },
+    #[error("the committee change was refused (nothing changed): {reason}")]
+    MembershipRefused { reason: String },
     /// The node failed (storage, a broken invariant): never the client's fault.
     #[error("the node failed to answer ({detail}); this is not a problem with the request")]
     Internal { detail: String },
@@ -139,6 +147,9 @@ pub const CODES: &[&str] = &[
     "too_large",
     "request_id_reused",
     "rejected",
+    "invalid_request",
+    "forbidden",
+    "membership_refused",
     "rate_limited",
     "too_many_connections",
     "overloaded",
@@ -146,6 +157,17 @@ pub const CODES: &[&str] = &[
     "stopping",
     "internal",
 ];
+
+impl From<crate::membership::Refusal> for ApiError {
+    fn from(r: crate::membership::Refusal) -> Self {
+        use crate::membership::Refusal;
+        match r {
+            Refusal::TooManyPending => ApiError::Overloaded,
+            Refusal::UnknownCandidate { .. } => ApiError::NotFound { detail: r.to_string() },
+            r => ApiError::MembershipRefused { reason: r.to_string() },
+        }
+    }
+}
 
 impl ApiError {
     /// The stable code clients branch on (the body's `error`).
@@ -158,7 +180,12 @@ impl ApiError {
             ApiError::InvalidRequestId { .. } => "invalid_request_id",
             ApiError::BadSignature => "bad_signature",
             ApiError::InvalidQuery { .. } => "invalid_query",
-            ApiError::UserNotFound { .. } | ApiError::NoSuchEndpoint { .. } => "not_found",
+            ApiError::UserNotFound { .. }
+            | ApiError::NoSuchEndpoint { .. }
+            | ApiError::NotFound { .. } => "not_found",
+            ApiError::InvalidRequest { .. } => "invalid_request",
+            ApiError::Forbidden { .. } => "forbidden",
+            ApiError::MembershipRefused { .. } => "membership_refused",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::TooLarge { .. } => "too_large",
             ApiError::RequestIdReused { .. } => "request_id_reused",
@@ -181,11 +208,17 @@ impl ApiError {
             | ApiError::InvalidSignature
             | ApiError::InvalidRequestId { .. }
             | ApiError::BadSignature
-            | ApiError::InvalidQuery { .. } => 400,
-            ApiError::UserNotFound { .. } | ApiError::NoSuchEndpoint { .. } => 404,
+            | ApiError::InvalidQuery { .. }
+            | ApiError::InvalidRequest { .. } => 400,
+            ApiError::Forbidden { .. } => 403,
+            ApiError::UserNotFound { .. }
+            | ApiError::NoSuchEndpoint { .. }
+            | ApiError::NotFound { .. } => 404,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::TooLarge { .. } => 413,
-            ApiError::RequestIdReused { .. } | ApiError::Rejected { .. } => 422,
+            ApiError::RequestIdReused { .. }
+            | ApiError::Rejected { .. }
+            | ApiError::MembershipRefused { .. } => 422,
             ApiError::RateLimited { .. } | ApiError::TooManyConnections { .. } => 429,
             ApiError::Internal { .. } => 500,
             ApiError::Overloaded | ApiError::NoQuorum { .. } | ApiError::Stopping { .. } => 503,
@@ -217,6 +250,7 @@ impl ApiError {
                 "reachable": reachable, "quorum": quorum, "outcome": outcome.as_str(),
             }),
             ApiError::Stopping { .. } => serde_json::json!({ "outcome": "unknown" }),
+            ApiError::MembershipRefused { reason } => serde_json::json!({ "reason": reason }),
             ApiError::RateLimited { retry_after_s, .. }
             | ApiError::TooManyConnections { retry_after_s, .. } => {
                 serde_json::json!({ "retry_after_s": retry_after_s })
@@ -269,6 +303,10 @@ mod tests {
                 user_id: "b".into(),
             },
             ApiError::Rejected { reason: "x".into() },
+            ApiError::InvalidRequest { detail: "x".into() },
+            ApiError::Forbidden { detail: "x".into() },
+            ApiError::NotFound { detail: "x".into() },
+            ApiError::MembershipRefused { reason: "x".into() },
             ApiError::RateLimited { rate_per_second: 1, burst: 1, retry_after_s: 1 },
             ApiError::TooManyConnections { scope: "", retry_after_s: 1 },
             ApiError::Overloaded,

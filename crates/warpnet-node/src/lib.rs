@@ -9,6 +9,8 @@
 
 pub mod api;
 mod app;
+pub mod committee;
+mod engine;
 pub mod error;
 pub mod files;
 pub mod handle;
@@ -19,4 +21,7 @@ mod persist;
 mod runtime;
 pub mod verifier;
 
-pub use runtime::{run, shutdown_signal, NodeError, CLAIM_TIMEOUT_DEFAULT_MS, FIRST_START_MARKER};
+pub use runtime::{
+    run, shutdown_signal, NodeError, CLAIM_TIMEOUT_DEFAULT_MS, FIRST_START_MARKER,
+    RAFT_COMPACT_ENTRIES_DEFAULT, RAFT_TICK_DEFAULT_MS,
+};

@@ -12,10 +12,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{oneshot, watch};
-use warpnet_state::{Claim, ClaimError, Command, Outcome, Owner, UserId, BARRIER_NONCE_BYTES};
+use warpnet_state::{Claim, ClaimError, Command, Outcome, Owner, UserId};
 
 use crate::error::{ApiError, Ordered, Outcome as Known};
-use crate::handle::{Refused, Shared, Submission};
+use crate::handle::{Reach, Refused, Request, Shared};
 
 /// How often the quorum watcher looks at the loop's snapshot.
 const QUORUM_POLL: Duration = Duration::from_millis(100);
@@ -89,7 +89,8 @@ impl Orderer {
         if let Some(outcome) = shared.settled(&claim)? {
             return answer(&claim, outcome);
         }
-        match self.order(Command::Claim(claim.clone()).encode(), Ordered::Claim).await? {
+        let command = Command::Claim(claim.clone()).encode();
+        match self.order(|done| Request::Command { command, done }, Ordered::Claim).await? {
             Some(outcome) => answer(&claim, outcome),
             // It committed since we looked (M2): committed state has the answer now.
             None => match shared.settled(&claim)? {
@@ -140,11 +141,11 @@ impl Orderer {
         }
     }
 
+    /// The engine's read barrier: HotStuff orders a barrier command through the log, Raft
+    /// asks its leader for a read index (ReadIndex, RF8); either answers once this node has
+    /// applied, durably, everything committed before.
     async fn barrier(&self) -> Result<(), ApiError> {
-        let mut nonce = [0u8; BARRIER_NONCE_BYTES];
-        getrandom::fill(&mut nonce)
-            .map_err(|e| ApiError::internal(format!("no randomness for the read barrier: {e}")))?;
-        match self.order(Command::Barrier { nonce }.encode(), Ordered::Read).await? {
+        match self.order(|done| Request::Read { done }, Ordered::Read).await? {
             Some(Outcome::Barrier) => Ok(()),
             Some(other) => {
                 Err(ApiError::internal(format!("a read barrier was answered by {other:?}")))
@@ -153,25 +154,20 @@ impl Orderer {
         }
     }
 
-    /// Orders a command through consensus and waits (bounded) for its outcome; `None` when it
+    /// Orders a request through consensus and waits (bounded) for its outcome; `None` when it
     /// committed already (its outcome is in committed state).
-    async fn order(&self, command: Vec<u8>, what: Ordered) -> Result<Option<Outcome>, ApiError> {
+    async fn order(
+        &self,
+        request: impl FnOnce(crate::handle::Reply) -> Request,
+        what: Ordered,
+    ) -> Result<Option<Outcome>, ApiError> {
         let shared = &self.shared;
-        let total = shared.config.total_nodes();
-        let (reachable, quorum) = shared.reach();
-        if reachable < quorum {
-            let outcome = Known::NotSubmitted;
-            return Err(ApiError::NoQuorum {
-                what,
-                reachable,
-                total,
-                quorum,
-                outcome,
-                waited_ms: None,
-            });
+        let reach = shared.reach();
+        if reach.reachable < reach.quorum {
+            return Err(not_submitted(what, reach));
         }
         let (done, outcome) = oneshot::channel();
-        if shared.submit.try_send(Submission { command, done }).is_err() {
+        if shared.requests.try_send(request(done)).is_err() {
             return Err(ApiError::Overloaded);
         }
         let started = Instant::now();
@@ -200,21 +196,37 @@ impl Orderer {
             Ok(Err(Refused::Invalid(m))) => Err(ApiError::internal(format!(
                 "the consensus loop refused a checked command: {m}"
             ))),
+            Ok(Err(Refused::Internal(m))) => Err(ApiError::internal(m)),
+            Ok(Err(Refused::NoLeader)) => Err(not_submitted(what, shared.reach())),
+            Ok(Err(Refused::ReadFailed)) => Err(self.unknown(what, started)),
             Err(_) => Err(ApiError::Stopping { what }),
         }
     }
 
     /// Submitted, and not committed: within the bound, or before the quorum went away.
     fn unknown(&self, what: Ordered, started: Instant) -> ApiError {
-        let (reachable, quorum) = self.shared.reach();
+        let Reach { reachable, total, quorum } = self.shared.reach();
         ApiError::NoQuorum {
             what,
             reachable,
-            total: self.shared.config.total_nodes(),
+            total,
             quorum,
             outcome: Known::Unknown,
             waited_ms: Some(started.elapsed().as_millis() as u64),
         }
+    }
+}
+
+/// Refused before anything was submitted: too few voters reachable, or (Raft) no leader.
+fn not_submitted(what: Ordered, reach: Reach) -> ApiError {
+    let Reach { reachable, total, quorum } = reach;
+    ApiError::NoQuorum {
+        what,
+        reachable,
+        total,
+        quorum,
+        outcome: Known::NotSubmitted,
+        waited_ms: None,
     }
 }
 
@@ -225,7 +237,7 @@ async fn watch_quorum(shared: Arc<Shared>, tx: watch::Sender<bool>) {
     let mut tick = tokio::time::interval(QUORUM_POLL);
     while !tx.is_closed() {
         tick.tick().await;
-        let (reachable, quorum) = shared.reach();
+        let Reach { reachable, quorum, .. } = shared.reach();
         below = if reachable < quorum { below + 1 } else { 0 };
         let ok = below < QUORUM_LOST_POLLS;
         tx.send_if_modified(|v| std::mem::replace(v, ok) != ok);

@@ -1,8 +1,9 @@
-//! The node's durable writes, off the consensus loop: a thread of its own takes the core's
+//! The node's durable writes, off the consensus loop: a thread of its own takes the engine's
 //! writes in order, merges whatever is queued into one redb transaction (group commit: one
 //! fsync for many steps under load) and reports the last write it made durable. The loop goes
-//! on handling messages meanwhile; only what depends on a write waits for it (the core keeps
-//! votes and timeouts sealed until `Input::Persisted`, the runtime keeps clients' answers).
+//! on handling messages meanwhile; only what depends on a write waits for it (HotStuff's core
+//! keeps votes and timeouts sealed until `Input::Persisted`, the Raft engine holds messages
+//! back (RF2), the runtime keeps clients' answers). One writer serves either engine's store.
 
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
@@ -10,7 +11,60 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
-use warpnet_storage::{Batch, Store, StoreError};
+use warpnet_storage::{Batch, RaftBatch, RaftStore, Store, StoreError};
+
+/// A store the writer thread writes to: one batch per transaction, durable when `write`
+/// returns; `merge` appends a later batch so that writing the merged one leaves the store
+/// exactly as writing the two in a row would.
+pub trait DurableStore: Send + Sync + 'static {
+    type Batch: Send + 'static;
+    fn write(&self, batch: &Self::Batch) -> Result<(), StoreError>;
+    fn merge(into: &mut Self::Batch, next: Self::Batch);
+}
+
+impl DurableStore for Store {
+    type Batch = Batch;
+
+    fn write(&self, batch: &Batch) -> Result<(), StoreError> {
+        Store::write(self, batch)
+    }
+
+    /// The store applies blocks, then commits (in height order), then state-machine writes
+    /// (later ones win), and keeps the latest safety data.
+    fn merge(into: &mut Batch, next: Batch) {
+        into.blocks.extend(next.blocks);
+        into.commits.extend(next.commits);
+        into.app.extend(next.app);
+        into.epochs.extend(next.epochs);
+        if next.safety.is_some() {
+            into.safety = next.safety;
+        }
+    }
+}
+
+impl DurableStore for RaftStore {
+    type Batch = RaftBatch;
+
+    fn write(&self, batch: &RaftBatch) -> Result<(), StoreError> {
+        RaftStore::write(self, batch)
+    }
+
+    /// The store applies the log writes in order, then the state machine's reset and writes,
+    /// then the applied index: a later reset wipes the earlier state-machine writes anyway, and
+    /// the latest applied index (with the latest membership given) wins.
+    fn merge(into: &mut RaftBatch, next: RaftBatch) {
+        into.writes.extend(next.writes);
+        if next.app_reset {
+            into.app.clear();
+            into.app_reset = true;
+        }
+        into.app.extend(next.app);
+        if let Some((index, membership)) = next.applied {
+            let earlier = into.applied.take().and_then(|(_, m)| m);
+            into.applied = Some((index, membership.or(earlier)));
+        }
+    }
+}
 
 /// Writes queued for the thread; the loop waits (back-pressure) when the disk is this far
 /// behind.
@@ -35,27 +89,27 @@ pub struct Stopped;
 
 /// The handle the loop queues writes on. Dropping it (or [`Persister::stop`]) ends the thread
 /// once the queued writes are durable.
-pub struct Persister {
-    queue: Option<SyncSender<(u64, Batch)>>,
+pub struct Persister<S: DurableStore> {
+    queue: Option<SyncSender<(u64, S::Batch)>>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl Persister {
+impl<S: DurableStore> Persister<S> {
     /// Starts the thread; each durable write (or the error that stops it) goes to `done`.
     pub fn start(
-        store: Arc<Store>,
+        store: Arc<S>,
         done: UnboundedSender<Result<Durable, StoreError>>,
     ) -> std::io::Result<Self> {
         let (queue, rx) = sync_channel(QUEUE_MAX);
         let thread = std::thread::Builder::new()
             .name("storage-writer".into())
-            .spawn(move || run(&store, &rx, &done))?;
+            .spawn(move || run(store.as_ref(), &rx, &done))?;
         Ok(Self { queue: Some(queue), thread: Some(thread) })
     }
 
-    /// Queues the core's write number `seq`. Blocks (outside the async scheduler) only when
+    /// Queues the engine's write number `seq`. Blocks (outside the async scheduler) only when
     /// [`QUEUE_MAX`] writes are already waiting.
-    pub fn write(&self, seq: u64, batch: Batch) -> Result<(), Stopped> {
+    pub fn write(&self, seq: u64, batch: S::Batch) -> Result<(), Stopped> {
         let queue = self.queue.as_ref().ok_or(Stopped)?;
         match queue.try_send((seq, batch)) {
             Ok(()) => Ok(()),
@@ -76,16 +130,16 @@ impl Persister {
     }
 }
 
-fn run(
-    store: &Store,
-    rx: &Receiver<(u64, Batch)>,
+fn run<S: DurableStore>(
+    store: &S,
+    rx: &Receiver<(u64, S::Batch)>,
     done: &UnboundedSender<Result<Durable, StoreError>>,
 ) {
     while let Ok((mut seq, mut merged)) = rx.recv() {
         let mut count = 1;
         while count < MERGE_MAX {
             let Ok((s, next)) = rx.try_recv() else { break };
-            merge(&mut merged, next);
+            S::merge(&mut merged, next);
             seq = s;
             count += 1;
         }
@@ -101,17 +155,5 @@ fn run(
         if done.send(result).is_err() || failed {
             return;
         }
-    }
-}
-
-/// Appends a later write to an earlier one: the store applies blocks, then commits (in height
-/// order), then state-machine writes (later ones win), and keeps the latest safety data, so
-/// the merged transaction leaves the store exactly as the two in a row would.
-fn merge(into: &mut Batch, next: Batch) {
-    into.blocks.extend(next.blocks);
-    into.commits.extend(next.commits);
-    into.app.extend(next.app);
-    if next.safety.is_some() {
-        into.safety = next.safety;
     }
 }

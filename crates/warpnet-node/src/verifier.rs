@@ -22,7 +22,7 @@ use tracing::{debug, warn};
 use warpnet_state::{
     block_verdicts_cached, verify_claims_cached, Claim, ClaimError, Command, VerdictCache,
 };
-use warpnet_types::{BlockId, NetworkId, NodeId};
+use warpnet_types::{BlockId, NetworkId, PublicKey};
 
 use crate::metrics::Metrics;
 
@@ -40,7 +40,7 @@ pub enum Job {
     /// A client's claim; the verdict goes back on `reply`.
     Client { claim: Box<Claim>, reply: oneshot::Sender<Result<(), ClaimError>> },
     /// Commands `from` shared (M1); the valid ones are sent on to the consensus loop.
-    Shared { from: NodeId, commands: Vec<Vec<u8>> },
+    Shared { from: PublicKey, commands: Vec<Vec<u8>> },
     /// A block's commands; their R1 verdicts go to the consensus loop.
     Block { id: BlockId, commands: Vec<Vec<u8>> },
 }
@@ -48,7 +48,7 @@ pub enum Job {
 /// What the verifier sends the consensus loop.
 pub enum Checked {
     /// Shared commands that passed their checks.
-    Shared(NodeId, Vec<Vec<u8>>),
+    Shared(PublicKey, Vec<Vec<u8>>),
     /// A block's verdicts, as `warpnet_state::block_verdicts` computes them.
     Block(BlockId, Vec<Result<(), ClaimError>>),
 }
@@ -96,7 +96,7 @@ impl Verifier {
 
     /// Queues commands a member shared; refused (dropped) when [`SHARED_FRAMES_MAX`] frames
     /// already wait, or the queue is full.
-    pub fn shared(&self, from: NodeId, commands: Vec<Vec<u8>>) -> Result<(), Busy> {
+    pub fn shared(&self, from: PublicKey, commands: Vec<Vec<u8>>) -> Result<(), Busy> {
         if self.shared_queued.fetch_add(1, Ordering::AcqRel) >= SHARED_FRAMES_MAX {
             self.shared_queued.fetch_sub(1, Ordering::AcqRel);
             return Err(Busy);
@@ -108,7 +108,8 @@ impl Verifier {
     }
 }
 
-/// A decoded shared command: a claim to check, or one that needs no signature (a barrier).
+/// A decoded shared command: a claim to check, or one checked elsewhere (a barrier needs no
+/// signature; a committee change is checked by the core).
 enum Item {
     Claim(Box<Claim>),
     Barrier,
@@ -146,10 +147,20 @@ fn run(
                 Job::Shared { commands, .. } => std::mem::take(commands)
                     .into_iter()
                     .map(|bytes| {
-                        let item = match Command::decode(&bytes) {
-                            Ok(Command::Claim(c)) => Item::Claim(Box::new(c)),
-                            Ok(Command::Barrier { .. }) => Item::Barrier,
-                            Err(e) => Item::Bad(e),
+                        // A committee change carries its own signatures (proof of possession,
+                        // endorsements or evidence), which the core checks against the epoch's
+                        // committee before the mempool takes it (EP1): only its encoding here.
+                        let change = warpnet_types::membership::Change::from_command(&bytes);
+                        let item = match (change, Command::decode(&bytes)) {
+                            (Some(Ok(_)), _) => Item::Barrier,
+                            (Some(Err(e)), _) => {
+                                Item::Bad(ClaimError::Malformed(format!("committee change: {e}")))
+                            }
+                            (None, Ok(Command::Claim(c))) => Item::Claim(Box::new(c)),
+                            (None, Ok(Command::Barrier { .. } | Command::Committee(_))) => {
+                                Item::Barrier
+                            }
+                            (None, Err(e)) => Item::Bad(e),
                         };
                         (bytes, item)
                     })

@@ -71,6 +71,7 @@ impl RaftEngine {
             ready: None,
             held: Vec::new(),
             snapshot_index: None,
+            vouched_for: true,
         });
         self.out.push(Action::Persist(LogWrite {
             id,

@@ -139,6 +139,9 @@ pub(crate) struct Pending {
     pub held: Vec<Message>,
     /// A snapshot from the leader, applied to raft-rs once durable.
     pub snapshot_index: Option<Index>,
+    /// Whether a message may vouch for this write, so later messages wait for it (RF2). A
+    /// write that only moves the commit index does not: see `drain_ready`.
+    pub vouched_for: bool,
 }
 
 pub struct RaftEngine {
@@ -344,6 +347,18 @@ impl RaftEngine {
             // raft-rs reads what it handed out from the mirror before the disk has it.
             let mut write = LogWrite::default();
             let store = self.raw.mut_store();
+            // RF2b: a write of nothing but a higher commit index (same term, same vote, no
+            // entries, no snapshot) vouches for nothing a peer relies on: the commit index is
+            // not needed after a crash (the committed entries are durable in a majority's logs
+            // and a leader learns the index anew), so messages made with it wait only for the
+            // earlier writes that do vouch. It lets a leader's commit reach the followers
+            // without waiting for its own fsync of the index.
+            let commit_only = snapshot.is_none()
+                && entries.is_empty()
+                && hs.as_ref().is_some_and(|h| {
+                    (h.term == store.hard_state.term && h.vote == store.hard_state.vote)
+                        || self.params.mutated(Mutation::VoteCountsAsCommitOnly)
+                });
             if let Some(s) = &snapshot {
                 store.install(s.clone());
                 write.snapshot = Some(convert::snapshot_of(s));
@@ -365,20 +380,24 @@ impl RaftEngine {
             }
             let has_write =
                 write.snapshot.is_some() || !write.entries.is_empty() || write.hard_state.is_some();
+            let vouched_for = !commit_only;
             if has_write {
                 write.id = WriteId(self.next_write);
                 self.next_write += 1;
+                if !vouched_for {
+                    let free = self.hold_behind_vouched(std::mem::take(&mut held));
+                    free.into_iter().for_each(|m| self.send(m));
+                }
                 self.unacked.push_back(Pending {
                     write: write.id,
                     ready: Some(number),
                     held,
                     snapshot_index: snapshot.as_ref().map(|s| s.get_metadata().index),
+                    vouched_for,
                 });
                 self.out.push(Action::Persist(write));
-            } else if let Some(last) = self.unacked.back_mut() {
-                // RF2: they follow every write emitted before them.
-                last.held.extend(held);
             } else {
+                let held = self.hold_behind_vouched(held);
                 held.into_iter().for_each(|m| self.send(m));
             }
             for to in snapshots_sent {
@@ -398,6 +417,19 @@ impl RaftEngine {
                     }
                 }
             }
+        }
+    }
+
+    /// RF2: messages follow every write emitted before them that a message may vouch for:
+    /// they wait with the last such write still in flight (returns none), or, with none in
+    /// flight, may leave now (returned).
+    fn hold_behind_vouched(&mut self, held: Vec<Message>) -> Vec<Message> {
+        match self.unacked.iter_mut().rev().find(|p| p.vouched_for) {
+            Some(last) => {
+                last.held.extend(held);
+                Vec::new()
+            }
+            None => held,
         }
     }
 

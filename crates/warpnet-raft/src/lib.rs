@@ -30,7 +30,7 @@
 //! # Rules (named where they are enforced; see docs/architecture.md, "Raft mode")
 //!
 //! RF1 only public voters campaign (and receive leadership); RF2 persist before
-//! acknowledging; RF3 apply committed, durable entries in order, once; RF4 membership changes
+//! acknowledging (RF2b: a write of the commit index alone vouches for nothing); RF3 apply committed, durable entries in order, once; RF4 membership changes
 //! by the leader, through the log, one at a time; RF5 never without a public voter; RF6 a
 //! leader never removes itself, a member being removed does not campaign, a leader that
 //! applies its own removal steps down; RF7 compaction behind a durable snapshot that

@@ -15,6 +15,11 @@ use crate::types::{node_of, raft_id};
 
 /// Entries in one message, at most.
 pub const MESSAGE_ENTRIES_MAX: usize = 1 << 16;
+/// Largest snapshot a message carries: what the transport reassembles from pieces at most
+/// (`RAFT_PIECES_MAX` pieces of `RAFT_PIECE_BYTES_MAX`). Every other field stays within one
+/// frame's limit.
+pub const SNAPSHOT_BYTES_MAX: usize =
+    warpnet_types::message::RAFT_PIECES_MAX as usize * warpnet_types::message::RAFT_PIECE_BYTES_MAX;
 
 /// One message from one member to another.
 #[derive(Clone, Debug, PartialEq)]
@@ -165,7 +170,7 @@ fn decode_snapshot(r: &mut Reader<'_>) -> Result<Snapshot, CodecError> {
     md.set_conf_state(cs);
     let mut s = Snapshot::default();
     s.set_metadata(md);
-    s.data = r.bytes("snapshot data", MESSAGE_BYTES_MAX)?.to_vec().into();
+    s.data = r.bytes("snapshot data", SNAPSHOT_BYTES_MAX)?.to_vec().into();
     Ok(s)
 }
 

@@ -10,6 +10,9 @@ pub enum Mutation {
     AckBeforePersist,
     /// RF1 off: members that are not public campaign too.
     PrivateCampaigns,
+    /// RF2b too broad: a write of the hard state alone counts as moving only the commit index
+    /// even when it changes the term or the vote, so a vote leaves before it is durable.
+    VoteCountsAsCommitOnly,
 }
 
 #[derive(Clone, Debug)]
@@ -71,6 +74,7 @@ impl RaftParams {
 pub(crate) enum Never {
     AckBeforePersist,
     PrivateCampaigns,
+    VoteCountsAsCommitOnly,
 }
 
 #[cfg(not(feature = "mutations"))]

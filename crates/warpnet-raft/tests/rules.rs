@@ -79,6 +79,27 @@ fn rf2_a_follower_acknowledges_an_append_only_once_it_is_durable() {
     assert!(acks(&c) >= 1);
 }
 
+/// RF2b: once a majority has an entry, the leader's commit reaches the followers (which apply
+/// it) before the leader's own write of the commit index is durable; that write vouches for
+/// nothing. Its write of the entry itself still holds its appends back (RF2).
+#[test]
+fn rf2b_a_leaders_commit_leaves_before_its_commit_index_is_durable() {
+    let mut c = Cluster::new(&[true, true, true]);
+    let l = elected(&mut c);
+    c.run(2);
+    c.nodes[l].auto_persist = false;
+    c.input(l, Input::Propose(b"cmd".to_vec())).expect("leader proposes");
+    c.deliver();
+    let f = (l + 1) % 3;
+    assert!(c.commands(f).is_empty(), "appends wait for the leader's write of the entry");
+    c.flush(l);
+    c.deliver();
+    assert!(!c.nodes[l].unpersisted.is_empty(), "the leader's commit index is not durable yet");
+    for i in (0..3).filter(|&i| i != l) {
+        assert_eq!(c.commands(i), vec![b"cmd".to_vec()], "follower {i} applied the commit");
+    }
+}
+
 #[test]
 fn rf3_every_replica_applies_the_same_commands_in_order_once() {
     let mut c = Cluster::new(&[true, true, true]);

@@ -90,3 +90,22 @@ fn rf1_broken_private_members_campaigning_is_caught() {
     let (seed, v) = found.expect("the simulator must catch a private member campaigning");
     assert!(v.contains("public-leader"), "seed {seed}: {v}");
 }
+
+#[test]
+fn rf2b_broken_votes_leaving_before_they_are_durable_is_caught() {
+    let found = first_violation(Mutation::VoteCountsAsCommitOnly, 2_000, |c| {
+        // Slow disks and many crashes: a member votes, crashes before its vote is durable,
+        // and votes again in the same term for another candidate.
+        c.faults.disk_latency_ms_max = 40;
+        c.faults.crashes = 10;
+        c.publics = vec![true; c.publics.len()];
+    });
+    let (seed, v) = found.expect("the simulator must catch a vote sent before it is durable");
+    // A vote lost in a crash lets a member vote twice in one term: two leaders of that term,
+    // or their divergent commits.
+    assert!(
+        v.contains("election-safety") || v.contains("agreement") || v.contains("engine-panic"),
+        "seed {seed}: {v}"
+    );
+    eprintln!("caught at seed {seed}: {v}");
+}

@@ -27,6 +27,9 @@ pub const REQUEST_ID_LEN_MAX: usize = 64;
 const COMMAND_VERSION: u8 = 1;
 const KIND_CLAIM: u8 = 1;
 const KIND_BARRIER: u8 = 2;
+/// Committee changes (add, remove, update: `warpnet_types::membership`).
+const KIND_COMMITTEE_FIRST: u8 = 3;
+const KIND_COMMITTEE_LAST: u8 = 5;
 /// A failed batch of at most this many claims is checked one by one rather than split.
 const BISECT_SINGLES_BELOW: usize = 32;
 /// Bytes of a read barrier's nonce.
@@ -207,10 +210,16 @@ pub enum Command {
     Barrier {
         nonce: [u8; BARRIER_NONCE_BYTES],
     },
+    /// A committee change (kinds 3–5, `warpnet_types::membership::Change`), as encoded: the
+    /// consensus core checks and applies it (EP1, EP3); the registry leaves it alone.
+    Committee(Vec<u8>),
 }
 
 impl Command {
     pub fn encode(&self) -> Vec<u8> {
+        if let Command::Committee(bytes) = self {
+            return bytes.clone();
+        }
         let mut w = Writer::with_capacity(140);
         w.u8(COMMAND_VERSION);
         match self {
@@ -221,6 +230,7 @@ impl Command {
             Command::Barrier { nonce } => {
                 w.u8(KIND_BARRIER).fixed(nonce);
             }
+            Command::Committee(_) => {}
         }
         w.finish()
     }
@@ -239,6 +249,9 @@ impl Command {
                 let nonce = r.array("barrier nonce").map_err(bad)?;
                 r.finish().map_err(bad)?;
                 return Ok(Command::Barrier { nonce });
+            }
+            KIND_COMMITTEE_FIRST..=KIND_COMMITTEE_LAST => {
+                return Ok(Command::Committee(bytes.to_vec()));
             }
             kind => return Err(ClaimError::Malformed(format!("unknown command kind {kind}"))),
         }

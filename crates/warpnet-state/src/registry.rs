@@ -229,7 +229,8 @@ pub fn try_apply_block_checked<K: Kv>(
     for command in decoded {
         let claim = match command {
             Ok(Command::Claim(c)) => c,
-            Ok(Command::Barrier { .. }) => {
+            // A committee change leaves the registry as it is (the core applied it).
+            Ok(Command::Barrier { .. } | Command::Committee(_)) => {
                 outcomes.push(Outcome::Barrier);
                 continue;
             }

@@ -316,7 +316,7 @@ proptest! {
                     Op::Garbage(bytes) => {
                         commands.push(bytes.clone());
                         expected.push(match Command::decode(bytes) {
-                            Ok(Command::Barrier { .. }) => Expect::Barrier,
+                            Ok(Command::Barrier { .. } | Command::Committee(_)) => Expect::Barrier,
                             Ok(Command::Claim(_)) => unreachable!("random bytes never sign"),
                             Err(_) => Expect::Rejected,
                         });

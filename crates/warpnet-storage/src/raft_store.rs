@@ -22,7 +22,7 @@ use warpnet_raft::{
 use warpnet_types::codec::{Decode, Encode};
 
 use crate::error::{db, StoreError};
-use crate::store::{sync_dir, CACHE_BYTES};
+use crate::store::{sync_dir, AppSnapshot, CACHE_BYTES};
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("raft_meta");
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("raft_log");
@@ -176,12 +176,7 @@ impl RaftStore {
             Some(b) => HardState::from_bytes(&b).map_err(corrupt("hard state"))?,
             None => HardState::default(),
         };
-        let applied = match get(KEY_APPLIED)? {
-            Some(b) => u64::from_le_bytes(b.as_slice().try_into().map_err(|_| {
-                StoreError::Corrupt { what: "applied index", detail: format!("{} bytes", b.len()) }
-            })?),
-            None => 0,
-        };
+        let applied = read_applied(&meta)?;
         let membership = match get(KEY_MEMBERSHIP)? {
             Some(b) => Membership::from_bytes(&b).map_err(corrupt("membership"))?,
             None => Membership::default(),
@@ -216,6 +211,30 @@ impl RaftStore {
         Ok(app.get(key).map_err(db("read app"))?.map(|v| v.value().to_vec()))
     }
 
+    /// Committed state for reads: one read transaction's view of the state machine, with the
+    /// applied index it reflects (written in the same transactions, so the two always agree).
+    /// Readers never block the writer.
+    pub fn app_snapshot(&self) -> Result<AppSnapshot, StoreError> {
+        let txn = self.db.begin_read().map_err(db("begin read"))?;
+        let applied = read_applied(&txn.open_table(META).map_err(db("open raft meta"))?)?;
+        let table = txn.open_table(APP).map_err(db("open app"))?;
+        Ok(AppSnapshot::new(table, warpnet_types::Height(applied)))
+    }
+
+    /// Visits every state-machine key/value in key order, as of one read transaction, and
+    /// returns the applied index that state reflects: what a snapshot for compaction holds,
+    /// read without blocking the writer and without a second copy of the state.
+    pub fn app_visit(&self, mut visit: impl FnMut(&[u8], &[u8])) -> Result<Index, StoreError> {
+        let txn = self.db.begin_read().map_err(db("begin read"))?;
+        let applied = read_applied(&txn.open_table(META).map_err(db("open raft meta"))?)?;
+        let app = txn.open_table(APP).map_err(db("open app"))?;
+        for row in app.iter().map_err(db("read app"))? {
+            let (k, v) = row.map_err(db("read app"))?;
+            visit(k.value(), v.value());
+        }
+        Ok(applied)
+    }
+
     /// Every state-machine key/value, in key order (what a snapshot of the state holds).
     pub fn app_entries(&self) -> Result<AppEntries, StoreError> {
         let txn = self.db.begin_read().map_err(db("begin read"))?;
@@ -226,6 +245,22 @@ impl RaftStore {
             out.push((k.value().to_vec(), v.value().to_vec()));
         }
         Ok(out)
+    }
+}
+
+/// The applied index as stored (0 before anything was applied).
+fn read_applied(
+    meta: &impl ReadableTable<&'static str, &'static [u8]>,
+) -> Result<Index, StoreError> {
+    match meta.get(KEY_APPLIED).map_err(db("read applied"))? {
+        Some(v) => {
+            let b = v.value();
+            Ok(u64::from_le_bytes(b.try_into().map_err(|_| StoreError::Corrupt {
+                what: "applied index",
+                detail: format!("{} bytes", b.len()),
+            })?))
+        }
+        None => Ok(0),
     }
 }
 

@@ -404,6 +404,16 @@ impl Store {
         }
     }
 
+    /// The committee of `epoch`, if it started after genesis and this node stored it.
+    pub fn committee_at(&self, epoch: Epoch) -> Result<Option<Arc<ConsensusConfig>>, StoreError> {
+        let txn = self.db.begin_read().map_err(db("begin read"))?;
+        let t = txn.open_table(COMMITTEES).map_err(db("open committees"))?;
+        let Some(v) = t.get(epoch.0).map_err(db("read committee"))? else { return Ok(None) };
+        let c = ConsensusConfig::from_bytes(v.value())
+            .map_err(|e| StoreError::Corrupt { what: "committee", detail: e.to_string() })?;
+        Ok(Some(Arc::new(c)))
+    }
+
     /// The proofs of the ends of the epochs from `from` on, oldest first, at most `max` (EP4).
     pub fn epoch_ends(&self, from: Epoch, max: usize) -> Result<Vec<EpochEnd>, StoreError> {
         let txn = self.db.begin_read().map_err(db("begin read"))?;
@@ -516,7 +526,14 @@ pub struct AppSnapshot {
 }
 
 impl AppSnapshot {
-    /// The committed height this view reflects.
+    pub(crate) fn new(
+        table: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
+        height: Height,
+    ) -> Self {
+        Self { table, height }
+    }
+
+    /// The committed height this view reflects (in Raft mode, the applied log index).
     pub fn height(&self) -> Height {
         self.height
     }

@@ -31,6 +31,6 @@ pub use error::ValidationError;
 pub use health::{Attestation, BlockHealth, HealthSummary, LateVotes, MemberHealth, Reputation};
 pub use ids::{BlockId, Digest, Epoch, Height, NetworkId, NodeId, Round};
 pub use message::{
-    EpochProofMsg, EpochRequest, MembershipGossip, MembershipMsg, Message, Proposal,
+    EpochProofMsg, EpochRequest, MembershipGossip, MembershipMsg, Message, Proposal, RaftFrame,
     SharedCommands, SyncRequest, SyncResponse, TimeoutMsg,
 };

@@ -196,6 +196,23 @@ pub struct EpochProofMsg {
     pub latest: Option<crate::epoch::CommitProof>,
 }
 
+/// Largest piece of a Raft message one frame carries: a larger message (a snapshot) travels in
+/// consecutive pieces on one connection and is put together by the receiver.
+pub const RAFT_PIECE_BYTES_MAX: usize = 4 << 20;
+/// Most pieces of one Raft message (so at most 1 GiB reassembled).
+pub const RAFT_PIECES_MAX: u32 = 256;
+
+/// Raft mode's message (kind 7): the Raft engine's encoded message, or one piece of it. The
+/// epoch is the committee's (Raft mode has one); the engine's own term is inside `bytes`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RaftFrame {
+    pub epoch: Epoch,
+    /// This piece's number, from 0, and how many make the message (1 when whole).
+    pub piece: u32,
+    pub pieces: u32,
+    pub bytes: Vec<u8>,
+}
+
 /// Committee-change gossip between nodes (not consensus: the consensus core ignores it). A
 /// candidate's admission request, or a member's endorsement of a change, passed on so every
 /// member can check it, apply its operator's policy and count endorsements; a member holding a
@@ -224,6 +241,8 @@ pub enum Message {
     Commands(SharedCommands),
     EpochRequest(EpochRequest),
     EpochProof(EpochProofMsg),
+    /// Raft mode only; a HotStuff node drops it.
+    Raft(RaftFrame),
     Membership(MembershipMsg),
     /// H2: a member's signed reachability attestation, sent to every member (leaders record
     /// it in blocks).
@@ -241,6 +260,7 @@ impl Message {
             Message::Commands(c) => c.epoch,
             Message::EpochRequest(r) => r.epoch,
             Message::EpochProof(p) => p.epoch,
+            Message::Raft(r) => r.epoch,
             Message::Membership(m) => m.epoch,
             Message::Attestation(a) => a.epoch,
         }
@@ -270,6 +290,7 @@ impl Message {
             Message::Commands(_) => "commands",
             Message::EpochRequest(_) => "epoch_request",
             Message::EpochProof(_) => "epoch_proof",
+            Message::Raft(_) => "raft",
             Message::Membership(_) => "membership",
             Message::Attestation(_) => "attestation",
         }
@@ -330,7 +351,9 @@ impl Encode for Message {
                     w.bytes(cmd);
                 }
             }
-            // Kind 7 is left to Raft mode's messages.
+            Message::Raft(r) => {
+                w.u8(7).put(&r.epoch).u32(r.piece).u32(r.pieces).bytes(&r.bytes);
+            }
             Message::EpochRequest(e) => {
                 w.u8(8).put(&e.epoch).put(&e.from);
             }
@@ -381,6 +404,18 @@ impl Decode for Message {
                     r.bytes("shared command", SHARED_COMMAND_BYTES_MAX).map(<[u8]>::to_vec)
                 })?,
             }),
+            7 => {
+                let epoch = r.get()?;
+                let (piece, pieces) = (r.u32("raft piece")?, r.u32("raft pieces")?);
+                if pieces == 0 || pieces > RAFT_PIECES_MAX || piece >= pieces {
+                    return Err(CodecError::Invalid {
+                        what: "raft frame",
+                        reason: format!("piece {piece} of {pieces} (at most {RAFT_PIECES_MAX})"),
+                    });
+                }
+                let bytes = r.bytes("raft message", RAFT_PIECE_BYTES_MAX)?.to_vec();
+                Message::Raft(RaftFrame { epoch, piece, pieces, bytes })
+            }
             8 => Message::EpochRequest(EpochRequest { epoch: r.get()?, from: r.get()? }),
             9 => Message::EpochProof(EpochProofMsg {
                 epoch: r.get()?,

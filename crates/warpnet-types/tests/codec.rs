@@ -21,6 +21,7 @@ const KIND_TIMEOUT: u8 = 3;
 const KIND_SYNC_REQUEST: u8 = 4;
 const KIND_SYNC_RESPONSE: u8 = 5;
 const KIND_COMMANDS: u8 = 6;
+const KIND_RAFT: u8 = 7;
 const KIND_EPOCH_REQUEST: u8 = 8;
 const KIND_EPOCH_PROOF: u8 = 9;
 const KIND_MEMBERSHIP: u8 = 10;
@@ -36,6 +37,7 @@ fn kind_tag(m: &Message) -> u8 {
         Message::Commands(_) => KIND_COMMANDS,
         Message::EpochRequest(_) => KIND_EPOCH_REQUEST,
         Message::EpochProof(_) => KIND_EPOCH_PROOF,
+        Message::Raft(_) => KIND_RAFT,
         Message::Membership(_) => KIND_MEMBERSHIP,
         Message::Attestation(_) => KIND_ATTESTATION,
     }
@@ -158,6 +160,14 @@ fn message() -> impl Strategy<Value = Message> {
                 ends,
                 latest
             })),
+        (epoch(), (1u32..=4), any::<u32>(), prop::collection::vec(any::<u8>(), 0..200)).prop_map(
+            |(epoch, pieces, piece, bytes)| Message::Raft(warpnet_types::RaftFrame {
+                epoch,
+                piece: piece % pieces,
+                pieces,
+                bytes
+            })
+        ),
         (epoch(), membership_gossip()).prop_map(|(epoch, gossip)| Message::Membership(
             warpnet_types::MembershipMsg { epoch, gossip }
         )),
@@ -281,7 +291,7 @@ proptest! {
     #[test]
     fn unknown_kind_tags_are_refused(
         m in message(),
-        tag in prop_oneof![Just(0u8), Just(7u8), 12u8..=255]
+        tag in prop_oneof![Just(0u8), 12u8..=255]
     ) {
         let mut frame = m.to_frame();
         frame[1] = tag;
@@ -671,6 +681,7 @@ fn signed_messages_round_trip_and_still_validate() {
             | Message::Commands(_)
             | Message::EpochRequest(_)
             | Message::EpochProof(_)
+            | Message::Raft(_)
             | Message::Membership(_) => {}
             Message::SyncResponse(r) => {
                 for b in &r.blocks {
@@ -707,4 +718,29 @@ fn shared_commands_over_their_limits_are_refused() {
     assert!(matches!(Message::from_frame(&big), Err(CodecError::TooLong { .. })), "one too big");
     let many = frame(vec![vec![]; SHARED_COMMANDS_MAX + 1]);
     assert!(matches!(Message::from_frame(&many), Err(CodecError::TooLong { .. })), "too many");
+}
+
+/// A Raft frame names a piece within its message (at most `RAFT_PIECES_MAX` pieces) and carries
+/// at most `RAFT_PIECE_BYTES_MAX` bytes; anything else is refused while decoding.
+#[test]
+fn raft_frames_outside_their_piece_limits_are_refused() {
+    use warpnet_types::message::{RAFT_PIECES_MAX, RAFT_PIECE_BYTES_MAX};
+    use warpnet_types::RaftFrame;
+    let frame = |piece: u32, pieces: u32, len: usize| {
+        Message::Raft(RaftFrame { epoch: Epoch(1), piece, pieces, bytes: vec![1; len] }).to_frame()
+    };
+    assert!(Message::from_frame(&frame(0, 1, 10)).is_ok());
+    assert!(Message::from_frame(&frame(RAFT_PIECES_MAX - 1, RAFT_PIECES_MAX, 10)).is_ok());
+    assert!(Message::from_frame(&frame(RAFT_PIECE_BYTES_MAX as u32 / 2, 1, 0)).is_err());
+    for (piece, pieces) in [(0, 0), (1, 1), (0, RAFT_PIECES_MAX + 1)] {
+        assert!(
+            matches!(
+                Message::from_frame(&frame(piece, pieces, 1)),
+                Err(CodecError::Invalid { .. })
+            ),
+            "piece {piece} of {pieces}"
+        );
+    }
+    let big = frame(0, 1, RAFT_PIECE_BYTES_MAX + 1);
+    assert!(matches!(Message::from_frame(&big), Err(CodecError::TooLong { .. })), "one byte over");
 }

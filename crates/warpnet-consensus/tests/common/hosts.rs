@@ -49,6 +49,17 @@ impl Hosts {
     /// Creates the namespaces, links and node directories, or says why it cannot (not root,
     /// no `ip`, no namespaces); nothing is left behind on failure.
     pub fn new(n: usize, claim_timeout_ms: u64) -> Result<Self, String> {
+        Self::with_consensus(n, claim_timeout_ms, "hotstuff", "")
+    }
+
+    /// The same, for a committee of `consensus` (`committee create --consensus`), with
+    /// `extra` in every `node.toml`.
+    pub fn with_consensus(
+        n: usize,
+        claim_timeout_ms: u64,
+        consensus: &str,
+        extra: &str,
+    ) -> Result<Self, String> {
         static SEQ: AtomicU64 = AtomicU64::new(0);
         let pid = std::process::id();
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);
@@ -65,7 +76,7 @@ impl Hosts {
             children: (0..n).map(|_| None).collect(),
         };
         hosts.plumb()?;
-        hosts.init_nodes(claim_timeout_ms);
+        hosts.init_nodes(claim_timeout_ms, consensus, extra);
         Ok(hosts)
     }
 
@@ -117,7 +128,7 @@ impl Hosts {
         self.dir.join(format!("node-{i}"))
     }
 
-    fn init_nodes(&self, claim_timeout_ms: u64) {
+    fn init_nodes(&self, claim_timeout_ms: u64, consensus: &str, extra: &str) {
         let mut members = Vec::new();
         for i in 0..self.n {
             let node = self.node_dir(i);
@@ -136,12 +147,12 @@ impl Hosts {
             ]);
             let mut f =
                 std::fs::OpenOptions::new().append(true).open(node.join("node.toml")).unwrap();
-            writeln!(f, "claim_timeout_ms = {claim_timeout_ms}").unwrap();
+            writeln!(f, "claim_timeout_ms = {claim_timeout_ms}\n{extra}").unwrap();
             members.push(node.join("member.toml").to_str().unwrap().to_owned());
         }
         let out = self.dir.join("committee.toml");
-        let mut args =
-            vec!["committee", "create", "--network", "test", "--out", out.to_str().unwrap()];
+        let mut args = vec!["committee", "create", "--network", "test", "--consensus", consensus];
+        args.extend(["--out", out.to_str().unwrap()]);
         args.extend(members.iter().map(String::as_str));
         run_ok(&args);
     }

@@ -318,13 +318,30 @@ pub fn check_after_heal(nodes: &[String], records: &[Record]) -> Result<(), Stri
     let failures = Mutex::new(Vec::new());
     for (i, address) in nodes.iter().enumerate() {
         for (id, (owner, height)) in &ids {
-            let got =
-                http(address, "GET", &format!("/v1/users/{id}"), None, Duration::from_secs(5));
+            // A local lookup reflects what the node's store holds as of its `read_height`; the
+            // committed height the node reports is the core's, which runs ahead of the store
+            // while a write is in flight. So a lookup read below the claim's height is asked
+            // again (bounded), never taken for a missing claim.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let got = loop {
+                let got =
+                    http(address, "GET", &format!("/v1/users/{id}"), None, Duration::from_secs(5));
+                let behind = got.as_ref().is_some_and(|(s, v)| {
+                    *s == 404 && v["read_height"].as_u64().is_some_and(|r| r < *height)
+                });
+                if !behind || Instant::now() > deadline {
+                    break got;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            };
             let ok = got.as_ref().is_some_and(|(s, v)| {
                 *s == 200 && v["owner_key"] == *owner && v["height"].as_u64() == Some(*height)
             });
             if !ok {
-                failures.lock().unwrap().push(format!("node {i}: {id}: {got:?}"));
+                failures
+                    .lock()
+                    .unwrap()
+                    .push(format!("node {i}: {id} (acknowledged at height {height}): {got:?}"));
             }
         }
     }

@@ -97,24 +97,38 @@ impl Cluster {
 
     /// A cluster whose every `node.toml` also holds `extra` (keys given there win).
     pub fn with_config(n: usize, extra: &str) -> Self {
+        Self::build(n, extra, "hotstuff", &[])
+    }
+
+    /// A Raft-mode cluster (`committee create --consensus raft`) whose members in `private`
+    /// are not public (they vote and replicate, never lead), with `extra` in every `node.toml`.
+    pub fn raft(n: usize, private: &[usize], extra: &str) -> Self {
+        Self::build(n, extra, "raft", private)
+    }
+
+    fn build(n: usize, extra: &str, consensus: &str, private: &[usize]) -> Self {
         let dir = temp_dir();
         let (mut api, mut p2p, mut members) = (Vec::new(), Vec::new(), Vec::new());
         for i in 0..n {
             let (a, p) = (free_port(), free_port());
             let node = dir.join(format!("node-{i}"));
-            run_ok(&[
+            let (p2p_address, api_address) = (format!("127.0.0.1:{p}"), format!("127.0.0.1:{a}"));
+            let mut init = vec![
                 "node",
                 "init",
                 "--dir",
                 node.to_str().unwrap(),
                 "--p2p",
-                &format!("127.0.0.1:{p}"),
+                &p2p_address,
                 "--api",
-                &format!("127.0.0.1:{a}"),
-                "--public",
+                &api_address,
                 "--committee-file",
                 "../committee.toml",
-            ]);
+            ];
+            if !private.contains(&i) {
+                init.push("--public");
+            }
+            run_ok(&init);
             // Short rounds so crashed leaders cost little test time.
             let mut f =
                 std::fs::OpenOptions::new().append(true).open(node.join("node.toml")).unwrap();
@@ -128,8 +142,16 @@ impl Cluster {
             members.push(node.join("member.toml").to_str().unwrap().to_owned());
         }
         let out = dir.join("committee.toml");
-        let mut args =
-            vec!["committee", "create", "--network", "test", "--out", out.to_str().unwrap()];
+        let mut args = vec![
+            "committee",
+            "create",
+            "--network",
+            "test",
+            "--consensus",
+            consensus,
+            "--out",
+            out.to_str().unwrap(),
+        ];
         args.extend(members.iter().map(String::as_str));
         run_ok(&args);
         Self { dir, api, p2p, children: (0..n).map(|_| None).collect() }
@@ -225,6 +247,9 @@ impl Drop for Cluster {
         for i in 0..self.children.len() {
             self.kill(i);
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        // WARPNET_TEST_KEEP=1 keeps the nodes' directories (logs) for a look after a failure.
+        if std::env::var_os("WARPNET_TEST_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }

@@ -471,6 +471,7 @@ impl Core {
             | Message::SyncResponse(_)
             | Message::EpochRequest(_)
             | Message::EpochProof(_)
+            | Message::Raft(_)
             | Message::Membership(_) => {}
         }
     }

@@ -131,6 +131,7 @@ impl Net {
             | Message::Commands(_)
             | Message::EpochRequest(_)
             | Message::EpochProof(_)
+            | Message::Raft(_)
             | Message::Membership(_)
             | Message::Attestation(_) => {}
         }

@@ -7,6 +7,7 @@
 
 mod claims;
 mod limit;
+mod members;
 mod status;
 mod users;
 
@@ -32,6 +33,7 @@ use crate::order::Orderer;
 
 pub use claims::CLAIM_BODY_BYTES_MAX;
 pub use limit::Limits;
+pub use members::{AdmissionBody, MEMBERSHIP_BODY_BYTES_MAX};
 
 use limit::{ClientKey, Gate, RateLimiter};
 
@@ -50,6 +52,8 @@ const REFUSING_HEADER_TIMEOUT: Duration = Duration::from_secs(2);
 struct AppState {
     shared: Arc<Shared>,
     orderer: Arc<Orderer>,
+    /// Operator instructions seen lately (each is carried out once).
+    operators: Arc<std::sync::Mutex<crate::membership::operator::Guard>>,
 }
 
 /// The result an answer is counted under in `warpnet_api_requests_total` (an error's code, or
@@ -119,6 +123,14 @@ fn endpoints() -> Vec<Endpoint> {
         Endpoint::new("/v1/claims", Method::POST, claims::post).body_limit(CLAIM_BODY_BYTES_MAX),
         Endpoint::new("/v1/users/{id}", Method::GET, users::get),
         Endpoint::new("/v1/cluster", Method::GET, status::cluster),
+        Endpoint::new("/v1/members", Method::GET, members::members),
+        Endpoint::new("/v1/admissions", Method::GET, members::admissions),
+        Endpoint::new("/v1/admissions", Method::POST, members::admit)
+            .body_limit(MEMBERSHIP_BODY_BYTES_MAX),
+        Endpoint::new("/v1/operator", Method::POST, members::operator)
+            .body_limit(MEMBERSHIP_BODY_BYTES_MAX),
+        Endpoint::new("/v1/epochs/{n}/proof", Method::GET, members::epoch_proof),
+        Endpoint::new("/v1/evidence", Method::GET, members::evidence),
         Endpoint::new("/v1/health", Method::GET, status::health),
         Endpoint::new("/v1/openapi.json", Method::GET, status::openapi),
         Endpoint::new("/metrics", Method::GET, status::metrics),
@@ -149,7 +161,8 @@ fn router(state: AppState) -> Router {
 /// client) and requests per client, each request answered by the router.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>, limits: Limits) {
     let orderer = Orderer::start(shared.clone());
-    let router = router(AppState { shared: shared.clone(), orderer });
+    let operators = Arc::default();
+    let router = router(AppState { shared: shared.clone(), orderer, operators });
     let gate = Arc::new(Gate::new(&limits));
     let rates = Arc::new(RateLimiter::new(&limits));
     let refusing = Arc::new(tokio::sync::Semaphore::new(REFUSING_MAX));

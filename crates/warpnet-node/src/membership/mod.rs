@@ -19,6 +19,8 @@
 //! Pure: the runtime feeds it requests, gossip, dial-back results and the clock, and sends what
 //! it returns. Every refusal is a typed [`Refusal`].
 
+pub mod operator;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -31,6 +33,8 @@ use warpnet_types::{
 
 /// Most candidates and removals pending at once (a flood of requests is refused, not stored).
 pub const PENDING_MAX: usize = 64;
+/// A candidate whose dial-back failed is dialed again after this long.
+pub const REDIAL_MS: u64 = 2_000;
 /// A pending change nobody endorsed for this long is forgotten.
 pub const PENDING_TTL_MS: u64 = 24 * 3_600_000;
 
@@ -62,6 +66,8 @@ pub enum Refusal {
     DialBackFailed { address: String, reason: String },
     #[error("the candidate's dial-back has not succeeded yet")]
     DialBackPending,
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 /// What to do after an input.
@@ -89,6 +95,9 @@ struct Pending {
     /// The admission request, for an admission.
     admission: Option<Admission>,
     dial_back: DialBack,
+    /// When the last dial-back started (a failed one is tried again: the candidate may start
+    /// its node after its request).
+    probed_ms: u64,
     since_ms: u64,
     /// This epoch's endorsements, by member.
     endorsements: BTreeMap<NodeId, Signature>,
@@ -166,6 +175,7 @@ impl Membership {
                 what,
                 admission: Some(admission.clone()),
                 dial_back: DialBack::Pending,
+                probed_ms: now_ms,
                 since_ms: now_ms,
                 endorsements: BTreeMap::new(),
                 approved: false,
@@ -248,6 +258,7 @@ impl Membership {
                     what,
                     admission: None,
                     dial_back: DialBack::Passed,
+                    probed_ms: now_ms,
                     since_ms: now_ms,
                     endorsements: BTreeMap::new(),
                     approved: false,
@@ -302,6 +313,7 @@ impl Membership {
                     what: what.clone(),
                     admission: None,
                     dial_back: DialBack::Passed,
+                    probed_ms: now_ms,
                     since_ms: now_ms,
                     endorsements: BTreeMap::new(),
                     approved: false,
@@ -378,6 +390,20 @@ impl Membership {
                 }
             })
             .collect()
+    }
+
+    /// Candidates whose dial-back has not passed, last tried `REDIAL_MS` or more ago: dial
+    /// them again.
+    pub fn redial(&mut self, now_ms: u64) -> Vec<(PublicKey, String)> {
+        let mut out = Vec::new();
+        for p in self.pending.values_mut() {
+            let Some(a) = &p.admission else { continue };
+            if p.dial_back != DialBack::Passed && now_ms >= p.probed_ms.saturating_add(REDIAL_MS) {
+                p.probed_ms = now_ms;
+                out.push((a.candidate.public_key, a.candidate.address.clone()));
+            }
+        }
+        out
     }
 
     /// Candidates this node knows of: the transport lets them connect (dial-back, catching up).

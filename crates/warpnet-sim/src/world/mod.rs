@@ -153,6 +153,7 @@ fn message_round(m: &Message) -> Option<Round> {
         | Message::Commands(_)
         | Message::EpochRequest(_)
         | Message::EpochProof(_)
+        | Message::Raft(_)
         | Message::Membership(_)
         | Message::Attestation(_) => None,
     }

@@ -25,6 +25,9 @@ pub const TAG_POSSESSION: &[u8] = b"warpnet/v1/possession";
 pub const TAG_ENDORSE: &[u8] = b"warpnet/v1/endorse";
 /// A member's own update of its addresses or public flag: (network, epoch, member, nonce).
 pub const TAG_UPDATE: &[u8] = b"warpnet/v1/update";
+/// An operator's instruction to its own node (endorse a candidate, ask for a removal): (network,
+/// the node's key, action, issue time).
+pub const TAG_OPERATOR: &[u8] = b"warpnet/v1/operator";
 
 /// A member's reachability attestation (H2): (network, epoch, attester, time, members reached).
 pub const TAG_REACH: &[u8] = b"warpnet/v1/reach";
@@ -41,6 +44,7 @@ pub const ALL: &[&[u8]] = &[
     TAG_POSSESSION,
     TAG_ENDORSE,
     TAG_UPDATE,
+    TAG_OPERATOR,
     TAG_REACH,
 ];
 

@@ -44,6 +44,13 @@ impl fmt::Debug for PublicKey {
     }
 }
 
+/// A key's short form for logs: its first 4 bytes in hex (`to_hex` gives the whole key).
+impl fmt::Display for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", hex::encode(&self.0[..4]))
+    }
+}
+
 impl fmt::Debug for Signature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Signature({})", hex::encode(&self.0[..4]))

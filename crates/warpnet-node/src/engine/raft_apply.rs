@@ -1,0 +1,406 @@
+//! Raft mode's state machine side: the engine's actions executed (RF2's held messages sent,
+//! writes queued, entries applied to the registry in index order, read indexes served),
+//! durable writes acknowledged, and the registry's snapshots for compaction (RF7) and for
+//! members that install one.
+//!
+//! An entry carries a batch of client commands (`u8 1 ‖ u32 count ‖ (u32 len ‖ command)*`); it
+//! is applied as one HotStuff block would be, at height = its log index, so an owner's
+//! `height` in Raft mode is the index of the entry that gave it the ID. A registry snapshot is
+//! `u8 1 ‖ (u32 len ‖ key ‖ u32 len ‖ value)*` in key order, read from one redb read
+//! transaction at the applied index stored with it.
+
+use tracing::{debug, info, warn};
+use warpnet_raft::{Action, Applied, Index, Input, Membership, RaftError};
+use warpnet_storage::{RaftBatch, RaftStore, StoreError};
+use warpnet_types::codec::{CodecError, Reader, Writer};
+use warpnet_types::message::SHARED_COMMAND_BYTES_MAX;
+use warpnet_types::Height;
+
+use super::raft::{InFlight, Raft, RaftEvent};
+use super::Io;
+use crate::app;
+use crate::handle::{MemberDone, Refused};
+use crate::persist::Durable;
+use crate::runtime::NodeError;
+
+/// Most bytes of commands one entry carries (a bigger batch of requests becomes several).
+pub const ENTRY_BYTES_MAX: usize = 256 << 10;
+const ENTRY_VERSION: u8 = 1;
+const SNAPSHOT_VERSION: u8 = 1;
+/// Largest registry key or value a snapshot may hold.
+const SNAPSHOT_FIELD_BYTES_MAX: usize = 64 << 10;
+
+/// `commands` as entries of at most [`ENTRY_BYTES_MAX`] bytes, each with how many commands it
+/// holds (in order).
+pub fn entries_of(commands: &[Vec<u8>]) -> Vec<(usize, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < commands.len() {
+        let mut end = start;
+        let mut bytes = 0;
+        while end < commands.len()
+            && (end == start || bytes + commands[end].len() <= ENTRY_BYTES_MAX)
+        {
+            bytes += commands[end].len();
+            end += 1;
+        }
+        out.push((end - start, encode_entry(&commands[start..end])));
+        start = end;
+    }
+    out
+}
+
+fn encode_entry(commands: &[Vec<u8>]) -> Vec<u8> {
+    let mut w = Writer::with_capacity(5 + commands.iter().map(|c| c.len() + 4).sum::<usize>());
+    w.u8(ENTRY_VERSION).len(commands.len());
+    for c in commands {
+        w.bytes(c);
+    }
+    w.finish()
+}
+
+/// The commands of an entry. Every member decodes the same bytes the same way; an entry that
+/// does not decode (no honest member makes one) is applied as no commands, everywhere alike.
+pub fn decode_entry(bytes: &[u8]) -> Result<Vec<Vec<u8>>, CodecError> {
+    let mut r = Reader::new(bytes);
+    let v = r.u8("entry version")?;
+    if v != ENTRY_VERSION {
+        return Err(CodecError::UnsupportedVersion { got: v, supported: ENTRY_VERSION });
+    }
+    let commands = r.list("entry commands", ENTRY_BYTES_MAX, |r| {
+        r.bytes("command", SHARED_COMMAND_BYTES_MAX).map(<[u8]>::to_vec)
+    })?;
+    r.finish()?;
+    Ok(commands)
+}
+
+/// The registry as of the store's durable applied index, encoded for a snapshot (RF7).
+pub fn read_registry(store: &RaftStore) -> Result<(Index, Vec<u8>), StoreError> {
+    let mut w = Writer::with_capacity(1 << 16);
+    w.u8(SNAPSHOT_VERSION);
+    let index = store.app_visit(|k, v| {
+        w.bytes(k).bytes(v);
+    })?;
+    Ok((index, w.finish()))
+}
+
+/// Registry keys and their values, in a snapshot's order.
+pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// A registry snapshot's key/values (the genesis snapshot's empty data is the empty registry).
+pub fn decode_registry(bytes: &[u8]) -> Result<Pairs, CodecError> {
+    if bytes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut r = Reader::new(bytes);
+    let v = r.u8("snapshot version")?;
+    if v != SNAPSHOT_VERSION {
+        return Err(CodecError::UnsupportedVersion { got: v, supported: SNAPSHOT_VERSION });
+    }
+    let mut out = Vec::new();
+    while r.remaining() > 0 {
+        let k = r.bytes("snapshot key", SNAPSHOT_FIELD_BYTES_MAX)?.to_vec();
+        let v = r.bytes("snapshot value", SNAPSHOT_FIELD_BYTES_MAX)?.to_vec();
+        out.push((k, v));
+    }
+    Ok(out)
+}
+
+/// Records the applied index in a batch, keeping a membership an earlier apply of the same
+/// step set.
+fn set_applied(batch: &mut RaftBatch, index: Index, membership: Option<Membership>) {
+    let earlier = batch.applied.take().and_then(|(_, m)| m);
+    batch.applied = Some((index, membership.or(earlier)));
+}
+
+impl Raft {
+    /// Feeds one input; a refusal is returned (nothing changed), the actions are executed.
+    pub(super) fn input(
+        &mut self,
+        io: &mut Io,
+        input: Input,
+    ) -> Result<Result<(), RaftError>, NodeError> {
+        match self.engine.handle(input) {
+            Ok(actions) => {
+                self.execute(io, actions)?;
+                Ok(Ok(()))
+            }
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    /// Executes the actions in order (the engine's contract): messages sent at once (RF2
+    /// already held back what depends on a write), every `Persist` and every `Apply`'s
+    /// registry writes into this step's one durable write, read indexes noted.
+    fn execute(&mut self, io: &mut Io, actions: Vec<Action>) -> Result<(), NodeError> {
+        let seq = self.seq + 1;
+        let mut batch = RaftBatch::default();
+        let mut step = InFlight { seq, ..InFlight::default() };
+        let mut unreachable = Vec::new();
+        for a in actions {
+            match a {
+                Action::Send(m) => {
+                    if let Some(peer) = self.send(io, &m) {
+                        unreachable.push(peer);
+                    }
+                }
+                Action::Persist(w) => {
+                    step.write = Some(w.id);
+                    batch.writes.push(w);
+                }
+                Action::Apply(applied) => self.apply(io, seq, applied, &mut batch, &mut step)?,
+                Action::ReadReady { id, index } => {
+                    if let Some(reply) = self.reads.remove(&id) {
+                        self.ready_reads.push((index, reply));
+                    }
+                }
+                Action::ReadFailed { id } => {
+                    if let Some(reply) = self.reads.remove(&id) {
+                        let _ = reply.send(Err(Refused::ReadFailed));
+                    }
+                }
+                Action::SnapshotWanted { .. } => self.snapshot_wanted = true,
+            }
+        }
+        if !batch.is_empty() {
+            self.seq = seq;
+            self.in_flight.push_back(step);
+            self.persister.write(seq, batch).map_err(|_| NodeError::WriterStopped)?;
+        }
+        for peer in unreachable {
+            // raft-rs probes the peer instead of streaming to it until it answers again.
+            let _ = self.input(io, Input::Unreachable(peer))?;
+        }
+        self.serve_reads();
+        self.maybe_compact();
+        Ok(())
+    }
+
+    /// RF3: a committed entry (or snapshot) applied on the state every earlier one left; its
+    /// writes and the applied index join this step's write.
+    fn apply(
+        &mut self,
+        _io: &Io,
+        seq: u64,
+        applied: Applied,
+        batch: &mut RaftBatch,
+        step: &mut InFlight,
+    ) -> Result<(), NodeError> {
+        match applied {
+            Applied::Command { index, data, .. } => {
+                let commands = decode_entry(&data).unwrap_or_else(|e| {
+                    warn!(index, error = %e, "an entry that does not decode is applied as no commands");
+                    Vec::new()
+                });
+                let base = match self.reset {
+                    Some(_) => None,
+                    None => Some(self.store.app_snapshot()?),
+                };
+                // Earlier applies of this step are in the overlay already (under `seq`).
+                let applied = app::apply_commands(
+                    &self.network,
+                    base.as_ref(),
+                    &self.overlay,
+                    [(Height(index), commands.as_slice(), None)],
+                )?;
+                for (k, v) in &applied.writes {
+                    self.overlay.insert(k.clone(), (seq, v.clone()));
+                    step.keys.push(k.clone());
+                }
+                batch.app.extend(applied.writes);
+                step.outcomes.extend(applied.outcomes);
+                set_applied(batch, index, None);
+                step.applied = Some(index);
+            }
+            Applied::Noop { index, .. } => {
+                set_applied(batch, index, None);
+                step.applied = Some(index);
+            }
+            Applied::Membership { index, membership, .. } => {
+                set_applied(batch, index, Some(membership.clone()));
+                step.applied = Some(index);
+                step.membership = Some((index, membership));
+            }
+            Applied::Snapshot { index, membership, data, .. } => {
+                let entries = decode_registry(&data).map_err(|e| NodeError::Raft {
+                    detail: format!("the snapshot at index {index} does not decode: {e}"),
+                })?;
+                info!(index, keys = entries.len(), "installing the leader's registry snapshot");
+                // The whole state is replaced: until this write is durable, the store's older
+                // state must not show through (`reset`).
+                self.overlay.clear();
+                batch.app.clear();
+                batch.app_reset = true;
+                for (k, v) in entries {
+                    self.overlay.insert(k.clone(), (seq, v.clone()));
+                    step.keys.push(k.clone());
+                    batch.app.push((k, v));
+                }
+                self.reset = Some(seq);
+                set_applied(batch, index, Some(membership.clone()));
+                step.applied = Some(index);
+                step.membership = Some((index, membership));
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes up to `durable.seq` are on disk: answer what waited for them, forget them from
+    /// the overlay, serve the reads they complete, and tell the engine (RF2 releases what it
+    /// held behind them).
+    pub(super) fn durable(&mut self, io: &mut Io, durable: Durable) -> Result<(), NodeError> {
+        let m = io.shared.metrics.clone();
+        m.fsync(durable.elapsed.as_secs_f64());
+        m.writes.inc_by(durable.merged as u64);
+        let mut last_write = None;
+        while self.in_flight.front().is_some_and(|w| w.seq <= durable.seq) {
+            let Some(w) = self.in_flight.pop_front() else { break };
+            last_write = w.write.or(last_write);
+            for key in w.keys {
+                if self.overlay.get(&key).is_some_and(|(s, _)| *s <= w.seq) {
+                    self.overlay.remove(&key);
+                }
+            }
+            if self.reset.is_some_and(|s| s <= w.seq) {
+                self.reset = None;
+            }
+            if let Some(index) = w.applied {
+                if index > self.durable_applied {
+                    m.commits.inc_by(index - self.durable_applied);
+                }
+                self.durable_applied = self.durable_applied.max(index);
+            }
+            for (digest, outcome) in w.outcomes {
+                m.applied(app::outcome_name(&outcome));
+                self.waiters.answer(&digest, &outcome);
+            }
+            if let Some((index, membership)) = w.membership {
+                self.membership_applied(index, &membership);
+            }
+        }
+        self.serve_reads();
+        match last_write {
+            Some(id) => match self.input(io, Input::Persisted(id))? {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    Err(NodeError::Raft { detail: format!("acknowledging write {id:?}: {e}") })
+                }
+            },
+            None => Ok(()),
+        }
+    }
+
+    /// Answers the membership changes a durable membership completes.
+    fn membership_applied(&mut self, index: Index, membership: &Membership) {
+        let voters: Vec<u16> = membership.voters().iter().map(|v| v.id.0).collect();
+        self.members_waiting.retain_mut(|w| {
+            let id = w.id;
+            if membership.contains(id) != w.add {
+                return true;
+            }
+            if let Some(done) = w.done.take() {
+                let _ =
+                    done.send(Ok(MemberDone { membership_index: index, voters: voters.clone() }));
+            }
+            false
+        });
+    }
+
+    /// RF8: a read whose index this node has applied, durably, is answered (lookups read the
+    /// store).
+    fn serve_reads(&mut self) {
+        let applied = self.durable_applied;
+        let (ready, waiting): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.ready_reads).into_iter().partition(|(i, _)| *i <= applied);
+        self.ready_reads = waiting;
+        for (_, reply) in ready {
+            let _ = reply.send(Ok(warpnet_state::Outcome::Barrier));
+        }
+    }
+
+    /// RF7: compaction every `compact_entries` applied entries, or when a member needs a
+    /// snapshot newer than the kept one; the registry is read off the loop.
+    fn maybe_compact(&mut self) {
+        if self.compacting {
+            return;
+        }
+        let st = self.engine.status();
+        let due = self.snapshot_wanted || st.applied >= st.snapshot_index + self.compact_entries;
+        if !due || self.durable_applied <= st.snapshot_index {
+            return;
+        }
+        self.compacting = true;
+        self.snapshot_wanted = false;
+        let (store, events) = (self.store.clone(), self.events.clone());
+        tokio::task::spawn_blocking(move || {
+            let _ = events.send(RaftEvent::Registry(read_registry(&store)));
+        });
+    }
+
+    /// The registry read for compaction: the log is compacted behind it.
+    pub(super) fn compact(
+        &mut self,
+        io: &mut Io,
+        read: Result<(Index, Vec<u8>), StoreError>,
+    ) -> Result<(), NodeError> {
+        self.compacting = false;
+        let (index, data) = read?;
+        let bytes = data.len();
+        match self.input(io, Input::Compact { index, data })? {
+            Ok(()) => debug!(index, bytes, "log compacted behind a registry snapshot"),
+            // A snapshot from the leader overtook it, or nothing new to compact.
+            Err(e) => debug!(index, error = %e, "compaction skipped"),
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Commands are cut into entries of at most `ENTRY_BYTES_MAX` bytes, in order, and come
+    /// back identical; a command alone over the limit still gets its own entry.
+    #[test]
+    fn command_batches_round_trip_through_entries() {
+        let commands: Vec<Vec<u8>> = (0..3000).map(|i| vec![(i % 251) as u8; 200]).collect();
+        let entries = entries_of(&commands);
+        assert!(entries.len() >= 3, "{} entries", entries.len());
+        let mut back = Vec::new();
+        for (n, bytes) in &entries {
+            assert!(bytes.len() <= ENTRY_BYTES_MAX + 16 + 4 * n);
+            let cmds = decode_entry(bytes).unwrap();
+            assert_eq!(cmds.len(), *n);
+            back.extend(cmds);
+        }
+        assert_eq!(back, commands);
+        assert!(decode_entry(&[2, 0, 0, 0, 0]).is_err());
+        assert!(decode_entry(&entries[0].1[..10]).is_err());
+    }
+
+    /// A registry snapshot decodes to the key/values it was made of; empty data is the empty
+    /// registry of the genesis snapshot.
+    #[test]
+    fn registry_snapshots_round_trip() {
+        let mut w = Writer::new();
+        w.u8(SNAPSHOT_VERSION).bytes(b"u/alice").bytes(b"owner").bytes(b"u/bob").bytes(b"x");
+        let entries = decode_registry(&w.finish()).unwrap();
+        assert_eq!(
+            entries,
+            vec![(b"u/alice".to_vec(), b"owner".to_vec()), (b"u/bob".to_vec(), b"x".to_vec())]
+        );
+        assert_eq!(decode_registry(&[]).unwrap(), Vec::new());
+        assert!(decode_registry(&[9]).is_err());
+    }
+
+    /// A later apply of the same step moves the applied index on without losing the
+    /// membership an earlier one set (it is stored with the applied index).
+    #[test]
+    fn set_applied_keeps_the_steps_membership() {
+        let mut b = RaftBatch::default();
+        let m = Membership::new(vec![]);
+        set_applied(&mut b, 5, Some(m.clone()));
+        set_applied(&mut b, 6, None);
+        assert_eq!(b.applied, Some((6, Some(m))));
+    }
+}
