@@ -34,8 +34,9 @@ pub type Probed = (PublicKey, Result<(), String>);
 pub struct CommitteeDriver {
     config: Arc<ConsensusConfig>,
     me: PublicKey,
-    /// The previous epoch's committee and until when (node clock, ms) it stays among the peers.
-    previous: Option<(Arc<ConsensusConfig>, u64)>,
+    /// Earlier epochs' committees and until when (node clock, ms) each stays among the peers
+    /// (several, when changes follow each other faster than `linger_ms`).
+    previous: Vec<(Arc<ConsensusConfig>, u64)>,
     bootstrap: Vec<Peer>,
     membership: Membership,
     linger_ms: u64,
@@ -74,7 +75,7 @@ impl CommitteeDriver {
         Self {
             config,
             me,
-            previous: None,
+            previous: Vec::new(),
             bootstrap,
             membership,
             linger_ms,
@@ -93,7 +94,7 @@ impl CommitteeDriver {
     /// The transport's peers now.
     pub fn peers(&self, now_ms: u64) -> Vec<Peer> {
         let mut peers = peers_of(&self.config);
-        if let Some((prev, until)) = &self.previous {
+        for (prev, until) in &self.previous {
             if now_ms < *until {
                 peers.extend(peers_of(prev));
             }
@@ -113,7 +114,8 @@ impl CommitteeDriver {
     pub fn on_epoch(&mut self, now_ms: u64, next: Arc<ConsensusConfig>) -> Outputs {
         let was_member = self.is_member();
         let old = std::mem::replace(&mut self.config, next.clone());
-        self.previous = Some((old, now_ms.saturating_add(self.linger_ms)));
+        self.previous.retain(|(_, until)| now_ms < *until);
+        self.previous.push((old, now_ms.saturating_add(self.linger_ms)));
         let epoch = next.epoch().0;
         self.since.retain(|k, _| next.node_id_of(k).is_some());
         for p in next.participants() {
@@ -143,13 +145,6 @@ impl CommitteeDriver {
     /// EP5: a removed member stops once it lingered.
     pub fn linger_over(&self, now_ms: u64) -> bool {
         self.removed_at_ms.is_some_and(|at| now_ms >= at.saturating_add(self.linger_ms))
-    }
-
-    /// When the next peer-set change is due (the previous committee's linger ending).
-    pub fn next_deadline(&self) -> Option<u64> {
-        let prev = self.previous.as_ref().map(|(_, until)| *until);
-        let stop = self.removed_at_ms.map(|at| at.saturating_add(self.linger_ms));
-        prev.into_iter().chain(stop).min()
     }
 
     /// A request from the API; the answer goes back on its channel.
