@@ -191,6 +191,8 @@ pub fn sim_params() -> CoreParams {
         sync_blocks_max: 16,
         pending_proposals_max: 8,
         evidence_max: 64,
+        // M3: a few round timeouts.
+        reshare_after_ms: 400,
         ..CoreParams::default()
     }
 }

@@ -209,3 +209,36 @@ fn lr1_with_no_verified_public_member_the_fallback_keeps_committing() {
         assert_eq!(s.fallback_blocks, s.settled_blocks, "seed {seed}: every block in fallback");
     }
 }
+
+/// M3 (with LR1, LR2): a member no one can dial never leads, and while it is cut off at GST
+/// the commands its clients send it cannot be shared (M1's one share is lost). Once the cut
+/// heals, it shares them again and they commit: liveness holds for every seed.
+pub fn m3_run(seed: u64, nodes: usize) -> Report {
+    let o = Overrides {
+        nodes: Some(nodes),
+        byzantine: Some(0),
+        changes: Some(false),
+        ..Overrides::default()
+    };
+    let mut cfg = SimConfig::random(seed, &o);
+    let cut = seed as usize % nodes;
+    cfg.faults.loss = 0.0;
+    cfg.faults.partitions = false;
+    cfg.faults.crashes = 0;
+    cfg.handover_faults = false;
+    cfg.undialable = vec![cut];
+    cfg.liveness_payloads = 40;
+    cfg.liveness_spread_ms = 1_000;
+    cfg.late_fault = Some(LateFault::Cut { replica: cut, for_ms: 1_500 });
+    World::new(cfg, None).run()
+}
+
+#[test]
+fn m3_commands_held_by_a_member_that_never_leads_commit_after_its_cut_heals() {
+    for nodes in [4, 5] {
+        for seed in 0..12 {
+            let r = m3_run(seed, nodes);
+            assert!(r.violations.is_empty(), "n={nodes} seed {seed}: {:?}", r.violations);
+        }
+    }
+}

@@ -170,3 +170,25 @@ fn h2_one_attester_is_caught_when_a_byzantine_member_attests_everyone() {
     let (seed, v) = found.expect("the simulator must catch H2 weakened");
     assert!(v.contains("reachability"), "seed {seed}: {v}");
 }
+
+/// M3 off: a command whose only share was lost, at a member that never leads, never commits.
+#[test]
+fn m3_broken_leaves_commands_stranded_at_a_member_that_never_leads() {
+    let found = first_violation(Mutation::NoReshare, 24, |c| {
+        let cut = c.seed as usize % c.nodes;
+        c.byzantine_ids.clear();
+        c.behaviors.clear();
+        c.membership.clear();
+        c.spares = 0;
+        c.faults.loss = 0.0;
+        c.faults.partitions = false;
+        c.faults.crashes = 0;
+        c.handover_faults = false;
+        c.undialable = vec![cut];
+        c.liveness_payloads = 40;
+        c.liveness_spread_ms = 1_000;
+        c.late_fault = Some(warpnet_sim::config::LateFault::Cut { replica: cut, for_ms: 1_500 });
+    });
+    let (seed, v) = found.expect("the simulator must catch M3 broken");
+    assert!(v.contains("liveness"), "seed {seed}: {v}");
+}

@@ -364,6 +364,7 @@ impl Core {
             grounds: warpnet_types::membership::Grounds::Evidence(Box::new(ev)),
         };
         let cmd = change.to_command();
+        self.mempool.set_now(self.now_ms);
         if self.check_membership_command(&cmd).is_err() || self.mempool.add(cmd.clone()).is_err() {
             return; // not removable now (e.g. at the floor), or already pending
         }

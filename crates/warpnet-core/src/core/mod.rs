@@ -181,6 +181,8 @@ pub struct Core {
     epoch_served: HashMap<PublicKey, u64>,
     epoch_asked: HashMap<PublicKey, u64>,
     now_ms: u64,
+    /// M3: the mempool is looked at for commands to share again from this time on.
+    next_reshare_ms: u64,
     /// The step being built, and its write.
     step: Step,
     write: Write,
@@ -296,6 +298,7 @@ impl Core {
             epoch_served: HashMap::new(),
             epoch_asked: HashMap::new(),
             now_ms: 0,
+            next_reshare_ms: 0,
             step: Step::default(),
             write: Write::default(),
         })
@@ -344,6 +347,7 @@ impl Core {
         self.now_ms = self.now_ms.max(now_ms);
         let mut verdicts = Vec::with_capacity(commands.len());
         let mut fresh = Vec::new();
+        self.mempool.set_now(self.now_ms);
         for cmd in commands {
             // EP1: a membership change must be valid for the epoch to be ordered at all.
             let verdict =
@@ -417,6 +421,7 @@ impl Core {
     fn on_shared_commands(&mut self, key: PublicKey, shared: warpnet_types::SharedCommands) {
         let from = self.config.node_id_of(&key);
         let mut added = false;
+        self.mempool.set_now(self.now_ms);
         for cmd in shared.commands {
             // EP1: a membership change enters the mempool only if it is valid for the epoch.
             if let Err(reason) = self.check_membership_command(&cmd) {

@@ -18,7 +18,7 @@ pub use fairness::Fairness;
 pub use health_agreement::HealthAgreement;
 pub use liveness::Liveness;
 pub use no_double_vote::NoDoubleVote;
-pub use reputation::{ReputationBound, FAILED_ROUNDS_MAX};
+pub use reputation::{ReputationBound, FAILED_ROUNDS_MAX, FAILED_ROUNDS_MAX_BYZANTINE};
 
 /// A broken invariant.
 #[derive(Clone, Debug, PartialEq, Eq)]

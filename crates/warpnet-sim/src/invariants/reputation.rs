@@ -13,10 +13,22 @@ use super::Violation;
 /// Failed rounds of its own leadership a stopped or cut-off member may cost.
 pub const FAILED_ROUNDS_MAX: u32 = 2;
 
+/// The bound with Byzantine members in the committee: a silent Byzantine leader or vote
+/// collector makes rounds fail beside the member that went away, so certified blocks (and
+/// with them the health that records its failures, seen two blocks later) come more slowly,
+/// and the rotation can reach the member once more before its failure shows.
+pub const FAILED_ROUNDS_MAX_BYZANTINE: u32 = 2 * FAILED_ROUNDS_MAX;
+
 #[derive(Default)]
 pub struct ReputationBound {
     /// The member under the fault, when it started, and when its links heal (a cut).
     target: Option<(PublicKey, u64, Option<u64>)>,
+    /// Whether the member can lead again once healed: not when no one can dial it while
+    /// others are verified public (H2, LR1).
+    can_return: bool,
+    /// The failed rounds allowed ([`FAILED_ROUNDS_MAX`], or with Byzantine members
+    /// [`FAILED_ROUNDS_MAX_BYZANTINE`]).
+    bound: u32,
     /// Heights counted (each block once, as the first honest replica commits it).
     counted: HashSet<Height>,
     /// Failed rounds the chain blames on the member, in blocks proposed after the start.
@@ -30,8 +42,16 @@ pub struct ReputationBound {
 }
 
 impl ReputationBound {
-    pub fn start(&mut self, key: PublicKey, now: u64, heal_at: Option<u64>) {
+    pub fn start(
+        &mut self,
+        key: PublicKey,
+        now: u64,
+        heal_at: Option<u64>,
+        (can_return, byzantine): (bool, bool),
+    ) {
         self.target = Some((key, now, heal_at));
+        self.can_return = can_return;
+        self.bound = if byzantine { FAILED_ROUNDS_MAX_BYZANTINE } else { FAILED_ROUNDS_MAX };
     }
 
     /// A block an honest replica committed after the fault started, and the health seen from
@@ -66,21 +86,19 @@ impl ReputationBound {
                 self.failed_rounds += count;
             }
         }
-        (self.failed_rounds > FAILED_ROUNDS_MAX && heal_at.is_none_or(|at| now < at)).then(|| {
-            Violation {
-                invariant: "reputation-bound",
-                at_ms: now,
-                detail: format!(
-                    "member {id} failed {} rounds of its leadership after it went away (at most {FAILED_ROUNDS_MAX})",
-                    self.failed_rounds
-                ),
-            }
+        (self.failed_rounds > self.bound && heal_at.is_none_or(|at| now < at)).then(|| Violation {
+            invariant: "reputation-bound",
+            at_ms: now,
+            detail: format!(
+                "member {id} failed {} rounds of its leadership after it went away (at most {})",
+                self.failed_rounds, self.bound
+            ),
         })
     }
 
     /// Whether the member came back (or there is nothing to wait for).
     pub fn done(&self) -> bool {
-        self.returned || self.target.is_none_or(|(_, _, heal)| heal.is_none())
+        self.returned || !self.can_return || self.target.is_none_or(|(_, _, heal)| heal.is_none())
     }
 
     /// At the liveness deadline: a healed member that never led again.

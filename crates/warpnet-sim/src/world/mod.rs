@@ -162,8 +162,11 @@ fn message_round(m: &Message) -> Option<Round> {
 impl World {
     /// Builds the committee and replicas. `twins` adds a second replica for its member;
     /// `cfg.spares` replicas outside the first committee follow the chain until admitted.
-    pub fn new(cfg: SimConfig, twins: Option<TwinsSchedule>) -> Self {
+    pub fn new(mut cfg: SimConfig, twins: Option<TwinsSchedule>) -> Self {
+        // A scenario that shrinks a random config's committee keeps only the undialable
+        // members that still exist.
         let total = cfg.nodes + cfg.spares;
+        cfg.undialable.retain(|&i| i < total);
         let (all, signers) =
             ConsensusConfig::for_testing(total, cfg.scheme, cfg.seed.wrapping_mul(1_000))
                 .expect("valid test committee");
@@ -589,7 +592,12 @@ impl World {
             }
         };
         let key = self.replicas[idx].key;
-        self.inv.reputation.start(key, self.now, heal_at);
+        // H2, LR1: a member no one can dial is never verified public, so it leads again only
+        // under the fallback (no member dialable).
+        let undialable = &self.cfg.undialable;
+        let can_return = !undialable.contains(&idx) || undialable.len() >= self.cfg.nodes;
+        let byzantine = !self.cfg.byzantine_ids.is_empty();
+        self.inv.reputation.start(key, self.now, heal_at, (can_return, byzantine));
     }
 
     /// H2: the replica's runtime reached every member it can dial at its advertised address:
