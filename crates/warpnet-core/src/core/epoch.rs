@@ -130,6 +130,11 @@ impl Core {
         let mut blocks: Vec<Block> = self.tree.path_to_root(qc.block_id()).cloned().collect();
         blocks.reverse();
         let from = blocks.iter().position(|b| b.id() == upto).unwrap_or(0);
+        // H4: the newest summary among the blocks this commit covers, with its own proof.
+        if let Some(i) = blocks[..=from].iter().rposition(|b| b.health().summary.is_some()) {
+            let certificate = qc.clone();
+            self.health_proof = Some(CommitProof { blocks: blocks[i..].to_vec(), certificate });
+        }
         let proof = CommitProof { blocks: blocks.split_off(from), certificate: qc.clone() };
         let committed = self.tree.commit_to(upto);
         self.apply_commits(committed);
@@ -214,6 +219,7 @@ impl Core {
         self.unreachable.clear();
         self.timers = [None, None];
         self.latest_commit = None;
+        self.health_proof = None;
         self.epoch_asked.clear();
         self.epoch_served.clear();
         let config = self.config.clone();

@@ -172,6 +172,9 @@ pub struct Core {
     genesis_link: (BlockId, Height),
     /// The proof of our latest commit (served to peers catching up, EP4).
     latest_commit: Option<CommitProof>,
+    /// H4: the proof that the newest committed block carrying a health summary committed (of
+    /// this epoch; gone at an epoch switch until the next summary commits).
+    health_proof: Option<CommitProof>,
     /// Blocks proven committed that we are fetching, oldest first: the ends of our epoch and
     /// the next ones (with the committee each starts), then a latest commit (EP4, Y5).
     targets: VecDeque<epoch::Proven>,
@@ -293,6 +296,7 @@ impl Core {
             carried,
             genesis_link,
             latest_commit: None,
+            health_proof: None,
             targets: VecDeque::new(),
             ending: None,
             epoch_served: HashMap::new(),
@@ -517,6 +521,12 @@ impl Core {
     /// The proof of our latest commit in this epoch, if we hold it (served with epoch proofs).
     pub fn latest_commit(&self) -> Option<&CommitProof> {
         self.latest_commit.as_ref()
+    }
+
+    /// H4: the newest committed block of this epoch that carries a health summary, proven
+    /// committed (the block first; verifiable with the epoch's committee alone).
+    pub fn health_proof(&self) -> Option<&CommitProof> {
+        self.health_proof.as_ref()
     }
 
     pub fn config(&self) -> &Arc<ConsensusConfig> {
