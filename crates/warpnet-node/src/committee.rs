@@ -249,7 +249,7 @@ impl CommitteeDriver {
     /// members reached lately if the core should be told (`Input::Reached`).
     pub fn reach(&mut self, now_ms: u64) -> Option<Vec<PublicKey>> {
         self.reach.maybe_probe(now_ms, &self.config, &self.me, &self.transport, &self.probes);
-        self.reach.to_feed(now_ms, &self.config)
+        self.reach.due_report(now_ms, &self.config)
     }
 
     /// H2: a member's reachability probe finished.

@@ -82,7 +82,7 @@ impl Reach {
 
     /// The members of `config` reached within [`REACHED_VALID_MS`], if the core should hear
     /// it now: the set changed, or it was last told [`FEED_INTERVAL_MS`] ago.
-    pub fn to_feed(&mut self, now_ms: u64, config: &ConsensusConfig) -> Option<Vec<PublicKey>> {
+    pub fn due_report(&mut self, now_ms: u64, config: &ConsensusConfig) -> Option<Vec<PublicKey>> {
         self.last_ok.retain(|k, _| config.node_id_of(k).is_some());
         let mut reached: Vec<PublicKey> = self
             .last_ok
