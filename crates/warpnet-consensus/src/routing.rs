@@ -5,7 +5,7 @@
 //! verifies the commit proof with that committee's keys, reads the summary from the proven
 //! block, and holds the node's list against it.
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use anyhow::{bail, Context};
 use serde_json::Value;
@@ -74,7 +74,7 @@ pub fn verify(
 }
 
 /// `cluster routing --node URL --genesis FILE`.
-pub async fn run(node: &str, genesis: &PathBuf, json: bool) -> anyhow::Result<()> {
+pub async fn run(node: &str, genesis: &Path, json: bool) -> anyhow::Result<()> {
     let node = node.trim_end_matches('/');
     let file: CommitteeFile = read_toml(genesis)?;
     let genesis_config = file.to_config(genesis)?;
