@@ -120,10 +120,10 @@ class Poller:
 class Bench:
     """One `bench` process against nodes 0..2; `started()` waits until it loads."""
 
-    def __init__(self, ports, clients, duration, warmup, out):
+    def __init__(self, bin_, ports, clients, duration, warmup, out):
         urls = sum([["--node", f"http://127.0.0.1:{p}"] for p in ports], [])
         self.json, self.warmup, self.duration = out, warmup, duration
-        self.p = subprocess.Popen([BIN, "bench", *urls, "--clients", str(clients), "--duration", f"{duration}s",
+        self.p = subprocess.Popen([bin_, "bench", *urls, "--clients", str(clients), "--duration", f"{duration}s",
                                    "--warmup", f"{warmup}s", "--pool-per-second", "2000", "--json", out],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -201,18 +201,26 @@ def node_pid(d, i):
         return int(f.read().split()[0])
 
 
-def one_run(fault, a, api_port, logs):
+def one_run(fault, bin_, a, api_port, logs):
     p2p_port = api_port + 500
     d = tempfile.mkdtemp(prefix=f"warpnet-fault-{fault}-")
-    dev = subprocess.Popen([BIN, "dev", "--nodes", str(NODES), "--dir", d, "--api-port", str(api_port),
+    dev = subprocess.Popen([bin_, "dev", "--nodes", str(NODES), "--dir", d, "--api-port", str(api_port),
                             "--p2p-port", str(p2p_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     poller, part, stopped, restarted = None, None, None, None
     try:
         deadline = time.time() + 60
+        has_health = None
         while True:  # every member online, verified public and eligible to lead
             try:
                 ms = get(api_port, "/v1/members")["members"]
+                has_health = any(m.get("health") for m in ms)
                 if len(ms) == NODES and all(m["health"] and m["health"]["reputation"] == "leader" for m in ms):
+                    break
+            except Exception:
+                pass
+            try:  # an older build without agreed health: every node committing
+                if not has_health and all(get(api_port + i, "/v1/cluster")["committed_height"] > 2
+                                          for i in range(NODES)):
                     break
             except Exception:
                 pass
@@ -221,11 +229,11 @@ def one_run(fault, a, api_port, logs):
             time.sleep(0.3)
         poller = Poller(api_port)
         ports = [api_port + i for i in range(NODES) if i != VICTIM]
-        healthy = Bench(ports, a.clients, a.healthy, 2, os.path.join(d, "bench-healthy.json"))
+        healthy = Bench(bin_, ports, a.clients, a.healthy, 2, os.path.join(d, "bench-healthy.json"))
         h0 = healthy.started()
         hres = healthy.result()
         h1 = h0 + a.healthy
-        faulty = Bench(ports, a.clients, a.fault, 1, os.path.join(d, "bench-fault.json"))
+        faulty = Bench(bin_, ports, a.clients, a.fault, 1, os.path.join(d, "bench-fault.json"))
         f0 = faulty.started()
         while time.time() < f0:
             time.sleep(0.01)
@@ -254,7 +262,7 @@ def one_run(fault, a, api_port, logs):
         t_heal = time.time()
         if fault == "kill":
             logf = open(os.path.join(d, f"node-{VICTIM}", "node.log"), "a")
-            restarted = subprocess.Popen([BIN, "node", "run", "--config",
+            restarted = subprocess.Popen([bin_, "node", "run", "--config",
                                           os.path.join(d, f"node-{VICTIM}", "node.toml")],
                                          stdout=logf, stderr=logf, stdin=subprocess.DEVNULL)
         elif fault == "sigstop":
@@ -265,7 +273,7 @@ def one_run(fault, a, api_port, logs):
             part = None
         back = lambda c, h: h and h["online"] and h["reputation"] == "leader"
         leads = lambda c, h: h and h["proposals"] > 0 and back(c, h)
-        deadline = t_heal + a.recover
+        deadline = t_heal + (a.recover if has_health else 3)
         while time.time() < deadline and poller.first(t_heal, leads) is None:
             time.sleep(0.2)
         poller.close()
@@ -285,7 +293,7 @@ def one_run(fault, a, api_port, logs):
             "not_leader": poller.first(t0, lambda c, h: h and h["reputation"] != "leader"),
             "reputation_seen": sorted({h["reputation"] for (s, c, h) in poller.members if t0 <= s <= t_heal and h}),
             "recovered": poller.first(t_heal, back), "leads_again": poller.first(t_heal, leads),
-            "fault_at": t0, "dir": d,
+            "fault_at": t0, "dir": d, "build": "this" if bin_ == BIN else bin_,
         }
         return r
     finally:
@@ -324,23 +332,28 @@ def cell(vals, fmt):
     return f"{fmt(statistics.median(s))} ({fmt(s[0])}–{fmt(s[-1])})"
 
 
+def groups(results, a):
+    for fault in a.faults:
+        for build in ["this"] + ([a.compare_bin] if a.compare_bin else []):
+            rs = [r for r in results if r["fault"] == fault and r["build"] == build]
+            if rs:
+                yield fault, ("this" if build == "this" else os.path.basename(build)), rs
+
+
 def table(results, a):
     i = lambda v: f"{v:g}"
     x = lambda v: f"{v:.2f}"
     sec = lambda v: f"{v:.1f} s"
     print(f"\n{a.clients} clients on nodes 0-2; member 3 faulty for {a.fault} s, hit while it leads; "
           f"healthy phase {a.healthy} s; medians (min–max) over runs\n")
-    print("| fault | runs | failed rounds first 10 s | failed rounds after | blocks/s fault/healthy | "
+    print("| fault | build | runs | failed rounds first 10 s | failed rounds after | blocks/s fault/healthy | "
           "p99 fault/healthy | time to offline | time to not `leader` | time to recover | time to lead again |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for fault in a.faults:
-        rs = [r for r in results if r["fault"] == fault]
-        if not rs:
-            continue
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for fault, build, rs in groups(results, a):
         def never(k):
             n = sum(r[k] is None for r in rs)
             return f" ({n} never)" if n else ""
-        print(f"| {fault} | {len(rs)} | {cell([r['failed_first'] for r in rs], i)} | "
+        print(f"| {fault} | {build} | {len(rs)} | {cell([r['failed_first'] for r in rs], i)} | "
               f"{cell([r['failed_after'] for r in rs], i)} | "
               f"{cell([r['bps_fault'] / r['bps_healthy'] for r in rs], x)} | "
               f"{cell([r['p99_fault'] / r['p99_healthy'] for r in rs], x)} | "
@@ -349,15 +362,12 @@ def table(results, a):
               f"{cell([r['recovered'] for r in rs], sec)}{never('recovered')} | "
               f"{cell([r['leads_again'] for r in rs], sec)}{never('leads_again')} |")
     print("\nabsolute figures (medians): healthy failed rounds per phase, blocks/s, claims/s, p50/p99 ms")
-    print("| fault | failed rounds healthy | blocks/s healthy | blocks/s fault | claims/s healthy | claims/s fault | "
+    print("| fault | build | failed rounds healthy | blocks/s healthy | blocks/s fault | claims/s healthy | claims/s fault | "
           "p50 healthy | p50 fault | p99 healthy | p99 fault | bench errors | load avg |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for fault in a.faults:
-        rs = [r for r in results if r["fault"] == fault]
-        if not rs:
-            continue
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for fault, build, rs in groups(results, a):
         m = lambda k, f=x: cell([r[k] for r in rs], f)
-        print(f"| {fault} | {m('failed_healthy', i)} | {m('bps_healthy', lambda v: f'{v:.0f}')} | "
+        print(f"| {fault} | {build} | {m('failed_healthy', i)} | {m('bps_healthy', lambda v: f'{v:.0f}')} | "
               f"{m('bps_fault', lambda v: f'{v:.0f}')} | {m('tput_healthy', lambda v: f'{v:.0f}')} | "
               f"{m('tput_fault', lambda v: f'{v:.0f}')} | {m('p50_healthy', lambda v: f'{v:.0f}')} | "
               f"{m('p50_fault', lambda v: f'{v:.0f}')} | {m('p99_healthy', lambda v: f'{v:.0f}')} | "
@@ -378,6 +388,7 @@ def main():
     p.add_argument("--fault", type=int, default=30, help="seconds the member stays faulty")
     p.add_argument("--recover", type=int, default=40, help="seconds to wait for it to lead again")
     p.add_argument("--api-port", type=int, default=9500, help="node 0's API port of run 0 (+10 per run; p2p +500)")
+    p.add_argument("--compare-bin", help="an older build to run beside this one, alternately, in every run")
     p.add_argument("--logs", help="copy every run's node logs here")
     p.add_argument("--json", help="write every run's figures here")
     a = p.parse_args()
@@ -389,13 +400,19 @@ def main():
     results = []
     for n in range(a.runs):
         fault = a.faults[n % len(a.faults)]
-        r = one_run(fault, a, a.api_port + 10 * n, a.logs)
-        results.append(r)
-        log(f"run {n + 1} {fault}: failed {r['failed_healthy']} healthy / {r['failed_first']} first 10 s / "
-            f"{r['failed_after']} after; blocks/s {r['bps_healthy']:.0f} -> {r['bps_fault']:.0f}; "
-            f"p99 {r['p99_healthy']:.0f} -> {r['p99_fault']:.0f} ms; disconnected {r['disconnected']}, "
-            f"offline {r['offline']}, not leader {r['not_leader']} {r['reputation_seen']}; recovered "
-            f"{r['recovered']}, leads {r['leads_again']}; errors {r['errors']}; load {r['load']:.1f}")
+        bins = [BIN] + ([a.compare_bin] if a.compare_bin else [])
+        if n % 2:
+            bins.reverse()
+        for k, bin_ in enumerate(bins):
+            r = one_run(fault, bin_, a, a.api_port + 10 * (len(bins) * n + k), a.logs)
+            results.append(r)
+            sec = lambda v: "never" if v is None else f"{v:.1f} s"
+            log(f"run {n + 1} {fault} {os.path.basename(bin_)}: failed rounds {r['failed_healthy']} healthy, "
+                f"{r['failed_first']} first 10 s, {r['failed_after']} after; blocks/s {r['bps_healthy']:.0f} -> "
+                f"{r['bps_fault']:.0f}; p99 {r['p99_healthy']:.0f} -> {r['p99_fault']:.0f} ms; disconnected "
+                f"{sec(r['disconnected'])}, offline {sec(r['offline'])}, not leader {sec(r['not_leader'])} "
+                f"{r['reputation_seen']}; recovered {sec(r['recovered'])}, leads {sec(r['leads_again'])}; "
+                f"errors {r['errors']}; load {r['load']:.1f}")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=1)
