@@ -109,6 +109,14 @@ class Poller:
     def failed(self, a, b):
         return self.lag(b) - self.lag(a)
 
+    def max_gap(self, a, b):
+        """The longest time in [a, b] without a new committed height, in ms."""
+        last_t, last_h, gap = a, self.height(a), 0.0
+        for (s, _, h, _) in self.rounds:
+            if a < s <= b and h > last_h:
+                gap, last_t, last_h = max(gap, s - last_t), s, h
+        return 1000 * max(gap, b - last_t)
+
     def first(self, since, pred):
         """Seconds from `since` to the first members sample (connected, health) matching pred."""
         for (s, conn, h) in self.members:
@@ -282,6 +290,8 @@ def one_run(fault, bin_, a, api_port, logs):
             "fault": fault, "load": os.getloadavg()[0],
             "failed_healthy": poller.failed(h0, h1),
             "failed_first": poller.failed(t0, t0 + 10), "failed_after": poller.failed(t0 + 10, t1),
+            "gap_healthy": poller.max_gap(h0, h1), "gap_first": poller.max_gap(t0, t0 + 10),
+            "gap_after": poller.max_gap(t0 + 10, t1),
             "bps_healthy": poller.blocks_per_s(h0, h1), "bps_fault": poller.blocks_per_s(t0, t1),
             "p50_healthy": hres["latency_ms"]["p50"], "p99_healthy": hres["latency_ms"]["p99"],
             "p50_fault": fres["latency_ms"]["p50"], "p99_fault": fres["latency_ms"]["p99"],
@@ -346,15 +356,17 @@ def table(results, a):
     sec = lambda v: f"{v:.1f} s"
     print(f"\n{a.clients} clients on nodes 0-2; member 3 faulty for {a.fault} s, hit while it leads; "
           f"healthy phase {a.healthy} s; medians (min–max) over runs\n")
-    print("| fault | build | runs | failed rounds first 10 s | failed rounds after | blocks/s fault/healthy | "
+    print("| fault | build | runs | failed rounds first 10 s | failed rounds after | longest commit gap first 10 s | "
+          "blocks/s fault/healthy | "
           "p99 fault/healthy | time to offline | time to not `leader` | time to recover | time to lead again |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for fault, build, rs in groups(results, a):
         def never(k):
             n = sum(r[k] is None for r in rs)
             return f" ({n} never)" if n else ""
         print(f"| {fault} | {build} | {len(rs)} | {cell([r['failed_first'] for r in rs], i)} | "
               f"{cell([r['failed_after'] for r in rs], i)} | "
+              f"{cell([r['gap_first'] for r in rs], lambda v: f'{v:.0f} ms')} | "
               f"{cell([r['bps_fault'] / r['bps_healthy'] for r in rs], x)} | "
               f"{cell([r['p99_fault'] / r['p99_healthy'] for r in rs], x)} | "
               f"{cell([r['offline'] for r in rs], sec)}{never('offline')} | "
@@ -363,15 +375,17 @@ def table(results, a):
               f"{cell([r['leads_again'] for r in rs], sec)}{never('leads_again')} |")
     print("\nabsolute figures (medians): healthy failed rounds per phase, blocks/s, claims/s, p50/p99 ms")
     print("| fault | build | failed rounds healthy | blocks/s healthy | blocks/s fault | claims/s healthy | claims/s fault | "
-          "p50 healthy | p50 fault | p99 healthy | p99 fault | bench errors | load avg |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "p50 healthy | p50 fault | p99 healthy | p99 fault | longest gap healthy | longest gap after 10 s | "
+          "bench errors | load avg |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for fault, build, rs in groups(results, a):
         m = lambda k, f=x: cell([r[k] for r in rs], f)
         print(f"| {fault} | {build} | {m('failed_healthy', i)} | {m('bps_healthy', lambda v: f'{v:.0f}')} | "
               f"{m('bps_fault', lambda v: f'{v:.0f}')} | {m('tput_healthy', lambda v: f'{v:.0f}')} | "
               f"{m('tput_fault', lambda v: f'{v:.0f}')} | {m('p50_healthy', lambda v: f'{v:.0f}')} | "
               f"{m('p50_fault', lambda v: f'{v:.0f}')} | {m('p99_healthy', lambda v: f'{v:.0f}')} | "
-              f"{m('p99_fault', lambda v: f'{v:.0f}')} | {m('errors', i)} | {m('load', lambda v: f'{v:.1f}')} |")
+              f"{m('p99_fault', lambda v: f'{v:.0f}')} | {m('gap_healthy', lambda v: f'{v:.0f} ms')} | "
+              f"{m('gap_after', lambda v: f'{v:.0f} ms')} | {m('errors', i)} | {m('load', lambda v: f'{v:.1f}')} |")
 
 
 def on_term(*_):
@@ -408,7 +422,8 @@ def main():
             results.append(r)
             sec = lambda v: "never" if v is None else f"{v:.1f} s"
             log(f"run {n + 1} {fault} {os.path.basename(bin_)}: failed rounds {r['failed_healthy']} healthy, "
-                f"{r['failed_first']} first 10 s, {r['failed_after']} after; blocks/s {r['bps_healthy']:.0f} -> "
+                f"{r['failed_first']} first 10 s, {r['failed_after']} after; longest commit gap "
+                f"{r['gap_healthy']:.0f} ms healthy, {r['gap_first']:.0f} ms first 10 s; blocks/s {r['bps_healthy']:.0f} -> "
                 f"{r['bps_fault']:.0f}; p99 {r['p99_healthy']:.0f} -> {r['p99_fault']:.0f} ms; disconnected "
                 f"{sec(r['disconnected'])}, offline {sec(r['offline'])}, not leader {sec(r['not_leader'])} "
                 f"{r['reputation_seen']}; recovered {sec(r['recovered'])}, leads {sec(r['leads_again'])}; "
