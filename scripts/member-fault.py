@@ -17,11 +17,13 @@ every 200 ms: when the member shows `online: false` and its reputation leaves `l
 fault the member is healed and the script waits until it is online, reputation `leader`, and has
 proposed a committed block again (the cluster idle then: about four blocks a second).
 
-Prints one Markdown table, medians with min–max over the runs of each fault.
+Prints one Markdown table, medians with min–max over the runs of each fault (and build: with
+`--compare-bin`, every run also runs an older build the same way, the order alternating).
 
     cargo build --release -p warpnet-consensus
-    sudo python3 scripts/member-fault.py [--runs 9] [--clients 16] [--healthy 10] [--fault 30]
-                                         [--faults kill sigstop partition] [--logs DIR]
+    python3 scripts/member-fault.py [--runs 9] [--clients 16] [--healthy 10] [--fault 30]
+                                    [--faults kill sigstop partition] [--logs DIR]
+    python3 scripts/member-fault.py --compare-bin /tmp/warpnet-before   # an older build beside
 
 Needs root and iptables with the cgroup match for `partition` (the member's new sockets are
 matched by a cgroup v2 it is moved into, its existing ones by their ports). Every rule carries
