@@ -109,3 +109,18 @@ fn rf2b_broken_votes_leaving_before_they_are_durable_is_caught() {
     );
     eprintln!("caught at seed {seed}: {v}");
 }
+
+#[test]
+fn rf4_broken_two_membership_changes_at_once_is_caught() {
+    let found = first_violation(Mutation::TwoChangesAtOnce, 3_000, |c| {
+        // Many changes, leaders that come and go: two single-voter changes in flight at once
+        // let two majorities of different configurations miss each other.
+        c.membership_changes = 40;
+        c.faults.crashes = 6;
+        c.faults.partitions = true;
+        c.publics = vec![true; c.publics.len()];
+        c.spares = vec![true, true, true];
+    });
+    let (seed, v) = found.expect("the simulator must catch two membership changes at once");
+    eprintln!("caught at seed {seed}: {v}");
+}
