@@ -291,6 +291,7 @@ impl CommitteeDriver {
                     connected: p.public_key == self.me || connected.contains(&p.public_key),
                 })
                 .collect(),
+            learners: Vec::new(),
             pending: self.membership.pending(),
             retired: c.retired().iter().map(|k| k.to_hex()).collect(),
             evidence: self.evidence.iter().cloned().collect(),

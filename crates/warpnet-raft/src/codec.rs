@@ -214,7 +214,8 @@ mod tests {
             .len(0);
         assert!(Membership::from_bytes(&w.finish()).is_err());
         // Learners, retired ids and descriptions travel too.
-        let grown = m.with_learner(Member { id: NodeId(9), public: true }, b"desc").without(NodeId(2));
+        let grown =
+            m.with_learner(Member { id: NodeId(9), public: true }, b"desc").without(NodeId(2));
         assert_eq!(Membership::from_bytes(&grown.to_bytes()), Ok(grown.clone()));
         assert_eq!(grown.description(NodeId(9)), Some(&b"desc"[..]));
         assert!(grown.is_retired(NodeId(2)));

@@ -145,7 +145,10 @@ pub(crate) fn membership_after(m: &Membership, e: &LogEntry) -> Result<Membershi
     match cc.get_change_type() {
         eraftpb::ConfChangeType::AddNode => {
             let (member, description) = decode_member(&e.context, id).map_err(|e| e.to_string())?;
-            Ok(m.with_described(member, Some(&description).filter(|d| !d.is_empty()).map(|d| d.as_slice())))
+            Ok(m.with_described(
+                member,
+                Some(&description).filter(|d| !d.is_empty()).map(|d| d.as_slice()),
+            ))
         }
         eraftpb::ConfChangeType::RemoveNode => Ok(m.without(id)),
         eraftpb::ConfChangeType::AddLearnerNode => {

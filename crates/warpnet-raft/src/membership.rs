@@ -75,7 +75,10 @@ impl RaftEngine {
         let next = self.membership.without(id);
         // RV3: never fewer voters than the configured minimum.
         if next.len() < self.params.voters_min {
-            return Err(RaftError::BelowMinimum { voters: next.len(), min: self.params.voters_min });
+            return Err(RaftError::BelowMinimum {
+                voters: next.len(),
+                min: self.params.voters_min,
+            });
         }
         self.check_leaves_a_public_voter(&next)?;
         self.propose_change(ConfChangeType::RemoveNode, member, &[])
@@ -86,7 +89,11 @@ impl RaftEngine {
     /// leader has not applied yet as possibly pending). `expected` is hashicorp's `prevIndex`.
     /// RV2: a learner waiting for its promotion is a change in flight too; only the removal of
     /// `cancelling` (that learner) is accepted meanwhile.
-    fn check_change(&self, expected: Option<Index>, cancelling: Option<NodeId>) -> Result<(), RaftError> {
+    fn check_change(
+        &self,
+        expected: Option<Index>,
+        cancelling: Option<NodeId>,
+    ) -> Result<(), RaftError> {
         if !self.is_leader() {
             return Err(RaftError::NotLeader { leader: self.leader() });
         }
@@ -126,8 +133,7 @@ impl RaftEngine {
         let ready = self.membership.learners().iter().copied().find(|l| {
             at_once
                 || prs.get(raft_id(l.id)).is_some_and(|p| {
-                    p.matched >= self.membership_index
-                        && p.matched + PROMOTION_LAG_ENTRIES >= last
+                    p.matched >= self.membership_index && p.matched + PROMOTION_LAG_ENTRIES >= last
                 })
         });
         if let Some(learner) = ready {

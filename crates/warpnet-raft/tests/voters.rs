@@ -75,8 +75,10 @@ fn rv1_an_empty_newcomer_never_costs_the_committee_its_quorum() {
 #[cfg(feature = "mutations")]
 #[test]
 fn rv1_broken_promoting_at_once_stalls_the_committee() {
-    let params =
-        RaftParams { mutation: Some(warpnet_raft::Mutation::PromoteAtOnce), ..RaftParams::default() };
+    let params = RaftParams {
+        mutation: Some(warpnet_raft::Mutation::PromoteAtOnce),
+        ..RaftParams::default()
+    };
     assert!(!commits_with_an_empty_newcomer_and_a_founder_down(params));
 }
 

@@ -34,6 +34,16 @@ fn raft_five_member_committees_hold_every_invariant() {
 }
 
 #[test]
+fn raft_voter_changes_under_crashes_and_partitions_hold_every_invariant() {
+    let o = RaftOverrides { changes: true, ..RaftOverrides::default() };
+    let s = run_many(20_000, 300, &o, threads());
+    let failed: Vec<_> = s.failed.iter().map(|r| (r.seed, r.violations.clone())).collect();
+    assert!(failed.is_empty(), "failing seeds: {failed:?}");
+    // Learners added, promoted, cancelled and voters removed, not just refusals.
+    assert!(s.membership_changes > 1_000, "{} membership changes", s.membership_changes);
+}
+
+#[test]
 fn a_raft_seed_replays_exactly() {
     for seed in [3, 77, 1234] {
         let (a, b) =

@@ -19,6 +19,7 @@ pub mod hotstuff;
 pub mod raft;
 mod raft_apply;
 mod raft_pieces;
+pub mod raft_voters;
 
 use std::collections::HashMap;
 use std::sync::Arc;
