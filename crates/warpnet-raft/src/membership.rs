@@ -197,10 +197,15 @@ impl RaftEngine {
             return Applied::Noop { index, term };
         };
         let mut cc = ConfChange::default();
-        if protobuf::Message::merge_from_bytes(&mut cc, &e.data).is_err()
-            || self.raw.apply_conf_change(&cc).is_err()
-        {
+        if protobuf::Message::merge_from_bytes(&mut cc, &e.data).is_err() {
             return Applied::Noop { index, term };
+        }
+        let farewell = self.farewell(&cc, e);
+        if self.raw.apply_conf_change(&cc).is_err() {
+            return Applied::Noop { index, term };
+        }
+        if let Some(m) = farewell {
+            self.send(m);
         }
         self.raw.mut_store().conf_state = convert::conf_state_of(&next);
         self.membership = next.clone();
@@ -215,6 +220,32 @@ impl RaftEngine {
             self.raw.raft.become_follower(t, raft::INVALID_ID);
         }
         Applied::Membership { index, term, membership: next }
+    }
+
+    /// RV7: a leader applying the removal of another member sends it one last append: the
+    /// removal entry itself, after the entry before it (so the follower's log-matching check
+    /// applies as to any append), with the commit index at the removal. Once raft-rs forgets
+    /// the member it sends it nothing more, and a member whose acknowledgement came after the
+    /// majority's would otherwise never learn that the removal committed.
+    fn farewell(&self, cc: &ConfChange, e: &Entry) -> Option<raft::eraftpb::Message> {
+        let r = &self.raw.raft;
+        if r.state != StateRole::Leader
+            || cc.get_change_type() != ConfChangeType::RemoveNode
+            || cc.node_id == r.id
+            || r.prs().get(cc.node_id).is_none()
+        {
+            return None;
+        }
+        let mut m = raft::eraftpb::Message::default();
+        m.set_msg_type(raft::eraftpb::MessageType::MsgAppend);
+        m.to = cc.node_id;
+        m.from = r.id;
+        m.term = r.term;
+        m.index = e.index - 1;
+        m.log_term = r.raft_log.term(e.index - 1).ok()?;
+        m.entries = vec![e.clone()].into();
+        m.commit = e.index;
+        Some(m)
     }
 
     /// RF1: leadership moves only to a public voter (RF6: not to one being removed).

@@ -133,3 +133,30 @@ fn rv4_a_removed_member_is_never_added_again() {
     }
     assert_eq!(add(&mut c, l, gone.0), Err(RaftError::Retired { id: gone }));
 }
+
+#[test]
+fn rv7_a_removed_member_learns_of_its_removal_from_the_leaders_last_append() {
+    let mut c = Cluster::new(&[true, true, true]);
+    let l = elected(&mut c);
+    c.run(3);
+    let gone = NodeId(((l + 1) % 3) as u16);
+    c.input(l, Input::RemoveServer { id: gone, expected_index: None }).expect("removal");
+    let removal = c.nodes[l].engine.status().last_index;
+    // Every empty append to the removed member after it holds its removal is lost (the
+    // leader's commit broadcast): only the leader's last append, with the removal entry and
+    // the commit index, can tell it.
+    let mut budget = 10_000;
+    while let Some(m) = c.queue.pop_front() {
+        budget -= 1;
+        assert!(budget > 0, "messages never settle");
+        let (Some(to), Some(from)) = (m.to(), m.from()) else { continue };
+        let held = c.nodes[gone.index()].engine.status().last_index >= removal;
+        if to == gone && m.kind() == "append" && m.entries() == 0 && held {
+            continue;
+        }
+        let _ = c.input(to.index(), Input::Message { from, message: m });
+    }
+    let s = c.nodes[gone.index()].engine.status();
+    assert!(s.membership.is_retired(gone), "{s:?}");
+    assert!(!s.may_campaign);
+}

@@ -349,7 +349,7 @@ impl Engine for Raft {
 
     /// RV6: the voters and learners (a removed member is not dialed any more), and the
     /// bootstrap peers while this node is not a member yet.
-    fn peers(&self, _now_ms: u64) -> Vec<warpnet_net::Peer> {
+    fn peers(&self, now_ms: u64) -> Vec<warpnet_net::Peer> {
         let m = self.engine.status().membership;
         let mut peers: Vec<warpnet_net::Peer> = m
             .voters()
@@ -358,6 +358,13 @@ impl Engine for Raft {
             .filter_map(|v| self.roster.get(v.id))
             .map(|p| warpnet_net::Peer { key: p.public_key, address: p.address.clone() })
             .collect();
+        peers.extend(
+            self.voters
+                .lingering
+                .iter()
+                .filter(|(_, until)| now_ms < *until)
+                .map(|(p, _)| p.clone()),
+        );
         if !m.knows(self.me) && !self.removed {
             peers.extend(self.voters.bootstrap.iter().cloned());
             if m.is_empty() {
@@ -530,8 +537,13 @@ impl Engine for Raft {
         self.reads.retain(|_, r| !r.is_closed());
         self.ready_reads.retain(|(_, r)| !r.is_closed());
         self.members_waiting.retain(|w| w.done.as_ref().is_some_and(|d| !d.is_closed()));
+        let now = io.clock.now_ms();
+        if self.voters.lingering.iter().any(|(_, until)| now >= *until) {
+            self.voters.lingering.retain(|(_, until)| now < *until);
+            io.transport.set_peers(self.peers(now));
+        }
         let m = self.engine.status().membership;
-        let todo = self.voters.resend(io.clock.now_ms(), &self.config, &m);
+        let todo = self.voters.resend(now, &self.config, &m);
         self.run_todo(io, todo)?;
         self.publish_committee(io);
         Ok(())

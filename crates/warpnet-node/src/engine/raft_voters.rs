@@ -46,6 +46,8 @@ pub const RESEND_MS: u64 = 2_000;
 pub const APPROVED_TTL_MS: u64 = 120_000;
 /// Ids of members added later start here (the committee file's indices stay below).
 pub const DERIVED_ID_FIRST: u16 = 1_024;
+/// A removed member stays among the transport's peers this long (its last heartbeat, RV7).
+pub const LINGER_MS: u64 = 3_000;
 /// Candidates pending at once.
 const CANDIDATES_MAX: usize = 64;
 
@@ -125,7 +127,21 @@ impl Roster {
     /// The committee file's members, the members `membership` describes, and the bootstrap
     /// peers (whose ids follow from their keys).
     pub fn new(config: &ConsensusConfig, membership: &Membership, bootstrap: &[Peer]) -> Self {
+        Self::after(&Roster::default(), config, membership, bootstrap)
+    }
+
+    /// As [`Roster::new`], keeping whom `previous` knew (a removed member's key is still known
+    /// for its last heartbeat, RV7).
+    pub fn after(
+        previous: &Roster,
+        config: &ConsensusConfig,
+        membership: &Membership,
+        bootstrap: &[Peer],
+    ) -> Self {
         let mut r = Roster::default();
+        for (id, p) in &previous.by_id {
+            r.insert(*id, p.clone());
+        }
         for (i, p) in config.participants().iter().enumerate() {
             r.insert(NodeId(i as u16), p.clone());
         }
@@ -189,6 +205,10 @@ pub struct VoterChanges {
     /// Committed voter requests, for the leader to act on after the step that applied them.
     pub committed: Vec<VoterRequest>,
     pub bootstrap: Vec<Peer>,
+    /// Voters and learners of the membership last followed.
+    known: Vec<NodeId>,
+    /// Removed members still dialed until then (RV6, RV7).
+    pub lingering: Vec<(Peer, u64)>,
 }
 
 /// What to do after an input: requests to propose now, candidates to dial back.
@@ -207,6 +227,8 @@ impl VoterChanges {
             last_open_ms: None,
             committed: Vec::new(),
             bootstrap,
+            known: Vec::new(),
+            lingering: Vec::new(),
         }
     }
 
@@ -546,7 +568,17 @@ impl Raft {
     pub(super) fn follow_membership(&mut self, io: &mut Io) -> Result<(), NodeError> {
         let st = self.engine.status();
         if self.roster_index != Some(st.membership_index) {
-            self.roster = Roster::new(&self.config, &st.membership, &self.voters.bootstrap);
+            let m = &st.membership;
+            let now = io.clock.now_ms();
+            let known: Vec<NodeId> = m.voters().iter().chain(m.learners()).map(|v| v.id).collect();
+            for gone in self.voters.known.iter().filter(|id| !known.contains(id)) {
+                if let Some(p) = self.roster.get(*gone) {
+                    let peer = Peer { key: p.public_key, address: p.address.clone() };
+                    self.voters.lingering.push((peer, now + LINGER_MS));
+                }
+            }
+            self.voters.known = known;
+            self.roster = Roster::after(&self.roster, &self.config, m, &self.voters.bootstrap);
             self.roster_index = Some(st.membership_index);
             if st.membership.is_retired(self.me) && !self.removed {
                 self.removed = true;
