@@ -117,6 +117,14 @@ pub async fn run(c: MemberCommand) -> anyhow::Result<()> {
                     s(m, "public_key")
                 );
             }
+            let learners: Vec<String> =
+                v["learners"].as_array().into_iter().flatten().map(|l| l.to_string()).collect();
+            if !learners.is_empty() {
+                println!(
+                    "learners (Raft mode: catching up, promoted to voters by the leader): {}",
+                    learners.join(", ")
+                );
+            }
             print_pending(&v);
             Ok(())
         }
