@@ -325,7 +325,7 @@ fn raft(
     let config = &c.config;
     // RV5: a member of the committee file has its index; a member added later (`node join`)
     // an id derived from its key, so it knows it before the leader adds it.
-    let me = crate::engine::raft_voters::id_of(config, &c.signer.public_key());
+    let me = crate::engine::raft_roster::id_of(config, &c.signer.public_key());
     let identity = config.digest();
     let founders = Membership::new(
         (0..config.total_nodes())

@@ -18,7 +18,9 @@
 pub mod hotstuff;
 pub mod raft;
 mod raft_apply;
+mod raft_control;
 mod raft_pieces;
+pub mod raft_roster;
 pub mod raft_voters;
 
 use std::collections::HashMap;

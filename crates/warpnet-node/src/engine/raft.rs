@@ -32,7 +32,8 @@ use warpnet_types::{ConsensusConfig, Digest, Message, NetworkId, NodeId, PublicK
 
 use super::raft_apply::entries_of;
 use super::raft_pieces::{split, Reassembly, Received};
-use super::raft_voters::{id_of, Roster, VoterChanges};
+use super::raft_roster::{id_of, Roster};
+use super::raft_voters::VoterChanges;
 use super::{refuse, Engine, Io, Waiters};
 use crate::handle::{MemberChange, MemberDone, MemberRefused, RaftView, Refused, Reply, Request};
 use crate::persist::{Durable, Persister};

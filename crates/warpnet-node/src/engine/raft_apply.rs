@@ -17,7 +17,7 @@ use warpnet_types::message::SHARED_COMMAND_BYTES_MAX;
 use warpnet_types::Height;
 
 use super::raft::{InFlight, Raft, RaftEvent};
-use super::raft_voters::{VoterRequest, VOTER_REQUEST_VERSION};
+use super::raft_roster::{VoterRequest, VOTER_REQUEST_VERSION};
 use super::Io;
 use crate::app;
 use crate::handle::{MemberDone, Refused};
