@@ -348,71 +348,12 @@ impl Engine for Raft {
         self.config.clone()
     }
 
-    /// RV6: the voters and learners (a removed member is not dialed any more), and the
-    /// bootstrap peers while this node is not a member yet.
     fn peers(&self, now_ms: u64) -> Vec<warpnet_net::Peer> {
-        let m = self.engine.status().membership;
-        let mut peers: Vec<warpnet_net::Peer> = m
-            .voters()
-            .iter()
-            .chain(m.learners())
-            .filter_map(|v| self.roster.get(v.id))
-            .map(|p| warpnet_net::Peer { key: p.public_key, address: p.address.clone() })
-            .collect();
-        peers.extend(
-            self.voters
-                .lingering
-                .iter()
-                .filter(|(_, until)| now_ms < *until)
-                .map(|(p, _)| p.clone()),
-        );
-        if !m.knows(self.me) && !self.removed {
-            peers.extend(self.voters.bootstrap.iter().cloned());
-            if m.is_empty() {
-                // Not even a snapshot yet: a standby of the file knows the founders.
-                peers.extend(crate::committee::peers_of(&self.config));
-            }
-        }
-        let mut seen = HashSet::new();
-        peers.retain(|p| seen.insert(p.key));
-        peers
+        self.member_peers(now_ms)
     }
 
-    /// Raft mode's committee: the voters and learners of the applied membership.
     fn committee_view(&self, connected: &[PublicKey]) -> crate::handle::Committee {
-        let st = self.engine.status();
-        let m = &st.membership;
-        let members = m
-            .voters()
-            .iter()
-            .chain(m.learners())
-            .filter_map(|v| Some((v, self.roster.get(v.id)?)))
-            .map(|(v, p)| crate::handle::MemberView {
-                node_id: v.id.0,
-                public_key: p.public_key.to_hex(),
-                p2p_address: p.address.clone(),
-                api_address: p.api_address.clone(),
-                public: v.public,
-                member_since_epoch: self.config.epoch().0,
-                connected: v.id == self.me || connected.contains(&p.public_key),
-            })
-            .collect();
-        crate::handle::Committee {
-            epoch: self.config.epoch().0,
-            node_id: m.knows(self.me).then_some(self.me.0),
-            quorum_threshold: m.quorum(),
-            members_min: self.settings.voters_min,
-            members,
-            learners: m.learners().iter().map(|l| l.id.0).collect(),
-            pending: self.voters.pending(),
-            retired: m
-                .retired()
-                .iter()
-                .filter_map(|id| self.roster.key(*id))
-                .map(|k| k.to_hex())
-                .collect(),
-            ..crate::handle::Committee::default()
-        }
+        self.members_view(connected)
     }
 
     fn on_control(
