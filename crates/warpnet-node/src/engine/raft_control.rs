@@ -211,6 +211,8 @@ impl Raft {
                 public: v.public,
                 member_since_epoch: self.config.epoch().0,
                 connected: v.id == self.me || connected.contains(&p.public_key),
+                // Agreed health is HotStuff mode's (committed QC evidence); none in Raft mode.
+                health: None,
             })
             .collect();
         crate::handle::Committee {
