@@ -130,6 +130,7 @@ def rows(driver):
 def check_page(driver, cluster, consensus, screenshot):
     import requests
 
+    driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     driver.get(cluster.url(0) + "/")
     members = requests.get(cluster.url(0) + "/v1/cluster", timeout=5).json()["members"]
     keys = [m["public_key"] for m in members]
@@ -163,6 +164,10 @@ def check_page(driver, cluster, consensus, screenshot):
     errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     assert not errors, f"the page logged errors: {errors}"
     os.makedirs(os.path.dirname(screenshot), exist_ok=True)
+    # The whole page, not just the window.
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": 1360, "height": height, "deviceScaleFactor": 1, "mobile": False})
     driver.save_screenshot(screenshot)
     print(f"  {consensus}: screenshot {screenshot}")
 
