@@ -137,6 +137,13 @@ def check_page(driver, cluster, consensus, screenshot):
     # Every member online, as the page shows it (the DOM, not the API).
     wait("the page to show 4 members online", 30, lambda: (
         len(r := rows(driver)) == 4 and all(x["online"] == "true" and x["text"] == "online" for x in r)))
+    # A HotStuff node that reports agreed health (`health` in /v1/members, null until a window
+    # of blocks exists; always null in Raft mode) must have the page show it before the kill:
+    # then "offline" is the agreed one.
+    reported = requests.get(cluster.url(0) + "/v1/members", timeout=5).json()
+    if consensus == "hotstuff" and reported.get("members") and "health" in reported["members"][0]:
+        wait("the page to show 4 members online by agreed health", 90, lambda: (
+            len(r := rows(driver)) == 4 and all(x["online"] == "true" and x["source"] == "agreed" for x in r)))
     print(f"  {consensus}: the page shows 4 members online ({rows(driver)[0]['source']} view)")
     # The cards and the chart have content, and the history the chart reads has samples.
     wait("the commit-rate chart to be drawn", 15,
