@@ -8,7 +8,7 @@ test's artifact. Runs once per consensus (HotStuff, then Raft).
 
   python3 scripts/status-page.py --bin target/debug/warpnet-consensus [--require-browser]
 
-Without chromium, chromedriver or Selenium the test is SKIPPED (exit code 77, with the reason),
+Without chromium, chromedriver, selenium or requests the test is SKIPPED (exit code 77, with the reason),
 never passed; with --require-browser (CI) that is a failure. Needs: selenium, requests.
 """
 
@@ -128,8 +128,6 @@ def rows(driver):
 
 
 def check_page(driver, cluster, consensus, screenshot):
-    import requests
-
     driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     driver.get(cluster.url(0) + "/")
     members = requests.get(cluster.url(0) + "/v1/cluster", timeout=5).json()["members"]
@@ -191,10 +189,12 @@ def main():
         if not os.access(path, os.X_OK):
             skip(f"{path} not found", a.require_browser)
     try:
+        global requests
+        import requests
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        skip("the selenium package is not installed", a.require_browser)
+    except ImportError as e:
+        skip(f"a Python package is missing ({e.name}: selenium and requests are needed)", a.require_browser)
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
