@@ -118,7 +118,9 @@ mod tests {
         let v = serde_json::to_value(&body).expect("serializes");
         assert_eq!(
             v,
-            serde_json::json!({"interval_ms": 1000, "consensus": "hotstuff", "samples": [[7, 8, 9]]})
+            serde_json::json!({
+                "interval_ms": 1000, "consensus": "hotstuff", "samples": [[7, 8, 9]]
+            })
         );
     }
 }

@@ -1,6 +1,7 @@
-//! The node's HTTP layer: the endpoints (`/v1/...`, `/metrics`, the status page at `/`), their routing on axum, the
-//! answers' JSON, and load protection. What an endpoint does is in [`crate::handle`] and
-//! [`crate::order`]; every refusal is an [`ApiError`], answered `{error, message, ...}`.
+//! The node's HTTP layer: the endpoints (`/v1/...`, `/metrics`, the status page at `/`), their
+//! routing on axum, the answers' JSON, and load protection. What an endpoint does is in
+//! [`crate::handle`] and [`crate::order`]; every refusal is an [`ApiError`], answered
+//! `{error, message, ...}`.
 //!
 //! Adding an endpoint is one handler, one row in [`endpoints`], one path in `openapi.json`
 //! and one row in the README's table; the tests below fail until all four agree.
