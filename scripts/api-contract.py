@@ -311,6 +311,9 @@ def membership_checks(c, cluster):
     for path in ("/v1/members", "/v1/admissions", "/v1/evidence"):
         c.check(path, path, "GET", s.get(url + path))
     epoch = s.get(url + "/v1/members").json()["epoch"]
+    # H4: a health summary commits every 16 blocks; the routing list carries its proof.
+    wait("a health summary commits", 30, lambda: s.get(url + "/v1/routing").status_code == 200)
+    c.check("routing", "/v1/routing", "GET", s.get(url + "/v1/routing"))
     proof = "/v1/epochs/{n}/proof"
     c.check("epoch proof", proof, "GET", s.get(url + f"/v1/epochs/{epoch}/proof"))
     c.check("epoch proof, not a number", proof, "GET", s.get(url + "/v1/epochs/x/proof"))
@@ -403,6 +406,7 @@ MUST_SEE = {
     ("/v1/operator", "post"): {400, 403, 404, 422},
     ("/v1/epochs/{n}/proof", "get"): {200, 400, 404},
     ("/v1/evidence", "get"): {200},
+    ("/v1/routing", "get"): {200},
     ("/v1/history", "get"): {200},
     ("/", "get"): {200},
 }

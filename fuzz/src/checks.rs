@@ -61,6 +61,7 @@ fn validate(m: &Message) {
         Message::Proposal(p) => p.validate(c),
         Message::Vote(v) => v.validate(c),
         Message::Timeout(t) => t.validate(c),
+        Message::Attestation(a) => a.validate(c),
         Message::SyncRequest(_) | Message::Commands(_) | Message::EpochRequest(_) => Ok(()),
         // Raft mode's frames carry the Raft engine's own encoding, decoded (and refused) there.
         Message::Raft(_) => Ok(()),

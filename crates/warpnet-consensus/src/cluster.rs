@@ -27,12 +27,28 @@ pub enum ClusterCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The healthy, verified-public members to route through, verified (not trusted): the
+    /// committee is proven from the genesis file, the summary's commit proof with its keys.
+    Routing {
+        /// The node's API URL.
+        #[arg(long, default_value = "http://127.0.0.1:7000")]
+        node: String,
+        /// The network's genesis committee file.
+        #[arg(long)]
+        genesis: std::path::PathBuf,
+        /// Print the raw JSON (after verifying it).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub async fn run(c: ClusterCommand) -> anyhow::Result<()> {
     let (node, json, path) = match c {
         ClusterCommand::Status { node, json } => (node, json, "/v1/cluster"),
         ClusterCommand::Members { node, json } => (node, json, "/v1/members"),
+        ClusterCommand::Routing { node, genesis, json } => {
+            return crate::routing::run(&node, &genesis, json).await;
+        }
     };
     let url = format!("{}{path}", node.trim_end_matches('/'));
     let (status, body) = warpnet_client::get(&url).await?;

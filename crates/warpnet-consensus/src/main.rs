@@ -12,6 +12,7 @@ mod dev_members;
 mod member;
 mod node;
 mod pidfile;
+mod routing;
 mod sim;
 mod sim_raft;
 mod user;

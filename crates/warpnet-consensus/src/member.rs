@@ -178,6 +178,31 @@ pub struct JoinArgs {
     pub genesis: PathBuf,
 }
 
+/// The committee now, proven from `genesis`: `via`'s epoch proof, checked link by link (the
+/// node that answers is not trusted).
+pub async fn proven_committee(
+    via: &str,
+    genesis: &warpnet_types::ConsensusConfig,
+) -> anyhow::Result<warpnet_types::ConsensusConfig> {
+    let proof = get_json(&format!("{via}/v1/epochs/{}/proof", genesis.epoch().0)).await?;
+    let mut config = genesis.clone();
+    if let Some(hex) = proof.get("proof").and_then(Value::as_str).filter(|h| !h.is_empty()) {
+        use warpnet_types::Decode;
+        let bytes = hex::decode(hex).context("the epoch proof is not hex")?;
+        let proof = warpnet_types::epoch::EpochProof::from_bytes(&bytes)
+            .map_err(|e| anyhow::anyhow!("the epoch proof does not decode: {e}"))?;
+        let configs = proof.verify(genesis).map_err(|e| {
+            anyhow::anyhow!(
+                "the epoch proof from {via} does not verify from the genesis committee: {e}"
+            )
+        })?;
+        if let Some(last) = configs.last() {
+            config = last.clone();
+        }
+    }
+    Ok(config)
+}
+
 /// `node join`, before the node runs: key and config (if missing), the current committee from
 /// `--via` (verified from the pinned genesis through the epoch proof) as bootstrap peers, and
 /// the signed admission request (none if the node is a member already). Returns node.toml's
@@ -200,23 +225,7 @@ pub async fn prepare(a: &JoinArgs) -> anyhow::Result<(PathBuf, Option<Admission>
         })?;
     }
     let via = a.via.trim_end_matches('/');
-    // The committee now, proven from genesis: the epoch proof's links, checked one by one.
-    let proof = get_json(&format!("{via}/v1/epochs/{}/proof", genesis.epoch().0)).await?;
-    let mut config = genesis.clone();
-    if let Some(hex) = proof.get("proof").and_then(Value::as_str).filter(|h| !h.is_empty()) {
-        use warpnet_types::Decode;
-        let bytes = hex::decode(hex).context("the epoch proof is not hex")?;
-        let proof = warpnet_types::epoch::EpochProof::from_bytes(&bytes)
-            .map_err(|e| anyhow::anyhow!("the epoch proof does not decode: {e}"))?;
-        let configs = proof.verify(&genesis).map_err(|e| {
-            anyhow::anyhow!(
-                "the epoch proof from {via} does not verify from the genesis committee: {e}"
-            )
-        })?;
-        if let Some(last) = configs.last() {
-            config = last.clone();
-        }
-    }
+    let config = proven_committee(via, &genesis).await?;
     println!(
         "verified the committee of epoch {} from genesis ({} members)",
         config.epoch(),

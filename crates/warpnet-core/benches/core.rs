@@ -4,9 +4,10 @@
 //! replica under test is node 0. A chain of `ROUNDS` rounds is generated as an honest, fault-free
 //! committee would produce it, from node 0's point of view:
 //!
-//! - a round led by another member (`config.leader(round)`, a per-cycle permutation) brings that
-//!   leader's signed proposal, carrying a QC of `n - f` other members' votes for the previous
-//!   block;
+//! - a round led by another member (`config.leader(round)`, a per-cycle permutation; health
+//!   keeps every member eligible, LR2) brings that leader's signed proposal, carrying a QC of
+//!   node 0's and a rotating choice of `n - f - 1` other members' votes for the previous block
+//!   (and the health summary when due, H4);
 //! - when node 0 is the next leader, the votes of all `n - 1` other members for the round's
 //!   block arrive; node 0 forms the QC with its own vote and proposes the next block itself.
 //!   Later proposals extend the block it actually proposed.
@@ -188,9 +189,9 @@ fn build_chain(n: usize, cmds: usize) -> Chain {
         tally: Tally::default(),
     };
     let mut core = chain.replica();
-    let mut record = |chain: &mut Chain, now_ms: u64, kind: Kind, input: Input| {
+    let record = |core: &mut Core, chain: &mut Chain, now_ms: u64, kind: Kind, input: Input| {
         chain.steps.push(Step { now_ms, kind, input: input.clone() });
-        let steps = step(&mut core, now_ms, input);
+        let steps = step(core, now_ms, input);
         chain.tally.add(&steps);
         assert_eq!((chain.tally.rejected, chain.tally.evidence), (0, 0), "an honest chain");
         steps
@@ -207,7 +208,7 @@ fn build_chain(n: usize, cmds: usize) -> Chain {
             if own.as_ref().is_none_or(|p| p.block.round() != round) {
                 // The idle-proposal timer: the clock reaches its deadline.
                 let at = now_ms + CoreParams::default().idle_propose_delay_ms;
-                let actions = record(&mut chain, at, Kind::Timer, Input::Tick);
+                let actions = record(&mut core, &mut chain, at, Kind::Timer, Input::Tick);
                 own = proposal_in(&actions);
                 proposed += usize::from(own.is_some());
             }
@@ -217,19 +218,26 @@ fn build_chain(n: usize, cmds: usize) -> Chain {
             p.block
         } else {
             let leader = config.leader(round);
+            let height = Height(parent.height().0 + 1);
+            // H4: the health summary when due, as node 0 computes it (every replica does alike).
+            let summary = warpnet_types::health::summary_due(height)
+                .then(|| core.health_seen_from(parent.parent()).map(|h| h.summary.clone()))
+                .flatten();
+            let records = warpnet_types::BlockHealth { summary, ..Default::default() };
             let block = Block::new(
                 config.epoch(),
                 round,
-                Height(parent.height().0 + 1),
+                height,
                 leader,
                 qc.clone(),
-                now_ms,
+                now_ms.max(parent.timestamp_ms()), // as honest leaders stamp blocks
                 payload(r, cmds),
-            );
+            )
+            .with_health(records);
             let p = Proposal::sign(&config, block.clone(), None, signers[leader.index()].as_ref());
             let from = signers[leader.index()].public_key();
             let input = Input::Message { from, message: Message::Proposal(p) };
-            let actions = record(&mut chain, now_ms, Kind::Proposal, input);
+            let actions = record(&mut core, &mut chain, now_ms, Kind::Proposal, input);
             if next != me {
                 let voted = actions.iter().flat_map(|s| &s.messages).any(|out| {
                     matches!((&out.to, &out.message), (Target::One(to), Message::Vote(v))
@@ -248,7 +256,7 @@ fn build_chain(n: usize, cmds: usize) -> Chain {
             for (k, v) in votes.into_iter().enumerate() {
                 let from = signers[v.voter.index()].public_key();
                 let input = Input::Message { from, message: Message::Vote(v) };
-                let actions = record(&mut chain, now_ms, Kind::Vote, input);
+                let actions = record(&mut core, &mut chain, now_ms, Kind::Vote, input);
                 let p = proposal_in(&actions);
                 assert_eq!(p.is_some(), k + 2 == quorum, "QC and proposal at the quorum");
                 if let Some(p) = p {
@@ -261,7 +269,13 @@ fn build_chain(n: usize, cmds: usize) -> Chain {
                 }
             }
         } else {
-            let refs: Vec<&Vote> = votes.iter().take(quorum).collect();
+            // Node 0 and a rotating choice of the others, so every member's votes reach the
+            // chain (H1) and health keeps everyone eligible: leaders stay L1's.
+            let mine = Vote::sign(&config, &block, me, signers[me.index()].as_ref());
+            let skip = r as usize % votes.len();
+            let refs: Vec<&Vote> = std::iter::once(&mine)
+                .chain(votes.iter().cycle().skip(skip).take(quorum - 1))
+                .collect();
             qc = QuorumCertificate::from_votes(&config, &refs).expect("a quorum");
         }
         parent = block;
@@ -273,9 +287,16 @@ fn build_chain(n: usize, cmds: usize) -> Chain {
     // Every block but the last two commits (2-chain rule), each height once and in order.
     assert_eq!((t.commits as u64, t.last_committed), (ROUNDS - 2, ROUNDS - 2), "{t:?}");
     // Node 0 voted in every round (for its own last proposal too, if it made one), and each
-    // vote left for the next leader unless that leader is node 0 itself.
+    // vote left for the next leader and the one after it (H1: it records late votes) unless
+    // that leader is node 0 itself.
     let last = if own.is_some() { ROUNDS + 1 } else { ROUNDS };
-    let expected: Vec<u64> = (1..=last).filter(|&r| config.leader(Round(r + 1)) != me).collect();
+    let expected: Vec<u64> = (1..=last)
+        .flat_map(|r| {
+            let (collector, recorder) = (config.leader(Round(r + 1)), config.leader(Round(r + 2)));
+            let to_recorder = recorder != collector && recorder != me;
+            [collector != me, to_recorder].into_iter().filter(|&s| s).map(move |_| r)
+        })
+        .collect();
     assert_eq!(t.vote_rounds, expected, "votes sent");
 
     // Determinism: a fresh replica fed the recorded steps does exactly the same.

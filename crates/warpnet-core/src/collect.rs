@@ -40,7 +40,8 @@ struct VoteRound {
     certified: bool,
 }
 
-/// Collects votes per round (the next leader does this).
+/// Collects votes per round: the next leader forms the QC; the leader after it records the
+/// late ones (H1).
 #[derive(Default)]
 pub struct VoteCollector {
     rounds: BTreeMap<Round, VoteRound>,
@@ -48,12 +49,14 @@ pub struct VoteCollector {
 
 impl VoteCollector {
     /// Adds a vote whose shape (epoch, voter) is checked. `verified` says its signature was
-    /// checked already (our own vote).
+    /// checked already (our own vote). `collect`: form a QC once a quorum is in; otherwise the
+    /// vote is only kept (for [`VoteCollector::recorded`]), as are votes arriving after the QC.
     pub fn add(
         &mut self,
         config: &ConsensusConfig,
         vote: Vote,
         verified: bool,
+        collect: bool,
     ) -> Added<QuorumCertificate> {
         let round = self.rounds.entry(vote.round).or_default();
         if let Some(first) = round.by_signer.get(&vote.voter) {
@@ -70,13 +73,13 @@ impl VoteCollector {
             // Only proven (validly signed) equivocation is evidence; the first vote stays counted.
             return if ev.verify(config) { Added::Equivocation(ev) } else { Added::Pending };
         }
-        if round.certified {
-            return Added::Pending;
-        }
         round.verified.insert(vote.voter, verified);
         round.by_block.entry(vote.block_id).or_default().push(vote.voter);
         let block_id = vote.block_id;
         round.by_signer.insert(vote.voter, vote);
+        if round.certified || !collect {
+            return Added::Pending;
+        }
         let signers = &round.by_block[&block_id];
         if signers.len() < config.quorum_threshold() {
             return Added::Pending;
@@ -138,6 +141,56 @@ impl VoteCollector {
             }
             None => Added::Pending,
         }
+    }
+
+    /// H1: the valid votes for `block_id` (of `round`) we hold from members not in `exclude`
+    /// (the QC that certified it), by ascending voter: the late votes a leader records.
+    /// Unverified ones are checked now, in one batch (one by one if it fails); bad ones are
+    /// dropped.
+    pub fn late_votes(
+        &mut self,
+        config: &ConsensusConfig,
+        round: Round,
+        block_id: BlockId,
+        exclude: &VoterBitmap,
+    ) -> Vec<(NodeId, Signature)> {
+        let Some(r) = self.rounds.get_mut(&round) else { return Vec::new() };
+        let Some(signers) = r.by_block.get(&block_id) else { return Vec::new() };
+        let mut late: Vec<NodeId> =
+            signers.iter().copied().filter(|id| !exclude.contains(*id)).collect();
+        late.sort_unstable();
+        let unverified: Vec<NodeId> = late.iter().copied().filter(|id| !r.verified[id]).collect();
+        if !unverified.is_empty() {
+            let epoch = r.by_signer[&unverified[0]].epoch;
+            let bytes = vote_signing_bytes(config.network(), epoch, round, block_id);
+            let check = |ids: &[NodeId]| {
+                let items: Option<Vec<SignedItem<'_>>> = ids
+                    .iter()
+                    .map(|id| {
+                        let key = config.public_key(*id).ok()?;
+                        Some(SignedItem {
+                            key,
+                            message: &bytes,
+                            signature: &r.by_signer[id].signature,
+                        })
+                    })
+                    .collect();
+                items.is_some_and(|items| verify_all(config.scheme(), &items).is_ok())
+            };
+            let bad: Vec<NodeId> = if check(&unverified) {
+                Vec::new()
+            } else {
+                unverified.iter().copied().filter(|id| !check(std::slice::from_ref(id))).collect()
+            };
+            for id in &unverified {
+                r.verified.insert(*id, !bad.contains(id));
+            }
+            if let Some(list) = r.by_block.get_mut(&block_id) {
+                list.retain(|id| !bad.contains(id));
+            }
+            late.retain(|id| !bad.contains(id));
+        }
+        late.into_iter().map(|id| (id, r.by_signer[&id].signature)).collect()
     }
 
     /// Forgets rounds below `round`.

@@ -47,6 +47,10 @@ pub enum Input {
     /// Only timing depends on it: a report can only bring the current round's timer forward,
     /// never push it back, and never touches safety.
     Reachability { peer: PublicKey, reachable: bool },
+    /// H2: the members whose advertised p2p address the runtime dialed recently, completing an
+    /// authenticated handshake with the member it expected there (a reachability probe). A
+    /// member signs an attestation of them and sends it to every member; leaders record it.
+    Reached { peers: Vec<PublicKey> },
 }
 
 /// One durable write: everything a step asks to persist. The runtime makes it durable
@@ -180,6 +184,12 @@ pub enum Rejection {
     NotMember { kind: &'static str },
     #[error("membership command does not decode: {0}")]
     MalformedChange(String),
+    #[error("block at height {height}: its {what} are not what its ancestry and its TC give (H1, LR2, H4)")]
+    HealthRecord { what: &'static str, height: warpnet_types::Height },
+    #[error(
+        "block at height {height} extends blocks whose health this replica does not hold (H3)"
+    )]
+    UnknownAncestry { height: warpnet_types::Height },
 }
 
 impl Rejection {
@@ -206,6 +216,8 @@ impl Rejection {
             Rejection::EpochProof(_) => "epoch_proof",
             Rejection::NotMember { .. } => "not_member",
             Rejection::MalformedChange(_) => "malformed_change",
+            Rejection::HealthRecord { .. } => "health_record",
+            Rejection::UnknownAncestry { .. } => "unknown_ancestry",
         }
     }
 }

@@ -19,7 +19,11 @@ pub fn command_digest(cmd: &[u8]) -> Digest {
 /// is refused (`AlreadyCommitted`): with M1 a member's copy of a command can arrive after the
 /// command committed, and must not be proposed and committed a second time.
 pub struct Mempool {
-    queue: VecDeque<(Digest, Vec<u8>)>,
+    /// Each command with the time it was last shared with the committee (M1 on arrival,
+    /// M3 again while it stays pending).
+    queue: VecDeque<(Digest, Vec<u8>, u64)>,
+    /// The time of the last call to `add` or `stale` (the core's clock).
+    now_ms: u64,
     index: HashSet<Digest>,
     capacity: usize,
     command_bytes_max: usize,
@@ -31,6 +35,7 @@ impl Mempool {
     pub fn new(capacity: usize, command_bytes_max: usize) -> Self {
         Self {
             queue: VecDeque::new(),
+            now_ms: 0,
             index: HashSet::new(),
             capacity,
             command_bytes_max,
@@ -45,6 +50,12 @@ impl Mempool {
 
     pub fn is_empty(&self) -> bool {
         self.queue.is_empty()
+    }
+
+    /// Sets the clock `add` stamps new commands with (they count as shared when they arrive:
+    /// a client's member shares them at once, M1, and a shared copy was shared by its sender).
+    pub fn set_now(&mut self, now_ms: u64) {
+        self.now_ms = self.now_ms.max(now_ms);
     }
 
     pub fn add(&mut self, cmd: Vec<u8>) -> Result<(), Rejection> {
@@ -67,7 +78,7 @@ impl Mempool {
             return Err(Rejection::MempoolFull { capacity: self.capacity });
         }
         self.index.insert(d);
-        self.queue.push_back((d, cmd));
+        self.queue.push_back((d, cmd, self.now_ms));
         Ok(())
     }
 
@@ -75,7 +86,7 @@ impl Mempool {
     /// new epoch).
     pub fn retain(&mut self, mut keep: impl FnMut(&[u8]) -> bool) {
         let index = &mut self.index;
-        self.queue.retain(|(d, cmd)| {
+        self.queue.retain(|(d, cmd, _)| {
             let k = keep(cmd);
             if !k {
                 index.remove(d);
@@ -94,7 +105,7 @@ impl Mempool {
     ) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         let mut bytes = 0;
-        for (d, cmd) in &self.queue {
+        for (d, cmd, _) in &self.queue {
             if out.len() >= count_max {
                 break;
             }
@@ -128,8 +139,34 @@ impl Mempool {
             }
         }
         if !gone.is_empty() {
-            self.queue.retain(|(d, _)| !gone.contains(d));
+            self.queue.retain(|(d, _, _)| !gone.contains(d));
         }
+    }
+
+    /// M3: the oldest commands last shared at least `after_ms` before `now_ms`, at most
+    /// `count_max` of them and `bytes_max` bytes, stamped as shared now.
+    pub fn stale(
+        &mut self,
+        now_ms: u64,
+        after_ms: u64,
+        count_max: usize,
+        bytes_max: usize,
+    ) -> Vec<Vec<u8>> {
+        self.set_now(now_ms);
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        for (_, cmd, shared_at) in self.queue.iter_mut() {
+            if out.len() >= count_max || bytes + cmd.len() > bytes_max {
+                break;
+            }
+            if now_ms.saturating_sub(*shared_at) < after_ms {
+                continue;
+            }
+            *shared_at = now_ms;
+            bytes += cmd.len();
+            out.push(cmd.clone());
+        }
+        out
     }
 }
 

@@ -19,6 +19,19 @@ pub enum Mutation {
     Ep1AnyChange,
     /// EP3 off: a commit is not cut at the reconfiguration block (suffix blocks commit too).
     Ep3NoCut,
+    /// LR1, LR2 off: leaders rotate over every public member (L1 alone), whatever health says.
+    LrOff,
+    /// H1, LR2, H4 unchecked: voters accept any late votes, blame and summary a leader writes
+    /// (the leader check of P1 stays).
+    HealthUnchecked,
+    /// M3 off: a pending command is shared once, when it arrives, never again.
+    NoReshare,
+    /// H2 weakened: one attester is enough to make a member verified public (not a quorum).
+    H2OneAttester,
+    /// H3 without the committed history: a window stops at the tree's root (a block below it
+    /// sees only itself), so replicas whose roots differ see different health for the same
+    /// block.
+    H3TreeOnly,
 }
 
 /// Consecutive failed rounds that do not lengthen the round timeout (PM3).
@@ -56,6 +69,9 @@ pub struct CoreParams {
     pub clock_skew_max_ms: u64,
     /// Most equivocation records kept in memory (older ones are dropped; all are emitted).
     pub evidence_max: usize,
+    /// M3: a command still pending this long after this member last shared it is shared
+    /// again with every member.
+    pub reshare_after_ms: u64,
     /// A rule to break, for mutation tests only.
     #[cfg(feature = "mutations")]
     pub mutation: Option<Mutation>,
@@ -77,6 +93,7 @@ impl Default for CoreParams {
             pending_proposals_max: 16,
             clock_skew_max_ms: 30_000,
             evidence_max: 1_024,
+            reshare_after_ms: 2_000,
             #[cfg(feature = "mutations")]
             mutation: None,
         }
@@ -91,8 +108,9 @@ impl CoreParams {
         if self.round_timeout_base_ms == 0
             || self.round_timeout_max_ms < self.round_timeout_base_ms
             || self.unreachable_leader_timeout_ms == 0
+            || self.reshare_after_ms == 0
         {
-            return Err("round timeouts must be positive and the maximum at least the base");
+            return Err("round timeouts and the reshare period must be positive, the maximum timeout at least the base");
         }
         if self.payload_count_max == 0 || self.payload_bytes_max == 0 || self.sync_blocks_max == 0 {
             return Err("payload and sync limits must be positive");

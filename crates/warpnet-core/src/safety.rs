@@ -251,6 +251,8 @@ impl SafetyRules {
     /// - S1b: vote if `block.round == qc.round + 1`, or
     /// - S1c: if `block.round == tc.round + 1` and `qc.round >= tc.max_high_qc_round()`;
     /// - S3: asked again for the round of the last vote and the same block, re-send that vote.
+    ///
+    /// `leads_next`: we lead the next round after this block (S4 raises the floor ahead).
     pub fn vote(
         &mut self,
         config: &ConsensusConfig,
@@ -258,6 +260,7 @@ impl SafetyRules {
         signer: &dyn Signer,
         block: &Block,
         tc: Option<&TimeoutCertificate>,
+        leads_next: bool,
     ) -> Result<Sealed<Vote>, SafetyError> {
         let round = block.round();
         if let Some(v) = &self.data.last_vote {
@@ -289,7 +292,7 @@ impl SafetyRules {
         self.data.last_voted_round = round;
         self.data.last_vote = Some(vote.clone());
         let sealed = self.seal(vote);
-        if config.leader(round.next()) == me {
+        if leads_next {
             self.reserve(round.next());
         }
         Ok(sealed)
@@ -301,12 +304,15 @@ impl SafetyRules {
     ///   or `round == tc.round + 1`) and never below the last voted round; afterwards the node
     ///   never votes in `round` (last voted round := round);
     /// - S3: asked again for the round of the last timeout, re-send that timeout.
+    ///
+    /// `leads_next`: we lead the next round after our highest QC's block (S4's floor).
     pub fn timeout(
         &mut self,
         config: &ConsensusConfig,
         me: NodeId,
         signer: &dyn Signer,
         round: Round,
+        leads_next: bool,
     ) -> Result<Sealed<Timeout>, SafetyError> {
         if let Some(t) = &self.data.last_timeout {
             if t.round == round {
@@ -328,7 +334,7 @@ impl SafetyRules {
         self.data.last_voted_round = round;
         self.data.last_timeout = Some(timeout.clone());
         let sealed = self.seal(timeout);
-        if config.leader(round.next()) == me {
+        if leads_next {
             self.reserve(round.next());
         }
         Ok(sealed)
@@ -354,25 +360,25 @@ mod tests {
         let mut rules = SafetyRules::new(SafetyData::initial(&c));
         let g = QuorumCertificate::genesis(&c);
         let b1 = block(&c, 1, g.clone());
-        let v = rules.vote(&c, NodeId(1), s[1].as_ref(), &b1, None).unwrap();
+        let v = rules.vote(&c, NodeId(1), s[1].as_ref(), &b1, None, false).unwrap();
         assert_eq!(
             v.version(),
             1,
             "the genesis QC changes nothing; the vote bumps the version once"
         );
         // S3: the same block again gives the same vote without a new version.
-        let again = rules.vote(&c, NodeId(1), s[1].as_ref(), &b1, None).unwrap();
+        let again = rules.vote(&c, NodeId(1), s[1].as_ref(), &b1, None, false).unwrap();
         assert_eq!(again.version(), v.version());
         // S1a: a different block in the same round is refused.
         let other = Block::new(c.epoch(), Round(1), Height(1), NodeId(0), g.clone(), 7, vec![]);
         assert!(matches!(
-            rules.vote(&c, NodeId(1), s[1].as_ref(), &other, None),
+            rules.vote(&c, NodeId(1), s[1].as_ref(), &other, None, false),
             Err(SafetyError::AlreadyVoted { .. })
         ));
         // S1b: round 3 justified by a round-0 QC without a TC is refused.
         let b3 = block(&c, 3, g);
         assert!(matches!(
-            rules.vote(&c, NodeId(1), s[1].as_ref(), &b3, None),
+            rules.vote(&c, NodeId(1), s[1].as_ref(), &b3, None, false),
             Err(SafetyError::Unjustified { .. })
         ));
     }
@@ -382,7 +388,7 @@ mod tests {
         let (c, s) = setup();
         let mut rules = SafetyRules::new(SafetyData::initial(&c));
         let b1 = block(&c, 1, QuorumCertificate::genesis(&c));
-        let sealed = rules.vote(&c, NodeId(1), s[1].as_ref(), &b1, None).unwrap();
+        let sealed = rules.vote(&c, NodeId(1), s[1].as_ref(), &b1, None, false).unwrap();
         let version = sealed.version();
         let sealed = rules.release(sealed).expect_err("not durable yet");
         rules.persisted(version - 1);
@@ -396,16 +402,16 @@ mod tests {
     fn s2_timeout_blocks_later_votes_in_that_round() {
         let (c, s) = setup();
         let mut rules = SafetyRules::new(SafetyData::initial(&c));
-        let t = rules.timeout(&c, NodeId(2), s[2].as_ref(), Round(1)).unwrap();
-        let again = rules.timeout(&c, NodeId(2), s[2].as_ref(), Round(1)).unwrap();
+        let t = rules.timeout(&c, NodeId(2), s[2].as_ref(), Round(1), false).unwrap();
+        let again = rules.timeout(&c, NodeId(2), s[2].as_ref(), Round(1), false).unwrap();
         assert_eq!(t.version(), again.version(), "S3: same timeout re-sent");
         let b1 = block(&c, 1, QuorumCertificate::genesis(&c));
         assert!(matches!(
-            rules.vote(&c, NodeId(2), s[2].as_ref(), &b1, None),
+            rules.vote(&c, NodeId(2), s[2].as_ref(), &b1, None, false),
             Err(SafetyError::AlreadyVoted { .. })
         ));
         assert!(matches!(
-            rules.timeout(&c, NodeId(2), s[2].as_ref(), Round(5)),
+            rules.timeout(&c, NodeId(2), s[2].as_ref(), Round(5), false),
             Err(SafetyError::NotInRound { .. })
         ));
     }
@@ -415,8 +421,8 @@ mod tests {
         let (c, s) = setup();
         let mut rules = SafetyRules::new(SafetyData::initial(&c));
         let b1 = block(&c, 1, QuorumCertificate::genesis(&c));
-        let _ = rules.vote(&c, NodeId(1), s[1].as_ref(), &b1, None).unwrap();
-        let _ = rules.timeout(&c, NodeId(1), s[1].as_ref(), Round(1)).unwrap();
+        let _ = rules.vote(&c, NodeId(1), s[1].as_ref(), &b1, None, false).unwrap();
+        let _ = rules.timeout(&c, NodeId(1), s[1].as_ref(), Round(1), false).unwrap();
         let bytes = rules.data().to_bytes();
         assert_eq!(&SafetyData::from_bytes(&bytes).unwrap(), rules.data());
     }

@@ -31,6 +31,15 @@ const EVIDENCE_KEPT: usize = 64;
 /// A dial-back's result: the candidate's key, and whether it answered at its address.
 pub type Probed = (PublicKey, Result<(), String>);
 
+/// What the HotStuff engine's background probes report to the loop.
+#[derive(Debug)]
+pub enum Event {
+    /// A candidate's dial-back finished.
+    DialBack(Probed),
+    /// H2: a member's reachability probe finished (whether it answered at its address).
+    Reach(PublicKey, bool),
+}
+
 pub struct CommitteeDriver {
     config: Arc<ConsensusConfig>,
     me: PublicKey,
@@ -46,7 +55,9 @@ pub struct CommitteeDriver {
     since: HashMap<PublicKey, u64>,
     evidence: VecDeque<EvidenceView>,
     transport: TransportConfig,
-    probes: mpsc::UnboundedSender<Probed>,
+    probes: mpsc::UnboundedSender<Event>,
+    /// H2: reachability probes of the members.
+    reach: crate::reach::Reach,
 }
 
 /// The committee's members as transport peers.
@@ -68,7 +79,7 @@ impl CommitteeDriver {
         bootstrap: Vec<Peer>,
         since: HashMap<PublicKey, u64>,
         transport: TransportConfig,
-        probes: mpsc::UnboundedSender<Probed>,
+        probes: mpsc::UnboundedSender<Event>,
     ) -> Self {
         let me = signer.public_key();
         let membership = Membership::new(config.clone(), signer, policy);
@@ -84,6 +95,7 @@ impl CommitteeDriver {
             evidence: VecDeque::new(),
             transport,
             probes,
+            reach: crate::reach::Reach::default(),
         }
     }
 
@@ -233,6 +245,18 @@ impl CommitteeDriver {
         self.membership.on_dial_back(now_ms, &key, result)
     }
 
+    /// H2: starts a round of reachability probes of the members if one is due; returns the
+    /// members reached lately if the core should be told (`Input::Reached`).
+    pub fn reach(&mut self, now_ms: u64) -> Option<Vec<PublicKey>> {
+        self.reach.maybe_probe(now_ms, &self.config, &self.me, &self.transport, &self.probes);
+        self.reach.due_report(now_ms, &self.config)
+    }
+
+    /// H2: a member's reachability probe finished.
+    pub fn on_reach(&mut self, now_ms: u64, key: PublicKey, ok: bool) {
+        self.reach.on_probed(now_ms, key, ok);
+    }
+
     /// Sends the gossip, starts the dial-backs; returns the commands to submit.
     pub fn run(&self, out: Outputs, transport: &Transport) -> Vec<Vec<u8>> {
         for gossip in out.gossip {
@@ -243,7 +267,7 @@ impl CommitteeDriver {
             tokio::spawn(async move {
                 let result =
                     warpnet_net::probe(&cfg, &address, key).await.map_err(|e| e.to_string());
-                let _ = probes.send((key, result));
+                let _ = probes.send(Event::DialBack((key, result)));
             });
         }
         out.commands
@@ -289,11 +313,14 @@ impl CommitteeDriver {
                     public: p.public,
                     member_since_epoch: self.since.get(&p.public_key).copied().unwrap_or(0),
                     connected: p.public_key == self.me || connected.contains(&p.public_key),
+                    health: None,
                 })
                 .collect(),
             pending: self.membership.pending(),
             retired: c.retired().iter().map(|k| k.to_hex()).collect(),
             evidence: self.evidence.iter().cloned().collect(),
+            health: None,
+            routing: None,
         }
     }
 }

@@ -114,7 +114,60 @@ pub struct MemberView {
     pub public: bool,
     /// The first epoch of the run of epochs, up to the current one, it has been a member in.
     pub member_since_epoch: u64,
+    /// This node's own view: a transport connection to it is up (not agreed; see `health`).
     pub connected: bool,
+    /// Agreed health (H3, LR1, LR2), from the committed chain; `null` until a window exists
+    /// (and in Raft mode).
+    pub health: Option<MemberHealthView>,
+}
+
+/// One member's agreed health, as every honest node computes it from the same committed block.
+#[derive(Clone, Debug, Serialize)]
+pub struct MemberHealthView {
+    pub online: bool,
+    pub last_seen_height: Option<u64>,
+    pub votes: u32,
+    pub proposals: u32,
+    pub failed_leader_rounds: u32,
+    pub verified_public: bool,
+    pub attested_by: u32,
+    /// `leader`, `not_public`, `unverified`, `offline`, `failed` or `failing`.
+    pub reputation: &'static str,
+}
+
+/// Where the agreed health in a committee view comes from.
+#[derive(Clone, Debug, Serialize)]
+pub struct HealthView {
+    /// The committed block the health is seen from (its window ends there or just below).
+    pub computed_at_height: u64,
+    pub window_blocks: u32,
+    /// LR1: no verified-public member is fit to lead; leaders come from the self-declared
+    /// public members.
+    pub fallback: bool,
+}
+
+/// `GET /v1/routing`: the members to route through, from the newest committed health summary,
+/// with the proof that it committed.
+#[derive(Clone, Debug, Serialize)]
+pub struct RoutingView {
+    pub epoch: u64,
+    /// The height of the block that carries the summary.
+    pub height: u64,
+    pub block_id: String,
+    pub fallback: bool,
+    pub members: Vec<RouteView>,
+    /// The encoded `CommitProof` (hex): the summary's block first, then its descendants up to
+    /// a certified pair in consecutive rounds, and the quorum certificate of the last.
+    pub proof: String,
+}
+
+/// One member to route through.
+#[derive(Clone, Debug, Serialize)]
+pub struct RouteView {
+    pub node_id: u16,
+    pub public_key: String,
+    pub p2p_address: String,
+    pub api_address: String,
 }
 
 /// An equivocation proven lately, as `GET /v1/evidence` shows it.
@@ -142,6 +195,11 @@ pub struct Committee {
     pub retired: Vec<String>,
     /// Equivocations proven lately (the most recent last).
     pub evidence: Vec<EvidenceView>,
+    /// Agreed health's provenance; `null` until a window exists (and in Raft mode).
+    pub health: Option<HealthView>,
+    /// `GET /v1/routing`'s answer, once a summary committed in this epoch.
+    #[serde(skip)]
+    pub routing: Option<Arc<RoutingView>>,
 }
 
 /// What the consensus loop publishes after every step.

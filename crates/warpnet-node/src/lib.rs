@@ -14,10 +14,12 @@ mod engine;
 pub mod error;
 pub mod files;
 pub mod handle;
+mod health;
 pub mod membership;
 pub mod metrics;
 pub mod order;
 mod persist;
+mod reach;
 mod runtime;
 pub mod verifier;
 

@@ -23,6 +23,20 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 type Label = [(&'static str, &'static str); 1];
 type Counted = Family<Label, Counter>;
 
+/// Per-member gauges: labelled by the member's index and its key's first 16 hex digits.
+type PerMember = Family<Vec<(String, String)>, Gauge<u64, AtomicU64>>;
+
+/// One member's agreed health, for the per-member gauges (see [`Metrics::member_health`]).
+pub struct MemberGauges {
+    pub node_id: u16,
+    pub key: String,
+    pub online: bool,
+    pub verified_public: bool,
+    pub leader_eligible: bool,
+    pub votes: u32,
+    pub failed_leader_rounds: u32,
+}
+
 /// Totals kept elsewhere (the core, the transport), copied in after every step and read at
 /// each scrape.
 #[derive(Debug, Default)]
@@ -82,6 +96,11 @@ pub struct Metrics {
     verdicts: Counted,
     claim_verdicts: Counted,
     fsync: Histogram,
+    member_online: PerMember,
+    member_verified_public: PerMember,
+    member_leader_eligible: PerMember,
+    member_votes: PerMember,
+    member_failed_leader_rounds: PerMember,
 }
 
 impl Default for Metrics {
@@ -162,6 +181,36 @@ impl Metrics {
             "Latency of durable writes (one per consensus step)",
             fsync.clone(),
         );
+        let per_member = |registry: &mut Registry, name: &str, help: &str| {
+            let f = PerMember::default();
+            registry.register(name, help, f.clone());
+            f
+        };
+        let member_online = per_member(
+            &mut registry,
+            "warpnet_member_online",
+            "Agreed health: 1 if the member's signatures are recorded in the window's last blocks",
+        );
+        let member_verified_public = per_member(
+            &mut registry,
+            "warpnet_member_verified_public",
+            "Agreed health: 1 if a quorum attests reaching the member at its advertised address",
+        );
+        let member_leader_eligible = per_member(
+            &mut registry,
+            "warpnet_member_leader_eligible",
+            "Leader reputation: 1 if the member may lead",
+        );
+        let member_votes = per_member(
+            &mut registry,
+            "warpnet_member_votes",
+            "Agreed health: blocks in the window that record the member's vote",
+        );
+        let member_failed_leader_rounds = per_member(
+            &mut registry,
+            "warpnet_member_failed_leader_rounds",
+            "Agreed health: rounds of the member's leadership that failed in the window",
+        );
         Self {
             registry,
             round,
@@ -180,6 +229,40 @@ impl Metrics {
             verdicts,
             claim_verdicts,
             fsync,
+            member_online,
+            member_verified_public,
+            member_leader_eligible,
+            member_votes,
+            member_failed_leader_rounds,
+        }
+    }
+
+    /// Replaces the per-member gauges with the committee's agreed health now (members that
+    /// left disappear).
+    pub fn member_health(&self, members: Vec<MemberGauges>) {
+        let families = [
+            &self.member_online,
+            &self.member_verified_public,
+            &self.member_leader_eligible,
+            &self.member_votes,
+            &self.member_failed_leader_rounds,
+        ];
+        for f in families {
+            f.clear();
+        }
+        for m in members {
+            let labels =
+                vec![("member".to_owned(), m.node_id.to_string()), ("key".to_owned(), m.key)];
+            let values = [
+                u64::from(m.online),
+                u64::from(m.verified_public),
+                u64::from(m.leader_eligible),
+                u64::from(m.votes),
+                u64::from(m.failed_leader_rounds),
+            ];
+            for (f, v) in families.iter().zip(values) {
+                f.get_or_create(&labels).set(v);
+            }
         }
     }
 
@@ -264,6 +347,15 @@ mod tests {
         m.api("claimed");
         m.fsync(0.001);
         m.commits.inc();
+        m.member_health(vec![MemberGauges {
+            node_id: 0,
+            key: "00".into(),
+            online: true,
+            verified_public: true,
+            leader_eligible: true,
+            votes: 1,
+            failed_leader_rounds: 0,
+        }]);
         m
     }
 
@@ -292,6 +384,8 @@ mod tests {
             "warpnet_api_requests_total{result=\"claimed\"} 1",
             "warpnet_fsync_seconds_bucket{le=\"0.001\"} 1",
             "warpnet_fsync_seconds_count 1",
+            "warpnet_member_online{member=\"0\",key=\"00\"} 1",
+            "warpnet_member_failed_leader_rounds{member=\"0\",key=\"00\"} 0",
         ] {
             assert!(text.contains(name), "{name} missing from:\n{text}");
         }

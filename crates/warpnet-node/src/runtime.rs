@@ -16,7 +16,7 @@ use warpnet_storage::{RaftStore, Store, StoreError};
 use warpnet_types::PublicKey;
 
 use crate::api;
-use crate::committee::{CommitteeDriver, Probed};
+use crate::committee::{CommitteeDriver, Event};
 use crate::engine::hotstuff::HotStuff;
 use crate::engine::raft::{Raft, RaftSettings};
 use crate::engine::{Engine, Io};
@@ -262,7 +262,7 @@ fn writer<S: DurableStore>(store: Arc<S>, c: &Common) -> Result<Persister<S>, No
 fn hotstuff(
     loaded: &Files,
     c: &Common,
-    probes: mpsc::UnboundedSender<Probed>,
+    probes: mpsc::UnboundedSender<Event>,
 ) -> Result<(HotStuff, Committed, Duration), NodeError> {
     let genesis = &c.config;
     let store = Arc::new(open_db(

@@ -7,6 +7,7 @@ use std::rc::Rc;
 
 use warpnet_core::Status;
 use warpnet_types::certs::{timeout_signing_bytes, vote_signing_bytes};
+use warpnet_types::health::{summary_due, BlockHealth, HealthSummary};
 use warpnet_types::message::MESSAGE_BYTES_MAX;
 use warpnet_types::{
     Block, ConsensusConfig, Digest, Height, Message, NodeId, Proposal, QuorumCertificate, Round,
@@ -53,6 +54,51 @@ fn raw_vote(
 
 /// A block by `me` at (round, height) on `justify`, signed as a proposal.
 #[allow(clippy::too_many_arguments)]
+/// The leader's own proposal `p` rebuilt with another timestamp and payload (its round,
+/// height, QC, TC and health records kept, the summary as an honest leader would carry it
+/// with this payload, from its `core`'s view, H4), signed again.
+fn reproposal(
+    config: &ConsensusConfig,
+    signer: &dyn Signer,
+    (p, core): (&Proposal, Option<&warpnet_core::Core>),
+    timestamp_ms: u64,
+    payload: Vec<Vec<u8>>,
+) -> Proposal {
+    let b = &p.block;
+    let mut health = b.health().clone();
+    let change =
+        payload.iter().any(|c| warpnet_types::membership::Change::from_command(c).is_some());
+    health.summary = if summary_due(b.height()) || change {
+        let grandparent = core.and_then(|c| c.block(&b.parent())).map(Block::parent);
+        let seen = grandparent.and_then(|g| core.and_then(|c| c.health_seen_from(g)));
+        health.summary.clone().or(seen.map(|h| h.summary.clone()))
+    } else {
+        None
+    };
+    let block = Block::new(
+        config.epoch(),
+        b.round(),
+        b.height(),
+        b.proposer(),
+        b.justify().clone(),
+        timestamp_ms,
+        payload,
+    )
+    .with_health(health);
+    Proposal::sign(config, block, p.tc.clone(), signer)
+}
+
+/// The leader's own proposal `p` with other health records, signed again.
+fn rerecord(
+    config: &ConsensusConfig,
+    signer: &dyn Signer,
+    p: &Proposal,
+    health: BlockHealth,
+) -> Proposal {
+    let block = p.block.clone().with_health(health);
+    Proposal::sign(config, block, p.tc.clone(), signer)
+}
+
 fn proposal(
     config: &ConsensusConfig,
     signer: &dyn Signer,
@@ -141,11 +187,13 @@ impl Byzantine {
     }
 
     /// Rewrites what the honest core wants to send.
+    /// `core`: its own (honest) core, for what an honest leader would write.
     pub fn distort(
         &mut self,
         config: &ConsensusConfig,
         me: NodeId,
         signer: &dyn Signer,
+        core: Option<&warpnet_core::Core>,
         sends: Vec<(Target, Message)>,
     ) -> Vec<Out> {
         let n = config.total_nodes() as u16;
@@ -157,16 +205,7 @@ impl Byzantine {
                     let b = &p.block;
                     let mut payload = b.payload().clone();
                     payload.push(format!("equivocation-{}", self.rng.next_u64()).into_bytes());
-                    let p2 = proposal(
-                        config,
-                        signer,
-                        me,
-                        (b.round(), b.height()),
-                        b.justify().clone(),
-                        b.timestamp_ms(),
-                        payload,
-                        p.tc.clone(),
-                    );
+                    let p2 = reproposal(config, signer, (&p, core), b.timestamp_ms(), payload);
                     // Halves get different blocks (a split no one can see), and one member gets
                     // both, so the equivocation is also caught as evidence.
                     let witness = NodeId((me.0 + 1) % n);
@@ -188,16 +227,7 @@ impl Byzantine {
                     } else {
                         (b.timestamp_ms(), vec![vec![0xAB; 512]; 200])
                     };
-                    let p2 = proposal(
-                        config,
-                        signer,
-                        me,
-                        (b.round(), b.height()),
-                        b.justify().clone(),
-                        timestamp,
-                        payload,
-                        p.tc.clone(),
-                    );
+                    let p2 = reproposal(config, signer, (&p, core), timestamp, payload);
                     result.push(out(target, &Message::Proposal(p2)));
                 }
                 (Behavior::Reconfigurer, Message::Proposal(p)) => {
@@ -207,17 +237,33 @@ impl Byzantine {
                     for i in 0..changes {
                         payload.push(self_endorsed_removal(config, me, signer, i));
                     }
-                    let p2 = proposal(
-                        config,
-                        signer,
-                        me,
-                        (b.round(), b.height()),
-                        b.justify().clone(),
-                        b.timestamp_ms(),
-                        payload,
-                        p.tc.clone(),
-                    );
+                    let p2 = reproposal(config, signer, (&p, core), b.timestamp_ms(), payload);
                     result.push(out(target, &Message::Proposal(p2)));
+                }
+                (Behavior::VoteDropper, Message::Proposal(p))
+                    if p.block.health().late.is_some() =>
+                {
+                    let mut health = p.block.health().clone();
+                    health.late = None;
+                    result.push(out(
+                        target,
+                        &Message::Proposal(rerecord(config, signer, &p, health)),
+                    ));
+                }
+                (Behavior::HealthLiar, Message::Proposal(p)) => {
+                    let health = self.lie(config, me, p.block.health().clone());
+                    result.push(out(
+                        target,
+                        &Message::Proposal(rerecord(config, signer, &p, health)),
+                    ));
+                }
+                (Behavior::FalseAttester, Message::Attestation(a)) => {
+                    let everyone: Vec<NodeId> = (0..n).map(NodeId).filter(|&id| id != me).collect();
+                    let reached = VoterBitmap::from_ids(n as usize, &everyone)
+                        .unwrap_or_else(|_| a.reached.clone());
+                    let lie =
+                        warpnet_types::Attestation::sign(config, me, a.at_ms, reached, signer);
+                    result.push(out(target, &Message::Attestation(lie)));
                 }
                 (Behavior::DoubleVoter, Message::Vote(v)) => {
                     let fake = Digest::hash(b"fake", &self.rng.next_u64().to_le_bytes());
@@ -332,7 +378,7 @@ impl Byzantine {
                 ]
             }
             Behavior::Malformed => self.malformed(config, me, signer, status.round),
-            Behavior::RogueProposer if config.leader(status.round) != me => {
+            Behavior::RogueProposer if status.leader != me => {
                 vec![out(
                     Target::All,
                     &Message::Proposal(proposal(
@@ -350,6 +396,49 @@ impl Byzantine {
             Behavior::Forger => self.forge(config, me, signer, status, high_qc),
             _ => Vec::new(),
         }
+    }
+
+    /// One lie about health, in turn (H1, LR2, H4): honest voters refuse each.
+    fn lie(&mut self, config: &ConsensusConfig, me: NodeId, mut h: BlockHealth) -> BlockHealth {
+        let n = config.total_nodes() as u16;
+        let victim = NodeId((me.0 + 1 + self.rng.range(0, u64::from(n) - 2) as u16) % n);
+        match self.rng.index(3) {
+            0 => {
+                // LR2: blame a member for a round that did not fail.
+                match h.failed.iter_mut().find(|(id, _)| *id == victim) {
+                    Some((_, count)) => *count += 1,
+                    None => {
+                        h.failed.push((victim, 1));
+                        h.failed.sort_unstable();
+                    }
+                }
+            }
+            1 => {
+                // H1: a late vote the victim never signed.
+                if let Some(late) = h.late.as_mut() {
+                    late.votes.retain(|(id, _)| *id != victim);
+                    late.votes.push((victim, Signature([7; 64])));
+                    late.votes.sort_unstable_by_key(|(id, _)| *id);
+                } else {
+                    h.failed.push((victim, 1));
+                    h.failed.sort_unstable();
+                }
+            }
+            _ => {
+                // H4: a summary that calls the victim offline (or one out of schedule).
+                let mut summary = h.summary.take().unwrap_or_else(|| HealthSummary {
+                    window_end: Height(0),
+                    window_blocks: 0,
+                    fallback: true,
+                    members: Vec::new(),
+                });
+                if let Some(m) = summary.members.get_mut(victim.index()) {
+                    m.online = !m.online;
+                }
+                h.summary = Some(summary);
+            }
+        }
+        h
     }
 
     fn malformed(

@@ -39,10 +39,18 @@ pub enum Behavior {
     /// As leader, proposes membership changes it cannot justify (EP1): one removal endorsed by
     /// itself alone, or two of them in one block.
     Reconfigurer,
+    /// As leader, leaves out of its blocks every late vote it received (H1): honest members'
+    /// votes are recorded only by the QCs and late votes of other leaders.
+    VoteDropper,
+    /// As leader, writes false health records: blames a member that did not fail, records a
+    /// late vote with a forged signature, or a summary that is not its ancestry's (H1, LR2, H4).
+    HealthLiar,
+    /// Attests that it reached every member, reachable or not (H2).
+    FalseAttester,
 }
 
 impl Behavior {
-    pub const ALL: [Behavior; 14] = [
+    pub const ALL: [Behavior; 17] = [
         Behavior::Silent,
         Behavior::EquivocatingProposer,
         Behavior::DoubleVoter,
@@ -57,6 +65,9 @@ impl Behavior {
         Behavior::Forger,
         Behavior::Overstepper,
         Behavior::Reconfigurer,
+        Behavior::VoteDropper,
+        Behavior::HealthLiar,
+        Behavior::FalseAttester,
     ];
 }
 
@@ -93,6 +104,27 @@ pub struct Change {
     pub op: Op,
 }
 
+/// A fault that starts at GST and lasts into the liveness phase, for leader reputation's
+/// scenarios (LR2): the committee must keep committing, stop giving the member rounds to lead
+/// after a bounded number of failures, and take it back once it votes again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LateFault {
+    /// The replica stops for good at GST (killed, or stopped with SIGSTOP: it never sends
+    /// again).
+    Stop(usize),
+    /// Every message to and from the replica is dropped from GST for `for_ms` (a silent
+    /// partition: no connection is reset, no member is told), then the links heal.
+    Cut { replica: usize, for_ms: u64 },
+}
+
+impl LateFault {
+    pub fn replica(self) -> usize {
+        match self {
+            LateFault::Stop(r) | LateFault::Cut { replica: r, .. } => r,
+        }
+    }
+}
+
 /// One run.
 #[derive(Clone, Debug)]
 pub struct SimConfig {
@@ -111,6 +143,13 @@ pub struct SimConfig {
     /// within `liveness_bound_ms` of GST.
     pub liveness_payloads: usize,
     pub liveness_bound_ms: u64,
+    /// The liveness commands are submitted evenly over this long after GST.
+    pub liveness_spread_ms: u64,
+    /// A fault from GST on (leader reputation's scenarios); `None` in random runs.
+    pub late_fault: Option<LateFault>,
+    /// Replicas no one can dial at their advertised address (behind a NAT, a wrong address):
+    /// they dial out and take part, but are never attested reachable (H2).
+    pub undialable: Vec<usize>,
     pub max_steps: u64,
     /// Replicas outside the first committee, following the chain until admitted.
     pub spares: usize,
@@ -152,6 +191,8 @@ pub fn sim_params() -> CoreParams {
         sync_blocks_max: 16,
         pending_proposals_max: 8,
         evidence_max: 64,
+        // M3: a few round timeouts.
+        reshare_after_ms: 400,
         ..CoreParams::default()
     }
 }
@@ -200,6 +241,9 @@ impl SimConfig {
             payloads: rng.range(0, 40) as usize,
             liveness_payloads: 4,
             liveness_bound_ms: 60_000,
+            liveness_spread_ms: 20,
+            late_fault: None,
+            undialable: Vec::new(),
             max_steps: o.steps.unwrap_or(400_000),
             spares,
             membership,
@@ -207,6 +251,19 @@ impl SimConfig {
             handover_faults: false,
         }
         .with_handover_faults_if_tolerated(rng.chance(0.2))
+        .with_undialable(&mut rng)
+    }
+
+    /// H2: one member no one can dial in a fifth of the runs, every member in one in twenty
+    /// (then no member is verified public: LR1's fallback).
+    fn with_undialable(mut self, rng: &mut Rng) -> Self {
+        let draw = rng.range(0, 99);
+        self.undialable = match draw {
+            0..=4 => (0..self.nodes).collect(),
+            5..=24 => vec![rng.index(self.nodes)],
+            _ => Vec::new(),
+        };
+        self
     }
 
     /// The smallest committee the changes leave on the way (the first included).

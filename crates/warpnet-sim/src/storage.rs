@@ -139,8 +139,15 @@ impl Disk {
             .iter()
             .flat_map(|(b, _)| b.payload().iter().cloned())
             .collect();
+        let keep = warpnet_core::health::history_len(config.total_nodes());
+        let from = self.durable.committed.len().saturating_sub(keep);
+        let history = self.durable.committed[from..]
+            .iter()
+            .map(|(b, _)| warpnet_core::health::Record::of(b))
+            .collect();
         Ok(Recovery {
             safety,
+            history,
             blocks: self.durable.blocks.values().filter(|b| b.height() > h).cloned().collect(),
             committed,
             committed_certificate,

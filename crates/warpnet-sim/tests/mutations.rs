@@ -73,7 +73,10 @@ fn ep1_broken_is_caught_by_liveness() {
         c.behaviors = vec![Behavior::Reconfigurer];
     });
     let (seed, v) = found.expect("the simulator must catch EP1 broken");
-    assert!(v.contains("committed-once") || v.contains("liveness"), "seed {seed}: {v}");
+    assert!(
+        ["committed-once", "liveness", "epoch-end"].iter().any(|i| v.contains(i)),
+        "seed {seed}: {v}"
+    );
 }
 
 #[test]
@@ -91,7 +94,7 @@ fn ep3_broken_is_caught() {
     });
     let (seed, v) = found.expect("the simulator must catch EP3 broken");
     assert!(
-        ["agreement", "chain-growth", "epoch-agreement", "core-invariant", "liveness"]
+        ["agreement", "chain-growth", "epoch-agreement", "epoch-end", "core-invariant", "liveness"]
             .iter()
             .any(|i| v.contains(i)),
         "seed {seed}: {v}"
@@ -108,4 +111,84 @@ fn s4_restart_floor_broken_is_caught_as_honest_equivocation() {
     });
     let (seed, v) = found.expect("the simulator must catch S4's floor ignored");
     assert!(v.contains("no-double-vote"), "seed {seed}: {v}");
+}
+
+#[test]
+fn lr2_off_is_caught_as_a_stopped_member_costing_rounds_again_and_again() {
+    // Leaders rotate over every public member whatever health says: a member stopped at GST
+    // keeps failing its rounds until the run ends.
+    let found = first_violation(Mutation::LrOff, 50, |c| {
+        c.nodes = 4;
+        c.byzantine_ids.clear();
+        c.behaviors.clear();
+        c.membership.clear();
+        c.spares = 0;
+        c.handover_faults = false;
+        c.liveness_payloads = 40;
+        c.liveness_spread_ms = 3_000;
+        c.late_fault = Some(warpnet_sim::config::LateFault::Stop(1));
+    });
+    let (seed, v) = found.expect("the simulator must catch LR2 switched off");
+    assert!(v.contains("reputation-bound"), "seed {seed}: {v}");
+}
+
+#[test]
+fn health_records_unchecked_are_caught_when_a_leader_lies() {
+    // Voters accept any late votes, blame and summary: a lying leader's records commit, and
+    // the audit of every committed block against its ancestry finds them.
+    let found = first_violation(Mutation::HealthUnchecked, 200, |c| {
+        c.nodes = 4;
+        c.byzantine_ids = vec![2];
+        c.behaviors = vec![Behavior::HealthLiar];
+    });
+    let (seed, v) = found.expect("the simulator must catch unchecked health records");
+    assert!(v.contains("health-records"), "seed {seed}: {v}");
+}
+
+#[test]
+fn h3_window_without_committed_history_is_caught() {
+    // A window that stops at the tree's root: replicas whose roots differ compute different
+    // health, leaders and records for the same blocks.
+    let found = first_violation(Mutation::H3TreeOnly, 200, |_| {});
+    let (seed, v) = found.expect("the simulator must catch a window cut at the root");
+    assert!(v.contains("health-agreement") || v.contains("health-records"), "seed {seed}: {v}");
+}
+
+#[test]
+fn h2_one_attester_is_caught_when_a_byzantine_member_attests_everyone() {
+    // One attester is enough: the Byzantine member's attestation of everyone makes a member
+    // no one can dial verified public, and it leads while others could.
+    let found = first_violation(Mutation::H2OneAttester, 100, |c| {
+        c.nodes = 4;
+        c.byzantine_ids = vec![3];
+        c.behaviors = vec![Behavior::FalseAttester];
+        c.undialable = vec![1];
+        c.membership.clear();
+        c.spares = 0;
+        c.handover_faults = false;
+    });
+    let (seed, v) = found.expect("the simulator must catch H2 weakened");
+    assert!(v.contains("reachability"), "seed {seed}: {v}");
+}
+
+/// M3 off: a command whose only share was lost, at a member that never leads, never commits.
+#[test]
+fn m3_broken_leaves_commands_stranded_at_a_member_that_never_leads() {
+    let found = first_violation(Mutation::NoReshare, 24, |c| {
+        let cut = c.seed as usize % c.nodes;
+        c.byzantine_ids.clear();
+        c.behaviors.clear();
+        c.membership.clear();
+        c.spares = 0;
+        c.faults.loss = 0.0;
+        c.faults.partitions = false;
+        c.faults.crashes = 0;
+        c.handover_faults = false;
+        c.undialable = vec![cut];
+        c.liveness_payloads = 40;
+        c.liveness_spread_ms = 1_000;
+        c.late_fault = Some(warpnet_sim::config::LateFault::Cut { replica: cut, for_ms: 1_500 });
+    });
+    let (seed, v) = found.expect("the simulator must catch M3 broken");
+    assert!(v.contains("liveness"), "seed {seed}: {v}");
 }

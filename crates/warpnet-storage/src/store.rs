@@ -344,10 +344,14 @@ impl Store {
                 uncommitted.push(b);
             }
         }
-        // M2: the last committed blocks' commands, oldest first.
+        // M2: the last committed blocks' commands, oldest first; H3: their health records.
         let tip = committed.height().0;
+        let members = self.committee(config).map_or(config.total_nodes(), |c| c.total_nodes());
+        let keep = warpnet_core::health::history_len(members) as u64;
+        let commands_from = tip.saturating_sub(warpnet_core::RECENT_COMMITTED_BLOCKS - 1).max(1);
         let mut recent_commands = Vec::new();
-        for h in tip.saturating_sub(warpnet_core::RECENT_COMMITTED_BLOCKS - 1).max(1)..=tip {
+        let mut history = Vec::new();
+        for h in tip.saturating_sub(keep - 1).min(commands_from)..=tip {
             let missing = || StoreError::Corrupt {
                 what: "chain",
                 detail: format!("committed block at height {h} missing"),
@@ -358,7 +362,13 @@ impl Store {
                 .get(id.as_bytes().as_slice())
                 .map_err(db("read block"))?
                 .ok_or_else(missing)?;
-            recent_commands.extend(decode_block(block.value())?.payload().iter().cloned());
+            let block = decode_block(block.value())?;
+            if h >= commands_from {
+                recent_commands.extend(block.payload().iter().cloned());
+            }
+            if h + keep > tip {
+                history.push(warpnet_core::health::Record::of(&block));
+            }
         }
         Ok(Recovery {
             safety,
@@ -366,6 +376,7 @@ impl Store {
             committed_certificate,
             blocks: uncommitted,
             recent_commands,
+            history,
         })
     }
 

@@ -5,11 +5,15 @@ use crate::certs::QuorumCertificate;
 use crate::codec::{CodecError, Decode, Encode, Reader, Writer};
 use crate::crypto::domain;
 use crate::error::ValidationError;
+use crate::health::BlockHealth;
 use crate::{BlockId, ConsensusConfig, Digest, Epoch, Height, NodeId, Round};
 
 /// Hard wire limits on a payload (the core's configured limits are usually smaller).
 pub const PAYLOAD_ITEMS_MAX: usize = 1 << 16;
 pub const PAYLOAD_ITEM_BYTES_MAX: usize = 64 << 10;
+/// The payload count's top bit: health records follow the payload (never set by a block
+/// without records, whose encoding is unchanged).
+const HEALTH_FLAG: u32 = 1 << 31;
 
 /// The commands a block orders: opaque to consensus, interpreted by the state machine.
 pub type Payload = Vec<Vec<u8>>;
@@ -26,6 +30,9 @@ pub struct Block {
     justify: QuorumCertificate,
     timestamp_ms: u64,
     payload: Payload,
+    /// What the block records about the committee's health (H1, H2, H4, LR2); boxed, as it is
+    /// usually empty.
+    health: Box<BlockHealth>,
 }
 
 impl std::fmt::Debug for Block {
@@ -83,11 +90,24 @@ impl Block {
             justify,
             timestamp_ms,
             payload,
+            health: Box::default(),
         };
-        let mut w = Writer::with_capacity(256 + b.payload_bytes());
-        b.encode_fields(&mut w);
-        b.id = Digest::hash(domain::TAG_BLOCK, w.as_slice());
+        b.id = b.compute_id();
         b
+    }
+
+    fn compute_id(&self) -> BlockId {
+        let mut w = Writer::with_capacity(256 + self.payload_bytes());
+        self.encode_fields(&mut w);
+        Digest::hash(domain::TAG_BLOCK, w.as_slice())
+    }
+
+    /// The same block with these health records (H1–H5); the id covers them.
+    #[must_use]
+    pub fn with_health(mut self, health: BlockHealth) -> Self {
+        self.health = Box::new(health);
+        self.id = self.compute_id();
+        self
     }
 
     /// The genesis block of a committee: round 0, empty, committed by definition. For the
@@ -140,6 +160,9 @@ impl Block {
     pub fn payload(&self) -> &Payload {
         &self.payload
     }
+    pub fn health(&self) -> &BlockHealth {
+        &self.health
+    }
 
     /// Total bytes of the payload's commands.
     pub fn payload_bytes(&self) -> usize {
@@ -155,7 +178,16 @@ impl Block {
             + self.justify.voters().as_bytes().len()
             + 4
             + 64 * self.justify.signatures().len();
-        8 + 8 + 8 + 32 + 2 + qc + 8 + 4 + self.payload.iter().map(|c| 4 + c.len()).sum::<usize>()
+        let health = if self.health.is_empty() { 0 } else { self.health.encoded_len() };
+        8 + 8
+            + 8
+            + 32
+            + 2
+            + qc
+            + 8
+            + 4
+            + self.payload.iter().map(|c| 4 + c.len()).sum::<usize>()
+            + health
     }
 
     /// Everything but the justifying QC's signatures: epoch, proposer, shape, parent link.
@@ -190,6 +222,7 @@ impl Block {
                 justify: self.justify.block_id(),
             });
         }
+        self.health.validate_shape(config)?;
         self.justify.validate_shape(config)
     }
 
@@ -202,9 +235,15 @@ impl Block {
     fn encode_fields(&self, w: &mut Writer) {
         w.put(&self.epoch).put(&self.round).put(&self.height).put(&self.parent);
         w.put(&self.proposer).put(&self.justify).u64(self.timestamp_ms);
-        w.len(self.payload.len());
+        // A block with health records flags them in the payload count's top bit and appends
+        // them; one without encodes as blocks did before records existed (same id).
+        let flag = if self.health.is_empty() { 0 } else { HEALTH_FLAG };
+        w.u32(self.payload.len() as u32 | flag);
         for cmd in &self.payload {
             w.bytes(cmd);
+        }
+        if flag != 0 {
+            w.put(self.health.as_ref());
         }
     }
 }
@@ -224,10 +263,27 @@ impl Decode for Block {
         let proposer = r.get()?;
         let justify = r.get()?;
         let timestamp_ms = r.u64("timestamp")?;
-        let payload = r.list("payload", PAYLOAD_ITEMS_MAX, |r| {
-            Ok(r.bytes("command", PAYLOAD_ITEM_BYTES_MAX)?.to_vec())
-        })?;
-        Ok(Self::with_parent(
+        let raw = r.u32("payload")?;
+        let flagged = raw & HEALTH_FLAG != 0;
+        let count = (raw & !HEALTH_FLAG) as usize;
+        if count > PAYLOAD_ITEMS_MAX {
+            let len = raw as usize;
+            return Err(CodecError::TooLong { what: "payload", len, max: PAYLOAD_ITEMS_MAX });
+        }
+        let mut payload = Vec::with_capacity(count.min(r.remaining()));
+        for _ in 0..count {
+            payload.push(r.bytes("command", PAYLOAD_ITEM_BYTES_MAX)?.to_vec());
+        }
+        let health: BlockHealth = if flagged { r.get()? } else { BlockHealth::default() };
+        if flagged && health.is_empty() {
+            // One encoding per block: empty records are never flagged.
+            return Err(CodecError::Invalid {
+                what: "block health",
+                reason: "flagged but empty".into(),
+            });
+        }
+        let mut b = Self {
+            id: Digest::ZERO,
             epoch,
             round,
             height,
@@ -236,7 +292,10 @@ impl Decode for Block {
             justify,
             timestamp_ms,
             payload,
-        ))
+            health: Box::new(health),
+        };
+        b.id = b.compute_id();
+        Ok(b)
     }
 }
 
@@ -252,6 +311,14 @@ mod tests {
         for payload in [vec![], vec![vec![1u8; 10]], vec![vec![2u8; 100]; 50]] {
             let b = Block::new(c.epoch(), Round(1), Height(1), NodeId(0), qc.clone(), 5, payload);
             assert_eq!(b.encoded_len(), b.to_bytes().len());
+            let with = b.clone().with_health(crate::BlockHealth {
+                timeouts: crate::VoterBitmap::empty(7),
+                failed: vec![(NodeId(2), 3)],
+                ..crate::BlockHealth::default()
+            });
+            assert_eq!(with.encoded_len(), with.to_bytes().len());
+            assert_ne!(with.id(), b.id(), "the id covers the health records");
+            assert_eq!(Block::from_bytes(&with.to_bytes()).unwrap(), with);
         }
     }
 }

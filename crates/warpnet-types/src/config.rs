@@ -410,7 +410,15 @@ impl ConsensusConfig {
     /// votes), and a faulty successor would then keep that member's proposals from ever being
     /// certified; a changing order bounds how long that can last.
     pub fn leader(&self, round: Round) -> NodeId {
-        let len = self.leaders.len() as u64;
+        self.rotate(round, &self.leaders)
+    }
+
+    /// L1 over `candidates` (leader reputation, LR3, passes the members eligible to lead):
+    /// cycles of `candidates.len()` rounds, each a permutation drawn from the cycle number and
+    /// the committee digest. With no candidate, the public members.
+    pub fn rotate(&self, round: Round, candidates: &[NodeId]) -> NodeId {
+        let candidates = if candidates.is_empty() { &self.leaders[..] } else { candidates };
+        let len = candidates.len() as u64;
         let (cycle, pos) = (round.0 / len, (round.0 % len) as usize);
         let mut seed = u64::from_le_bytes(self.digest.0[..8].try_into().unwrap_or([0; 8]))
             ^ cycle.wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -422,12 +430,12 @@ impl ConsensusConfig {
             z ^ (z >> 31)
         };
         // Fisher-Yates over indices; only the prefix up to `pos` is needed.
-        let mut order: Vec<usize> = (0..self.leaders.len()).collect();
+        let mut order: Vec<usize> = (0..candidates.len()).collect();
         for i in 0..=pos {
             let j = i + (next() % (order.len() - i) as u64) as usize;
             order.swap(i, j);
         }
-        self.leaders[order[pos]]
+        candidates[order[pos]]
     }
 }
 

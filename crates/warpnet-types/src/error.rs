@@ -54,6 +54,14 @@ pub enum ValidationError {
         "timeout certificate's highest QC round is {tc_max} but the QC it carries is of round {qc_round}"
     )]
     TcHighQcMismatch { tc_max: Round, qc_round: Round },
+    #[error("a block's failed rounds must name members of a committee of {total} in ascending order, each at least once; got node {id} failing {count} times")]
+    FailedRounds { id: NodeId, count: u32, total: usize },
+    #[error("a health summary lists {got} members, not the committee's {total} in order")]
+    SummaryMembers { got: usize, total: usize },
+    #[error("late votes must be for a certified round and name members of a committee of {total} in ascending order, each once; got node {id}")]
+    LateVoter { id: NodeId, total: usize },
+    #[error("attestations must name members of a committee of {total} in ascending order, each once, none attesting itself; got node {id}")]
+    Attester { id: NodeId, total: usize },
     #[error(
         "payload has {count} commands and {bytes} bytes, limits are {count_max} and {bytes_max}"
     )]

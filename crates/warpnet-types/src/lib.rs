@@ -15,6 +15,7 @@ pub mod crypto;
 pub mod epoch;
 pub mod error;
 pub mod evidence;
+pub mod health;
 pub mod ids;
 pub mod membership;
 pub mod message;
@@ -27,6 +28,7 @@ pub use codec::{CodecError, Decode, Encode};
 pub use config::{ConfigError, ConsensusConfig, EpochStart, Participant, QuorumRule};
 pub use crypto::{PublicKey, SchemeId, Signature, Signer};
 pub use error::ValidationError;
+pub use health::{Attestation, BlockHealth, HealthSummary, LateVotes, MemberHealth, Reputation};
 pub use ids::{BlockId, Digest, Epoch, Height, NetworkId, NodeId, Round};
 pub use message::{
     EpochProofMsg, EpochRequest, MembershipGossip, MembershipMsg, Message, Proposal, RaftFrame,

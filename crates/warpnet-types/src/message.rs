@@ -8,8 +8,10 @@ use crate::crypto::{domain, Signature, Signer};
 use crate::error::ValidationError;
 use crate::{Block, BlockId, ConsensusConfig, Epoch, Height, NetworkId, Round};
 
-/// Version of the frame format; a frame of another version is refused.
-pub const WIRE_VERSION: u8 = 1;
+/// Version of the frame format; a frame of another version is refused. Version 2: blocks may
+/// carry health records and leaders follow reputation (H1–H5, LR1–LR4), so a version-1 member
+/// would name other leaders; members upgrade together (stored chains decode unchanged).
+pub const WIRE_VERSION: u8 = 2;
 /// Largest frame a member sends or accepts, in bytes.
 pub const MESSAGE_BYTES_MAX: usize = 8 << 20;
 /// Most blocks one sync response carries.
@@ -242,6 +244,9 @@ pub enum Message {
     /// Raft mode only; a HotStuff node drops it.
     Raft(RaftFrame),
     Membership(MembershipMsg),
+    /// H2: a member's signed reachability attestation, sent to every member (leaders record
+    /// it in blocks).
+    Attestation(crate::health::Attestation),
 }
 
 impl Message {
@@ -257,6 +262,7 @@ impl Message {
             Message::EpochProof(p) => p.epoch,
             Message::Raft(r) => r.epoch,
             Message::Membership(m) => m.epoch,
+            Message::Attestation(a) => a.epoch,
         }
     }
 
@@ -286,6 +292,7 @@ impl Message {
             Message::EpochProof(_) => "epoch_proof",
             Message::Raft(_) => "raft",
             Message::Membership(_) => "membership",
+            Message::Attestation(_) => "attestation",
         }
     }
 
@@ -368,6 +375,9 @@ impl Encode for Message {
                     }
                 }
             }
+            Message::Attestation(a) => {
+                w.u8(11).put(a);
+            }
         }
     }
 }
@@ -422,6 +432,7 @@ impl Decode for Message {
                     }
                 },
             }),
+            11 => Message::Attestation(r.get()?),
             tag => return Err(CodecError::InvalidTag { what: "message kind", tag }),
         })
     }

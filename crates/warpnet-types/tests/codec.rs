@@ -25,6 +25,7 @@ const KIND_RAFT: u8 = 7;
 const KIND_EPOCH_REQUEST: u8 = 8;
 const KIND_EPOCH_PROOF: u8 = 9;
 const KIND_MEMBERSHIP: u8 = 10;
+const KIND_ATTESTATION: u8 = 11;
 
 fn kind_tag(m: &Message) -> u8 {
     match m {
@@ -38,6 +39,7 @@ fn kind_tag(m: &Message) -> u8 {
         Message::EpochProof(_) => KIND_EPOCH_PROOF,
         Message::Raft(_) => KIND_RAFT,
         Message::Membership(_) => KIND_MEMBERSHIP,
+        Message::Attestation(_) => KIND_ATTESTATION,
     }
 }
 
@@ -169,6 +171,23 @@ fn message() -> impl Strategy<Value = Message> {
         (epoch(), membership_gossip()).prop_map(|(epoch, gossip)| Message::Membership(
             warpnet_types::MembershipMsg { epoch, gossip }
         )),
+        (
+            epoch(),
+            any::<u16>(),
+            any::<u64>(),
+            prop::collection::vec(any::<u8>(), 0..4),
+            signature()
+        )
+            .prop_map(|(epoch, attester, at_ms, bytes, signature)| {
+                Message::Attestation(warpnet_types::Attestation {
+                    epoch,
+                    attester: NodeId(attester),
+                    at_ms,
+                    reached: warpnet_types::VoterBitmap::from_bytes(bytes.len() * 8, &bytes)
+                        .expect("a full-width bitmap"),
+                    signature,
+                })
+            }),
     ]
 }
 
@@ -272,7 +291,7 @@ proptest! {
     #[test]
     fn unknown_kind_tags_are_refused(
         m in message(),
-        tag in prop_oneof![Just(0u8), 11u8..=255]
+        tag in prop_oneof![Just(0u8), 12u8..=255]
     ) {
         let mut frame = m.to_frame();
         frame[1] = tag;
@@ -636,6 +655,13 @@ fn signed_messages_round_trip_and_still_validate() {
             epoch: Epoch(1),
             commands: vec![b"c1".to_vec(), vec![]],
         }),
+        Message::Attestation(warpnet_types::Attestation::sign(
+            &cfg,
+            NodeId(2),
+            1_000,
+            warpnet_types::VoterBitmap::from_ids(4, &[NodeId(0), NodeId(3)]).expect("bitmap"),
+            s(2),
+        )),
     ];
     for m in messages {
         let frame = m.to_frame();
@@ -644,6 +670,7 @@ fn signed_messages_round_trip_and_still_validate() {
         match back {
             Message::Proposal(p) => assert_eq!(p.validate(&cfg), Ok(())),
             Message::Vote(v) => assert_eq!(v.validate(&cfg), Ok(())),
+            Message::Attestation(a) => assert_eq!(a.validate(&cfg), Ok(())),
             Message::Timeout(t) => {
                 assert_eq!(t.timeout.validate(&cfg), Ok(()));
                 if let Some(tc) = t.last_round_tc {

@@ -239,6 +239,10 @@ fn variant(e: &ValidationError) -> &'static str {
         ValidationError::TimeoutTcRound { .. } => "TimeoutTcRound",
         ValidationError::TcHighQcMismatch { .. } => "TcHighQcMismatch",
         ValidationError::PayloadTooLarge { .. } => "PayloadTooLarge",
+        ValidationError::FailedRounds { .. } => "FailedRounds",
+        ValidationError::SummaryMembers { .. } => "SummaryMembers",
+        ValidationError::LateVoter { .. } => "LateVoter",
+        ValidationError::Attester { .. } => "Attester",
     }
 }
 
@@ -261,6 +265,10 @@ const ALL_VARIANTS: &[&str] = &[
     "TimeoutTcRound",
     "TcHighQcMismatch",
     "PayloadTooLarge",
+    "FailedRounds",
+    "SummaryMembers",
+    "LateVoter",
+    "Attester",
 ];
 
 /// Variants no `validate`/`validate_shape` in this crate produces (see
@@ -906,6 +914,52 @@ fn proposal_errors(c: &Chain, seen: &mut Seen) {
     );
 }
 
+/// H1, H2, LR2, H4: a block's health records are part of its shape.
+fn health_errors(c: &Chain, seen: &mut Seen) {
+    use warpnet_types::health::{Attestation, BlockHealth, HealthSummary, LateVotes};
+    let cfg = &c.config;
+    let with = |h: BlockHealth| c.b2.clone().with_health(h);
+    let failed = BlockHealth { failed: vec![(NodeId(2), 1), (NodeId(1), 1)], ..Default::default() };
+    seen.check(
+        "blame out of order",
+        with(failed).validate(cfg),
+        ValidationError::FailedRounds { id: NodeId(1), count: 1, total: 4 },
+    );
+    let summary = HealthSummary {
+        window_end: Height(0),
+        window_blocks: 0,
+        fallback: false,
+        members: Vec::new(),
+    };
+    let h = BlockHealth { summary: Some(summary), ..Default::default() };
+    seen.check(
+        "a summary without the committee's members",
+        with(h).validate_shape(cfg),
+        ValidationError::SummaryMembers { got: 0, total: 4 },
+    );
+    let sig = c.qc1_votes[0].signature;
+    let late = LateVotes {
+        round: Round(1),
+        block_id: c.b1.id(),
+        votes: vec![(NodeId(3), sig), (NodeId(3), sig)],
+    };
+    let h = BlockHealth { late: Some(late), ..Default::default() };
+    seen.check(
+        "a late voter twice",
+        with(h).validate_shape(cfg),
+        ValidationError::LateVoter { id: NodeId(3), total: 4 },
+    );
+    let mut reached = VoterBitmap::empty(4);
+    reached.insert(NodeId(1));
+    let a = Attestation::sign(cfg, NodeId(1), 0, reached, c.signers[1].as_ref());
+    let h = BlockHealth { attestations: vec![a], ..Default::default() };
+    seen.check(
+        "a member attesting itself",
+        with(h).validate_shape(cfg),
+        ValidationError::Attester { id: NodeId(1), total: 4 },
+    );
+}
+
 #[test]
 fn every_validation_error_variant_and_path() {
     let c = chain(SchemeId::Ed25519);
@@ -916,6 +970,7 @@ fn every_validation_error_variant_and_path() {
     timeout_errors(&c, &mut seen);
     tc_errors(&c, &mut seen);
     proposal_errors(&c, &mut seen);
+    health_errors(&c, &mut seen);
 
     let reachable: BTreeSet<&str> =
         ALL_VARIANTS.iter().copied().filter(|v| !NOT_PRODUCED_BY_VALIDATE.contains(v)).collect();

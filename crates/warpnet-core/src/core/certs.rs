@@ -1,6 +1,6 @@
 //! Certificates move the replica: QCs lock, commit and advance rounds; TCs advance rounds.
 
-use warpnet_types::{PublicKey, QuorumCertificate, Round, TimeoutCertificate};
+use warpnet_types::{NodeId, PublicKey, QuorumCertificate, Round, TimeoutCertificate};
 
 use super::Core;
 use crate::io::Rejection;
@@ -80,9 +80,11 @@ impl Core {
         let after_ms = self.round_timeout();
         self.arm_round_timer(after_ms);
         let keep_from = Round(self.round.0.saturating_sub(1));
-        self.votes.prune_below(keep_from);
+        // Votes two rounds back are still recorded (H1).
+        self.votes.prune_below(Round(self.round.0.saturating_sub(2)));
         self.timeouts.prune_below(keep_from);
-        self.seen_proposals = self.seen_proposals.split_off(&Round(self.round.0.saturating_sub(8)));
+        let seen_from = (Round(self.round.0.saturating_sub(8)), NodeId(0));
+        self.seen_proposals = self.seen_proposals.split_off(&seen_from);
         self.prune_epoch_limits();
         self.sync_requested.retain(|_, r| r.0 + 1 >= self.round.0);
         self.propose(false);

@@ -130,6 +130,11 @@ impl Core {
         let mut blocks: Vec<Block> = self.tree.path_to_root(qc.block_id()).cloned().collect();
         blocks.reverse();
         let from = blocks.iter().position(|b| b.id() == upto).unwrap_or(0);
+        // H4: the newest summary among the blocks this commit covers, with its own proof.
+        if let Some(i) = blocks[..=from].iter().rposition(|b| b.health().summary.is_some()) {
+            let certificate = qc.clone();
+            self.health_proof = Some(CommitProof { blocks: blocks[i..].to_vec(), certificate });
+        }
         let proof = CommitProof { blocks: blocks.split_off(from), certificate: qc.clone() };
         let committed = self.tree.commit_to(upto);
         self.apply_commits(committed);
@@ -147,6 +152,8 @@ impl Core {
         for c in &committed {
             self.mempool.remove_committed(c.block.payload().iter());
         }
+        let blocks: Vec<&Block> = committed.iter().map(|c| &c.block).collect();
+        self.record_commits(&blocks);
         self.write.commits.extend(committed);
         let root = self.tree.root().height();
         self.pending.retain(|_, (_, p)| p.block.height() > root);
@@ -175,6 +182,14 @@ impl Core {
         let next = change.next.clone();
         let genesis = Block::genesis(&next);
         let genesis_qc = QuorumCertificate::genesis(&next);
+        // H5: the ended epoch's last summary fills in while this one's window is short.
+        self.carried = change.end.block().and_then(|b| b.health().summary.clone()).map(Arc::new);
+        self.history.clear();
+        self.history.push_back(crate::health::Record::of(&genesis));
+        // H2: attestations are signed for an epoch; ours is signed again once we are in it.
+        self.attestations.clear();
+        self.health_cache.get_mut().clear();
+        self.genesis_link = (genesis.parent(), genesis.height());
         self.write
             .commits
             .push(Committed { block: genesis.clone(), certificate: genesis_qc.clone() });
@@ -204,6 +219,7 @@ impl Core {
         self.unreachable.clear();
         self.timers = [None, None];
         self.latest_commit = None;
+        self.health_proof = None;
         self.epoch_asked.clear();
         self.epoch_served.clear();
         let config = self.config.clone();
@@ -215,6 +231,7 @@ impl Core {
             self.targets.pop_front();
         }
         self.round = Round(1);
+        self.attest();
         self.enter_round();
         self.pursue_targets();
     }
@@ -353,6 +370,7 @@ impl Core {
             grounds: warpnet_types::membership::Grounds::Evidence(Box::new(ev)),
         };
         let cmd = change.to_command();
+        self.mempool.set_now(self.now_ms);
         if self.check_membership_command(&cmd).is_err() || self.mempool.add(cmd.clone()).is_err() {
             return; // not removable now (e.g. at the floor), or already pending
         }

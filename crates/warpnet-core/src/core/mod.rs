@@ -3,9 +3,11 @@
 //! Split by concern: `proposal.rs` (proposing and voting), `certs.rs` (QCs, TCs, rounds,
 //! commits), `timeout.rs` (the pacemaker's timeouts), `sync.rs` (fetching missing blocks).
 
+mod attest;
 mod certs;
 mod epoch;
 mod proposal;
+mod reputation;
 mod step;
 mod sync;
 mod timeout;
@@ -43,6 +45,10 @@ pub struct Recovery {
     /// Commands of the last committed blocks, oldest first (see [`RECENT_COMMITTED_BLOCKS`]):
     /// M2 remembers them across a restart, so a late or replayed copy is not committed again.
     pub recent_commands: Vec<Vec<u8>>,
+    /// The last committed blocks' health records, oldest first, ending with `committed`:
+    /// [`crate::health::history_len`] of them when the chain has that many (H3; records of an
+    /// earlier epoch are used only for its last summary, H5).
+    pub history: Vec<crate::health::Record>,
 }
 
 /// How many of the last committed blocks a store hands back in `Recovery::recent_commands`.
@@ -57,6 +63,7 @@ impl Recovery {
             committed_certificate: QuorumCertificate::genesis(config),
             blocks: Vec::new(),
             recent_commands: Vec::new(),
+            history: Vec::new(),
         }
     }
 }
@@ -79,8 +86,16 @@ pub enum StartError {
 /// A signed message held until the safety data it depends on is durable.
 enum Outbound {
     Proposal(Sealed<Proposal>),
-    Vote { to: NodeId, vote: Sealed<Vote> },
-    Timeout { timeout: Sealed<Timeout>, tc: Option<TimeoutCertificate> },
+    /// To the next leader, and to the leader after it (H1: it records late votes).
+    Vote {
+        to: NodeId,
+        recorder: Option<NodeId>,
+        vote: Sealed<Vote>,
+    },
+    Timeout {
+        timeout: Sealed<Timeout>,
+        tc: Option<TimeoutCertificate>,
+    },
 }
 
 /// A snapshot of the replica's progress, for status pages, metrics and the simulator.
@@ -131,8 +146,9 @@ pub struct Core {
     proposed_round: Round,
     votes: VoteCollector,
     timeouts: TimeoutCollector,
-    /// First proposal seen per round (only that round's leader may propose): for E1.
-    seen_proposals: BTreeMap<Round, (BlockId, Signature)>,
+    /// First proposal seen per round and proposer: for E1. (With LR3, two members may each
+    /// lead a round after different parents.)
+    seen_proposals: BTreeMap<(Round, NodeId), (BlockId, Signature)>,
     /// Proposals whose ancestors are being fetched.
     pending: BTreeMap<Round, (NodeId, Proposal)>,
     /// Sync requests sent this round, by target.
@@ -141,8 +157,24 @@ pub struct Core {
     mempool: Mempool,
     /// Members the transport reports unreachable (PM7).
     unreachable: std::collections::BTreeSet<NodeId>,
+    /// H2: the members the runtime last reported reached (kept across epochs).
+    reached: Vec<PublicKey>,
+    /// H2: the latest valid attestation of each member of the epoch (ours included).
+    attestations: BTreeMap<NodeId, warpnet_types::health::Attestation>,
+    /// H3: committed records at and below the root, oldest first (this epoch's only).
+    history: VecDeque<crate::health::Record>,
+    /// H3: the health seen from each block a window recently ended at, with its height.
+    /// (Behind a `RefCell`: a read-only query may fill it.)
+    health_cache: std::cell::RefCell<HashMap<BlockId, (Height, Arc<crate::health::Health>)>>,
+    /// H5: the previous epoch's last summary, filling in while this epoch's window is short.
+    carried: Option<Arc<warpnet_types::HealthSummary>>,
+    /// The parent of this epoch's genesis and the genesis's height (where windows start).
+    genesis_link: (BlockId, Height),
     /// The proof of our latest commit (served to peers catching up, EP4).
     latest_commit: Option<CommitProof>,
+    /// H4: the proof that the newest committed block carrying a health summary committed (of
+    /// this epoch; gone at an epoch switch until the next summary commits).
+    health_proof: Option<CommitProof>,
     /// Blocks proven committed that we are fetching, oldest first: the ends of our epoch and
     /// the next ones (with the committee each starts), then a latest commit (EP4, Y5).
     targets: VecDeque<epoch::Proven>,
@@ -152,6 +184,8 @@ pub struct Core {
     epoch_served: HashMap<PublicKey, u64>,
     epoch_asked: HashMap<PublicKey, u64>,
     now_ms: u64,
+    /// M3: the mempool is looked at for commands to share again from this time on.
+    next_reshare_ms: u64,
     /// The step being built, and its write.
     step: Step,
     write: Write,
@@ -220,6 +254,17 @@ impl Core {
         let round = data.high_qc.round().max(tc_round).next().max(data.last_voted_round);
         let mut mempool = Mempool::new(params.mempool_max, params.command_bytes_max);
         mempool.remove_committed(recovery.recent_commands.iter());
+        // H3, H5: this epoch's committed records, and the previous epoch's last summary.
+        let epoch = config.epoch();
+        let carried =
+            recovery.history.iter().rev().find(|r| r.epoch < epoch).and_then(|r| r.summary.clone());
+        let history: VecDeque<_> = recovery
+            .history
+            .into_iter()
+            .filter(|r| r.epoch == epoch && r.height <= tree.root().height())
+            .collect();
+        let genesis = Block::genesis(&config);
+        let genesis_link = (genesis.parent(), genesis.height());
         Ok(Self {
             config,
             me,
@@ -244,12 +289,20 @@ impl Core {
             evidence: Vec::new(),
             mempool,
             unreachable: std::collections::BTreeSet::new(),
+            reached: Vec::new(),
+            attestations: BTreeMap::new(),
+            history,
+            health_cache: Default::default(),
+            carried,
+            genesis_link,
             latest_commit: None,
+            health_proof: None,
             targets: VecDeque::new(),
             ending: None,
             epoch_served: HashMap::new(),
             epoch_asked: HashMap::new(),
             now_ms: 0,
+            next_reshare_ms: 0,
             step: Step::default(),
             write: Write::default(),
         })
@@ -277,6 +330,7 @@ impl Core {
             Input::Tick => self.on_tick(),
             Input::Persisted { seq } => self.on_persisted(seq),
             Input::Reachability { peer, reachable } => self.on_reachability(peer, reachable),
+            Input::Reached { peers } => self.on_reached(peers),
         }
         self.finish()
     }
@@ -297,6 +351,7 @@ impl Core {
         self.now_ms = self.now_ms.max(now_ms);
         let mut verdicts = Vec::with_capacity(commands.len());
         let mut fresh = Vec::new();
+        self.mempool.set_now(self.now_ms);
         for cmd in commands {
             // EP1: a membership change must be valid for the epoch to be ordered at all.
             let verdict =
@@ -329,7 +384,7 @@ impl Core {
             self.unreachable.remove(&peer);
             return;
         }
-        if self.unreachable.insert(peer) && self.round_is_hopeless(self.round) {
+        if self.unreachable.insert(peer) && self.round_is_hopeless() {
             // Only ever earlier: a member whose connection flaps must not keep pushing the
             // deadline back (then the round would never time out).
             let after_ms = self.params.unreachable_leader_timeout_ms;
@@ -344,16 +399,19 @@ impl Core {
         self.set_timer(Timer::Round(self.round), after_ms);
     }
 
-    /// PM7: a round whose leader or next leader (who collects its votes) is unreachable.
-    pub(super) fn round_is_hopeless(&self, round: Round) -> bool {
-        self.unreachable.contains(&self.config.leader(round))
-            || self.unreachable.contains(&self.config.leader(round.next()))
+    /// PM7: the current round's leader or next leader (who collects its votes) is unreachable.
+    pub(super) fn round_is_hopeless(&self) -> bool {
+        if self.unreachable.is_empty() {
+            return false;
+        }
+        let (leader, next) = self.round_pair();
+        self.unreachable.contains(&leader) || self.unreachable.contains(&next)
     }
 
     /// PM3 + PM7: the current round's timeout.
     pub(super) fn round_timeout(&self) -> u64 {
         let normal = self.params.round_timeout_ms(self.consecutive_timeouts);
-        if self.round_is_hopeless(self.round) {
+        if self.round_is_hopeless() {
             normal.min(self.params.unreachable_leader_timeout_ms)
         } else {
             normal
@@ -367,6 +425,7 @@ impl Core {
     fn on_shared_commands(&mut self, key: PublicKey, shared: warpnet_types::SharedCommands) {
         let from = self.config.node_id_of(&key);
         let mut added = false;
+        self.mempool.set_now(self.now_ms);
         for cmd in shared.commands {
             // EP1: a membership change enters the mempool only if it is valid for the epoch.
             if let Err(reason) = self.check_membership_command(&cmd) {
@@ -415,6 +474,7 @@ impl Core {
             Message::Proposal(p) => self.on_proposal(from, p),
             Message::Vote(v) => self.on_vote(from, v, false),
             Message::Timeout(t) => self.on_timeout_msg(from, t),
+            Message::Attestation(a) => self.on_attestation(from, a),
             Message::Commands(_)
             | Message::SyncRequest(_)
             | Message::SyncResponse(_)
@@ -426,11 +486,12 @@ impl Core {
     }
 
     pub fn status(&self) -> Status {
+        let leader = self.current_leader();
         let root = self.tree.root();
         let data = self.safety.data();
         Status {
             round: self.round,
-            leader: self.config.leader(self.round),
+            leader,
             high_qc_round: data.high_qc.round(),
             high_tc_round: data.high_tc.as_ref().map(TimeoutCertificate::round),
             committed_height: root.height(),
@@ -460,6 +521,12 @@ impl Core {
     /// The proof of our latest commit in this epoch, if we hold it (served with epoch proofs).
     pub fn latest_commit(&self) -> Option<&CommitProof> {
         self.latest_commit.as_ref()
+    }
+
+    /// H4: the newest committed block of this epoch that carries a health summary, proven
+    /// committed (the block first; verifiable with the epoch's committee alone).
+    pub fn health_proof(&self) -> Option<&CommitProof> {
+        self.health_proof.as_ref()
     }
 
     pub fn config(&self) -> &Arc<ConsensusConfig> {

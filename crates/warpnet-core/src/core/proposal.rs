@@ -15,9 +15,7 @@ impl Core {
     /// unless `force`d by that timer.
     pub(super) fn propose(&mut self, force: bool) {
         let round = self.round;
-        let Some(me) = self.me.filter(|&me| self.config.leader(round) == me) else {
-            return; // not a member, or not this round's leader
-        };
+        let Some(me) = self.me else { return }; // not a member
         if self.proposed_round >= round || !self.safety.may_propose(round) {
             return; // S4 (may_propose): never a second proposal for a round, even after a restart
         }
@@ -34,6 +32,10 @@ impl Core {
         if tc.as_ref().is_some_and(|tc| high_qc.round() < tc.max_high_qc_round()) {
             // P2: members would refuse a block below a signer's highest QC; we lack that QC
             // (it arrives with the timeouts), so the round times out rather than fail a vote.
+            return;
+        }
+        // P1 with LR3: we lead this round after the block we extend.
+        if self.leader_after(round, high_qc.block_id()) != Some(me) {
             return;
         }
         let Some(parent) = self.tree.get(&high_qc.block_id()) else {
@@ -55,15 +57,20 @@ impl Core {
             self.params.payload_bytes_max,
             &exclude,
         );
+        let parent = parent.clone();
         // EP1 + EP2: at most one valid membership change, and nothing in the epoch's suffix.
         let payload = self.filter_payload(parent.id(), payload);
         let timestamp_ms = self.now_ms.max(parent.timestamp_ms());
         let height = parent.height().next();
+        // H1, H2, H4, H5, LR2: what the block records about the committee's health.
+        let health =
+            self.health_record(&parent, (round, height, timestamp_ms), &payload, tc.as_ref());
         let block =
-            Block::new(self.config.epoch(), round, height, me, high_qc, timestamp_ms, payload);
+            Block::new(self.config.epoch(), round, height, me, high_qc, timestamp_ms, payload)
+                .with_health(health);
         let proposal = Proposal::sign(&self.config, block, tc, self.signer.as_ref());
         self.proposed_round = round;
-        self.seen_proposals.insert(round, (proposal.block.id(), proposal.signature));
+        self.seen_proposals.insert((round, me), (proposal.block.id(), proposal.signature));
         // S4: the proposal leaves once a durable proposal floor covers its round, usually at
         // once (the floor was raised with our vote or timeout in the round before); our own
         // vote for it is sealed by accept_proposal behind its own write, and leaves after it.
@@ -84,15 +91,17 @@ impl Core {
         if let Err(e) = p.validate_shape(&self.config) {
             return self.reject(Some(from), e.into());
         }
-        // P1: only the round's leader (publicly reachable members in rotation) proposes.
-        let leader = self.config.leader(round);
-        if block.proposer() != leader {
+        // P1, before anything costly: leaders are drawn from the self-declared public members
+        // (LR1, LR4); who leads this round depends on the parent (LR3), checked once it is in
+        // the tree (`check_health`).
+        if !self.config.participant(block.proposer()).is_ok_and(|p| p.public) {
+            let leader = self.config.leader(round);
             return self.reject(
                 Some(from),
                 Rejection::NotLeader { round, proposer: block.proposer(), leader },
             );
         }
-        if let Some(&(seen_id, seen_sig)) = self.seen_proposals.get(&round) {
+        if let Some(&(seen_id, seen_sig)) = self.seen_proposals.get(&(round, from)) {
             if seen_id == block.id() {
                 return; // a duplicate
             }
@@ -154,7 +163,7 @@ impl Core {
         }
         // E1 bookkeeping, only for proposals whose certificates held and whose round is ours,
         // so a peer cannot grow this map with proposals for rounds it will never reach.
-        self.seen_proposals.insert(round, (p.block.id(), p.signature));
+        self.seen_proposals.insert((round, from), (p.block.id(), p.signature));
         if !self.tree.contains(&p.block.parent()) {
             // Fetch the ancestors, keep the proposal until they arrive (bounded).
             self.request_sync(p.block.parent(), self.key_of(Some(from)));
@@ -168,29 +177,36 @@ impl Core {
         if let Err(e) = self.check_reconfiguration(&p.block) {
             return self.reject(Some(from), e);
         }
+        // P1 with LR3; H1, LR2, H4: its proposer leads this round after its parent, and it
+        // records what its ancestry and its TC give.
+        if let Err(e) = self.check_health(&p, own) {
+            return self.reject(Some(from), e);
+        }
         match self.tree.insert(p.block.clone()) {
             Ok(true) => self.persist_block(p.block.clone()),
             Ok(false) => {}
             Err(e) => return self.reject(Some(from), e.into()),
         }
         self.on_block_inserted(&p.block.id());
-        // S1: vote if the safety rules allow; the vote goes to the next round's leader.
+        // S1: vote if the safety rules allow; the vote goes to the next round's leader, and
+        // (H1) to the leader after it, who records late votes.
         let Some(me) = self.me else { return }; // only members vote
-        match self.safety.vote(&self.config, me, self.signer.as_ref(), &p.block, p.tc.as_ref()) {
-            Ok(vote) => {
-                let to = self.config.leader(round.next());
-                self.sealed.push(Outbound::Vote { to, vote });
-            }
+        let (to, recorder) = self.vote_targets(p.block.id(), round);
+        let signer = self.signer.as_ref();
+        match self.safety.vote(&self.config, me, signer, &p.block, p.tc.as_ref(), to == me) {
+            Ok(vote) => self.sealed.push(Outbound::Vote { to, recorder, vote }),
             Err(e) => self.reject(Some(from), e.into()),
         }
     }
 
-    /// Sends a released vote to the next leader (or counts it, if we are that leader).
-    pub(super) fn send_vote(&mut self, to: NodeId, vote: Vote) {
-        if Some(to) == self.me {
-            self.on_vote(to, vote, true);
-        } else {
-            self.send(to, warpnet_types::Message::Vote(vote));
+    /// Sends a released vote to the next leader and the recorder (or counts it, if we are one).
+    pub(super) fn send_vote(&mut self, to: NodeId, recorder: Option<NodeId>, vote: Vote) {
+        for target in std::iter::once(to).chain(recorder) {
+            if Some(target) == self.me {
+                self.on_vote(target, vote.clone(), true);
+            } else {
+                self.send(target, warpnet_types::Message::Vote(vote.clone()));
+            }
         }
     }
 
@@ -209,11 +225,23 @@ impl Core {
                 Rejection::FarFuture { round: vote.round, current: self.round },
             );
         }
-        if vote.round.next() < self.round || Some(self.config.leader(vote.round.next())) != self.me
-        {
+        // Useful while we may still gather its QC, or record it two rounds later (H1).
+        if vote.round.0.saturating_add(2) < self.round.0 {
             return;
         }
-        match self.votes.add(&self.config, vote, own) {
+        let (collect, record) = match self.tree.contains(&vote.block_id) {
+            true => {
+                let (to, recorder) = self.vote_targets(vote.block_id, vote.round);
+                (Some(to) == self.me, recorder.is_some() && recorder == self.me)
+            }
+            // Its block is not here yet: keep it (one per voter and round, P6 bounds rounds).
+            false => (true, true),
+        };
+        if !collect && !record {
+            return;
+        }
+        let collect = collect && vote.round.next() >= self.round;
+        match self.votes.add(&self.config, vote, own, collect) {
             crate::collect::Added::Pending => {}
             crate::collect::Added::Certificate(qc) => {
                 if let Err(e) = self.process_qc(&qc, true, None) {

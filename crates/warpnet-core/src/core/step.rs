@@ -96,6 +96,7 @@ impl Core {
     /// safety data into the step's write if it changed (one write per step: group commit),
     /// numbers the write and reports the next timer deadline.
     pub(super) fn finish(&mut self) -> Step {
+        self.reshare_stale();
         // Releasing our own vote or timeout can form a QC or TC, which changes the safety data
         // and may seal more messages: repeat until nothing more is released.
         while self.release_durable() > 0 {}
@@ -135,12 +136,12 @@ impl Core {
                     }
                     Err(p) => held.push(Outbound::Proposal(p)),
                 },
-                Outbound::Vote { to, vote } => match self.safety.release(vote) {
+                Outbound::Vote { to, recorder, vote } => match self.safety.release(vote) {
                     Ok(vote) => {
                         released += 1;
-                        self.send_vote(to, vote);
+                        self.send_vote(to, recorder, vote);
                     }
-                    Err(vote) => held.push(Outbound::Vote { to, vote }),
+                    Err(vote) => held.push(Outbound::Vote { to, recorder, vote }),
                 },
                 Outbound::Timeout { timeout, tc } => match self.safety.release(timeout) {
                     Ok(t) => {
@@ -179,5 +180,28 @@ impl Core {
         self.step.evidence.push(ev.clone());
         self.reject(Some(signer), reason);
         self.remove_equivocator(ev);
+    }
+
+    /// M3: commands still pending `reshare_after_ms` after this member last shared them are
+    /// shared again with every member, oldest first, at most one block's worth per half
+    /// period. M1 shares a command once, as it arrives; when that share is lost (a silent cut,
+    /// a peer restarting) at a member that never leads (not public, not verified public, or
+    /// skipped by reputation: LR1, LR2), nothing else would bring the command to a leader.
+    fn reshare_stale(&mut self) {
+        #[cfg(feature = "mutations")]
+        if self.params.mutation == Some(crate::params::Mutation::NoReshare) {
+            return;
+        }
+        if self.now_ms < self.next_reshare_ms || self.mempool.is_empty() {
+            return;
+        }
+        let after = self.params.reshare_after_ms;
+        self.next_reshare_ms = self.now_ms + (after / 2).max(1);
+        let count = self.params.payload_count_max.min(warpnet_types::message::SHARED_COMMANDS_MAX);
+        let commands = self.mempool.stale(self.now_ms, after, count, self.params.payload_bytes_max);
+        if !commands.is_empty() {
+            let shared = warpnet_types::SharedCommands { epoch: self.config.epoch(), commands };
+            self.broadcast(Message::Commands(shared));
+        }
     }
 }

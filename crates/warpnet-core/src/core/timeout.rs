@@ -56,7 +56,10 @@ impl Core {
     fn local_timeout(&mut self) {
         let round = self.round;
         let Some(me) = self.me else { return };
-        match self.safety.timeout(&self.config, me, self.signer.as_ref(), round) {
+        // S4's floor is raised ahead if we lead the next round (after our highest QC's block).
+        let leads_next =
+            self.leader_after(round.next(), self.safety.data().high_qc.block_id()) == Some(me);
+        match self.safety.timeout(&self.config, me, self.signer.as_ref(), round, leads_next) {
             Ok(timeout) => {
                 let tc = self.safety.data().high_tc.clone().filter(|tc| tc.round().next() == round);
                 self.sealed.push(Outbound::Timeout { timeout, tc });

@@ -14,6 +14,7 @@ use warpnet_core::{
     Committed, Core, CoreParams, Equivocation, Input, Outgoing, Recovery, Rejection, SafetyData,
     Step, Target, Timer,
 };
+use warpnet_types::health::BlockHealth;
 use warpnet_types::{
     Block, ConsensusConfig, Height, Message, NodeId, Proposal, QuorumCertificate, Round, SchemeId,
     Signer, SyncRequest, Timeout, TimeoutCertificate, TimeoutMsg, Vote,
@@ -121,7 +122,9 @@ impl Committee {
     }
 
     /// A block by `proposer` at `round` and `height`, extending the block `justify` certifies,
-    /// stamped `round * 10` ms.
+    /// stamped `round * 10` ms. After failed rounds it records what a leader must (H1, LR2):
+    /// the signers of [`Committee::tc`] and the L1 leaders of the failed rounds (every member
+    /// is eligible in these short chains).
     pub fn block_by(
         &self,
         proposer: NodeId,
@@ -130,7 +133,7 @@ impl Committee {
         justify: &QuorumCertificate,
         payload: Vec<Vec<u8>>,
     ) -> Block {
-        Block::new(
+        let b = Block::new(
             self.config.epoch(),
             Round(round),
             Height(height),
@@ -138,7 +141,43 @@ impl Committee {
             justify.clone(),
             round * 10,
             payload,
-        )
+        );
+        b.with_health(self.records(round, justify.round().0))
+    }
+
+    /// H1, LR2: what a block of `round` extending a block of `parent_round` records when the
+    /// rounds between failed (see [`Committee::block_by`]).
+    pub fn records(&self, round: u64, parent_round: u64) -> BlockHealth {
+        if round <= parent_round + 1 {
+            return BlockHealth::default();
+        }
+        let mut failed = std::collections::BTreeMap::<NodeId, u32>::new();
+        for r in parent_round + 1..round {
+            *failed.entry(self.leader(r)).or_default() += 1;
+        }
+        let first_q: Vec<NodeId> = self.ids().into_iter().take(self.q()).collect();
+        BlockHealth {
+            timeouts: warpnet_types::VoterBitmap::from_ids(self.config.total_nodes(), &first_q)
+                .unwrap(),
+            failed: failed.into_iter().collect(),
+            ..BlockHealth::default()
+        }
+    }
+
+    /// Where a member sends its vote (H1): the next round's leader, which gathers the QC, and
+    /// the leader after it, which records the vote if it came late; a member that is one of
+    /// them counts its own vote instead of sending it.
+    pub fn vote_sends(&self, vote: &Vote) -> Vec<Act> {
+        let (collector, recorder) = (self.leader(vote.round.0 + 1), self.leader(vote.round.0 + 2));
+        let mut targets = vec![collector];
+        if recorder != collector {
+            targets.push(recorder);
+        }
+        targets
+            .into_iter()
+            .filter(|&t| t != vote.voter)
+            .map(|t| Act::Send(t, Message::Vote(vote.clone())))
+            .collect()
     }
 
     /// A block by the leader of `round`.

@@ -132,7 +132,8 @@ impl Net {
             | Message::EpochRequest(_)
             | Message::EpochProof(_)
             | Message::Raft(_)
-            | Message::Membership(_) => {}
+            | Message::Membership(_)
+            | Message::Attestation(_) => {}
         }
     }
 

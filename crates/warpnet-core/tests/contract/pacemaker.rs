@@ -53,8 +53,8 @@ fn pm3_timeout_backs_off_after_two_tcs_and_resets_after_a_qc() {
         let (seq, _) = the_persist(&acts);
         let sent = core.handle(10 * round + 1, persisted(seq));
         assert!(
-            matches!(&sent[..], [Act::Send(to, Message::Vote(_))] if *to == c.leader(round + 1)),
-            "S1c vote in round {round}"
+            matches!(&sent[..], [Act::Send(to, Message::Vote(_)), ..] if *to == c.leader(round + 1)),
+            "S1c vote in round {round}: {sent:?}"
         );
         last = Some(b);
     }

@@ -108,7 +108,7 @@ fn p4_payload_over_limits_is_rejected_payload_too_large() {
             Act::PersistSafety(c.voted(vote.clone(), c.genesis_qc()))
         ]
     );
-    assert_eq!(core.handle(11, persisted(seq)), [Act::Send(c.leader(2), Message::Vote(vote))]);
+    assert_eq!(core.handle(11, persisted(seq)), c.vote_sends(&vote));
 }
 
 /// P5: the next leader proposes as soon as its votes form a QC, when it has something to
@@ -117,7 +117,7 @@ fn p4_payload_over_limits_is_rejected_payload_too_large() {
 #[test]
 fn p5_qc_at_the_next_leader_makes_it_propose_at_once_when_it_has_payload() {
     let c = Committee::new(4);
-    let (l1, l2, l3) = (c.leader(1), c.leader(2), c.leader(3));
+    let (l1, l2) = (c.leader(1), c.leader(2));
     let (mut core, _) = c.start(l2);
     let (verdicts, acts) = core.submit(1, vec![cmd("tx")]);
     assert_eq!(verdicts, [Ok(())]);
@@ -126,7 +126,12 @@ fn p5_qc_at_the_next_leader_makes_it_propose_at_once_when_it_has_payload() {
     let b1 = c.block(1, 1, &c.genesis_qc(), vec![]);
     let acts = core.handle(10, msg(l1, Message::Proposal(c.proposal(b1.clone(), None))));
     let (seq, _) = the_persist(&acts);
-    assert_eq!(core.handle(11, persisted(seq)), [], "its own vote is counted, not sent");
+    let own = c.vote(&b1, l2);
+    assert_eq!(
+        core.handle(11, persisted(seq)),
+        c.vote_sends(&own),
+        "its own vote is counted, not sent to itself (only to the recorder, H1)"
+    );
 
     let voters = c.other_than(&[l2]);
     let (a, b) = (voters[0], voters[1]);
@@ -153,7 +158,7 @@ fn p5_qc_at_the_next_leader_makes_it_propose_at_once_when_it_has_payload() {
             Act::SetTimer(Timer::Round(Round(2)), BASE_MS),
         ]
     );
-    assert_eq!(core.handle(21, persisted(seq)), [Act::Send(l3, Message::Vote(my_vote))]);
+    assert_eq!(core.handle(21, persisted(seq)), c.vote_sends(&my_vote));
 }
 
 /// P5 without payload: a QC makes an idle next leader arm its propose timer instead; when it
@@ -161,7 +166,7 @@ fn p5_qc_at_the_next_leader_makes_it_propose_at_once_when_it_has_payload() {
 #[test]
 fn p5_idle_next_leader_waits_for_its_propose_timer() {
     let c = Committee::new(4);
-    let (l2, l3) = (c.leader(2), c.leader(3));
+    let l2 = c.leader(2);
     let (mut core, _) = c.start(l2);
     let b1 = c.block(1, 1, &c.genesis_qc(), vec![]);
     let qc1 = c.qc(&b1);
@@ -216,13 +221,9 @@ fn p5_idle_next_leader_waits_for_its_propose_timer() {
     let (seq, data) = the_persist(&acts);
     assert_eq!(data, c.voted(c.vote(&b2, l2), qc1));
     assert_eq!(acts, [Act::Write(seq), Act::PersistBlock(b2.clone()), Act::PersistSafety(data)]);
-    assert_eq!(
-        core.handle(at + 1, persisted(seq)),
-        [
-            Act::Broadcast(Message::Proposal(c.proposal(b2.clone(), None))),
-            Act::Send(l3, Message::Vote(c.vote(&b2, l2))),
-        ]
-    );
+    let mut want = vec![Act::Broadcast(Message::Proposal(c.proposal(b2.clone(), None)))];
+    want.extend(c.vote_sends(&c.vote(&b2, l2)));
+    assert_eq!(core.handle(at + 1, persisted(seq)), want);
 }
 
 /// P6: votes and timeouts further ahead than `future_rounds_max` are dropped unverified; one

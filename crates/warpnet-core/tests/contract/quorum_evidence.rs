@@ -47,7 +47,7 @@ fn q1_bad_vote_signature_in_a_quorum_is_dropped_and_the_quorum_completes_later()
 #[test]
 fn e1_two_signed_proposals_for_a_round_yield_verifiable_evidence_and_no_second_vote() {
     let c = Committee::new(4);
-    let (l1, l2) = (c.leader(1), c.leader(2));
+    let l1 = c.leader(1);
     let r = c.follower(&[1, 2]);
     let (mut core, _) = c.start(r);
     let pa = c.proposal(c.block(1, 1, &c.genesis_qc(), vec![cmd("a")]), None);
@@ -79,10 +79,7 @@ fn e1_two_signed_proposals_for_a_round_yield_verifiable_evidence_and_no_second_v
     );
     assert_eq!(core.evidence(), [ev]);
     // Only the vote for the first proposal ever leaves.
-    assert_eq!(
-        core.handle(13, persisted(seq)),
-        [Act::Send(l2, Message::Vote(c.vote(&pa.block, r)))]
-    );
+    assert_eq!(core.handle(13, persisted(seq)), c.vote_sends(&c.vote(&pa.block, r)));
 }
 
 /// E1 for votes: the next leader collecting votes sees one member vote for two blocks of a

@@ -47,7 +47,7 @@ fn y1_y3_missing_parent_is_fetched_and_the_waiting_proposal_is_voted_on() {
         acts,
         [Act::Write(seq), Act::PersistBlock(b1), Act::PersistBlock(b2), Act::PersistSafety(data)]
     );
-    assert_eq!(core.handle(23, persisted(seq)), [Act::Send(c.leader(3), Message::Vote(vote))]);
+    assert_eq!(core.handle(23, persisted(seq)), c.vote_sends(&vote));
 
     // Y2.
     let greedy = SyncRequest { max_blocks: u16::MAX, ..request };

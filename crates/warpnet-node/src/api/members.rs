@@ -104,6 +104,27 @@ pub(super) async fn members(State(state): State<AppState>) -> Result<Response, A
     Ok(ok("ok", StatusCode::OK, state.shared.committee_view()?))
 }
 
+/// H4: the healthy, verified-public members, from the newest committed health summary, with
+/// the proof that it committed (see README, "Checking the routing list").
+pub(super) async fn routing(State(state): State<AppState>) -> Result<Response, ApiError> {
+    if state.shared.consensus == crate::files::Consensus::Raft {
+        return Err(ApiError::NotFound {
+            detail: "Raft mode keeps no agreed health: route through any voter".into(),
+        });
+    }
+    let c = state.shared.committee_view()?;
+    match c.routing {
+        Some(r) => Ok(ok("ok", StatusCode::OK, &*r)),
+        None => Err(ApiError::NotFound {
+            detail: format!(
+                "no health summary has committed in epoch {} yet (one is written every {} blocks)",
+                c.epoch,
+                warpnet_types::health::SUMMARY_INTERVAL
+            ),
+        }),
+    }
+}
+
 #[derive(Serialize)]
 struct Pending {
     epoch: u64,

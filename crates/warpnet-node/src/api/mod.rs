@@ -136,6 +136,7 @@ fn endpoints() -> Vec<Endpoint> {
             .body_limit(MEMBERSHIP_BODY_BYTES_MAX),
         Endpoint::new("/v1/epochs/{n}/proof", Method::GET, members::epoch_proof),
         Endpoint::new("/v1/evidence", Method::GET, members::evidence),
+        Endpoint::new("/v1/routing", Method::GET, members::routing),
         Endpoint::new("/v1/health", Method::GET, status::health),
         Endpoint::new("/v1/openapi.json", Method::GET, status::openapi),
         Endpoint::new("/metrics", Method::GET, status::metrics),

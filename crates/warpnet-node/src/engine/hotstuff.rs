@@ -28,7 +28,7 @@ use warpnet_types::{Block, BlockId, ConsensusConfig, Digest, Message, NetworkId,
 
 use super::{refuse, Engine, Io, Waiters};
 use crate::app;
-use crate::committee::{CommitteeDriver, Probed};
+use crate::committee::{CommitteeDriver, Event};
 use crate::handle::{Committee, Control, MemberRefused, Refused, Request};
 use crate::persist::{Durable, Persister};
 use crate::runtime::NodeError;
@@ -303,7 +303,8 @@ impl HotStuff {
 
     /// The committee view the API answers `GET /v1/members` with.
     fn publish_committee(&self, io: &Io) {
-        let view = self.committee.view(&self.connected);
+        let mut view = self.committee.view(&self.connected);
+        crate::health::attach(&mut view, &self.core, &io.shared.metrics);
         if let Ok(mut c) = io.shared.members.lock() {
             *c = view;
         }
@@ -444,8 +445,8 @@ impl HotStuff {
 }
 
 impl Engine for HotStuff {
-    /// A dial-back finished.
-    type Event = Probed;
+    /// A dial-back or a reachability probe finished.
+    type Event = Event;
 
     fn committee(&self) -> Arc<ConsensusConfig> {
         self.core.config().clone()
@@ -567,10 +568,16 @@ impl Engine for HotStuff {
         self.handle(io, Input::Tick)
     }
 
-    fn on_event(&mut self, io: &mut Io, probed: Self::Event) -> Result<(), NodeError> {
-        let out = self.committee.on_probed(io.clock.now_ms(), probed);
-        self.run_membership(io, out)?;
-        self.publish_committee(io);
+    fn on_event(&mut self, io: &mut Io, event: Self::Event) -> Result<(), NodeError> {
+        let now = io.clock.now_ms();
+        match event {
+            Event::DialBack(probed) => {
+                let out = self.committee.on_probed(now, probed);
+                self.run_membership(io, out)?;
+                self.publish_committee(io);
+            }
+            Event::Reach(key, ok) => self.committee.on_reach(now, key, ok),
+        }
         Ok(())
     }
 
@@ -588,6 +595,10 @@ impl Engine for HotStuff {
     /// committee's linger ends), the committee view.
     fn prune(&mut self, io: &mut Io) -> Result<(), NodeError> {
         self.waiters.prune();
+        // H2: probe the members at their advertised addresses; the core attests who answered.
+        if let Some(peers) = self.committee.reach(io.clock.now_ms()) {
+            self.handle(io, Input::Reached { peers })?;
+        }
         let redial = self.committee.redial(io.clock.now_ms());
         self.run_membership(io, redial)?;
         self.publish_committee(io);

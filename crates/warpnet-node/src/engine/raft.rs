@@ -343,6 +343,7 @@ impl Engine for Raft {
                     public: p.public,
                     member_since_epoch: c.epoch().0,
                     connected: i == self.me.index() || connected.contains(&p.public_key),
+                    health: None,
                 })
                 .collect(),
             ..crate::handle::Committee::default()

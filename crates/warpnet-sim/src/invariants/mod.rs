@@ -4,14 +4,21 @@
 mod agreement;
 mod chain_growth;
 mod committed_once;
+mod fairness;
+mod health_agreement;
 mod liveness;
 mod no_double_vote;
+pub mod reachability;
+mod reputation;
 
 pub use agreement::Agreement;
 pub use chain_growth::ChainGrowth;
 pub use committed_once::CommittedOnce;
+pub use fairness::Fairness;
+pub use health_agreement::HealthAgreement;
 pub use liveness::Liveness;
 pub use no_double_vote::NoDoubleVote;
+pub use reputation::{ReputationBound, FAILED_ROUNDS_MAX, FAILED_ROUNDS_MAX_BYZANTINE};
 
 /// A broken invariant.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +40,9 @@ pub struct Invariants {
     pub agreement: Agreement,
     pub chain_growth: ChainGrowth,
     pub committed_once: CommittedOnce,
+    pub health_agreement: HealthAgreement,
+    pub fairness: Fairness,
+    pub reputation: ReputationBound,
     pub no_double_vote: NoDoubleVote,
     pub liveness: Liveness,
     pub violations: Vec<Violation>,

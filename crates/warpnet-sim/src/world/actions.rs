@@ -16,6 +16,7 @@ impl World {
         let honest = self.honest(idx);
         if honest {
             self.check_commits(idx, &step);
+            self.check_epoch_end(idx, &step);
         }
         let Step { write, messages, serve_sync, serve_epochs, evidence, rejected, deadline_ms } =
             step;
@@ -91,7 +92,9 @@ impl World {
         let r = &mut self.replicas[idx];
         let member = r.core.as_ref().and_then(|c| c.id().map(|me| (c.config().clone(), me)));
         let out = match (r.byz.as_mut(), member) {
-            (Some(b), Some((config, me))) => b.distort(&config, me, r.signer.as_ref(), sends),
+            (Some(b), Some((config, me))) => {
+                b.distort(&config, me, r.signer.as_ref(), r.core.as_ref(), sends)
+            }
             (Some(_), None) => Vec::new(), // outside the committee, the adversary keeps quiet
             (None, _) => sends
                 .into_iter()
@@ -118,6 +121,55 @@ impl World {
             let v = self.inv.committed_once.on_commit(idx, h, c.block.payload(), now);
             self.inv.record(v);
             self.inv.liveness.on_commit(idx, c.block.payload());
+            self.check_health(idx, &c.block);
+        }
+    }
+
+    /// H3 and the health records: an honest replica's health seen from each block it commits
+    /// must match every other honest replica's (health agreement), and what the block records
+    /// must be what its ancestry gives (health records: what voters let through).
+    fn check_health(&mut self, idx: usize, block: &warpnet_types::Block) {
+        let Some(core) = self.replicas[idx].core.as_ref() else { return };
+        if block.epoch() != core.config().epoch() || block.round() == warpnet_types::Round(0) {
+            return; // the epoch ended in this step: its history is gone with it
+        }
+        let now = self.now;
+        // Committed in a batch, a block's window may reach below the history the core keeps
+        // (`warpnet_core::health::history_len`): other replicas check it.
+        let recent = block.height().0 + 2 >= core.status().committed_height.0;
+        let health = core.health_seen_from(block.id()).filter(|_| recent);
+        let config = core.config().clone();
+        let v = self.inv.reputation.on_commit(&config, block, health.as_deref(), now);
+        self.inv.record(v);
+        let Some(health) = health else { return };
+        let fair = self.fair_keys();
+        let undialable: Vec<_> =
+            self.cfg.undialable.iter().map(|&i| self.replicas[i].key).collect();
+        let proposer =
+            config.public_key(block.proposer()).copied().unwrap_or(self.replicas[idx].key);
+        let v = self.inv.fairness.on_commit(
+            &config,
+            (block.height(), proposer),
+            &health,
+            (&fair, &undialable),
+            now,
+        );
+        self.inv.record(v);
+        let leader_health =
+            self.replicas[idx].core.as_ref().and_then(|c| c.health_for_child_of(block.parent()));
+        if let Some(h) = leader_health {
+            let v = crate::invariants::reachability::check(block, proposer, &h, &undialable, now);
+            self.inv.record(v);
+        }
+        let v = self.inv.health_agreement.on_commit(idx, block.id(), health, now);
+        self.inv.record(v);
+        let Some(core) = self.replicas[idx].core.as_ref() else { return };
+        if let Some(Err(e)) = core.audit(block) {
+            self.inv.record(Some(Violation {
+                invariant: "health-records",
+                at_ms: now,
+                detail: format!("replica {idx} committed {block:?}, whose records are wrong: {e}"),
+            }));
         }
     }
 

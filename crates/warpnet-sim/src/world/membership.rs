@@ -168,6 +168,40 @@ impl World {
         self.sync_reports();
     }
 
+    /// EP3 seen from outside (epoch end): an honest replica that commits a block carrying a
+    /// committee change ends its epoch at that block, in the same step, and commits nothing
+    /// after it in that epoch (EP1 lets only valid changes into blocks).
+    pub(super) fn check_epoch_end(&mut self, idx: usize, step: &warpnet_core::Step) {
+        let commits = step.commits();
+        let Some(at) = commits.iter().position(|c| {
+            c.block
+                .payload()
+                .iter()
+                .any(|cmd| warpnet_types::membership::Change::from_command(cmd).is_some())
+        }) else {
+            return;
+        };
+        let change = &commits[at].block;
+        let ended = step
+            .write
+            .as_ref()
+            .and_then(|w| w.epoch.as_ref())
+            .and_then(|e| e.end.block())
+            .is_some_and(|b| b.id() == change.id());
+        let after = commits[at + 1..].iter().any(|c| c.block.epoch() == change.epoch());
+        if !ended || after {
+            let detail = format!(
+                "replica {idx} committed the committee change in {change:?} but {}",
+                if ended {
+                    "committed blocks after it in its epoch"
+                } else {
+                    "did not end its epoch there"
+                }
+            );
+            self.inv.record(Some(Violation { invariant: "epoch-end", at_ms: self.now, detail }));
+        }
+    }
+
     /// EP3 seen from outside: the first honest replica to end an epoch fixes its end and the
     /// next committee; every other honest replica must reach exactly the same.
     pub(super) fn check_epoch_change(&mut self, idx: usize, w: &Write) {
@@ -198,9 +232,17 @@ impl World {
                     self.schedule_membership(at + 1);
                 }
                 if self.cfg.handover_faults {
-                    // The first leader of the new epoch crashes as the epoch begins.
-                    let leader =
-                        next.public_key(next.leader(warpnet_types::Round(1))).ok().copied();
+                    // The first leader of the new epoch crashes as the epoch begins (LR3: as
+                    // the health carried from the ended epoch names it, H5).
+                    let carried = change.end.block().and_then(|b| b.health().summary.clone());
+                    let health = warpnet_core::health::Health::compute(
+                        next,
+                        &[],
+                        warpnet_types::Height(0),
+                        carried.as_ref(),
+                    );
+                    let first = health.leader(next, warpnet_types::Round(1));
+                    let leader = next.public_key(first).ok().copied();
                     if let Some(i) =
                         (0..self.replicas.len()).find(|&i| Some(self.replicas[i].key) == leader)
                     {

@@ -12,7 +12,12 @@ use warpnet_types::{
 };
 
 use crate::byzantine::Byzantine;
-use crate::config::{Behavior, SimConfig};
+use crate::config::{Behavior, LateFault, SimConfig};
+
+/// Fairness is watched from this long after GST: replicas that restarted there catch up first.
+const FAIRNESS_SETTLE_MS: u64 = 1_000;
+/// H2: how often each replica's runtime probes every member's advertised address.
+const PROBE_INTERVAL_MS: u64 = 1_000;
 use crate::invariants::{Invariants, Violation};
 use crate::rng::Rng;
 use crate::storage::Disk;
@@ -78,6 +83,8 @@ enum Event {
     ByzTick(usize),
     /// The next committee change is due (or due again); only the latest scheduled counts.
     Membership(u64),
+    /// H2: the replica's runtime dials every member's advertised address (a reachability probe).
+    Probe(usize),
 }
 
 struct Scheduled {
@@ -129,6 +136,8 @@ pub struct World {
     /// Every replica has started once (reports begin then).
     booted: bool,
     twins: Option<TwinsSchedule>,
+    /// A replica cut off by a late fault, until when.
+    cut: Option<(usize, u64)>,
     after_gst: bool,
     stats: Stats,
 }
@@ -145,15 +154,19 @@ fn message_round(m: &Message) -> Option<Round> {
         | Message::EpochRequest(_)
         | Message::EpochProof(_)
         | Message::Raft(_)
-        | Message::Membership(_) => None,
+        | Message::Membership(_)
+        | Message::Attestation(_) => None,
     }
 }
 
 impl World {
     /// Builds the committee and replicas. `twins` adds a second replica for its member;
     /// `cfg.spares` replicas outside the first committee follow the chain until admitted.
-    pub fn new(cfg: SimConfig, twins: Option<TwinsSchedule>) -> Self {
+    pub fn new(mut cfg: SimConfig, twins: Option<TwinsSchedule>) -> Self {
+        // A scenario that shrinks a random config's committee keeps only the undialable
+        // members that still exist.
         let total = cfg.nodes + cfg.spares;
+        cfg.undialable.retain(|&i| i < total);
         let (all, signers) =
             ConsensusConfig::for_testing(total, cfg.scheme, cfg.seed.wrapping_mul(1_000))
                 .expect("valid test committee");
@@ -226,6 +239,7 @@ impl World {
             reported: Vec::new(),
             booted: false,
             twins,
+            cut: None,
             after_gst: false,
             stats: Stats::default(),
         }
@@ -283,6 +297,10 @@ impl World {
             self.schedule(at, Event::Partition);
         }
         for idx in 0..n {
+            let at = self.rng.range(0, PROBE_INTERVAL_MS);
+            self.schedule(at, Event::Probe(idx));
+        }
+        for idx in 0..n {
             if self.replicas[idx].byz.is_some() {
                 let at = self.rng.range(1, 50);
                 self.schedule(at, Event::ByzTick(idx));
@@ -309,18 +327,33 @@ impl World {
             }
             self.dispatch(s.event);
             if self.after_gst {
-                if self.inv.liveness.done() {
+                if self.inv.liveness.done() && self.inv.reputation.done() {
                     break;
                 }
                 if let Some(v) = self.inv.liveness.check(self.now) {
                     self.inv.record(Some(v));
                     break;
                 }
+                if self.now >= self.inv.liveness.deadline_ms {
+                    if let Some(v) = self.inv.reputation.check(self.now) {
+                        self.inv.record(Some(v));
+                        break;
+                    }
+                }
             }
             if !self.inv.violations.is_empty() {
                 break;
             }
         }
+        self.stats.late_fault_failed_rounds = self.inv.reputation.failed_rounds;
+        self.stats.late_fault_all_failed_rounds = self.inv.reputation.all_failed_rounds;
+        self.stats.late_fault_blocks = self.inv.reputation.blocks;
+        self.stats.late_fault_led_after = self.inv.reputation.led_after;
+        self.stats.longest_skip = self.inv.fairness.longest;
+        self.stats.settled_blocks = self.inv.fairness.blocks;
+        self.stats.fallback_blocks = self.inv.fairness.fallback_blocks;
+        self.stats.undialable_led = self.inv.fairness.undialable_led;
+        self.stats.health_checked_blocks = self.inv.health_agreement.blocks();
         Report {
             seed: self.cfg.seed,
             nodes: self.cfg.nodes,
@@ -395,6 +428,7 @@ impl World {
                     self.next_membership_change();
                 }
             }
+            Event::Probe(idx) => self.probe(idx),
         }
     }
 
@@ -511,7 +545,9 @@ impl World {
                 self.boot(idx);
             }
         }
+        self.late_fault();
         self.sync_reports();
+        self.inv.fairness.from_ms = Some(self.now + FAIRNESS_SETTLE_MS);
         let honest: Vec<usize> = (0..self.replicas.len())
             .filter(|&i| self.honest(i) && !self.replicas[i].gone)
             .collect();
@@ -531,8 +567,72 @@ impl World {
             }
             // A client submits to one honest member; it must reach a block by that member's turn.
             let replica = members[self.rng.index(members.len())];
-            self.schedule(self.now + 1 + i as u64 * 5, Event::Payload { replica, cmd });
+            let spread = self.cfg.liveness_spread_ms / self.cfg.liveness_payloads.max(1) as u64;
+            self.schedule(self.now + 1 + i as u64 * spread, Event::Payload { replica, cmd });
         }
+    }
+
+    /// The late fault, as GST begins (see [`crate::config::LateFault`]).
+    fn late_fault(&mut self) {
+        let Some(fault) = self.cfg.late_fault else { return };
+        let idx = fault.replica();
+        let heal_at = match fault {
+            LateFault::Stop(_) => {
+                let r = &mut self.replicas[idx];
+                r.gone = true;
+                r.core = None;
+                r.disk.crash();
+                r.incarnation += 1;
+                r.wake = None;
+                None
+            }
+            LateFault::Cut { for_ms, .. } => {
+                self.cut = Some((idx, self.now + for_ms));
+                Some(self.now + for_ms)
+            }
+        };
+        let key = self.replicas[idx].key;
+        // H2, LR1: a member no one can dial is never verified public, so it leads again only
+        // under the fallback (no member dialable).
+        let undialable = &self.cfg.undialable;
+        let can_return = !undialable.contains(&idx) || undialable.len() >= self.cfg.nodes;
+        let byzantine = !self.cfg.byzantine_ids.is_empty();
+        self.inv.reputation.start(key, self.now, heal_at, (can_return, byzantine));
+    }
+
+    /// H2: the replica's runtime reached every member it can dial at its advertised address:
+    /// one that runs, on the same side of any partition or cut, and not `cfg.undialable`.
+    fn probe(&mut self, idx: usize) {
+        if self.replicas[idx].gone {
+            return;
+        }
+        self.schedule(self.now + PROBE_INTERVAL_MS, Event::Probe(idx));
+        let Some(core) = self.replicas[idx].core.as_ref() else { return };
+        let members: Vec<PublicKey> =
+            core.config().participants().iter().map(|p| p.public_key).collect();
+        let peers: Vec<PublicKey> = (0..self.replicas.len())
+            .filter(|&j| {
+                let r = &self.replicas[j];
+                j != idx
+                    && r.key != self.replicas[idx].key
+                    && r.core.is_some()
+                    && members.contains(&r.key)
+                    && !self.cfg.undialable.contains(&j)
+                    && self.connected(idx, j, None)
+            })
+            .map(|j| self.replicas[j].key)
+            .collect();
+        self.step(idx, Input::Reached { peers });
+    }
+
+    /// Honest replicas that run and are not under the late fault: those fairness watches.
+    pub(super) fn fair_keys(&self) -> Vec<PublicKey> {
+        let faulty = self.cfg.late_fault.map(LateFault::replica);
+        (0..self.replicas.len())
+            .filter(|&i| self.honest(i) && !self.replicas[i].gone && Some(i) != faulty)
+            .filter(|i| !self.cfg.undialable.contains(i))
+            .map(|i| self.replicas[i].key)
+            .collect()
     }
 
     fn step(&mut self, idx: usize, input: Input) {

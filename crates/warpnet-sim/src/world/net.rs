@@ -40,7 +40,10 @@ impl World {
         }
     }
 
-    fn connected(&self, a: usize, b: usize, round: Option<Round>) -> bool {
+    pub(super) fn connected(&self, a: usize, b: usize, round: Option<Round>) -> bool {
+        if self.cut.is_some_and(|(r, until)| (r == a || r == b) && self.now < until) {
+            return false;
+        }
         if let (Some(t), Some(r)) = (&self.twins, round) {
             if let Some(groups) = t.groups(r, self.now) {
                 return group(groups, a) == group(groups, b);

@@ -21,6 +21,22 @@ pub struct Stats {
     pub commits: u64,
     /// Epochs that ended (committee changes that took effect).
     pub epochs: u64,
+    /// Leader reputation under the late fault (see `invariants::ReputationBound`): failed
+    /// rounds the chain blamed on the faulty member and in all, in the blocks committed after
+    /// the fault began, how many blocks, and after how many of them it was eligible to lead.
+    pub late_fault_failed_rounds: u32,
+    pub late_fault_all_failed_rounds: u32,
+    pub late_fault_blocks: u32,
+    pub late_fault_led_after: u32,
+    /// The longest run of committed blocks an honest member was kept from leading after GST.
+    pub longest_skip: usize,
+    /// Blocks committed after GST (and catching up), those whose health was in LR1's fallback
+    /// (no fit verified-public member), and those proposed by a member no one can dial.
+    pub settled_blocks: usize,
+    pub fallback_blocks: usize,
+    pub undialable_led: usize,
+    /// Committed blocks whose health every honest replica that computed it agreed on.
+    pub health_checked_blocks: usize,
 }
 
 /// The result of one run.

@@ -29,6 +29,9 @@ pub const TAG_UPDATE: &[u8] = b"warpnet/v1/update";
 /// the node's key, action, issue time).
 pub const TAG_OPERATOR: &[u8] = b"warpnet/v1/operator";
 
+/// A member's reachability attestation (H2): (network, epoch, attester, time, members reached).
+pub const TAG_REACH: &[u8] = b"warpnet/v1/reach";
+
 /// All tags, for the test that proves they are distinct.
 pub const ALL: &[&[u8]] = &[
     TAG_BLOCK,
@@ -42,6 +45,7 @@ pub const ALL: &[&[u8]] = &[
     TAG_ENDORSE,
     TAG_UPDATE,
     TAG_OPERATOR,
+    TAG_REACH,
 ];
 
 /// Starts the bytes to be signed for one kind: the length-prefixed tag, then the network.
