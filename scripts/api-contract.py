@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The API against its contract, on a local 4-node cluster of the built binary (network `dev`).
 
-1. Every answer a client can provoke (claims, lookups, cluster, health, metrics, the spec;
+1. Every answer a client can provoke (claims, lookups, cluster, health, metrics, the spec,
+   the history and the status page;
    every 4xx; 429 from a node with low limits; 503 once two members are gone) is checked
    against the OpenAPI document: its status must be documented for the operation, its body
    must match that status's schema (JSON Schema 2020-12, jsonschema_rs), and 429/503 must carry
@@ -223,8 +224,15 @@ def contract_checks(c, cluster, spec_text):
     c.check("the spec", "/v1/openapi.json", "GET", served)
     if served.text != spec_text:
         c.fail("the spec", "the node serves another document than the repository's openapi.json")
-    for path in ("/v1/cluster", "/v1/health", "/metrics"):
+    for path in ("/v1/cluster", "/v1/health", "/metrics", "/v1/history", "/"):
         c.check(path, path, "GET", s.get(url + path))
+    # The history: one sample a second since the node started, heights never going back.
+    samples = s.get(url + "/v1/history").json()["samples"]
+    if not samples or any(b[0] <= a[0] or b[1] < a[1] for a, b in zip(samples, samples[1:])):
+        c.fail("/v1/history", f"expected ordered samples since the start, got {samples[:5]}...")
+    page = s.get(url + "/")
+    if "<svg" not in page.text or "/v1/history" not in page.text:
+        c.fail("/", "the status page is not the embedded one")
     metrics = s.get(url + "/metrics").text
     for name in ("warpnet_round", "warpnet_committed_height", "warpnet_api_requests_total", "warpnet_fsync_seconds_count"):
         if name not in metrics:
@@ -399,6 +407,8 @@ MUST_SEE = {
     ("/v1/epochs/{n}/proof", "get"): {200, 400, 404},
     ("/v1/evidence", "get"): {200},
     ("/v1/routing", "get"): {200},
+    ("/v1/history", "get"): {200},
+    ("/", "get"): {200},
 }
 
 

@@ -440,6 +440,7 @@ fn node_api() -> String {
             network: "test".into(),
             epoch: 1,
             consensus: Default::default(),
+            voters_min: None,
             members: vec![member],
         };
         write_toml(&dir.join("committee.toml"), &committee).unwrap();

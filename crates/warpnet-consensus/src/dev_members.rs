@@ -194,7 +194,7 @@ pub async fn remove(dir: &Path, n: u16) -> anyhow::Result<()> {
     .await?;
     let v = members(&api).await?;
     println!(
-        "node {n} left the committee: epoch {}, {} members; it serves epoch proofs for its linger period, then stops",
+        "node {n} left the committee: epoch {}, {} members; it stops (HotStuff mode: after serving epoch proofs for its linger period)",
         v["epoch"],
         v["members"].as_array().map_or(0, Vec::len)
     );

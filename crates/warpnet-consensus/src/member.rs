@@ -117,6 +117,14 @@ pub async fn run(c: MemberCommand) -> anyhow::Result<()> {
                     s(m, "public_key")
                 );
             }
+            let learners: Vec<String> =
+                v["learners"].as_array().into_iter().flatten().map(|l| l.to_string()).collect();
+            if !learners.is_empty() {
+                println!(
+                    "learners (Raft mode: catching up, promoted to voters by the leader): {}",
+                    learners.join(", ")
+                );
+            }
             print_pending(&v);
             Ok(())
         }
@@ -225,6 +233,9 @@ pub async fn prepare(a: &JoinArgs) -> anyhow::Result<(PathBuf, Option<Admission>
         })?;
     }
     let via = a.via.trim_end_matches('/');
+    if genesis_file.consensus == warpnet_node::files::Consensus::Raft {
+        return prepare_raft(a, via, &genesis).await;
+    }
     let config = proven_committee(via, &genesis).await?;
     println!(
         "verified the committee of epoch {} from genesis ({} members)",
@@ -246,6 +257,47 @@ pub async fn prepare(a: &JoinArgs) -> anyhow::Result<(PathBuf, Option<Admission>
     let loaded = Loaded::from_node_file(&node_path)?;
     if config.node_id_of(&loaded.signer.public_key()).is_some() {
         println!("this node is a member already (epoch {})", config.epoch());
+        return Ok((node_path, None));
+    }
+    let mut nonce = [0u8; NONCE_BYTES];
+    getrandom::fill(&mut nonce).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    let candidate = Participant {
+        public_key: loaded.signer.public_key(),
+        address: node.p2p_listen.clone(),
+        api_address: node.api_listen.clone(),
+        public: a.public,
+    };
+    let admission = Admission::sign(genesis.network(), candidate, nonce, &loaded.signer);
+    Ok((node_path, Some(admission)))
+}
+
+/// `node join` in Raft mode: operators trust each other, so the voters `via` lists (`GET
+/// /v1/members`) are the bootstrap peers (no epoch proof: Raft mode has no epochs); the new
+/// node learns the membership from its leader's snapshot as a learner (RV1).
+async fn prepare_raft(
+    a: &JoinArgs,
+    via: &str,
+    genesis: &warpnet_types::ConsensusConfig,
+) -> anyhow::Result<(PathBuf, Option<Admission>)> {
+    let v = get_json(&format!("{via}/v1/members")).await?;
+    let members = v["members"].as_array().cloned().unwrap_or_default();
+    println!("Raft mode: {} voters and learners listed by {via}", members.len());
+    let node_path = a.dir.join("node.toml");
+    let mut node: NodeFile = read_toml(&node_path)?;
+    node.bootstrap = members
+        .iter()
+        .filter_map(|m| {
+            Some(BootstrapPeer {
+                public_key: m["public_key"].as_str()?.to_owned(),
+                p2p_address: m["p2p_address"].as_str()?.to_owned(),
+            })
+        })
+        .collect();
+    write_toml(&node_path, &node)?;
+    let loaded = Loaded::from_node_file(&node_path)?;
+    let me = loaded.signer.public_key().to_hex();
+    if members.iter().any(|m| m["public_key"].as_str() == Some(me.as_str())) {
+        println!("this node is a member already");
         return Ok((node_path, None));
     }
     let mut nonce = [0u8; NONCE_BYTES];

@@ -142,6 +142,7 @@ pub fn create_committee(
         network: network.into(),
         epoch,
         consensus: consensus.into(),
+        voters_min: None,
         members: entries,
     };
     committee.to_config(out)?; // refuse an invalid committee before writing it

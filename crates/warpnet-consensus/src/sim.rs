@@ -28,7 +28,7 @@ pub struct SimArgs {
     #[arg(long)]
     ed25519: bool,
     /// Draw committee changes (admissions, removals, updates: epochs) in every run, not in
-    /// about a third of them.
+    /// about a third of them. Raft mode: 2-3 spares and 10-40 voter changes in every run.
     #[arg(long)]
     changes: bool,
     /// Worker threads (default: available cores).
@@ -50,6 +50,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
             args.nodes,
             args.steps,
             args.threads,
+            args.changes,
             args.byzantine.is_some() || args.ed25519,
         );
     }

@@ -11,12 +11,13 @@ pub fn run(
     nodes: Option<u64>,
     steps: Option<u64>,
     threads: Option<usize>,
+    changes: bool,
     byzantine_options: bool,
 ) -> anyhow::Result<()> {
     if byzantine_options {
         anyhow::bail!("--byzantine and --ed25519 do not apply to Raft mode (crash faults only)");
     }
-    let o = RaftOverrides { nodes: nodes.map(|n| n as usize), steps };
+    let o = RaftOverrides { nodes: nodes.map(|n| n as usize), steps, changes };
     let started = Instant::now();
     let (first, count) = match (seeds, seed) {
         (Some(n), s) => (s.unwrap_or(0), n),

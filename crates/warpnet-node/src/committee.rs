@@ -316,6 +316,7 @@ impl CommitteeDriver {
                     health: None,
                 })
                 .collect(),
+            learners: Vec::new(),
             pending: self.membership.pending(),
             retired: c.retired().iter().map(|k| k.to_hex()).collect(),
             evidence: self.evidence.iter().cloned().collect(),

@@ -165,6 +165,9 @@ pub struct CommitteeFile {
     /// Fixed at genesis; absent means HotStuff (files written before Raft mode stay valid).
     #[serde(default, skip_serializing_if = "Consensus::is_hotstuff")]
     pub consensus: Consensus,
+    /// Raft mode: a removal never leaves fewer voters than this (RV3; default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voters_min: Option<usize>,
     pub members: Vec<MemberEntry>,
 }
 

@@ -190,6 +190,10 @@ pub struct Committee {
     pub quorum_threshold: usize,
     pub members_min: usize,
     pub members: Vec<MemberView>,
+    /// Raft mode: the members listed that are learners (catching up before the leader
+    /// promotes them, RV1), by node id.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub learners: Vec<u16>,
     pub pending: Vec<PendingView>,
     /// Keys removed in earlier epochs (never admitted again).
     pub retired: Vec<String>,

@@ -323,12 +323,9 @@ fn raft(
     events: mpsc::UnboundedSender<crate::engine::raft::RaftEvent>,
 ) -> Result<(Raft, Committed, Duration), NodeError> {
     let config = &c.config;
-    let me = config.node_id_of(&c.signer.public_key()).ok_or_else(|| {
-        NodeError::Files(FileError::Invalid {
-            path: c.node_dir.clone(),
-            detail: "key not in the committee (Raft mode adds members through its leader)".into(),
-        })
-    })?;
+    // RV5: a member of the committee file has its index; a member added later (`node join`)
+    // an id derived from its key, so it knows it before the leader adds it.
+    let me = crate::engine::raft_roster::id_of(config, &c.signer.public_key());
     let identity = config.digest();
     let founders = Membership::new(
         (0..config.total_nodes())
@@ -353,9 +350,11 @@ fn raft(
     let settings = RaftSettings {
         tick_ms: loaded.node.raft_tick_ms.unwrap_or(RAFT_TICK_DEFAULT_MS).max(1),
         compact_entries: loaded.node.raft_compact_entries.unwrap_or(RAFT_COMPACT_ENTRIES_DEFAULT),
+        voters_min: loaded.committee.voters_min.unwrap_or(1).max(1),
     };
     let params = RaftParams {
         command_bytes_max: crate::engine::raft_entry_bytes_max(),
+        voters_min: settings.voters_min,
         ..RaftParams::default()
     };
     let live_window = Duration::from_millis(settings.tick_ms * params.election_ticks as u64 * 2);
@@ -374,6 +373,8 @@ fn raft(
         settings,
         durable_applied,
         events,
+        crate::engine::raft_voters::VoterChanges::new(policy_of(loaded)?, bootstrap_of(loaded)?),
+        TransportConfig::new(config.clone(), c.signer.clone()),
     );
     Ok((node, Committed::Raft(store), live_window))
 }

@@ -72,26 +72,55 @@ impl Decode for Member {
     }
 }
 
+/// Largest member description (the node's: key and two addresses).
+pub const DESCRIPTION_BYTES_MAX: usize = 1 << 10;
+
+fn sorted_by_id<T>(items: &[T], id: impl Fn(&T) -> NodeId) -> Result<(), CodecError> {
+    if items.windows(2).any(|w| id(&w[0]) >= id(&w[1])) {
+        return Err(CodecError::Invalid {
+            what: "membership",
+            reason: "a list not sorted by id or duplicated".into(),
+        });
+    }
+    Ok(())
+}
+
 impl Encode for Membership {
     fn encode(&self, w: &mut Writer) {
         w.len(self.voters().len());
         for m in self.voters() {
             w.put(m);
         }
+        w.len(self.learners().len());
+        for m in self.learners() {
+            w.put(m);
+        }
+        w.len(self.retired().len());
+        for id in self.retired() {
+            w.put(id);
+        }
+        w.len(self.descriptions().len());
+        for (id, d) in self.descriptions() {
+            w.put(id).bytes(d);
+        }
     }
 }
 
 impl Decode for Membership {
-    /// Strict: voters sorted by id, no duplicates (the one encoding `Membership::new` makes).
+    /// Strict: every list sorted by id, no duplicates (the one encoding the engine makes).
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
         let voters: Vec<Member> = r.list("voters", COMMITTEE_SIZE_MAX, |r| r.get())?;
-        if voters.windows(2).any(|w| w[0].id >= w[1].id) {
-            return Err(CodecError::Invalid {
-                what: "voters",
-                reason: "not sorted by id or duplicated".into(),
-            });
-        }
-        Ok(Membership::new(voters))
+        let learners: Vec<Member> = r.list("learners", COMMITTEE_SIZE_MAX, |r| r.get())?;
+        let retired: Vec<NodeId> = r.list("retired", usize::from(u16::MAX), |r| r.get())?;
+        let descriptions: Vec<(NodeId, Vec<u8>)> =
+            r.list("descriptions", 2 * COMMITTEE_SIZE_MAX, |r| {
+                Ok((r.get()?, r.bytes("description", DESCRIPTION_BYTES_MAX)?.to_vec()))
+            })?;
+        sorted_by_id(&voters, |m| m.id)?;
+        sorted_by_id(&learners, |m| m.id)?;
+        sorted_by_id(&retired, |id| *id)?;
+        sorted_by_id(&descriptions, |(id, _)| *id)?;
+        Ok(Membership::from_parts(voters, learners, retired, descriptions))
     }
 }
 
@@ -133,20 +162,25 @@ pub(crate) fn decode_payload(bytes: &[u8]) -> Result<(Membership, Vec<u8>), Code
     Ok((membership, app))
 }
 
-/// The member description carried in a membership entry's context.
-pub(crate) fn encode_member(m: &Member) -> Vec<u8> {
-    m.to_bytes()
+/// What a membership entry's context carries: the member, and its description (RV1).
+pub(crate) fn encode_member(m: &Member, description: &[u8]) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.put(m).bytes(description);
+    w.finish()
 }
 
-pub(crate) fn decode_member(bytes: &[u8], id: NodeId) -> Result<Member, CodecError> {
-    let m = Member::from_bytes(bytes)?;
+pub(crate) fn decode_member(bytes: &[u8], id: NodeId) -> Result<(Member, Vec<u8>), CodecError> {
+    let mut r = Reader::new(bytes);
+    let m: Member = r.get()?;
+    let description = r.bytes("description", DESCRIPTION_BYTES_MAX)?.to_vec();
+    r.finish()?;
     if m.id != id {
         return Err(CodecError::Invalid {
             what: "membership entry",
             reason: format!("context names {} but the change names {id}", m.id),
         });
     }
-    Ok(m)
+    Ok((m, description))
 }
 
 #[cfg(test)]
@@ -174,8 +208,17 @@ mod tests {
         let mut w = Writer::new();
         w.len(2)
             .put(&Member { id: NodeId(2), public: true })
-            .put(&Member { id: NodeId(0), public: true });
+            .put(&Member { id: NodeId(0), public: true })
+            .len(0)
+            .len(0)
+            .len(0);
         assert!(Membership::from_bytes(&w.finish()).is_err());
+        // Learners, retired ids and descriptions travel too.
+        let grown =
+            m.with_learner(Member { id: NodeId(9), public: true }, b"desc").without(NodeId(2));
+        assert_eq!(Membership::from_bytes(&grown.to_bytes()), Ok(grown.clone()));
+        assert_eq!(grown.description(NodeId(9)), Some(&b"desc"[..]));
+        assert!(grown.is_retired(NodeId(2)));
         let p = encode_payload(&m, b"state");
         assert_eq!(decode_payload(&p), Ok((m, b"state".to_vec())));
     }

@@ -18,6 +18,7 @@ use crate::types::{
 pub(crate) fn conf_state_of(m: &Membership) -> ConfState {
     let mut cs = ConfState::default();
     cs.voters = m.voters().iter().map(|v| raft_id(v.id)).collect();
+    cs.learners = m.learners().iter().map(|v| raft_id(v.id)).collect();
     cs
 }
 
@@ -97,20 +98,26 @@ pub(crate) fn snapshot_of(s: &eraftpb::Snapshot) -> Snapshot {
 }
 
 /// A snapshot from the leader must hold together: its payload decodes and names exactly the
-/// voters of raft-rs's metadata, with no joint or learner sets (which we never create).
+/// voters and learners of raft-rs's metadata, with no joint sets (which we never create).
 pub(crate) fn check_snapshot_message(s: &eraftpb::Snapshot) -> Result<(), RaftError> {
     let (membership, _) =
         decode_payload(&s.data).map_err(|e| RaftError::BadSnapshot { detail: e.to_string() })?;
     let cs = s.get_metadata().get_conf_state();
     let mut voters = cs.voters.clone();
     voters.sort_unstable();
-    if voters != conf_state_of(&membership).voters
-        || !cs.learners.is_empty()
+    let mut learners = cs.learners.clone();
+    learners.sort_unstable();
+    let ours = conf_state_of(&membership);
+    if voters != ours.voters
+        || learners != ours.learners
         || !cs.voters_outgoing.is_empty()
         || !cs.learners_next.is_empty()
     {
         return Err(RaftError::BadSnapshot {
-            detail: format!("voters {:?} do not match the payload's membership", cs.voters),
+            detail: format!(
+                "voters {:?} and learners {:?} do not match the payload's membership",
+                cs.voters, cs.learners
+            ),
         });
     }
     Ok(())
@@ -137,11 +144,17 @@ pub(crate) fn membership_after(m: &Membership, e: &LogEntry) -> Result<Membershi
     let id = node_of(cc.node_id).ok_or("node id 0")?;
     match cc.get_change_type() {
         eraftpb::ConfChangeType::AddNode => {
-            let member = decode_member(&e.context, id).map_err(|e| e.to_string())?;
-            Ok(m.with(member))
+            let (member, description) = decode_member(&e.context, id).map_err(|e| e.to_string())?;
+            Ok(m.with_described(
+                member,
+                Some(&description).filter(|d| !d.is_empty()).map(|d| d.as_slice()),
+            ))
         }
         eraftpb::ConfChangeType::RemoveNode => Ok(m.without(id)),
-        eraftpb::ConfChangeType::AddLearnerNode => Err("learners are not used".into()),
+        eraftpb::ConfChangeType::AddLearnerNode => {
+            let (member, description) = decode_member(&e.context, id).map_err(|e| e.to_string())?;
+            Ok(m.with_learner(member, &description))
+        }
     }
 }
 

@@ -53,6 +53,7 @@ impl RaftEngine {
         if self.raw.raft.state == StateRole::Leader {
             // Heartbeats and check-quorum (a leader that hears no quorum steps down).
             self.raw.tick();
+            self.promote_caught_up();
         } else {
             self.election_tick();
         }

@@ -43,8 +43,10 @@ pub enum Input {
     /// A linearizable read (ReadIndex, RF8).
     Read(ReadId),
     /// hashicorp `AddVoter`: leader only, one change at a time (RF4). `expected_index`, when
-    /// given, is the index of the membership the change was decided against.
-    AddVoter { member: Member, expected_index: Option<Index> },
+    /// given, is the index of the membership the change was decided against. A new member
+    /// enters as a learner and is promoted once it has caught up (RV1); `description` (the
+    /// node's: key and addresses, at most 1 KiB) travels with it in the log.
+    AddVoter { member: Member, description: Vec<u8>, expected_index: Option<Index> },
     /// hashicorp `RemoveServer`, same rules.
     RemoveServer { id: NodeId, expected_index: Option<Index> },
     /// Hand leadership to a public voter (RF1).
@@ -226,6 +228,10 @@ impl RaftEngine {
         Ok(engine)
     }
 
+    pub fn params(&self) -> &RaftParams {
+        &self.params
+    }
+
     pub fn me(&self) -> NodeId {
         self.me
     }
@@ -237,7 +243,9 @@ impl RaftEngine {
             Input::Message { from, message } => self.step(from, message)?,
             Input::Propose(data) => self.propose(data)?,
             Input::Read(id) => self.read(id)?,
-            Input::AddVoter { member, expected_index } => self.add_voter(member, expected_index)?,
+            Input::AddVoter { member, description, expected_index } => {
+                self.add_voter(member, &description, expected_index)?
+            }
             Input::RemoveServer { id, expected_index } => self.remove_server(id, expected_index)?,
             Input::TransferLeadership(to) => self.transfer(to)?,
             Input::Persisted(id) => self.persisted(id)?,

@@ -26,8 +26,14 @@ pub enum RaftError {
         "member {id} leads: transfer leadership to another public voter, then remove it there"
     )]
     RemoveLeader { id: NodeId },
-    #[error("member {id} is not a voter")]
+    #[error("member {id} is neither a voter nor a learner")]
     NotVoter { id: NodeId },
+    #[error("member {id} was removed: its id is never added again (RV4)")]
+    Retired { id: NodeId },
+    #[error("learner {id} is catching up: the leader promotes it once it has (RV1); one change at a time, so only its removal is accepted meanwhile")]
+    LearnerPending { id: NodeId },
+    #[error("the removal would leave {voters} voters, fewer than the minimum of {min} (RV3)")]
+    BelowMinimum { voters: usize, min: usize },
     #[error("the change would leave {voters} voters with {public} public and caught up: nobody could lead")]
     NoPublicVoterLeft { voters: usize, public: usize },
     #[error("member {id} is not a public voter and may not lead (RF1)")]

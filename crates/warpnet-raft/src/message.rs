@@ -51,6 +51,11 @@ impl RaftMessage {
     }
 
     /// Whether it carries a snapshot (large: the transport may treat it apart).
+    /// How many log entries it carries.
+    pub fn entries(&self) -> usize {
+        self.0.entries.len()
+    }
+
     pub fn is_snapshot(&self) -> bool {
         self.0.get_msg_type() == MessageType::MsgSnapshot
     }

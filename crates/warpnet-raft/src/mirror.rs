@@ -121,10 +121,11 @@ impl raft::Storage for Mirror {
 
     fn snapshot(&self, _request_index: u64, to: u64) -> raft::Result<Snapshot> {
         // RF7: the latest snapshot (compaction keeps one, with its membership in its data),
-        // if it names the member: raft-rs refuses to restore a snapshot whose voters do not
-        // include itself, so a member added after it needs a newer one.
-        let voters = &self.snapshot.get_metadata().get_conf_state().voters;
-        if self.snapshot_index() == 0 || !voters.contains(&to) {
+        // if it names the member (as a voter, or as a learner: RV1): raft-rs refuses to
+        // restore a snapshot that does not include itself, so a member added after it needs a
+        // newer one.
+        let cs = self.snapshot.get_metadata().get_conf_state();
+        if self.snapshot_index() == 0 || !(cs.voters.contains(&to) || cs.learners.contains(&to)) {
             self.wanted.set(true);
             return Err(raft::Error::Store(StorageError::SnapshotTemporarilyUnavailable));
         }

@@ -16,6 +16,11 @@ pub enum Mutation {
     /// RF12 too broad: a leader's messages to private members leave before its own write
     /// too, so a private member may hold entries its leader loses in a crash.
     PrivateBeforeLeaderWrite,
+    /// RV1 off: a learner is promoted to voter at once, before it has caught up.
+    PromoteAtOnce,
+    /// RF4/RV2 off: a change is proposed while another is still in flight (raft-rs's own
+    /// guard, the pending index, is cleared too).
+    TwoChangesAtOnce,
 }
 
 #[derive(Clone, Debug)]
@@ -37,6 +42,8 @@ pub struct RaftParams {
     pub pending_reads_max: usize,
     /// A read still unanswered after this many ticks is reported failed (`ReadFailed`).
     pub read_timeout_ticks: u64,
+    /// RV3: a removal never leaves fewer voters than this (the committee file's minimum).
+    pub voters_min: usize,
     #[cfg(feature = "mutations")]
     pub mutation: Option<Mutation>,
 }
@@ -52,6 +59,7 @@ impl Default for RaftParams {
             command_bytes_max: 64 << 10,
             pending_reads_max: 4_096,
             read_timeout_ticks: 20,
+            voters_min: 1,
             #[cfg(feature = "mutations")]
             mutation: None,
         }
@@ -79,6 +87,8 @@ pub(crate) enum Never {
     PrivateCampaigns,
     VoteCountsAsCommitOnly,
     PrivateBeforeLeaderWrite,
+    PromoteAtOnce,
+    TwoChangesAtOnce,
 }
 
 #[cfg(not(feature = "mutations"))]

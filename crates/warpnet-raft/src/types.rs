@@ -59,10 +59,16 @@ pub struct Member {
     pub public: bool,
 }
 
-/// The voters, sorted by id. Changed one voter at a time through the log (RF4).
+/// The voters, sorted by id, and around them what changes of voters need (RV1–RV4): the
+/// learners catching up before they are promoted, the ids removed for good, and each added
+/// member's description (opaque here: the node keeps its key and addresses in it). Changed
+/// one member at a time through the log (RF4).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Membership {
     voters: Vec<Member>,
+    learners: Vec<Member>,
+    retired: Vec<NodeId>,
+    descriptions: Vec<(NodeId, Vec<u8>)>,
 }
 
 impl Membership {
@@ -70,19 +76,62 @@ impl Membership {
     pub fn new(mut voters: Vec<Member>) -> Self {
         voters.sort_by_key(|m| m.id);
         voters.dedup_by_key(|m| m.id);
-        Self { voters }
+        Self { voters, ..Self::default() }
+    }
+
+    /// Everything at once (decoding): each list sorted by id, without duplicates.
+    pub(crate) fn from_parts(
+        voters: Vec<Member>,
+        learners: Vec<Member>,
+        retired: Vec<NodeId>,
+        descriptions: Vec<(NodeId, Vec<u8>)>,
+    ) -> Self {
+        Self { voters, learners, retired, descriptions }
     }
 
     pub fn voters(&self) -> &[Member] {
         &self.voters
     }
 
+    /// Members that replicate the log without voting, until the leader promotes them (RV1).
+    pub fn learners(&self) -> &[Member] {
+        &self.learners
+    }
+
+    /// Ids removed from the membership: never added again (RV4).
+    pub fn retired(&self) -> &[NodeId] {
+        &self.retired
+    }
+
+    pub fn descriptions(&self) -> &[(NodeId, Vec<u8>)] {
+        &self.descriptions
+    }
+
+    /// The description a voter or learner was added with (none for founders).
+    pub fn description(&self, id: NodeId) -> Option<&[u8]> {
+        self.descriptions.iter().find(|(i, _)| *i == id).map(|(_, d)| d.as_slice())
+    }
+
     pub fn get(&self, id: NodeId) -> Option<Member> {
         self.voters.iter().copied().find(|m| m.id == id)
     }
 
+    pub fn learner(&self, id: NodeId) -> Option<Member> {
+        self.learners.iter().copied().find(|m| m.id == id)
+    }
+
+    /// Whether `id` votes.
     pub fn contains(&self, id: NodeId) -> bool {
         self.get(id).is_some()
+    }
+
+    /// Whether `id` votes or learns (the leader replicates to it).
+    pub fn knows(&self, id: NodeId) -> bool {
+        self.contains(id) || self.learner(id).is_some()
+    }
+
+    pub fn is_retired(&self, id: NodeId) -> bool {
+        self.retired.binary_search(&id).is_ok()
     }
 
     pub fn is_public(&self, id: NodeId) -> bool {
@@ -106,15 +155,52 @@ impl Membership {
         self.voters.len() / 2 + 1
     }
 
-    pub(crate) fn with(&self, m: Member) -> Self {
-        let mut v = self.voters.clone();
-        v.retain(|x| x.id != m.id);
-        v.push(m);
-        Self::new(v)
+    fn describe(&mut self, id: NodeId, description: &[u8]) {
+        self.descriptions.retain(|(i, _)| *i != id);
+        if !description.is_empty() {
+            self.descriptions.push((id, description.to_vec()));
+            self.descriptions.sort_by_key(|(i, _)| *i);
+        }
     }
 
+    /// `m` votes (a learner is promoted; a voter's description is replaced).
+    pub(crate) fn with(&self, m: Member) -> Self {
+        self.with_described(m, None)
+    }
+
+    pub(crate) fn with_described(&self, m: Member, description: Option<&[u8]>) -> Self {
+        let mut next = self.clone();
+        next.learners.retain(|x| x.id != m.id);
+        next.voters.retain(|x| x.id != m.id);
+        next.voters.push(m);
+        next.voters.sort_by_key(|x| x.id);
+        if let Some(d) = description {
+            next.describe(m.id, d);
+        }
+        next
+    }
+
+    /// `m` learns (RV1: every new member starts so).
+    pub(crate) fn with_learner(&self, m: Member, description: &[u8]) -> Self {
+        let mut next = self.clone();
+        next.voters.retain(|x| x.id != m.id);
+        next.learners.retain(|x| x.id != m.id);
+        next.learners.push(m);
+        next.learners.sort_by_key(|x| x.id);
+        next.describe(m.id, description);
+        next
+    }
+
+    /// `id` neither votes nor learns any more, and is retired (RV4).
     pub(crate) fn without(&self, id: NodeId) -> Self {
-        Self { voters: self.voters.iter().copied().filter(|m| m.id != id).collect() }
+        let mut next = self.clone();
+        next.voters.retain(|m| m.id != id);
+        next.learners.retain(|m| m.id != id);
+        next.descriptions.retain(|(i, _)| *i != id);
+        if let Err(at) = next.retired.binary_search(&id) {
+            next.retired.insert(at, id);
+        }
+        next
     }
 }
 

@@ -204,16 +204,33 @@ fn rf4_membership_changes_go_one_at_a_time_through_the_leader() {
     c.run(3);
     let f = (l + 1) % 3;
     assert!(matches!(
-        c.input(f, Input::AddVoter { member: member(3, false), expected_index: None }),
+        c.input(
+            f,
+            Input::AddVoter { member: member(3, false), description: vec![], expected_index: None }
+        ),
         Err(RaftError::NotLeader { .. })
     ));
     let idx = c.nodes[l].engine.status().membership_index;
     assert_eq!(
-        c.input(l, Input::AddVoter { member: member(3, false), expected_index: Some(idx + 5) }),
+        c.input(
+            l,
+            Input::AddVoter {
+                member: member(3, false),
+                description: vec![],
+                expected_index: Some(idx + 5)
+            }
+        ),
         Err(RaftError::MembershipChanged { expected: idx + 5, current: idx })
     );
-    c.input(l, Input::AddVoter { member: member(3, false), expected_index: Some(idx) })
-        .expect("first change");
+    c.input(
+        l,
+        Input::AddVoter {
+            member: member(3, false),
+            description: vec![],
+            expected_index: Some(idx),
+        },
+    )
+    .expect("first change");
     assert!(matches!(
         c.input(l, Input::RemoveServer { id: NodeId(2), expected_index: None }),
         Err(RaftError::MembershipChangePending { .. })

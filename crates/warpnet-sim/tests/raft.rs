@@ -34,6 +34,16 @@ fn raft_five_member_committees_hold_every_invariant() {
 }
 
 #[test]
+fn raft_voter_changes_under_crashes_and_partitions_hold_every_invariant() {
+    let o = RaftOverrides { changes: true, ..RaftOverrides::default() };
+    let s = run_many(20_000, 300, &o, threads());
+    let failed: Vec<_> = s.failed.iter().map(|r| (r.seed, r.violations.clone())).collect();
+    assert!(failed.is_empty(), "failing seeds: {failed:?}");
+    // Learners added, promoted, cancelled and voters removed, not just refusals.
+    assert!(s.membership_changes > 1_000, "{} membership changes", s.membership_changes);
+}
+
+#[test]
 fn a_raft_seed_replays_exactly() {
     for seed in [3, 77, 1234] {
         let (a, b) =
@@ -146,5 +156,20 @@ fn rf13_broken_answering_before_the_commit_is_caught() {
     }
     let (seed, v) = caught.expect("the simulator must catch an answer given before the commit");
     assert!(v.contains("acknowledged-lost"), "seed {seed}: {v}");
+    eprintln!("caught at seed {seed}: {v}");
+}
+
+#[test]
+fn rf4_broken_two_membership_changes_at_once_is_caught() {
+    let found = first_violation(Mutation::TwoChangesAtOnce, 3_000, |c| {
+        // Many changes, leaders that come and go: two single-voter changes in flight at once
+        // let two majorities of different configurations miss each other.
+        c.membership_changes = 40;
+        c.faults.crashes = 6;
+        c.faults.partitions = true;
+        c.publics = vec![true; c.publics.len()];
+        c.spares = vec![true, true, true];
+    });
+    let (seed, v) = found.expect("the simulator must catch two membership changes at once");
     eprintln!("caught at seed {seed}: {v}");
 }

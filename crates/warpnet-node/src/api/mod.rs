@@ -1,13 +1,16 @@
-//! The node's HTTP layer: the endpoints (`/v1/...`, `/metrics`), their routing on axum, the
-//! answers' JSON, and load protection. What an endpoint does is in [`crate::handle`] and
-//! [`crate::order`]; every refusal is an [`ApiError`], answered `{error, message, ...}`.
+//! The node's HTTP layer: the endpoints (`/v1/...`, `/metrics`, the status page at `/`), their
+//! routing on axum, the answers' JSON, and load protection. What an endpoint does is in
+//! [`crate::handle`] and [`crate::order`]; every refusal is an [`ApiError`], answered
+//! `{error, message, ...}`.
 //!
 //! Adding an endpoint is one handler, one row in [`endpoints`], one path in `openapi.json`
 //! and one row in the README's table; the tests below fail until all four agree.
 
 mod claims;
+mod history;
 mod limit;
 mod members;
+mod page;
 mod status;
 mod users;
 
@@ -54,6 +57,8 @@ struct AppState {
     orderer: Arc<Orderer>,
     /// Operator instructions seen lately (each is carried out once).
     operators: Arc<std::sync::Mutex<crate::membership::operator::Guard>>,
+    /// Recent progress, for `GET /v1/history`.
+    history: Arc<history::History>,
 }
 
 /// The result an answer is counted under in `warpnet_api_requests_total` (an error's code, or
@@ -135,6 +140,8 @@ fn endpoints() -> Vec<Endpoint> {
         Endpoint::new("/v1/health", Method::GET, status::health),
         Endpoint::new("/v1/openapi.json", Method::GET, status::openapi),
         Endpoint::new("/metrics", Method::GET, status::metrics),
+        Endpoint::new("/v1/history", Method::GET, history::history),
+        Endpoint::new("/", Method::GET, page::status_page),
     ]
 }
 
@@ -163,7 +170,10 @@ fn router(state: AppState) -> Router {
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>, limits: Limits) {
     let orderer = Orderer::start(shared.clone());
     let operators = Arc::default();
-    let router = router(AppState { shared: shared.clone(), orderer, operators });
+    let history = Arc::new(history::History::default());
+    // Stops with this task: dropping the guard aborts the sampler.
+    let _sampler = AbortOnDrop(tokio::spawn(history::sample(shared.clone(), history.clone())));
+    let router = router(AppState { shared: shared.clone(), orderer, operators, history });
     let gate = Arc::new(Gate::new(&limits));
     let rates = Arc::new(RateLimiter::new(&limits));
     let refusing = Arc::new(tokio::sync::Semaphore::new(REFUSING_MAX));
@@ -198,6 +208,15 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, limits: Limits) {
             connection(stream, client, router, rates, metrics).await;
             drop(permit);
         });
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

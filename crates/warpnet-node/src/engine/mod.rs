@@ -18,7 +18,10 @@
 pub mod hotstuff;
 pub mod raft;
 mod raft_apply;
+mod raft_control;
 mod raft_pieces;
+pub mod raft_roster;
+pub mod raft_voters;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -11,13 +11,14 @@
 //!   state.
 //! - **Reads**: ReadIndex (RF8): the leader confirms its leadership with a quorum and names
 //!   an index; the read is served once this node has applied that index durably.
-//! - **Voters**: AddVoter / RemoveServer (RF4–RF6) for members of the committee file, by the
-//!   leader, one change at a time, against the membership index they were decided on.
+//! - **Voters**: AddVoter / RemoveServer (RF4–RF6, RV1–RV4) by the leader, one change at a
+//!   time, reached through the same `member` CLI and API as HotStuff mode (`raft_voters.rs`,
+//!   RV5–RV7).
 //! - **Compaction** (RF7): every `raft_compact_entries` entries the registry is read off the
 //!   loop from one read transaction and the log is cut behind it; a lagging or new voter gets
 //!   that snapshot, in pieces when it is large (`raft_pieces.rs`).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -33,6 +34,8 @@ use warpnet_types::{ConsensusConfig, Message, NetworkId, NodeId, PublicKey};
 
 use super::raft_apply::{entries_of, APPLY_FLUSH_MS};
 use super::raft_pieces::{split, Reassembly, Received};
+use super::raft_roster::{id_of, Roster};
+use super::raft_voters::VoterChanges;
 use super::{refuse, Engine, Io, Waiters};
 use crate::handle::{MemberChange, MemberDone, MemberRefused, RaftView, Refused, Reply, Request};
 use crate::persist::{Durable, Persister};
@@ -43,6 +46,8 @@ use crate::verifier::Checked;
 pub enum RaftEvent {
     /// The registry read for compaction (applied index, snapshot bytes).
     Registry(Result<(Index, Vec<u8>), StoreError>),
+    /// A candidate's dial-back finished.
+    Probed(crate::committee::Probed),
 }
 
 /// One durable write queued and what waits for it.
@@ -69,17 +74,19 @@ pub(super) struct MemberWait {
 pub struct RaftSettings {
     pub tick_ms: u64,
     pub compact_entries: u64,
+    /// RV3: a removal never leaves fewer voters (the committee file's `voters_min`).
+    pub voters_min: usize,
 }
 
 pub struct Raft {
     /// This node's id in the (founding) committee.
-    me: NodeId,
+    pub(super) me: NodeId,
     pub(super) engine: RaftEngine,
     pub(super) store: Arc<RaftStore>,
     pub(super) persister: Persister<RaftStore>,
     pub(super) network: NetworkId,
-    config: Arc<ConsensusConfig>,
-    settings: RaftSettings,
+    pub(super) config: Arc<ConsensusConfig>,
+    pub(super) settings: RaftSettings,
     next_tick_ms: Option<u64>,
     pub(super) compact_entries: u64,
     /// The last write queued (writes are numbered from 1).
@@ -106,8 +113,15 @@ pub struct Raft {
     pub(super) compacting: bool,
     pub(super) events: mpsc::UnboundedSender<RaftEvent>,
     pieces: Reassembly,
-    reachable: Vec<bool>,
+    pub(super) unreachable: HashSet<NodeId>,
     last_leader: u16,
+    /// Who is who (RV5), as of `roster_index`'s membership.
+    pub(super) roster: Roster,
+    pub(super) roster_index: Option<Index>,
+    pub(super) voters: VoterChanges,
+    pub(super) transport_config: warpnet_net::TransportConfig,
+    /// RV7: this member applied its own removal.
+    pub(super) removed: bool,
 }
 
 impl Raft {
@@ -120,9 +134,11 @@ impl Raft {
         settings: RaftSettings,
         durable_applied: Index,
         events: mpsc::UnboundedSender<RaftEvent>,
+        voters: VoterChanges,
+        transport_config: warpnet_net::TransportConfig,
     ) -> Self {
-        let n = config.total_nodes();
         let me = engine.me();
+        let roster = Roster::new(&config, &engine.status().membership, &voters.bootstrap);
         Self {
             me,
             engine,
@@ -149,8 +165,13 @@ impl Raft {
             compacting: false,
             events,
             pieces: Reassembly::default(),
-            reachable: vec![true; n],
+            unreachable: HashSet::new(),
             last_leader: 0,
+            roster,
+            roster_index: None,
+            voters,
+            transport_config,
+            removed: false,
         }
     }
 
@@ -159,7 +180,7 @@ impl Raft {
     pub(super) fn send(&mut self, io: &Io, m: &RaftMessage) -> Option<NodeId> {
         let to = m.to()?;
         io.shared.metrics.message_out(m.kind());
-        let Some(key) = self.config.public_key(to).ok().copied() else {
+        let Some(key) = self.roster.key(to) else {
             return Some(to);
         };
         let Some(frames) = split(self.config.epoch(), &m.encode()) else {
@@ -224,7 +245,11 @@ impl Raft {
         let public = self.config.participant(id).is_ok_and(|p| p.public);
         let expected_index = Some(change.expected_index);
         let input = if change.add {
-            Input::AddVoter { member: Member { id, public }, expected_index }
+            Input::AddVoter {
+                member: Member { id, public },
+                description: Vec::new(),
+                expected_index,
+            }
         } else {
             Input::RemoveServer { id, expected_index }
         };
@@ -246,16 +271,20 @@ impl Raft {
     /// Members the transport lost are reported to raft-rs (it probes them instead of
     /// streaming); a lost connection abandons the message in pieces from that member.
     fn refresh_reachability(&mut self, io: &mut Io, connected: &[NodeId]) -> Result<(), NodeError> {
-        for i in 0..self.reachable.len() {
-            let peer = NodeId(i as u16);
+        let m = self.engine.status().membership;
+        let known: Vec<NodeId> =
+            m.voters().iter().chain(m.learners()).map(|v| v.id).filter(|&p| p != self.me).collect();
+        self.unreachable.retain(|p| known.contains(p));
+        for peer in known {
             let now = connected.contains(&peer);
-            if peer == self.me || now == self.reachable[i] {
+            if now != self.unreachable.contains(&peer) {
                 continue;
             }
-            self.reachable[i] = now;
             if now {
+                self.unreachable.remove(&peer);
                 info!(peer = %peer, "member reachable again");
             } else {
+                self.unreachable.insert(peer);
                 warn!(peer = %peer, "member unreachable");
                 self.pieces.forget(peer);
                 let _ = self.input(io, Input::Unreachable(peer))?;
@@ -327,52 +356,24 @@ impl Engine for Raft {
         self.config.clone()
     }
 
-    fn peers(&self, _now_ms: u64) -> Vec<warpnet_net::Peer> {
-        crate::committee::peers_of(&self.config)
+    fn peers(&self, now_ms: u64) -> Vec<warpnet_net::Peer> {
+        self.member_peers(now_ms)
     }
 
-    /// Raft mode's committee is its founding file's; voters change through the leader.
     fn committee_view(&self, connected: &[PublicKey]) -> crate::handle::Committee {
-        let c = &self.config;
-        crate::handle::Committee {
-            epoch: c.epoch().0,
-            node_id: Some(self.me.0),
-            quorum_threshold: c.total_nodes() / 2 + 1,
-            members_min: 1,
-            members: c
-                .participants()
-                .iter()
-                .enumerate()
-                .map(|(i, p)| crate::handle::MemberView {
-                    node_id: i as u16,
-                    public_key: p.public_key.to_hex(),
-                    p2p_address: p.address.clone(),
-                    api_address: p.api_address.clone(),
-                    public: p.public,
-                    member_since_epoch: c.epoch().0,
-                    connected: i == self.me.index() || connected.contains(&p.public_key),
-                    health: None,
-                })
-                .collect(),
-            ..crate::handle::Committee::default()
-        }
+        self.members_view(connected)
     }
 
     fn on_control(
         &mut self,
-        _io: &mut Io,
+        io: &mut Io,
         control: crate::handle::Control,
     ) -> Result<(), NodeError> {
-        let refusal = crate::membership::Refusal::Unsupported(
-            "this network runs Raft: endorsed admissions and removals are HotStuff mode's; Raft mode changes voters through its leader",
-        );
-        match control {
-            crate::handle::Control::Admission { done, .. }
-            | crate::handle::Control::Operator { done, .. } => {
-                let _ = done.send(Err(refusal));
-            }
-        }
-        Ok(())
+        self.control(io, control)
+    }
+
+    fn finished(&self, _now_ms: u64) -> bool {
+        self.removed
     }
 
     fn on_message(
@@ -381,10 +382,13 @@ impl Engine for Raft {
         from: PublicKey,
         message: Message,
     ) -> Result<(), NodeError> {
-        let Some(from) = self.config.node_id_of(&from) else {
-            debug!(peer = %from, "dropped a frame from a key outside the committee");
+        // RV5: the transport admits only peers; a removed member's frames are dropped.
+        let from = id_of(&self.config, &from);
+        if self.engine.status().membership.is_retired(from) {
+            io.shared.metrics.rejected("raft_removed_member");
+            debug!(peer = %from, "dropped a frame from a removed member");
             return Ok(());
-        };
+        }
         let frame = match message {
             Message::Raft(f) if f.epoch == self.config.epoch() => f,
             other => {
@@ -466,6 +470,11 @@ impl Engine for Raft {
     fn on_event(&mut self, io: &mut Io, event: RaftEvent) -> Result<(), NodeError> {
         match event {
             RaftEvent::Registry(read) => self.compact(io, read),
+            RaftEvent::Probed((key, result)) => {
+                let m = self.engine.status().membership;
+                let todo = self.voters.on_dial_back(io.clock.now_ms(), &m, key, result);
+                self.run_todo(io, todo)
+            }
         }
     }
 
@@ -478,23 +487,28 @@ impl Engine for Raft {
     }
 
     fn after_event(&mut self, io: &mut Io) -> Result<(), NodeError> {
-        let connected: Vec<NodeId> = io
-            .transport
-            .stats()
-            .connected
-            .iter()
-            .filter_map(|k| self.config.node_id_of(k))
-            .collect();
+        let connected: Vec<NodeId> =
+            io.transport.stats().connected.iter().filter_map(|k| self.roster.id(k)).collect();
         self.refresh_reachability(io, &connected)?;
         self.publish(io, &connected);
+        self.follow_membership(io)?;
         Ok(())
     }
 
-    fn prune(&mut self, _io: &mut Io) -> Result<(), NodeError> {
+    fn prune(&mut self, io: &mut Io) -> Result<(), NodeError> {
         self.waiters.prune();
         self.reads.retain(|_, r| !r.is_closed());
         self.ready_reads.retain(|(_, r)| !r.is_closed());
         self.members_waiting.retain(|w| w.done.as_ref().is_some_and(|d| !d.is_closed()));
+        let now = io.clock.now_ms();
+        if self.voters.lingering.iter().any(|(_, until)| now >= *until) {
+            self.voters.lingering.retain(|(_, until)| now < *until);
+            io.transport.set_peers(self.peers(now));
+        }
+        let m = self.engine.status().membership;
+        let todo = self.voters.resend(now, &self.config, &m);
+        self.run_todo(io, todo)?;
+        self.publish_committee(io);
         Ok(())
     }
 

@@ -17,6 +17,7 @@ use warpnet_types::message::SHARED_COMMAND_BYTES_MAX;
 use warpnet_types::{Digest, Height};
 
 use super::raft::{InFlight, Raft, RaftEvent};
+use super::raft_roster::{VoterRequest, VOTER_REQUEST_VERSION};
 use super::Io;
 use crate::app;
 use crate::handle::{MemberDone, Refused};
@@ -277,6 +278,19 @@ impl Raft {
         step: &mut InFlight,
     ) -> Result<(), NodeError> {
         match applied {
+            Applied::Command { index, data, .. }
+                if data.first() == Some(&VOTER_REQUEST_VERSION) =>
+            {
+                // A voter request changes no registry state: the leader acts on it (RV5–RV7).
+                match VoterRequest::decode(&data) {
+                    Ok(r) => self.voters.committed.push(r),
+                    Err(e) => {
+                        warn!(index, error = %e, "a voter request that does not decode is ignored")
+                    }
+                }
+                set_applied(batch, index, None);
+                step.applied = Some(index);
+            }
             Applied::Command { index, data, .. } => {
                 let commands = decode_entry(&data).unwrap_or_else(|e| {
                     warn!(index, error = %e, "an entry that does not decode is applied as no commands");

@@ -68,6 +68,8 @@ pub enum Refusal {
     DialBackPending,
     #[error("{0}")]
     Unsupported(&'static str),
+    #[error("a change of voters is in flight ({key}): one change at a time (RV2); try again once it is done")]
+    ChangeInFlight { key: String },
 }
 
 /// What to do after an input.

@@ -38,14 +38,19 @@ pub fn config(id: u16, seed: u64) -> EngineConfig {
 impl Cluster {
     /// `publics[i]`: whether founding member i is public.
     pub fn new(publics: &[bool]) -> Self {
+        Self::with_params(publics, RaftParams::default())
+    }
+
+    /// Founding members with these engine parameters (joining members get them too).
+    pub fn with_params(publics: &[bool], params: RaftParams) -> Self {
         let membership = Membership::new(
             publics.iter().enumerate().map(|(i, &p)| member(i as u16, p)).collect(),
         );
         let nodes = (0..publics.len())
             .map(|i| {
-                let engine =
-                    RaftEngine::new(config(i as u16, 7), Recovery::genesis(membership.clone()))
-                        .expect("genesis recovers");
+                let config = EngineConfig { params: params.clone(), ..config(i as u16, 7) };
+                let engine = RaftEngine::new(config, Recovery::genesis(membership.clone()))
+                    .expect("genesis recovers");
                 Node::new(engine)
             })
             .collect();
@@ -53,7 +58,9 @@ impl Cluster {
     }
 
     pub fn add_joining(&mut self, id: u16) {
-        let engine = RaftEngine::new(config(id, 7), Recovery::joining()).expect("joining recovers");
+        let params = self.nodes.first().map(|n| n.engine.params().clone()).unwrap_or_default();
+        let config = EngineConfig { params, ..config(id, 7) };
+        let engine = RaftEngine::new(config, Recovery::joining()).expect("joining recovers");
         assert_eq!(self.nodes.len(), id as usize);
         self.nodes.push(Node::new(engine));
     }

@@ -40,6 +40,9 @@ pub struct RaftSimConfig {
 pub struct RaftOverrides {
     pub nodes: Option<usize>,
     pub steps: Option<u64>,
+    /// Voter changes in every run: 2-3 spare members and 10-40 AddVoter / RemoveServer
+    /// attempts under the run's crashes and partitions.
+    pub changes: bool,
 }
 
 /// Engine parameters in simulation: 10 ms ticks, so an election timeout is 100-200 ms.
@@ -75,7 +78,7 @@ impl RaftSimConfig {
             disk_latency_ms_max: rng.range(0, 5),
             gst_ms: rng.range(500, 4_000),
         };
-        Self {
+        let mut cfg = Self {
             seed,
             publics,
             spares,
@@ -90,7 +93,12 @@ impl RaftSimConfig {
             compact_every: [8, 16, 64][rng.index(3)],
             max_steps: o.steps.unwrap_or(400_000),
             answer_at_append: false,
+        };
+        if o.changes {
+            cfg.spares = (0..rng.range(2, 3)).map(|_| rng.chance(0.6)).collect();
+            cfg.membership_changes = rng.range(10, 40) as usize;
         }
+        cfg
     }
 
     pub fn members(&self) -> usize {

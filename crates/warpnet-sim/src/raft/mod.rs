@@ -32,6 +32,9 @@ pub fn replay_command(seed: u64, o: &RaftOverrides) -> String {
     if let Some(s) = o.steps {
         cmd += &format!(" --steps {s}");
     }
+    if o.changes {
+        cmd += " --changes";
+    }
     cmd
 }
 

@@ -364,7 +364,9 @@ impl RaftWorld {
         }
     }
 
-    /// An operator asks the leader to add a spare or remove a voter (refusals are fine).
+    /// An operator asks the leader to add a spare (it learns, then the leader promotes it:
+    /// RV1), remove a voter, or cancel a learner (refusals are fine: one change at a time,
+    /// RV2; removed ids never return, RV4).
     fn change_membership(&mut self) {
         let Some(l) = (0..self.replicas.len()).find(|&i| {
             self.replicas[i].engine.as_ref().is_some_and(|e| e.status().role == Role::Leader)
@@ -373,13 +375,24 @@ impl RaftWorld {
         };
         let Some(status) = self.replicas[l].engine.as_ref().map(RaftEngine::status) else { return };
         let n = self.replicas.len();
-        let outside: Vec<usize> =
-            (0..n).filter(|&i| !status.membership.contains(NodeId(i as u16))).collect();
-        let input = if !outside.is_empty() && (status.membership.len() < 3 || self.rng.chance(0.6))
-        {
+        let m = &status.membership;
+        let outside: Vec<usize> = (0..n)
+            .map(|i| NodeId(i as u16))
+            .filter(|&id| !m.knows(id) && !m.is_retired(id))
+            .map(NodeId::index)
+            .collect();
+        let learners = status.membership.learners();
+        let input = if !learners.is_empty() && self.rng.chance(0.3) {
+            // RV2: a learner still catching up may be cancelled (the one change accepted).
+            Input::RemoveServer {
+                id: learners[self.rng.index(learners.len())].id,
+                expected_index: None,
+            }
+        } else if !outside.is_empty() && (status.membership.len() < 3 || self.rng.chance(0.6)) {
             let i = outside[self.rng.index(outside.len())];
             Input::AddVoter {
                 member: Member { id: NodeId(i as u16), public: self.cfg.is_public(i) },
+                description: format!("replica {i}").into_bytes(),
                 expected_index: None,
             }
         } else if status.membership.len() > 1 {

@@ -1,10 +1,9 @@
-//! Raft mode end to end, from the built binary on 127.0.0.1: `dev --consensus raft` with the
-//! README's claim and lookup commands; kill -9 of the leader and of a follower under claim load;
-//! every member killed at once; a frozen leader (SIGSTOP: connected and silent, then back with
-//! its old term); a private member that never leads; a voter that catches up from a snapshot;
-//! claims without a majority. Every scenario under load ends with the same checks as HotStuff
-//! mode's (`common/load.rs`): the client history is linearizable and every acknowledged claim
-//! reads back, identically, on every member. Every wait is bounded.
+//! Raft mode under faults, from the built binary on 127.0.0.1: kill -9 of the leader and of a
+//! follower under claim load; every member killed at once; a frozen leader (SIGSTOP: connected
+//! and silent, then back with its old term); a private member that never leads; a voter that
+//! catches up from a snapshot; claims without a majority. Every scenario under load ends with
+//! the same checks as HotStuff mode's (`common/load.rs`): the client history is linearizable and
+//! every acknowledged claim reads back, identically, on every member. Every wait is bounded.
 //!
 //! The leader isolated by a real partition (network namespaces, needs root) is `ignored` by
 //! default and run by `.ci/run` with the other namespace tests.
@@ -13,165 +12,18 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::load::{check_after_heal, claim_body, http, tally, Load, Record};
-use common::{cluster_view, free_port, run_ok, temp_dir, wait_until, Cluster, BIN};
+use common::load::{check_after_heal, claim_body, http, tally, Load};
+use common::raft::{
+    addresses, agreed_leader, body, finish, raft_view, run_signal, secs, start_raft, wait_leader,
+    Live, RAFT_EXTRA,
+};
+use common::{cluster_view, wait_until};
 use serde_json::Value;
 use warpnet_types::crypto::signer_from_seed;
 use warpnet_types::SchemeId;
-
-/// Short ticks so elections cost little test time: heartbeats every 50 ms, an election after
-/// 0.5-1 s without a leader.
-const RAFT_EXTRA: &str = "raft_tick_ms = 50";
-
-fn raft_view(port: u16) -> Option<Value> {
-    cluster_view(port).map(|v| v["raft"].clone()).filter(Value::is_object)
-}
-
-/// The member every live member names as leader, once they agree and it says it leads.
-fn agreed_leader(c: &Cluster) -> Option<usize> {
-    let live = c.live();
-    let views: Vec<Value> = live.iter().map(|&i| raft_view(c.api[i])).collect::<Option<_>>()?;
-    let leader = views[0]["leader"].as_u64()? as usize;
-    let agree = views.iter().all(|v| v["leader"].as_u64() == Some(leader as u64));
-    let leads = live.iter().zip(&views).any(|(&i, v)| i == leader && v["role"] == "leader");
-    (agree && leads).then_some(leader)
-}
-
-fn wait_leader(c: &Cluster, secs: u64) -> usize {
-    let mut found = None;
-    wait_until("a leader every live member follows", secs, || {
-        found = agreed_leader(c);
-        found.is_some()
-    });
-    found.unwrap()
-}
-
-/// A running Raft cluster of `n`, every member connected to every other, with a leader.
-fn start_raft(n: usize, private: &[usize], extra: &str) -> Cluster {
-    let mut c = Cluster::raft(n, private, &format!("{RAFT_EXTRA}\n{extra}"));
-    for i in 0..n {
-        c.start(i);
-    }
-    wait_until("every member connected to every other", 30, || {
-        (0..n).all(|i| {
-            cluster_view(c.api[i]).is_some_and(|v| {
-                v["members"].as_array().unwrap().iter().all(|m| m["connected"] == Value::Bool(true))
-            })
-        })
-    });
-    wait_leader(&c, 30);
-    c
-}
-
-fn addresses(c: &Cluster) -> Vec<String> {
-    (0..c.api.len()).map(|i| c.api_address(i)).collect()
-}
-
-/// Which members the load may send to (a killed member's port is skipped).
-struct Live(Arc<Vec<AtomicBool>>);
-
-impl Live {
-    fn new(n: usize) -> Self {
-        Self(Arc::new((0..n).map(|_| AtomicBool::new(true)).collect()))
-    }
-
-    fn set(&self, i: usize, up: bool) {
-        self.0[i].store(up, Ordering::Relaxed);
-    }
-
-    fn check(&self) -> Arc<dyn Fn(usize) -> bool + Send + Sync> {
-        let live = self.0.clone();
-        Arc::new(move |i| live[i].load(Ordering::Relaxed))
-    }
-}
-
-/// The checks every scenario under load ends with, and a floor on acknowledged operations.
-fn finish(c: &Cluster, records: &[Record], acked_at_least: usize) {
-    let t = tally(records);
-    eprintln!(
-        "history: {} operations, {} acknowledged, {} refused, {} unknown",
-        t.done, t.acked, t.failed, t.unknown
-    );
-    assert!(t.acked >= acked_at_least, "too few operations acknowledged: {t:?}");
-    check_after_heal(&addresses(c), records).unwrap_or_else(|e| panic!("{e}"));
-}
-
-/// `dev --consensus raft` starts three members; the README's claim and lookup commands work
-/// against it; `/v1/cluster` says Raft, with the term, the leader and the commit index, and
-/// `cluster status` prints them.
-#[test]
-fn dev_consensus_raft_runs_three_members_that_serve_the_readme_commands() {
-    let dir = temp_dir();
-    // Three consecutive free API ports and three p2p ports (dev uses base + i).
-    let base = |avoid: u16| {
-        (0..200)
-            .map(|_| free_port())
-            .find(|&p| {
-                p.abs_diff(avoid) > 3
-                    && (1..3).all(|i| std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok())
-            })
-            .unwrap()
-    };
-    let api = base(0);
-    let p2p = base(api);
-    let mut dev = std::process::Command::new(BIN)
-        .args(["dev", "--consensus", "raft", "--dir"])
-        .arg(dir.join("dev"))
-        .args(["--api-port", &api.to_string(), "--p2p-port", &p2p.to_string()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let stop = |dev: &mut std::process::Child| {
-        let _ = std::process::Command::new("kill").args(["-TERM", &dev.id().to_string()]).status();
-        let _ = dev.wait();
-    };
-    let result = std::panic::catch_unwind(|| {
-        wait_until("three members with a leader", 30, || {
-            (0..3).all(|i| {
-                raft_view(api + i)
-                    .is_some_and(|r| r["leader"].is_u64() && r["commit_index"].as_u64() >= Some(1))
-            })
-        });
-        let committee = std::fs::read_to_string(dir.join("dev/committee.toml")).unwrap();
-        assert!(committee.contains("consensus = \"raft\""), "{committee}");
-        let v = cluster_view(api).unwrap();
-        assert_eq!(v["consensus"], "raft");
-        assert_eq!(v["total_nodes"], 3);
-        assert_eq!(v["faulty_nodes"], 1);
-        assert_eq!(v["quorum_threshold"], 2);
-        assert!(v["raft"]["term"].as_u64().unwrap() >= 1);
-        assert!(v["members"].as_array().unwrap().iter().all(|m| m["voter"] == true));
-        let node = |i: u16| format!("http://127.0.0.1:{}", api + i);
-        let key = dir.join("alice.key");
-        let out = |args: &[&str]| {
-            let o = std::process::Command::new(BIN).args(args).current_dir(&dir).output().unwrap();
-            assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
-            String::from_utf8_lossy(&o.stdout).into_owned()
-        };
-        out(&["user", "keygen", "--out", key.to_str().unwrap()]);
-        let claimed =
-            out(&["user", "claim", "@alice", "--key", key.to_str().unwrap(), "--node", &node(1)]);
-        assert!(claimed.contains("claimed @alice"), "{claimed}");
-        let looked = out(&["user", "lookup", "@alice", "--linearizable", "--node", &node(2)]);
-        assert!(looked.contains("@alice is owned by key"), "{looked}");
-        let again =
-            out(&["user", "claim", "@alice", "--key", key.to_str().unwrap(), "--node", &node(0)]);
-        assert!(again.contains("@alice"), "a retry gets the recorded result: {again}");
-        let status = out(&["cluster", "status", "--node", &node(0)]);
-        assert!(status.contains("consensus raft") && status.contains("term"), "{status}");
-        assert!(status.contains("commit index"), "{status}");
-    });
-    stop(&mut dev);
-    let _ = std::fs::remove_dir_all(&dir);
-    if let Err(e) = result {
-        std::panic::resume_unwind(e);
-    }
-}
 
 /// Contended claims and linearizable reads from 12 clients while the leader is killed with -9
 /// and restarted, then a follower: a new leader takes over, the history is linearizable, and
@@ -276,11 +128,6 @@ fn a_frozen_raft_leader_is_replaced_and_follows_when_it_thaws() {
     finish(&c, &records, 150);
 }
 
-fn run_signal(sig: &str, pid: &str) {
-    let ok = std::process::Command::new("kill").args([sig, pid]).status().unwrap();
-    assert!(ok.success());
-}
-
 /// Members 0 and 1 are private, 2 is public: only 2 ever leads. With 2 killed, 0 and 1 are
 /// a majority but must not elect: they report that no public voter is reachable, claims are
 /// refused at once as not submitted, lookups answer; with 2 back, it leads again and claims
@@ -321,15 +168,6 @@ fn a_private_raft_member_never_leads_even_when_the_public_one_is_down() {
     assert_eq!(wait_leader(&c, 20), 2);
     let ok = http(&c.api_address(1), "POST", "/v1/claims", Some(&body("pv_3")), secs(5));
     assert_eq!(ok.as_ref().map(|a| a.0), Some(200), "{ok:?}");
-}
-
-fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
-
-fn body(id: &str) -> Vec<u8> {
-    let key = signer_from_seed(SchemeId::Ed25519, 77);
-    claim_body(key.as_ref(), id, &format!("req-{id}"))
 }
 
 /// The log is compacted every 50 entries. A follower killed while 400 claims commit comes
@@ -431,30 +269,6 @@ fn raft_claims_without_a_majority_get_no_quorum_within_the_bound_and_retries_are
     let path = "/v1/users/nq_1?consistency=linearizable";
     let linear = http(&c.api_address(leader), "GET", path, None, secs(5)).unwrap();
     assert_eq!((linear.0, linear.1["error"].as_str()), (503, Some("no_quorum")), "{:?}", linear.1);
-}
-
-/// A Raft committee needs a public voter (only public members lead): `committee create
-/// --consensus raft` refuses one without, naming the rule, and writes nothing.
-#[test]
-fn committee_create_refuses_a_raft_committee_without_a_public_member() {
-    let dir = temp_dir();
-    let mut members = Vec::new();
-    for i in 0..3 {
-        let node = dir.join(format!("node-{i}"));
-        let (p, a) = (format!("127.0.0.1:{}", 40_000 + i), format!("127.0.0.1:{}", 41_000 + i));
-        run_ok(&["node", "init", "--dir", node.to_str().unwrap(), "--p2p", &p, "--api", &a]);
-        members.push(node.join("member.toml").to_str().unwrap().to_owned());
-    }
-    let out = dir.join("committee.toml");
-    let mut args = vec!["committee", "create", "--network", "test", "--consensus", "raft"];
-    args.extend(["--out", out.to_str().unwrap()]);
-    args.extend(members.iter().map(String::as_str));
-    let o = std::process::Command::new(BIN).args(&args).output().unwrap();
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success());
-    assert!(stderr.contains("public"), "{stderr}");
-    assert!(!out.exists());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The leader cut off from both followers by a real partition (each member in its own network
