@@ -440,10 +440,22 @@ impl RaftEngine {
     /// counts the leader towards a commit only once its write is durable, `on_persist_ready`,
     /// and applies only entries durable here, RF3); liveness does, through RF1: a leader that
     /// crashes before its write loses entries its followers may hold. A public follower that
-    /// holds them can campaign and win; a private one could only refuse its vote to every
+    /// holds them can campaign and win (unless a membership change stops it: RF15 below); a private one could only refuse its vote to every
     /// public candidate whose log is shorter, and with enough private voters no public
     /// member could ever be elected. So an entry reaches a private member only once its
     /// public leader holds it durably, exactly as under RF2.
+    ///
+    /// RF15: RF12 applies only while no membership change is in flight (raft-rs's pending
+    /// index above its applied one: a change proposed or, for a new leader, possibly in its
+    /// log, and not yet applied here); meanwhile every message of the leader waits for its
+    /// write. RF12's argument needs the public follower that holds entries its leader lost to
+    /// be able to campaign, and a change can take that away: a voter whose removal is in its
+    /// log does not campaign (RF6), and one that applied its removal is no longer a voter.
+    /// Seen with voters {0, 3}: leader 0 sent the removal of 3 at once, crashed before its own
+    /// write, and came back with a shorter log; 3 would not campaign and refused 0's pre-vote,
+    /// so nobody could ever lead. With a change in flight held back, whatever a follower holds
+    /// of the change and after it is durable at the leader, whose log is then at least as
+    /// long as the follower's.
     ///
     /// A forwarded proposal or read-index request leaves at once from any member: it vouches
     /// for no write (the leader appends the command itself; the read index comes back from
@@ -451,6 +463,12 @@ impl RaftEngine {
     fn leaves_before_write(&self, m: &Message) -> bool {
         match m.get_msg_type() {
             MessageType::MsgPropose | MessageType::MsgReadIndex => true,
+            _ if self.is_leader()
+                && self.raw.raft.has_pending_conf()
+                && !self.params.mutated(Mutation::EarlyDuringChange) =>
+            {
+                false
+            }
             _ if self.is_leader() => {
                 let to_public = node_of(m.to).is_some_and(|to| self.membership.is_public(to));
                 to_public || self.params.mutated(Mutation::PrivateBeforeLeaderWrite)

@@ -17,8 +17,8 @@
 //!    that is not.
 //! 2. **`Send(message)`**: send to `message.to()`, best effort (loss, duplication and
 //!    reordering are tolerated). Every write emitted before it is already durable, except
-//!    under a leader's message to a public voter (RF12: it replicates while the leader writes)
-//!    and a forwarded proposal or read-index request (they vouch for no write).
+//!    under a leader's message to a public voter (RF12: it replicates while the leader
+//!    writes, unless a membership change is in flight, RF15) and a forwarded proposal or read-index request (they vouch for no write).
 //! 3. **`Apply(applied)`**: committed entries, in index order, each index exactly once per
 //!    incarnation, only ever entries that are durable in the local log (RF3). Apply it to the
 //!    state machine and record `applied.index()` (and, for `Membership`/`Snapshot`, the
@@ -40,7 +40,8 @@
 //! carries the membership; RF8 reads through ReadIndex; RF9 deterministic election timeouts;
 //! RF10 messages only from the authenticated sender, of kinds peers may send; RF11 a committee
 //! with no reachable public voter says so; RF12 a leader replicates to public voters while it
-//! writes, to private members only after (forwarded proposals and reads vouch for nothing).
+//! writes, to private members only after (forwarded proposals and reads vouch for nothing);
+//! RF15 but to nobody before its write while a membership change is in flight.
 
 #![forbid(unsafe_code)]
 // raft-rs's protobuf types are built field by field, as raft-rs itself does.

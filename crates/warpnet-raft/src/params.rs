@@ -16,6 +16,10 @@ pub enum Mutation {
     /// RF12 too broad: a leader's messages to private members leave before its own write
     /// too, so a private member may hold entries its leader loses in a crash.
     PrivateBeforeLeaderWrite,
+    /// RF15 off: a leader's messages to public voters leave before its own write even while
+    /// a membership change is in flight, so a voter may hold its own removal that the leader
+    /// lost in a crash.
+    EarlyDuringChange,
     /// RV1 off: a learner is promoted to voter at once, before it has caught up.
     PromoteAtOnce,
     /// RF4/RV2 off: a change is proposed while another is still in flight (raft-rs's own
@@ -87,6 +91,7 @@ pub(crate) enum Never {
     PrivateCampaigns,
     VoteCountsAsCommitOnly,
     PrivateBeforeLeaderWrite,
+    EarlyDuringChange,
     PromoteAtOnce,
     TwoChangesAtOnce,
 }
