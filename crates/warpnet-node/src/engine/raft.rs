@@ -114,6 +114,8 @@ pub struct Raft {
     pub(super) events: mpsc::UnboundedSender<RaftEvent>,
     pieces: Reassembly,
     pub(super) unreachable: HashSet<NodeId>,
+    /// The connected members `GET /v1/members` was last published with.
+    members_connected: Vec<NodeId>,
     last_leader: u16,
     /// Who is who (RV5), as of `roster_index`'s membership.
     pub(super) roster: Roster,
@@ -166,6 +168,7 @@ impl Raft {
             events,
             pieces: Reassembly::default(),
             unreachable: HashSet::new(),
+            members_connected: Vec::new(),
             last_leader: 0,
             roster,
             roster_index: None,
@@ -491,6 +494,14 @@ impl Engine for Raft {
             io.transport.stats().connected.iter().filter_map(|k| self.roster.id(k)).collect();
         self.refresh_reachability(io, &connected)?;
         self.publish(io, &connected);
+        // `/v1/members` says who is connected as soon as it changes (the periodic refresh in
+        // `prune` covers the rest of the view).
+        let mut now = connected;
+        now.sort_unstable();
+        if now != self.members_connected {
+            self.members_connected = now;
+            self.publish_committee(io);
+        }
         self.follow_membership(io)?;
         Ok(())
     }
