@@ -117,6 +117,9 @@ pub struct Health {
     /// H2: when each member signed its latest attestation recorded in the window, and the
     /// height of the block that records it.
     pub attested_at: Vec<Option<(u64, Height)>>,
+    /// LR5: the members that did not sign the latest TC recorded in the window's last
+    /// [`online_len`] blocks and have no signature recorded since.
+    pub silent_since_tc: Vec<NodeId>,
     /// Mutation `Lr5Off`: the failures recorded since this health was seen are not skipped.
     #[cfg(feature = "mutations")]
     pub(crate) lr5_off: bool,
@@ -247,8 +250,25 @@ impl Health {
             })
             .collect();
         let anchor = window.last().map_or(Round(0), |r| r.round);
+        // LR5: the latest TC recorded in the window's last `online_len` blocks, and the members
+        // that did not sign it nor anything recorded since.
+        let silent: Vec<NodeId> = window[recent_from..]
+            .iter()
+            .rev()
+            .find(|r| r.timeouts.count() > 0)
+            .map(|r| {
+                let tc_round = Round(r.round.0.saturating_sub(1));
+                (0..n)
+                    .map(|x| NodeId(x as u16))
+                    .filter(|&id| {
+                        !r.timeouts.contains(id) && tally[id.index()].signed_round < tc_round
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         let mut health =
             Self::rank(config, members, &tally, short, carried, (end, window.len(), anchor));
+        health.silent_since_tc = silent;
         health.attested_at = (0..n)
             .map(|x| latest.get(&NodeId(x as u16)).map(|(at, _, recorded)| (*at, *recorded)))
             .collect();
@@ -322,6 +342,7 @@ impl Health {
             eligible,
             anchor,
             attested_at: Vec::new(),
+            silent_since_tc: Vec::new(),
             #[cfg(feature = "mutations")]
             lr5_off: false,
         }
@@ -351,9 +372,12 @@ impl Health {
     /// `failed` and returns the leader of `round`.
     ///
     /// LR5: this health is seen from the parent's parent, so it does not yet hold the
-    /// failures recorded since: those the parent's record blames (but not its proposer nor
-    /// its TC's signers, who signed after them, as LR2b counts), then the leaders of the
-    /// rounds that failed after the parent, in round order. They are skipped, so a member
+    /// failures recorded since, nor does LR2 blame a dead vote collector (the round fails
+    /// under its leader). Skipped: the members silent at the latest TC of the window's last
+    /// blocks (no signature recorded since, [`Health::silent_since_tc`]), those that did not
+    /// sign the parent's TC, those the parent's record blames (but never the parent's
+    /// proposer nor its TC's signers, who signed after those rounds, as LR2b counts), then
+    /// the leaders of the rounds that failed after the parent, in round order. They are skipped, so a member
     /// that just failed is not chosen again before the chain records it (a rotation may put a
     /// member at the end of one cycle and the start of the next, and a dead member costs the
     /// round it leads and the round before, whose votes it collects). At most all eligible
@@ -375,11 +399,27 @@ impl Health {
         let signed_since = |id: NodeId| {
             parent.proposer == Some(id) || parent.timeouts.is_some_and(|t| t.contains(id))
         };
-        let mut skip: Vec<NodeId> = if lr5 {
-            parent.failed.iter().map(|&(id, _)| id).filter(|&id| !signed_since(id)).collect()
-        } else {
-            Vec::new()
-        };
+        let mut skip: Vec<NodeId> = Vec::new();
+        if lr5 {
+            // Oldest first: silent at a TC this health records, silent at the parent's TC,
+            // blamed by the parent, then the rounds failed since.
+            let tc_silent = parent
+                .timeouts
+                .filter(|t| t.count() > 0)
+                .map(|t| self.eligible.iter().copied().filter(|&id| !t.contains(id)));
+            let blamed = parent.failed.iter().map(|&(id, _)| id);
+            for id in self
+                .silent_since_tc
+                .iter()
+                .copied()
+                .chain(tc_silent.into_iter().flatten())
+                .chain(blamed)
+                .filter(|&id| !signed_since(id))
+            {
+                skip.retain(|&x| x != id);
+                skip.push(id);
+            }
+        }
         for r in parent.round.0.saturating_add(1)..round.0 {
             let leader = self.pick(config, Round(r), &skip);
             failed(leader);

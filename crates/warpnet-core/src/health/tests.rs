@@ -189,6 +189,25 @@ fn lr5_a_leader_that_failed_since_the_health_was_seen_is_skipped() {
 }
 
 #[test]
+fn lr5_a_member_silent_at_a_recent_tc_is_skipped_until_it_signs_again() {
+    let c = committee(4);
+    let mut chain: Vec<Record> = (1..=20).map(|r| rec(4, r, (r % 3) as u16, &[0, 1, 2])).collect();
+    // Member 3's vote in the QC of block 17, then a TC of round 19 without it (block 20).
+    chain[16].voters = bitmap(4, &[0, 1, 3]);
+    chain[19].timeouts = bitmap(4, &[0, 1, 2]);
+    let h = compute(&c, &chain);
+    assert!(h.summary.members[3].online, "still online: signed in the last blocks");
+    assert_eq!(h.silent_since_tc, [NodeId(3)]);
+    for r in 21..30 {
+        assert_ne!(h.leader(&c, Since::clean(Round(r - 1)), Round(r)), NodeId(3));
+    }
+    // A signature of it recorded after the TC's round: no longer skipped.
+    let mut later = chain.clone();
+    later.push(rec(4, 21, 1, &[0, 1, 3]));
+    assert!(compute(&c, &later).silent_since_tc.is_empty());
+}
+
+#[test]
 fn h5_an_offline_member_of_the_last_epoch_stays_skipped_until_seen() {
     let c = committee(4);
     let before = compute(&c, &chain_without_3(4, 20)).summary;
