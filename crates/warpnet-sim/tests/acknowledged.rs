@@ -36,5 +36,6 @@ fn ha1_broken_answering_at_a_certificate_is_caught() {
         (!v.is_empty()).then_some((seed, v))
     });
     let (seed, v) = found.expect("the simulator must catch answers before the commit is certain");
+    eprintln!("seed {seed}: {v:?}");
     assert!(v.iter().any(|v| v.contains("acknowledged-lost")), "seed {seed}: {v:?}");
 }
