@@ -139,12 +139,14 @@ class Bench:
 
     def started(self):
         """Blocks until bench starts loading (after signing its pool); returns when measuring begins."""
+        seen = []
         for line in self.p.stderr:
             if line.startswith("loading for"):
                 t = time.time() + self.warmup
                 threading.Thread(target=self.p.stderr.read, daemon=True).start()
                 return t
-        raise RuntimeError("bench ended before loading: " + self.p.stdout.read())
+            seen.append(line)
+        raise RuntimeError("bench ended before loading: " + self.p.stdout.read() + "".join(seen[-20:]))
 
     def result(self):
         self.p.wait()

@@ -1,8 +1,10 @@
 //! Agreed health from the built binary (H2–H4, LR2): four members see each other online and
 //! verified public, `cluster routing` verifies the routing list's proof with keys proven from
 //! the genesis file, and after kill -9 of one member every live node marks it offline and the
-//! next routing list leaves it out (that every honest node computes the same health at the
-//! same height is the simulator's health-agreement invariant).
+//! next routing list leaves it out; a member and then the leader frozen with SIGSTOP
+//! (connected, silent) are marked offline and skipped as leaders alike on every other node,
+//! the chain goes on, and each is online again once thawed (that every honest node computes
+//! the same health at the same height is the simulator's health-agreement invariant).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -10,7 +12,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{get, start_all, wait_until, BIN};
+use common::{cluster_view, get, start_all, wait_until, BIN};
 use serde_json::Value;
 
 fn members(port: u16) -> Option<Value> {
@@ -27,6 +29,19 @@ fn health(port: u16) -> Option<Vec<(bool, bool)>> {
         .map(|m| {
             let h = m.get("health")?.as_object()?;
             Some((h["online"].as_bool()?, h["verified_public"].as_bool()?))
+        })
+        .collect()
+}
+
+/// Each member's agreed `(online, reputation)` as node `port` shows it.
+fn reputation(port: u16) -> Option<Vec<(bool, String)>> {
+    let v = members(port)?;
+    v["members"]
+        .as_array()?
+        .iter()
+        .map(|m| {
+            let h = m.get("health")?.as_object()?;
+            Some((h["online"].as_bool()?, h["reputation"].as_str()?.to_owned()))
         })
         .collect()
 }
@@ -74,4 +89,38 @@ fn members_agree_on_health_and_the_routing_list_verifies_from_genesis() {
     });
     let out = routing(&c, 0);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn a_frozen_member_and_a_frozen_leader_are_marked_offline_alike_on_every_node() {
+    let c = start_all(4);
+    wait_until("every member online on every node", 60, || {
+        (0..4).all(|i| health(c.api[i]).is_some_and(|h| h.iter().all(|&(o, _)| o)))
+    });
+    let leader = || cluster_view(c.api[0]).and_then(|v| v["leader"].as_u64()).unwrap() as usize;
+    let first = leader();
+    // The leader first, then a member that does not lead at that moment.
+    for round in 0..2 {
+        let target = if round == 0 { first } else { (0..4).find(|&i| i != leader()).unwrap() };
+        let others: Vec<usize> = (0..4).filter(|&i| i != target).collect();
+        c.signal(target, "-STOP");
+        // H3, LR2: offline and skipped as leader on every other node, which agree.
+        wait_until("the frozen member offline and skipped on every other node, alike", 30, || {
+            let views: Vec<_> = others.iter().map(|&i| reputation(c.api[i])).collect();
+            views.iter().all(|v| {
+                v.as_ref().is_some_and(|v| {
+                    v.iter().enumerate().all(|(x, (online, _))| *online == (x != target))
+                        && v[target].1 != "leader"
+                })
+            }) && views.windows(2).all(|w| w[0] == w[1])
+        });
+        let base = others.iter().map(|&i| c.height(i)).max().unwrap_or(0);
+        wait_until("the other three commit on", 30, || {
+            others.iter().all(|&i| c.height(i) >= base + 5)
+        });
+        c.signal(target, "-CONT");
+        wait_until("the thawed member online again on every node", 60, || {
+            (0..4).all(|i| health(c.api[i]).is_some_and(|h| h.iter().all(|&(o, _)| o)))
+        });
+    }
 }

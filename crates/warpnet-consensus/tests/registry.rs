@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::linearizability::{check, Op, Seen};
-use common::{cluster_view, get, start_all, wait_until, Cluster, CLAIM_TIMEOUT_MS};
+use common::{cluster_view, get, start_all, wait_until, CLAIM_TIMEOUT_MS};
 use hyper::Method;
 use serde_json::Value;
 use warpnet_client::Connection;
@@ -485,12 +485,6 @@ fn kill_9_under_load_loses_no_acknowledged_claim_and_the_history_is_linearizable
 // Loss of quorum
 // ---------------------------------------------------------------------------------------------
 
-fn signal(c: &Cluster, i: usize, sig: &str) {
-    let pid = c.children[i].as_ref().unwrap().id();
-    let ok = std::process::Command::new("kill").args([sig, &pid.to_string()]).status().unwrap();
-    assert!(ok.success());
-}
-
 /// Two of four nodes stopped (SIGSTOP: still connected, silent) then killed (connections
 /// gone): claims answer 503 `no_quorum` within the bound, saying whether the outcome is
 /// unknown or nothing was submitted; lookups still answer; with the nodes back, the pending
@@ -515,8 +509,8 @@ fn two_of_four_down_claims_get_no_quorum_within_the_bound_and_lookups_still_answ
     // Stopped: the connections stay up but fall silent, so the claim is submitted and waits
     // until the transport declares the silent members dead (1 s without a heartbeat) or the
     // bound passes, whichever comes first; either way the outcome is unknown.
-    signal(&c, 2, "-STOP");
-    signal(&c, 3, "-STOP");
+    c.signal(2, "-STOP");
+    c.signal(3, "-STOP");
     let bob = key(2);
     let ((status, v), took) = post(claim_body(bob.as_ref(), "bob", "b1"));
     assert_eq!((status, v["error"].as_str()), (503, Some("no_quorum")), "{v}");
@@ -528,8 +522,8 @@ fn two_of_four_down_claims_get_no_quorum_within_the_bound_and_lookups_still_answ
     assert_eq!(status, 200, "committed IDs stay readable: {body}");
 
     // Back: bob's pending claim commits; its retry gets the recorded result.
-    signal(&c, 2, "-CONT");
-    signal(&c, 3, "-CONT");
+    c.signal(2, "-CONT");
+    c.signal(3, "-CONT");
     wait_until("bob's claim commits", 30, || {
         get(api0, "/v1/users/bob").is_some_and(|(s, _)| s == 200)
     });

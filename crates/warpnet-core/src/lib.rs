@@ -37,7 +37,7 @@
 //! - PM0–PM6 pacemaker (`core/mod.rs`, `core/certs.rs`, `core/timeout.rs`, `params.rs`)
 //! - E1 equivocation evidence (`evidence.rs`, `collect.rs`), Y1–Y4 sync (`core/sync.rs`,
 //!   `sync.rs`); L1 leader rotation lives with the committee (`warpnet_types::config`)
-//! - H1–H5 agreed health and LR1–LR4 leader reputation (`health.rs`, `core/reputation.rs`)
+//! - H1–H5 agreed health and LR1–LR5 leader reputation (`health.rs`, `core/reputation.rs`)
 
 #![forbid(unsafe_code)]
 

@@ -21,6 +21,9 @@ pub enum Mutation {
     Ep3NoCut,
     /// LR1, LR2 off: leaders rotate over every public member (L1 alone), whatever health says.
     LrOff,
+    /// LR5 off: a leader is drawn from the health seen two blocks back alone; failures
+    /// recorded since (the parent's blame, the rounds failed after it) are not skipped.
+    Lr5Off,
     /// H1, LR2, H4 unchecked: voters accept any late votes, blame and summary a leader writes
     /// (the leader check of P1 stays).
     HealthUnchecked,

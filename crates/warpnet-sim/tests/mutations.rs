@@ -133,6 +133,30 @@ fn lr2_off_is_caught_as_a_stopped_member_costing_rounds_again_and_again() {
 }
 
 #[test]
+fn lr5_off_is_caught_as_a_stopped_member_chosen_again_before_its_failure_is_recorded() {
+    // Leaders come from the health two blocks back alone: a member stopped at GST fails its
+    // round, and the rotation (a new cycle may start with it) or a dead vote collector's
+    // round brings it back before any health records the failure.
+    let found = first_violation(Mutation::Lr5Off, 200, |c| {
+        let stopped = c.seed as usize % 4;
+        c.nodes = 4;
+        c.byzantine_ids.clear();
+        c.behaviors.clear();
+        c.membership.clear();
+        c.spares = 0;
+        c.faults.loss = 0.0;
+        c.faults.partitions = false;
+        c.faults.crashes = 0;
+        c.handover_faults = false;
+        c.liveness_payloads = 40;
+        c.liveness_spread_ms = 3_000;
+        c.late_fault = Some(warpnet_sim::config::LateFault::Stop(stopped));
+    });
+    let (seed, v) = found.expect("the simulator must catch LR5 switched off");
+    assert!(v.contains("reputation-bound"), "seed {seed}: {v}");
+}
+
+#[test]
 fn health_records_unchecked_are_caught_when_a_leader_lies() {
     // Voters accept any late votes, blame and summary: a lying leader's records commit, and
     // the audit of every committed block against its ancestry finds them.

@@ -9,9 +9,10 @@ use crate::error::ValidationError;
 use crate::{Block, BlockId, ConsensusConfig, Epoch, Height, NetworkId, Round};
 
 /// Version of the frame format; a frame of another version is refused. Version 2: blocks may
-/// carry health records and leaders follow reputation (H1–H5, LR1–LR4), so a version-1 member
+/// carry health records and leaders follow reputation (H1–H5, LR1–LR4). Version 3: leaders
+/// skip the failures recorded since their health was seen (LR5). A member of an older version
 /// would name other leaders; members upgrade together (stored chains decode unchanged).
-pub const WIRE_VERSION: u8 = 2;
+pub const WIRE_VERSION: u8 = 3;
 /// Largest frame a member sends or accepts, in bytes.
 pub const MESSAGE_BYTES_MAX: usize = 8 << 20;
 /// Most blocks one sync response carries.

@@ -205,6 +205,13 @@ impl Cluster {
         }
     }
 
+    /// Sends `sig` (`"-STOP"`, `"-CONT"`, ...) to node `i` with kill(1).
+    pub fn signal(&self, i: usize, sig: &str) {
+        let pid = self.children[i].as_ref().expect("node running").id();
+        let ok = std::process::Command::new("kill").args([sig, &pid.to_string()]).status();
+        assert!(ok.is_ok_and(|s| s.success()), "kill {sig} {pid}");
+    }
+
     pub fn height(&self, i: usize) -> u64 {
         cluster_view(self.api[i]).and_then(|v| v["committed_height"].as_u64()).unwrap_or(0)
     }

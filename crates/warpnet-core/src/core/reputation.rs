@@ -9,7 +9,7 @@ use warpnet_types::membership::Change;
 use warpnet_types::{Block, BlockId, Height, NodeId, Proposal, Round, VoterBitmap};
 
 use super::Core;
-use crate::health::{window_len, Health, Record};
+use crate::health::{window_len, Health, Record, Since};
 use crate::io::Rejection;
 
 /// Most cached healths (one per block a window ends at; pruned as blocks commit).
@@ -56,6 +56,10 @@ impl Core {
         #[cfg(feature = "mutations")]
         if self.params.mutation == Some(crate::params::Mutation::LrOff) {
             health.eligible = self.config.leader_candidates().to_vec();
+        }
+        #[cfg(feature = "mutations")]
+        if self.params.mutation == Some(crate::params::Mutation::Lr5Off) {
+            health.lr5_off = true;
         }
         let health = Arc::new(health);
         let mut cache = self.health_cache.borrow_mut();
@@ -109,18 +113,21 @@ impl Core {
         Some((end_height?, out))
     }
 
-    /// A block's round and parent, from the tree or the history.
-    fn round_and_parent(&self, id: BlockId) -> Option<(Round, BlockId)> {
+    /// What a child's leader depends on of block `id` (LR3, LR5), and its parent, from the
+    /// tree or the history.
+    fn link(&self, id: BlockId) -> Option<(Since<'_>, BlockId)> {
         if let Some(b) = self.tree.get(&id) {
-            return Some((b.round(), b.parent()));
+            return Some((Since::of_block(b), b.parent()));
         }
-        self.history.iter().rev().find(|r| r.id == id).map(|r| (r.round, r.parent))
+        let r = self.history.iter().rev().find(|r| r.id == id)?;
+        Some((Since::of_record(r), r.parent))
     }
 
-    /// LR3: the leader of `round` for a block extending `parent`. `None` if `parent` is unknown.
+    /// LR3, LR5: the leader of `round` for a block extending `parent`. `None` if `parent` is
+    /// unknown.
     pub(super) fn leader_after(&self, round: Round, parent: BlockId) -> Option<NodeId> {
-        let (_, grandparent) = self.round_and_parent(parent)?;
-        Some(self.health_at(grandparent)?.leader(&self.config, round))
+        let (since, grandparent) = self.link(parent)?;
+        Some(self.health_at(grandparent)?.leader(&self.config, since, round))
     }
 
     /// The leader of our current round, as our highest certified block says (L1 if unknown).
@@ -135,7 +142,11 @@ impl Core {
     pub(super) fn vote_targets(&self, id: BlockId, round: Round) -> (NodeId, Option<NodeId>) {
         let collector =
             self.leader_after(round.next(), id).unwrap_or_else(|| self.config.leader(round.next()));
-        let recorder = self.health_at(id).map(|h| h.leader(&self.config, Round(round.0 + 2)));
+        // The leader two rounds ahead, if the block between extends `id` in the next round
+        // (then it blames nobody, LR5).
+        let recorder = self
+            .health_at(id)
+            .map(|h| h.leader(&self.config, Since::clean(round.next()), round.next().next()));
         (collector, recorder.filter(|&r| r != collector))
     }
 
@@ -144,9 +155,20 @@ impl Core {
         let parent = self.safety.data().high_qc.block_id();
         let round = self.round;
         let leader = self.leader_after(round, parent).unwrap_or_else(|| self.config.leader(round));
+        // The collector of this round's block: it blames the rounds it skips over (LR2, LR5).
+        let tc = self.safety.data().high_tc.as_ref().filter(|tc| tc.round().next() == round);
         let next = self
-            .health_at(parent)
-            .map(|h| h.leader(&self.config, round.next()))
+            .link(parent)
+            .and_then(|(since, grandparent)| {
+                let blamed = self.health_at(grandparent)?.blame(&self.config, since, round);
+                let block = Since {
+                    round,
+                    failed: &blamed,
+                    proposer: Some(leader),
+                    timeouts: tc.map(|tc| tc.signers()),
+                };
+                Some(self.health_at(parent)?.leader(&self.config, block, round.next()))
+            })
             .unwrap_or_else(|| self.config.leader(round.next()));
         (leader, next)
     }
@@ -177,7 +199,7 @@ impl Core {
         let Some(health) = self.health_at(parent.parent()) else {
             return BlockHealth { late, timeouts, ..BlockHealth::default() };
         };
-        let failed = health.blame(&self.config, parent.round(), round);
+        let failed = health.blame(&self.config, Since::of_block(parent), round);
         let summary = summary_wanted(height, payload).then(|| health.summary.clone());
         let attestations = self.attestations_to_record(&health, timestamp_ms);
         BlockHealth { late, timeouts, attestations, failed, summary }
@@ -219,7 +241,13 @@ impl Core {
         let unknown = Rejection::UnknownAncestry { height };
         let parent = self.parent_view(block.parent()).ok_or(unknown.clone())?;
         let health = self.health_at(parent.parent).ok_or(unknown)?;
-        let leader = health.leader(&self.config, round);
+        let after = Since {
+            round: parent.round,
+            failed: &parent.failed,
+            proposer: Some(parent.proposer),
+            timeouts: Some(&parent.timeouts),
+        };
+        let leader = health.leader(&self.config, after, round);
         if block.proposer() != leader {
             return Err(Rejection::NotLeader { round, proposer: block.proposer(), leader });
         }
@@ -235,7 +263,7 @@ impl Core {
                 return Err(Rejection::HealthRecord { what: "late votes", height });
             }
         }
-        if records.failed != health.blame(&self.config, parent.round, round) {
+        if records.failed != health.blame(&self.config, after, round) {
             return Err(Rejection::HealthRecord { what: "failed rounds", height });
         }
         let expected = summary_wanted(height, block.payload()).then_some(&health.summary);
@@ -262,6 +290,9 @@ impl Core {
                 parent: b.parent(),
                 qc_round: qc.round(),
                 qc_voters: qc.voters().clone(),
+                failed: b.health().failed.clone(),
+                proposer: b.proposer(),
+                timeouts: b.health().timeouts.clone(),
             });
         }
         self.history.iter().rev().find(|r| r.id == id).map(|r| ParentView {
@@ -269,6 +300,9 @@ impl Core {
             parent: r.parent,
             qc_round: r.parent_round,
             qc_voters: r.voters.clone(),
+            failed: r.failed.clone(),
+            proposer: r.proposer,
+            timeouts: r.timeouts.clone(),
         })
     }
 
@@ -305,6 +339,10 @@ struct ParentView {
     parent: BlockId,
     qc_round: Round,
     qc_voters: VoterBitmap,
+    /// The members its record blames, its proposer and its TC's signers (LR5).
+    failed: Vec<(NodeId, u32)>,
+    proposer: NodeId,
+    timeouts: VoterBitmap,
 }
 
 /// H4: a block carries the summary every `SUMMARY_INTERVAL` heights and when it carries a

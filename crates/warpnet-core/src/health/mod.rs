@@ -1,4 +1,4 @@
-//! Agreed health and leader reputation (H2, H3, H5, LR1–LR4): pure functions of a window of
+//! Agreed health and leader reputation (H2, H3, H5, LR1–LR5): pure functions of a window of
 //! blocks.
 //!
 //! The health "seen from" a block E is computed from the blocks of E's epoch at and below E,
@@ -117,6 +117,12 @@ pub struct Health {
     /// H2: when each member signed its latest attestation recorded in the window, and the
     /// height of the block that records it.
     pub attested_at: Vec<Option<(u64, Height)>>,
+    /// LR5: the members that did not sign the latest TC recorded in the window's last
+    /// [`online_len`] blocks and have no signature recorded since.
+    pub silent_since_tc: Vec<NodeId>,
+    /// Mutation `Lr5Off`: the failures recorded since this health was seen are not skipped.
+    #[cfg(feature = "mutations")]
+    pub(crate) lr5_off: bool,
 }
 
 /// What the window says of one member.
@@ -244,8 +250,25 @@ impl Health {
             })
             .collect();
         let anchor = window.last().map_or(Round(0), |r| r.round);
+        // LR5: the latest TC recorded in the window's last `online_len` blocks, and the members
+        // that did not sign it nor anything recorded since.
+        let silent: Vec<NodeId> = window[recent_from..]
+            .iter()
+            .rev()
+            .find(|r| r.timeouts.count() > 0)
+            .map(|r| {
+                let tc_round = Round(r.round.0.saturating_sub(1));
+                (0..n)
+                    .map(|x| NodeId(x as u16))
+                    .filter(|&id| {
+                        !r.timeouts.contains(id) && tally[id.index()].signed_round < tc_round
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         let mut health =
             Self::rank(config, members, &tally, short, carried, (end, window.len(), anchor));
+        health.silent_since_tc = silent;
         health.attested_at = (0..n)
             .map(|x| latest.get(&NodeId(x as u16)).map(|(at, _, recorded)| (*at, *recorded)))
             .collect();
@@ -314,31 +337,156 @@ impl Health {
             fallback: tier > 0,
             members,
         };
-        Self { summary, eligible, anchor, attested_at: Vec::new() }
-    }
-
-    /// LR3 (and LR4): the leader of `round` for a block whose grandparent this health is
-    /// seen from.
-    pub fn leader(&self, config: &ConsensusConfig, round: Round) -> NodeId {
-        if round.0 > self.anchor.0.saturating_add(escape_rounds(self.eligible.len())) {
-            return config.leader(round);
+        Self {
+            summary,
+            eligible,
+            anchor,
+            attested_at: Vec::new(),
+            silent_since_tc: Vec::new(),
+            #[cfg(feature = "mutations")]
+            lr5_off: false,
         }
-        config.rotate(round, &self.eligible)
     }
 
-    /// LR2: the leaders of the rounds strictly between `parent_round` and `round` (failed:
-    /// no block of theirs is in the chain), with how many each failed, by ascending id.
+    /// LR3, LR4, LR5: the leader of `round` for a block extending `parent`, this health being
+    /// seen from the parent's parent.
+    pub fn leader(&self, config: &ConsensusConfig, parent: Since<'_>, round: Round) -> NodeId {
+        self.walk(config, parent, round, |_| {})
+    }
+
+    /// LR2: the leaders of the rounds strictly between `parent`'s round and `round` (failed:
+    /// no block of theirs is in the chain), each chosen as [`Health::leader`] chooses it, with
+    /// how many rounds each failed, by ascending id.
     pub fn blame(
         &self,
         config: &ConsensusConfig,
-        parent_round: Round,
+        parent: Since<'_>,
         round: Round,
     ) -> Vec<(NodeId, u32)> {
         let mut counts = BTreeMap::<NodeId, u32>::new();
-        for r in parent_round.0.saturating_add(1)..round.0 {
-            *counts.entry(self.leader(config, Round(r))).or_default() += 1;
-        }
+        self.walk(config, parent, round, |id| *counts.entry(id).or_default() += 1);
         counts.into_iter().collect()
+    }
+
+    /// The rounds from `parent`'s round up to `round`: hands each failed round's leader to
+    /// `failed` and returns the leader of `round`.
+    ///
+    /// LR5: this health is seen from the parent's parent, so it does not yet hold the
+    /// failures recorded since, nor does LR2 blame a dead vote collector (the round fails
+    /// under its leader). Skipped: the members silent at the latest TC of the window's last
+    /// blocks (no signature recorded since, [`Health::silent_since_tc`]), those that did not
+    /// sign the parent's TC, those the parent's record blames (but never the parent's
+    /// proposer nor its TC's signers, who signed after those rounds, as LR2b counts), then
+    /// the leaders of the rounds that failed after the parent, in round order. They are skipped, so a member
+    /// that just failed is not chosen again before the chain records it (a rotation may put a
+    /// member at the end of one cycle and the start of the next, and a dead member costs the
+    /// round it leads and the round before, whose votes it collects). At most all eligible
+    /// members but one are skipped, the most recent failures first: whoever failed longest
+    /// ago leads again before the others. The skip lasts until the health a leader is drawn
+    /// from holds the blame (LR2b), two blocks later. Every input is in the chain and the
+    /// round, so every replica picks the same leader. Past the escape round, LR4 as before.
+    fn walk(
+        &self,
+        config: &ConsensusConfig,
+        parent: Since<'_>,
+        round: Round,
+        mut failed: impl FnMut(NodeId),
+    ) -> NodeId {
+        #[cfg(feature = "mutations")]
+        let lr5 = !self.lr5_off;
+        #[cfg(not(feature = "mutations"))]
+        let lr5 = true;
+        let signed_since = |id: NodeId| {
+            parent.proposer == Some(id) || parent.timeouts.is_some_and(|t| t.contains(id))
+        };
+        let mut skip: Vec<NodeId> = Vec::new();
+        if lr5 {
+            // Oldest first: silent at a TC this health records, silent at the parent's TC,
+            // blamed by the parent, then the rounds failed since.
+            let tc_silent = parent
+                .timeouts
+                .filter(|t| t.count() > 0)
+                .map(|t| self.eligible.iter().copied().filter(|&id| !t.contains(id)));
+            let blamed = parent.failed.iter().map(|&(id, _)| id);
+            for id in self
+                .silent_since_tc
+                .iter()
+                .copied()
+                .chain(tc_silent.into_iter().flatten())
+                .chain(blamed)
+                .filter(|&id| !signed_since(id))
+            {
+                skip.retain(|&x| x != id);
+                skip.push(id);
+            }
+        }
+        for r in parent.round.0.saturating_add(1)..round.0 {
+            let leader = self.pick(config, Round(r), &skip);
+            failed(leader);
+            if lr5 {
+                skip.retain(|&id| id != leader);
+                skip.push(leader);
+            }
+        }
+        self.pick(config, round, &skip)
+    }
+
+    /// LR3 over the eligible members, but for the latest failures in `skip` (oldest first),
+    /// at most all but one (LR5); LR4: past the escape round, L1 over every public member.
+    fn pick(&self, config: &ConsensusConfig, round: Round, skip: &[NodeId]) -> NodeId {
+        if round.0 > self.anchor.0.saturating_add(escape_rounds(self.eligible.len())) {
+            return config.leader(round);
+        }
+        let skipped: Vec<NodeId> =
+            skip.iter().filter(|id| self.eligible.contains(id)).copied().collect();
+        let keep = skipped.len().min(self.eligible.len().saturating_sub(1));
+        let drop = &skipped[skipped.len() - keep..];
+        if drop.is_empty() {
+            return config.rotate(round, &self.eligible);
+        }
+        let rest: Vec<NodeId> =
+            self.eligible.iter().filter(|id| !drop.contains(id)).copied().collect();
+        config.rotate(round, &rest)
+    }
+}
+
+/// What the leader of a block depends on of its parent besides the health seen from the
+/// parent's parent (LR3, LR5).
+#[derive(Clone, Copy, Debug)]
+pub struct Since<'a> {
+    /// The parent's round.
+    pub round: Round,
+    /// LR2: the members the parent's record blames.
+    pub failed: &'a [(NodeId, u32)],
+    /// The parent's proposer, and the signers of its TC (the timeouts of the round before
+    /// it): they signed after the rounds it blames.
+    pub proposer: Option<NodeId>,
+    pub timeouts: Option<&'a VoterBitmap>,
+}
+
+impl<'a> Since<'a> {
+    /// A parent of `round` that blames nobody (an epoch's genesis; the block after a QC).
+    pub fn clean(round: Round) -> Self {
+        Self { round, failed: &[], proposer: None, timeouts: None }
+    }
+
+    pub fn of_block(b: &'a Block) -> Self {
+        let h = b.health();
+        Self {
+            round: b.round(),
+            failed: &h.failed,
+            proposer: Some(b.proposer()),
+            timeouts: Some(&h.timeouts),
+        }
+    }
+
+    pub fn of_record(r: &'a Record) -> Self {
+        Self {
+            round: r.round,
+            failed: &r.failed,
+            proposer: Some(r.proposer),
+            timeouts: Some(&r.timeouts),
+        }
     }
 }
 

@@ -139,17 +139,72 @@ fn lr3_lr4_leaders_rotate_over_the_eligible_until_the_escape() {
     let c = committee(4);
     let h = compute(&c, &chain_without_3(4, 20));
     assert_eq!(h.anchor, Round(20));
+    // A block of round 21 extending a block of round r - 1 (no failed round between).
+    let leader = |r: u64| h.leader(&c, Since::clean(Round(r - 1)), Round(r));
     for r in 21..=20 + escape_rounds(3) {
-        assert_ne!(h.leader(&c, Round(r)), NodeId(3));
+        assert_ne!(leader(r), NodeId(3));
     }
     let far = Round(21 + escape_rounds(3));
-    assert_eq!(h.leader(&c, far), c.leader(far), "LR4: L1 over all public members");
-    // LR2: blame names those leaders, counted per member.
-    let blame = h.blame(&c, Round(20), Round(24));
+    assert_eq!(leader(far.0), c.leader(far), "LR4: L1 over all public members");
+    // LR2: blame names the leaders of the failed rounds, counted per member.
+    let blame = h.blame(&c, Since::clean(Round(20)), Round(24));
     assert_eq!(blame.iter().map(|(_, k)| k).sum::<u32>(), 3);
     for (id, _) in &blame {
-        assert!((21..24).any(|r| h.leader(&c, Round(r)) == *id));
+        assert!((21..24).any(|r| h.leader(&c, Since::clean(Round(20)), Round(r)) == *id));
     }
+}
+
+#[test]
+fn lr5_a_leader_that_failed_since_the_health_was_seen_is_skipped() {
+    let c = committee(4);
+    let chain: Vec<Record> = (1..=20).map(|r| rec(4, r, (r % 4) as u16, &[0, 1, 2, 3])).collect();
+    let h = compute(&c, &chain);
+    assert_eq!(h.eligible.len(), 4);
+    // Rounds up to the escape (LR4 takes over after 20 + escape_rounds(4) = 32).
+    for parent in 20..29u64 {
+        // The leader of the round after the parent fails: the next round skips it.
+        let clean = Since::clean(Round(parent));
+        let failed = h.leader(&c, clean, Round(parent + 1));
+        let next = h.leader(&c, clean, Round(parent + 2));
+        assert_ne!(next, failed, "LR5: a leader that failed after the parent");
+        assert_eq!(h.blame(&c, clean, Round(parent + 2)), [(failed, 1)]);
+        // Blamed by the parent's own record: skipped in every round after it, unless it
+        // signed since (the parent's proposer, a signer of its TC).
+        let blamed = [(NodeId(2), 1)];
+        let since = Since { failed: &blamed, proposer: Some(NodeId(0)), ..clean };
+        for r in parent + 1..parent + 4 {
+            assert_ne!(h.leader(&c, since, Round(r)), NodeId(2));
+        }
+        let timeouts = bitmap(4, &[1, 2, 3]);
+        let signed = Since { timeouts: Some(&timeouts), ..since };
+        assert!((parent + 1..parent + 4)
+            .all(|r| h.leader(&c, signed, Round(r)) == h.leader(&c, clean, Round(r))));
+    }
+    // Everyone blamed: one member is left to lead, the oldest failure forgiven first; as
+    // rounds fail, each member leads in turn (nobody is left out for good).
+    let all = [(NodeId(0), 1), (NodeId(1), 1), (NodeId(2), 1), (NodeId(3), 1)];
+    let since = Since { failed: &all, ..Since::clean(Round(20)) };
+    let leaders: Vec<NodeId> = (21..25).map(|r| h.leader(&c, since, Round(r))).collect();
+    assert_eq!(leaders, [NodeId(0), NodeId(1), NodeId(2), NodeId(3)]);
+}
+
+#[test]
+fn lr5_a_member_silent_at_a_recent_tc_is_skipped_until_it_signs_again() {
+    let c = committee(4);
+    let mut chain: Vec<Record> = (1..=20).map(|r| rec(4, r, (r % 3) as u16, &[0, 1, 2])).collect();
+    // Member 3's vote in the QC of block 17, then a TC of round 19 without it (block 20).
+    chain[16].voters = bitmap(4, &[0, 1, 3]);
+    chain[19].timeouts = bitmap(4, &[0, 1, 2]);
+    let h = compute(&c, &chain);
+    assert!(h.summary.members[3].online, "still online: signed in the last blocks");
+    assert_eq!(h.silent_since_tc, [NodeId(3)]);
+    for r in 21..30 {
+        assert_ne!(h.leader(&c, Since::clean(Round(r - 1)), Round(r)), NodeId(3));
+    }
+    // A signature of it recorded after the TC's round: no longer skipped.
+    let mut later = chain.clone();
+    later.push(rec(4, 21, 1, &[0, 1, 3]));
+    assert!(compute(&c, &later).silent_since_tc.is_empty());
 }
 
 #[test]

@@ -64,8 +64,29 @@ impl Committee {
         (0..self.config.total_nodes()).map(|i| NodeId(i as u16)).collect()
     }
 
+    /// The leader of `round` after a block of the round before (L1 while the window is short:
+    /// every member eligible).
     pub fn leader(&self, round: u64) -> NodeId {
         self.config.leader(Round(round))
+    }
+
+    /// The health of a short window (LR1: every public member eligible), as the fixtures'
+    /// chains see it.
+    fn early_health(&self) -> warpnet_core::health::Health {
+        warpnet_core::health::Health::compute(&self.config, &[], Height(0), None)
+    }
+
+    /// LR5: the leader of `round` for a block extending `parent` (the leaders of the rounds
+    /// that failed since, and those `parent` blames, skipped).
+    pub fn leader_after(&self, parent: &Block, round: u64) -> NodeId {
+        let since = warpnet_core::health::Since::of_block(parent);
+        self.early_health().leader(&self.config, since, Round(round))
+    }
+
+    /// [`Committee::leader_after`] for a parent of `parent_round` that blames nobody.
+    pub fn leader_after_round(&self, parent_round: u64, round: u64) -> NodeId {
+        let since = warpnet_core::health::Since::clean(Round(parent_round));
+        self.early_health().leader(&self.config, since, Round(round))
     }
 
     pub fn q(&self) -> usize {
@@ -84,6 +105,12 @@ impl Committee {
             .into_iter()
             .find(|id| !leaders.contains(id))
             .expect("a member that leads none of these rounds")
+    }
+
+    /// A member that leads neither round 1 nor round 2 once round 1 timed out (LR5 skips
+    /// round 1's leader then).
+    pub fn follower_through_a_timeout(&self) -> NodeId {
+        self.other_than(&[self.leader(1), self.leader_after_round(0, 2)])[0]
     }
 
     /// The members other than those listed, in id order.
@@ -151,15 +178,13 @@ impl Committee {
         if round <= parent_round + 1 {
             return BlockHealth::default();
         }
-        let mut failed = std::collections::BTreeMap::<NodeId, u32>::new();
-        for r in parent_round + 1..round {
-            *failed.entry(self.leader(r)).or_default() += 1;
-        }
+        let since = warpnet_core::health::Since::clean(Round(parent_round));
+        let failed = self.early_health().blame(&self.config, since, Round(round));
         let first_q: Vec<NodeId> = self.ids().into_iter().take(self.q()).collect();
         BlockHealth {
             timeouts: warpnet_types::VoterBitmap::from_ids(self.config.total_nodes(), &first_q)
                 .unwrap(),
-            failed: failed.into_iter().collect(),
+            failed,
             ..BlockHealth::default()
         }
     }
@@ -188,7 +213,8 @@ impl Committee {
         justify: &QuorumCertificate,
         payload: Vec<Vec<u8>>,
     ) -> Block {
-        self.block_by(self.leader(round), round, height, justify, payload)
+        let leader = self.leader_after_round(justify.round().0, round);
+        self.block_by(leader, round, height, justify, payload)
     }
 
     /// The block a leader builds itself: stamped with its clock, `now_ms`.
@@ -268,15 +294,14 @@ impl Committee {
         }
     }
 
-    /// Safety data of a member that signed `timeout` and nothing else after genesis.
+    /// Safety data of a member that signed `timeout` and nothing else after genesis: S4's floor
+    /// is raised if it leads the next round after its highest QC's block (LR5: the rounds
+    /// since that block failed).
     pub fn timed_out(&self, timeout: Timeout) -> SafetyData {
+        let next = self.leader_after_round(timeout.high_qc.round().0, timeout.round.0 + 1);
         SafetyData {
             last_voted_round: timeout.round,
-            proposal_floor: if self.config.leader(timeout.round.next()) == timeout.signer {
-                timeout.round.next()
-            } else {
-                Round(0)
-            },
+            proposal_floor: if next == timeout.signer { timeout.round.next() } else { Round(0) },
             last_timeout: Some(timeout),
             ..SafetyData::initial(&self.config)
         }

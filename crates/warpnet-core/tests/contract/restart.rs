@@ -139,12 +139,15 @@ fn s4_restarted_leader_does_not_propose_twice_in_a_round() {
 #[test]
 fn pm0_restarted_member_resumes_in_the_round_it_voted_in() {
     let c = Committee::new(4);
-    let r = c.follower(&[1, 2, 3]);
-    let (mut core, _) = c.start(r);
     let tc1 = c.tc(1, &c.genesis_qc());
     let b2 = c.block(2, 1, &c.genesis_qc(), vec![]);
-    let acts = core
-        .handle(10, msg(c.leader(2), Message::Proposal(c.proposal(b2.clone(), Some(tc1.clone())))));
+    // A member leading none of rounds 1, 2 (after round 1 failed, LR5) and 3 (after b2).
+    let r = c.other_than(&[c.leader(1), b2.proposer(), c.leader_after(&b2, 3)])[0];
+    let (mut core, _) = c.start(r);
+    let acts = core.handle(
+        10,
+        msg(b2.proposer(), Message::Proposal(c.proposal(b2.clone(), Some(tc1.clone())))),
+    );
     let (_, data) = the_persist(&acts);
     assert_eq!(data.high_tc.as_ref(), Some(&tc1));
     assert_eq!(data.last_voted_round, Round(2));

@@ -124,11 +124,13 @@ fn pm0_restart_round_counts_the_persisted_tc() {
 /// never seen takes that QC in from the TC, fetches the block, and proposes on it.
 #[test]
 fn p2_a_leader_proposes_on_the_qc_carried_by_the_tc() {
-    let c = Committee::new(4);
-    // Round 3's leader, which never saw round 1's QC.
-    let l3 = c.leader(3);
-    let (mut core, _) = c.start(l3);
+    let c = Committee::new(7);
     let b1 = c.block(1, 1, &c.genesis_qc(), vec![]);
+    // Round 3's leader after b1 with round 2 failed (LR5), which never saw round 1's QC (nor
+    // proposed b1).
+    let l3 = c.leader_after(&b1, 3);
+    assert_ne!(l3, b1.proposer());
+    let (mut core, _) = c.start(l3);
     let qc1 = c.qc(&b1);
     // Round 2 timed out; its TC's highest entry is round 1, and the TC carries qc1.
     let timeouts: Vec<Timeout> =

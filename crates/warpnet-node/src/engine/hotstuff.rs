@@ -238,6 +238,9 @@ impl HotStuff {
                 debug!("verifier busy; this block's verdicts are left to its commit");
             }
         }
+        for c in &commits {
+            log_failed_rounds(&c.block);
+        }
         let mut applied = app::Applied::default();
         if !commits.is_empty() {
             let snapshot = self.store.app_snapshot()?;
@@ -660,4 +663,24 @@ impl Engine for HotStuff {
     fn stop(&mut self) {
         self.persister.stop();
     }
+}
+
+/// LR2, LR5: a committed block that follows failed rounds names, as the chain agreed, who led
+/// them and which members signed the TC that ended the last one: the line to read when
+/// commits stall.
+fn log_failed_rounds(b: &Block) {
+    let h = b.health();
+    if h.failed.is_empty() {
+        return;
+    }
+    let blamed: Vec<String> = h.failed.iter().map(|(id, n)| format!("{id}×{n}")).collect();
+    let tc_signers: Vec<String> = h.timeouts.iter().map(|id| id.to_string()).collect();
+    info!(
+        height = b.height().0,
+        round = b.round().0,
+        after_round = b.justify().round().0,
+        failed_leaders = %blamed.join(","),
+        tc_signers = %tc_signers.join(","),
+        "committed block after failed rounds"
+    );
 }

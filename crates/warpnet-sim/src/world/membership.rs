@@ -241,7 +241,8 @@ impl World {
                         warpnet_types::Height(0),
                         carried.as_ref(),
                     );
-                    let first = health.leader(next, warpnet_types::Round(1));
+                    let since = warpnet_core::health::Since::clean(warpnet_types::Round(0));
+                    let first = health.leader(next, since, warpnet_types::Round(1));
                     let leader = next.public_key(first).ok().copied();
                     if let Some(i) =
                         (0..self.replicas.len()).find(|&i| Some(self.replicas[i].key) == leader)
