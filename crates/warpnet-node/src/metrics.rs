@@ -16,12 +16,19 @@ use prometheus_client::registry::Registry;
 const FSYNC_BUCKETS: [f64; 10] =
     [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1.0];
 
+/// Upper bounds (seconds) of the claim stage histogram's buckets.
+const STAGE_BUCKETS: [f64; 12] =
+    [0.0005, 0.001, 0.002, 0.004, 0.006, 0.008, 0.012, 0.016, 0.024, 0.032, 0.064, 0.25];
+/// Upper bounds of the rounds-per-claim histogram's buckets.
+const ROUND_BUCKETS: [f64; 8] = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 8.0, 16.0];
+
 /// The content type of [`Metrics::render`]'s text.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// One label, as `name="value"`; values are the fixed names the node uses.
 type Label = [(&'static str, &'static str); 1];
 type Counted = Family<Label, Counter>;
+type Staged = Family<Label, Histogram, fn() -> Histogram>;
 
 /// Per-member gauges: labelled by the member's index and its key's first 16 hex digits.
 type PerMember = Family<Vec<(String, String)>, Gauge<u64, AtomicU64>>;
@@ -96,6 +103,8 @@ pub struct Metrics {
     verdicts: Counted,
     claim_verdicts: Counted,
     fsync: Histogram,
+    claim_stage: Staged,
+    claim_rounds: Histogram,
     member_online: PerMember,
     member_verified_public: PerMember,
     member_leader_eligible: PerMember,
@@ -181,6 +190,18 @@ impl Metrics {
             "Latency of durable writes (one per consensus step)",
             fsync.clone(),
         );
+        let claim_stage: Staged = Family::new_with_constructor(|| Histogram::new(STAGE_BUCKETS));
+        registry.register(
+            "warpnet_claim_stage_seconds",
+            "HotStuff mode: a command's time on this node, by stage: submit_to_commit (taken by the loop until its block commits and it is applied in memory), commit_to_answer (applied until its request is answered)",
+            claim_stage.clone(),
+        );
+        let claim_rounds = Histogram::new(ROUND_BUCKETS);
+        registry.register(
+            "warpnet_claim_rounds",
+            "HotStuff mode: rounds from a command's submit on this node to its commit",
+            claim_rounds.clone(),
+        );
         let per_member = |registry: &mut Registry, name: &str, help: &str| {
             let f = PerMember::default();
             registry.register(name, help, f.clone());
@@ -229,6 +250,8 @@ impl Metrics {
             verdicts,
             claim_verdicts,
             fsync,
+            claim_stage,
+            claim_rounds,
             member_online,
             member_verified_public,
             member_leader_eligible,
@@ -309,6 +332,16 @@ impl Metrics {
         self.fsync.observe(seconds);
     }
 
+    /// A command spent `seconds` in `stage` (see `warpnet_claim_stage_seconds`).
+    pub fn claim_stage(&self, stage: &'static str, seconds: f64) {
+        self.claim_stage.get_or_create(&[("stage", stage)]).observe(seconds);
+    }
+
+    /// A command committed `rounds` rounds after its submit here.
+    pub fn claim_rounds(&self, rounds: u64) {
+        self.claim_rounds.observe(rounds as f64);
+    }
+
     /// The round timeouts the core has fired, in all.
     pub fn timeouts(&self, total: u64) {
         self.totals.timeouts.store(total, Ordering::Relaxed);
@@ -346,6 +379,8 @@ mod tests {
         m.claim_verdicts(1, 1);
         m.api("claimed");
         m.fsync(0.001);
+        m.claim_stage("submit_to_commit", 0.01);
+        m.claim_rounds(2);
         m.commits.inc();
         m.member_health(vec![MemberGauges {
             node_id: 0,
@@ -384,6 +419,8 @@ mod tests {
             "warpnet_api_requests_total{result=\"claimed\"} 1",
             "warpnet_fsync_seconds_bucket{le=\"0.001\"} 1",
             "warpnet_fsync_seconds_count 1",
+            "warpnet_claim_stage_seconds_count{stage=\"submit_to_commit\"} 1",
+            "warpnet_claim_rounds_count 1",
             "warpnet_member_online{member=\"0\",key=\"00\"} 1",
             "warpnet_member_failed_leader_rounds{member=\"0\",key=\"00\"} 0",
         ] {

@@ -7,17 +7,20 @@
 //!
 //! Committed blocks are applied to the registry when their step runs: their state-machine
 //! writes join the same write (one transaction with the commit: state and height never
-//! diverge), and the requests waiting for their commands are answered only once that write is
-//! durable (nothing acknowledged is lost). Until then, later steps read the registry through
-//! the writes still in flight (`InFlight`), so every commit is applied to the state all the
-//! earlier ones produced.
+//! diverge). A command is answered as soon as its block's commit is in a step and the command
+//! is applied in memory (rule HA1, docs/architecture.md: the block and the certificates that
+//! make its commit certain are already durable on a quorum, and recovery commits it again);
+//! a read barrier is answered only once that write is durable, so a linearizable lookup reads
+//! a store that holds every commit before it. Until the write is durable, later steps read the
+//! registry through the writes still in flight (`InFlight`), so every commit is applied to the
+//! state all the earlier ones produced.
 //!
 //! Client commands (already checked) go to the core's `submit`, which shares the accepted ones
 //! with every other member (M1); a read barrier is a barrier command ordered the same way.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
 use warpnet_core::mempool::command_digest;
@@ -48,6 +51,9 @@ const REACHABILITY_GRACE: Duration = Duration::from_secs(2);
 /// the oldest are forgotten and computed at commit if ever needed).
 const VERDICTS_MAX: usize = 256;
 
+/// A submit time kept this long without a commit is forgotten (its client gave up long ago).
+const PENDING_FORGET: Duration = Duration::from_secs(60);
+
 /// A write queued for the storage writer and not yet durable: what waits for it.
 struct InFlight {
     seq: u64,
@@ -58,6 +64,10 @@ struct InFlight {
     /// The blocks it stores (see `HotStuff::blocks_in_flight`).
     blocks: Vec<BlockId>,
     commits: u64,
+    /// When its commits were applied in memory, and how many of the read barriers waiting for
+    /// it were submitted here (`warpnet_claim_stage_seconds`).
+    applied_at: Instant,
+    timed: usize,
 }
 
 /// The HotStuff engine: the core, its store and writer thread, and what is in flight.
@@ -72,6 +82,9 @@ pub struct HotStuff {
     high_qc_round: u64,
     /// Requests waiting for their command to commit, by command digest.
     waiters: Waiters,
+    /// When (and in which round) each command waited for was taken by the loop, for the claim
+    /// stage metrics; forgotten at its commit, or after [`PENDING_FORGET`].
+    submitted: HashMap<Digest, (Instant, u64)>,
     /// R1 verdicts of blocks not yet committed, computed by the verifier thread.
     verdicts: app::Verdicts,
     /// Writes queued and not yet durable, oldest first.
@@ -80,7 +93,10 @@ pub struct HotStuff {
     /// them before the store.
     overlay: app::Overlay,
     /// Commands whose outcome is in a write in flight, by digest → that write's seq.
-    outcomes_in_flight: HashMap<Digest, u64>,
+    outcomes_in_flight: HashMap<Digest, (u64, warpnet_state::Outcome)>,
+    /// Read barriers submitted here and not yet answered: answered once durable (HA1).
+    /// (Forgotten after [`PENDING_FORGET`] if they never commit.)
+    barriers: HashMap<Digest, Instant>,
     /// Blocks in writes not yet durable, so sync can serve them meanwhile.
     blocks_in_flight: HashMap<BlockId, Block>,
     /// What the core was last told about each member's reachability (PM7).
@@ -112,10 +128,12 @@ impl HotStuff {
             sync_blocks_max,
             high_qc_round,
             waiters: Waiters::default(),
+            submitted: HashMap::new(),
             verdicts: HashMap::new(),
             in_flight: VecDeque::new(),
             overlay: app::Overlay::new(),
             outcomes_in_flight: HashMap::new(),
+            barriers: HashMap::new(),
             blocks_in_flight: HashMap::new(),
             reachable: HashMap::new(),
             connected: Vec::new(),
@@ -232,12 +250,33 @@ impl HotStuff {
             m.verdicts("ahead", applied.ahead as u64);
             m.verdicts("commit", applied.at_commit as u64);
         }
+        let applied_at = Instant::now();
+        let round = self.core.status().round.0;
+        let mut timed = 0;
+        let m = io.shared.metrics.clone();
+        for (digest, outcome) in &applied.outcomes {
+            let barrier = self.barriers.remove(digest).is_some();
+            let here = self.submitted.remove(digest);
+            if let Some((since, submitted_round)) = here {
+                m.claim_stage("submit_to_commit", applied_at.duration_since(since).as_secs_f64());
+                m.claim_rounds(round.saturating_sub(submitted_round));
+                timed += usize::from(barrier);
+            }
+            if !barrier {
+                // HA1: committed and applied in memory: answered now, before the write that
+                // stores the registry's change is durable.
+                self.waiters.answer(digest, outcome);
+                if here.is_some() {
+                    m.claim_stage("commit_to_answer", applied_at.elapsed().as_secs_f64());
+                }
+            }
+        }
         let keys: Vec<Vec<u8>> = applied.writes.iter().map(|(k, _)| k.clone()).collect();
         for (k, v) in &applied.writes {
             self.overlay.insert(k.clone(), (seq, v.clone()));
         }
-        for (digest, _) in &applied.outcomes {
-            self.outcomes_in_flight.insert(*digest, seq);
+        for (digest, outcome) in &applied.outcomes {
+            self.outcomes_in_flight.insert(*digest, (seq, outcome.clone()));
         }
         let stored = blocks.iter().chain(commits.iter().map(|c| &c.block));
         let ids = stored.map(|b| (b.id(), b.clone())).collect::<Vec<_>>();
@@ -249,6 +288,8 @@ impl HotStuff {
             keys,
             blocks: block_ids,
             commits: commits.len() as u64,
+            applied_at,
+            timed,
         });
         let epochs = epoch.into_iter().collect();
         let batch = Batch { blocks, safety, commits, app: applied.writes, epochs };
@@ -379,6 +420,7 @@ impl HotStuff {
                     match getrandom::fill(&mut nonce) {
                         Ok(()) => {
                             let barrier = warpnet_state::Command::Barrier { nonce }.encode();
+                            self.barriers.insert(command_digest(&barrier), Instant::now());
                             submissions.push((barrier, done));
                         }
                         Err(e) => refuse(
@@ -404,16 +446,20 @@ impl HotStuff {
             match verdict {
                 // Fresh, or already pending (a retry, or shared by a member): wait for the
                 // commit.
-                Ok(()) | Err(Rejection::DuplicateCommand) => self.waiters.wait(digest, done),
-                // M2: committed since the API looked. Its outcome is in committed state once
-                // the write holding it is durable; until then, wait for that write.
-                Err(Rejection::AlreadyCommitted) => {
-                    if self.outcomes_in_flight.contains_key(&digest) {
-                        self.waiters.wait(digest, done);
-                    } else {
-                        refuse(done, Refused::AlreadyCommitted);
-                    }
+                Ok(()) | Err(Rejection::DuplicateCommand) => {
+                    let round = self.core.status().round.0;
+                    self.submitted.entry(digest).or_insert((Instant::now(), round));
+                    self.waiters.wait(digest, done);
                 }
+                // M2: committed since the API looked. Its outcome is in committed state once
+                // the write holding it is durable; until then it is answered from that write
+                // (HA1, as its first request was).
+                Err(Rejection::AlreadyCommitted) => match self.outcomes_in_flight.get(&digest) {
+                    Some((_, outcome)) => {
+                        let _ = done.send(Ok(outcome.clone()));
+                    }
+                    None => refuse(done, Refused::AlreadyCommitted),
+                },
                 Err(Rejection::MempoolFull { .. }) => refuse(done, Refused::Overloaded),
                 Err(reason) => refuse(done, Refused::Invalid(reason.to_string())),
             }
@@ -548,6 +594,10 @@ impl Engine for HotStuff {
             let Some(w) = self.in_flight.pop_front() else { break };
             // Counted once durable: /metrics never shows a commit the disk does not hold.
             m.commits.inc_by(w.commits);
+            let waited = w.applied_at.elapsed().as_secs_f64();
+            for _ in 0..w.timed {
+                m.claim_stage("commit_to_answer", waited);
+            }
             for key in w.keys {
                 if self.overlay.get(&key).is_some_and(|(s, _)| *s <= w.seq) {
                     self.overlay.remove(&key);
@@ -557,7 +607,7 @@ impl Engine for HotStuff {
                 self.blocks_in_flight.remove(&id);
             }
             for (digest, outcome) in w.outcomes {
-                if self.outcomes_in_flight.get(&digest).is_some_and(|s| *s <= w.seq) {
+                if self.outcomes_in_flight.get(&digest).is_some_and(|(s, _)| *s <= w.seq) {
                     self.outcomes_in_flight.remove(&digest);
                 }
                 m.applied(app::outcome_name(&outcome));
@@ -598,6 +648,8 @@ impl Engine for HotStuff {
     /// committee's linger ends), the committee view.
     fn prune(&mut self, io: &mut Io) -> Result<(), NodeError> {
         self.waiters.prune();
+        self.submitted.retain(|_, (since, _)| since.elapsed() < PENDING_FORGET);
+        self.barriers.retain(|_, since| since.elapsed() < PENDING_FORGET);
         // H2: probe the members at their advertised addresses; the core attests who answered.
         if let Some(peers) = self.committee.reach(io.clock.now_ms()) {
             self.handle(io, Input::Reached { peers })?;

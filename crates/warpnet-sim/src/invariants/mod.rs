@@ -1,6 +1,7 @@
 //! Invariant checkers, one per file, fed by the world as events happen. Only honest replicas
 //! are held to them (twins and Byzantine replicas are the adversary).
 
+mod acknowledged;
 mod agreement;
 mod chain_growth;
 mod committed_once;
@@ -11,6 +12,7 @@ mod no_double_vote;
 pub mod reachability;
 mod reputation;
 
+pub use acknowledged::{Acknowledged, AnswerPoint};
 pub use agreement::Agreement;
 pub use chain_growth::ChainGrowth;
 pub use committed_once::CommittedOnce;
@@ -37,6 +39,7 @@ impl std::fmt::Display for Violation {
 /// All checkers together.
 #[derive(Default)]
 pub struct Invariants {
+    pub acknowledged: Acknowledged,
     pub agreement: Agreement,
     pub chain_growth: ChainGrowth,
     pub committed_once: CommittedOnce,

@@ -38,6 +38,7 @@ impl World {
         for out in messages {
             if honest {
                 self.check_outgoing(idx, &out.message);
+                self.answer_at_certificate(idx, &out.message);
             }
             let target = match out.to {
                 To::One(key) => Target::Key(key),
@@ -107,6 +108,21 @@ impl World {
         }
     }
 
+    /// HA1 broken on purpose ([`crate::invariants::AnswerPoint::Certificate`]): a leader's
+    /// proposal carries a certificate of its parent, whose commands it answers at once.
+    fn answer_at_certificate(&mut self, idx: usize, message: &Message) {
+        if self.answer_point != crate::invariants::AnswerPoint::Certificate {
+            return;
+        }
+        let Message::Proposal(p) = message else { return };
+        let certified = p.block.justify().block_id();
+        let core = self.replicas[idx].core.as_ref();
+        if let Some(b) = core.and_then(|c| c.block(&certified)) {
+            let (h, payload) = (b.height(), b.payload().clone());
+            self.inv.acknowledged.on_answer(idx, h, certified, &payload);
+        }
+    }
+
     /// The agreement, chain-growth, committed-once and liveness invariants see every commit of
     /// an honest replica as it is decided.
     fn check_commits(&mut self, idx: usize, step: &Step) {
@@ -119,6 +135,12 @@ impl World {
             let v = self.inv.chain_growth.on_commit(idx, &c.block, now);
             self.inv.record(v);
             let v = self.inv.committed_once.on_commit(idx, h, c.block.payload(), now);
+            self.inv.record(v);
+            // HA1: the node answers its clients here, when the step commits the block.
+            if self.answer_point == crate::invariants::AnswerPoint::Commit {
+                self.inv.acknowledged.on_answer(idx, h, id, c.block.payload());
+            }
+            let v = self.inv.acknowledged.on_commit(idx, h, id, c.block.payload(), now);
             self.inv.record(v);
             self.inv.liveness.on_commit(idx, c.block.payload());
             self.check_health(idx, &c.block);

@@ -139,6 +139,8 @@ pub struct World {
     /// A replica cut off by a late fault, until when.
     cut: Option<(usize, u64)>,
     after_gst: bool,
+    /// Where a replica answers its clients (HA1: at the commit).
+    answer_point: crate::invariants::AnswerPoint,
     stats: Stats,
 }
 
@@ -241,6 +243,7 @@ impl World {
             twins,
             cut: None,
             after_gst: false,
+            answer_point: crate::invariants::AnswerPoint::default(),
             stats: Stats::default(),
         }
     }
@@ -270,6 +273,13 @@ impl World {
     }
 
     /// Runs to completion: the safety phase (faults until GST), then the liveness phase.
+    /// Moves the point at which replicas answer their clients (a test breaking HA1 on
+    /// purpose; the default is the node's).
+    pub fn answering_at(mut self, point: crate::invariants::AnswerPoint) -> Self {
+        self.answer_point = point;
+        self
+    }
+
     pub fn run(mut self) -> Report {
         let n = self.replicas.len();
         self.reported = vec![std::collections::HashMap::new(); n];
@@ -328,6 +338,9 @@ impl World {
             self.dispatch(s.event);
             if self.after_gst {
                 if self.inv.liveness.done() && self.inv.reputation.done() {
+                    // Liveness met: every command answered so far was committed somewhere.
+                    let v = self.inv.acknowledged.check_end(self.now);
+                    self.inv.record(v);
                     break;
                 }
                 if let Some(v) = self.inv.liveness.check(self.now) {
