@@ -351,6 +351,10 @@ impl Health {
     /// LR3, LR4, LR5: the leader of `round` for a block extending `parent`, this health being
     /// seen from the parent's parent.
     pub fn leader(&self, config: &ConsensusConfig, parent: Since<'_>, round: Round) -> NodeId {
+        if self.escaped(round) {
+            // LR4 whatever was skipped: no need to walk a long run of failed rounds.
+            return config.leader(round);
+        }
         self.walk(config, parent, round, |_| {})
     }
 
@@ -377,7 +381,7 @@ impl Health {
     /// blocks (no signature recorded since, [`Health::silent_since_tc`]), those that did not
     /// sign the parent's TC, those the parent's record blames (but never the parent's
     /// proposer nor its TC's signers, who signed after those rounds, as LR2b counts), then
-    /// the leaders of the rounds that failed after the parent, in round order. They are skipped, so a member
+    /// the leaders of the rounds that failed after the parent, in round order. So a member
     /// that just failed is not chosen again before the chain records it (a rotation may put a
     /// member at the end of one cycle and the start of the next, and a dead member costs the
     /// round it leads and the round before, whose votes it collects). At most all eligible
@@ -434,7 +438,7 @@ impl Health {
     /// LR3 over the eligible members, but for the latest failures in `skip` (oldest first),
     /// at most all but one (LR5); LR4: past the escape round, L1 over every public member.
     fn pick(&self, config: &ConsensusConfig, round: Round, skip: &[NodeId]) -> NodeId {
-        if round.0 > self.anchor.0.saturating_add(escape_rounds(self.eligible.len())) {
+        if self.escaped(round) {
             return config.leader(round);
         }
         let skipped: Vec<NodeId> =
@@ -447,6 +451,13 @@ impl Health {
         let rest: Vec<NodeId> =
             self.eligible.iter().filter(|id| !drop.contains(id)).copied().collect();
         config.rotate(round, &rest)
+    }
+}
+
+impl Health {
+    /// LR4: whether `round` is past the escape round counted from this health's anchor.
+    fn escaped(&self, round: Round) -> bool {
+        round.0 > self.anchor.0.saturating_add(escape_rounds(self.eligible.len()))
     }
 }
 
