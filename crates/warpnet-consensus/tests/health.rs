@@ -20,28 +20,16 @@ fn members(port: u16) -> Option<Value> {
     (status == 200).then(|| serde_json::from_str(&body).ok()).flatten()
 }
 
-/// Each member's agreed `(online, verified_public)` as node `port` shows it.
-fn health(port: u16) -> Option<Vec<(bool, bool)>> {
+/// Each member's agreed `(online, verified_public, reputation)` as node `port` shows it.
+fn health(port: u16) -> Option<Vec<(bool, bool, String)>> {
     let v = members(port)?;
     v["members"]
         .as_array()?
         .iter()
         .map(|m| {
             let h = m.get("health")?.as_object()?;
-            Some((h["online"].as_bool()?, h["verified_public"].as_bool()?))
-        })
-        .collect()
-}
-
-/// Each member's agreed `(online, reputation)` as node `port` shows it.
-fn reputation(port: u16) -> Option<Vec<(bool, String)>> {
-    let v = members(port)?;
-    v["members"]
-        .as_array()?
-        .iter()
-        .map(|m| {
-            let h = m.get("health")?.as_object()?;
-            Some((h["online"].as_bool()?, h["reputation"].as_str()?.to_owned()))
+            let online = h["online"].as_bool()?;
+            Some((online, h["verified_public"].as_bool()?, h["reputation"].as_str()?.to_owned()))
         })
         .collect()
 }
@@ -61,7 +49,7 @@ fn members_agree_on_health_and_the_routing_list_verifies_from_genesis() {
     let mut c = start_all(4);
     // H2: every member probes the others; a quorum's attestations make each verified public.
     wait_until("every member online and verified public on every node", 60, || {
-        (0..4).all(|i| health(c.api[i]).is_some_and(|h| h.iter().all(|&(o, p)| o && p)))
+        (0..4).all(|i| health(c.api[i]).is_some_and(|h| h.iter().all(|(o, p, _)| *o && *p)))
     });
     wait_until("a routing list with all four members", 30, || {
         get(c.api[1], "/v1/routing").is_some_and(|(s, b)| {
@@ -95,7 +83,7 @@ fn members_agree_on_health_and_the_routing_list_verifies_from_genesis() {
 fn a_frozen_member_and_a_frozen_leader_are_marked_offline_alike_on_every_node() {
     let c = start_all(4);
     wait_until("every member online on every node", 60, || {
-        (0..4).all(|i| health(c.api[i]).is_some_and(|h| h.iter().all(|&(o, _)| o)))
+        (0..4).all(|i| health(c.api[i]).is_some_and(|h| h.iter().all(|(o, _, _)| *o)))
     });
     let leader = || cluster_view(c.api[0]).and_then(|v| v["leader"].as_u64()).unwrap() as usize;
     let first = leader();
@@ -106,7 +94,11 @@ fn a_frozen_member_and_a_frozen_leader_are_marked_offline_alike_on_every_node() 
         c.signal(target, "-STOP");
         // H3, LR2: offline and skipped as leader on every other node, which agree.
         wait_until("the frozen member offline and skipped on every other node, alike", 30, || {
-            let views: Vec<_> = others.iter().map(|&i| reputation(c.api[i])).collect();
+            // (online, reputation) per member, as each other node shows them.
+            let views: Vec<Option<Vec<(bool, String)>>> = others
+                .iter()
+                .map(|&i| health(c.api[i]).map(|h| h.into_iter().map(|(o, _, r)| (o, r)).collect()))
+                .collect();
             views.iter().all(|v| {
                 v.as_ref().is_some_and(|v| {
                     v.iter().enumerate().all(|(x, (online, _))| *online == (x != target))
@@ -120,7 +112,7 @@ fn a_frozen_member_and_a_frozen_leader_are_marked_offline_alike_on_every_node() 
         });
         c.signal(target, "-CONT");
         wait_until("the thawed member online again on every node", 60, || {
-            (0..4).all(|i| health(c.api[i]).is_some_and(|h| h.iter().all(|&(o, _)| o)))
+            (0..4).all(|i| health(c.api[i]).is_some_and(|h| h.iter().all(|(o, _, _)| *o)))
         });
     }
 }

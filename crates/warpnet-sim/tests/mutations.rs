@@ -23,6 +23,19 @@ fn first_violation(
     None
 }
 
+/// No Byzantine member, no committee change, no loss, partition or crash: only the fault a
+/// scenario adds.
+fn calm(c: &mut SimConfig) {
+    c.byzantine_ids.clear();
+    c.behaviors.clear();
+    c.membership.clear();
+    c.spares = 0;
+    c.faults.loss = 0.0;
+    c.faults.partitions = false;
+    c.faults.crashes = 0;
+    c.handover_faults = false;
+}
+
 #[test]
 fn s1a_broken_is_caught_as_an_honest_double_vote() {
     let found = first_violation(Mutation::S1aVoteAgain, 1_000, |c| {
@@ -140,14 +153,7 @@ fn lr5_off_is_caught_as_a_stopped_member_chosen_again_before_its_failure_is_reco
     let found = first_violation(Mutation::Lr5Off, 200, |c| {
         let stopped = c.seed as usize % 4;
         c.nodes = 4;
-        c.byzantine_ids.clear();
-        c.behaviors.clear();
-        c.membership.clear();
-        c.spares = 0;
-        c.faults.loss = 0.0;
-        c.faults.partitions = false;
-        c.faults.crashes = 0;
-        c.handover_faults = false;
+        calm(c);
         c.liveness_payloads = 40;
         c.liveness_spread_ms = 3_000;
         c.late_fault = Some(warpnet_sim::config::LateFault::Stop(stopped));
@@ -200,14 +206,7 @@ fn h2_one_attester_is_caught_when_a_byzantine_member_attests_everyone() {
 fn m3_broken_leaves_commands_stranded_at_a_member_that_never_leads() {
     let found = first_violation(Mutation::NoReshare, 24, |c| {
         let cut = c.seed as usize % c.nodes;
-        c.byzantine_ids.clear();
-        c.behaviors.clear();
-        c.membership.clear();
-        c.spares = 0;
-        c.faults.loss = 0.0;
-        c.faults.partitions = false;
-        c.faults.crashes = 0;
-        c.handover_faults = false;
+        calm(c);
         c.undialable = vec![cut];
         c.liveness_payloads = 40;
         c.liveness_spread_ms = 1_000;
