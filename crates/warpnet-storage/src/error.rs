@@ -30,6 +30,10 @@ pub enum StoreError {
         "commit of height {height} does not extend the stored chain (tip {tip}, parent {parent})"
     )]
     NotExtending { height: u64, tip: u64, parent: String },
+    #[error(
+        "a write-ahead log record of {bytes} bytes is larger than the {max} bytes the log takes"
+    )]
+    RecordTooLarge { bytes: usize, max: usize },
     #[error("raft log append at {index} leaves a gap (last {last}, snapshot {snapshot})")]
     LogGap { index: u64, last: u64, snapshot: u64 },
 }

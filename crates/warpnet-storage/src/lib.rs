@@ -16,6 +16,10 @@
 //!
 //! Raft mode has its own store in its own file, [`RaftStore`] (`raft_store.rs`).
 //!
+//! **Write-ahead log.** [`Wal`] (`wal.rs`) is an append-only record log with one `fdatasync`
+//! per append, torn-tail recovery and segment release, for a durable path that keeps redb
+//! behind a log and checkpoints it.
+//!
 //! **Trust.** Every read checks what it decodes; a record that does not decode, a commit that
 //! does not extend the stored chain, or a store of another committee is a [`StoreError`], and
 //! the node stops rather than carry on with state it cannot trust.
@@ -30,7 +34,9 @@
 mod error;
 mod raft_store;
 mod store;
+pub mod wal;
 
 pub use error::StoreError;
 pub use raft_store::{RaftBatch, RaftStore};
 pub use store::{sync_dir, AppSnapshot, Batch, Store, FAIL_SYNC_ENV};
+pub use wal::{Wal, WalCut, WalOptions, WalRecord};
