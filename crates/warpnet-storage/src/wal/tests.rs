@@ -40,11 +40,25 @@ fn seqs(records: &[WalRecord]) -> Vec<u64> {
     records.iter().map(|r| r.seq).collect()
 }
 
-fn only_segment(dir: &Dir) -> PathBuf {
+/// The segment files, oldest first.
+fn segment_files(dir: &Dir) -> Vec<PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(&dir.0).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
+    files
+}
+
+fn only_segment(dir: &Dir) -> PathBuf {
+    let mut files = segment_files(dir);
     assert_eq!(files.len(), 1, "{files:?}");
     files.remove(0)
+}
+
+/// A log of six one-record segments.
+fn six_segments(dir: &Dir, opts: WalOptions) {
+    let (mut wal, _) = Wal::open(&dir.0, opts).unwrap();
+    for i in 1..=6 {
+        append(&mut wal, &[rec(i, 100)]);
+    }
 }
 
 #[test]
@@ -162,13 +176,8 @@ fn segments_rotate_and_release_keeps_the_numbering() {
 fn damage_before_the_last_segment_is_refused_not_cut() {
     let dir = Dir::new("old-damage");
     let opts = WalOptions { segment_bytes: 200 };
-    let (mut wal, _) = Wal::open(&dir.0, opts).unwrap();
-    for i in 1..=6 {
-        append(&mut wal, &[rec(i, 100)]);
-    }
-    drop(wal);
-    let mut files: Vec<_> = std::fs::read_dir(&dir.0).unwrap().map(|e| e.unwrap().path()).collect();
-    files.sort();
+    six_segments(&dir, opts);
+    let files = segment_files(&dir);
     let f = OpenOptions::new().write(true).open(&files[0]).unwrap();
     f.write_all_at(&[0xaa], HEADER_BYTES + 30).unwrap();
     drop(f);
@@ -177,13 +186,8 @@ fn damage_before_the_last_segment_is_refused_not_cut() {
 
     // A missing segment in the middle is a gap, also refused.
     let dir = Dir::new("gap");
-    let (mut wal, _) = Wal::open(&dir.0, opts).unwrap();
-    for i in 1..=6 {
-        append(&mut wal, &[rec(i, 100)]);
-    }
-    drop(wal);
-    let mut files: Vec<_> = std::fs::read_dir(&dir.0).unwrap().map(|e| e.unwrap().path()).collect();
-    files.sort();
+    six_segments(&dir, opts);
+    let files = segment_files(&dir);
     std::fs::remove_file(&files[1]).unwrap();
     let err = Wal::open(&dir.0, opts).unwrap_err();
     assert!(err.to_string().contains("starts at record"), "{err}");
@@ -197,8 +201,7 @@ fn a_newest_segment_whose_header_was_lost_is_reinitialised() {
     append(&mut wal, &[rec(1, 90)]);
     append(&mut wal, &[rec(2, 90)]);
     drop(wal);
-    let mut files: Vec<_> = std::fs::read_dir(&dir.0).unwrap().map(|e| e.unwrap().path()).collect();
-    files.sort();
+    let files = segment_files(&dir);
     // The crash hit right after the newest segment was created: its header is gone (but
     // then nothing was appended to it either, so drop record 2 with it).
     std::fs::write(files.last().unwrap(), b"").unwrap();
