@@ -15,7 +15,9 @@ same 5 %). Every run starts a fresh cluster in a fresh temporary directory.
     python3 scripts/bench-vs-etcd.py --compare-bin /tmp/warpnet-before      # a third system: an older build
     python3 scripts/bench-vs-etcd.py --verifier-cpu --compare-bin /tmp/warpnet-before --clients 1 256
     python3 scripts/bench-vs-etcd.py --growth [--growth-ours 0 1000000 5000000]
-                                     [--growth-etcd 0 600000] [--clients 256]
+                                     [--growth-etcd 0 600000] [--clients 256] [--runs 3]
+        (at each checkpoint, --runs alternating runs of the filled cluster and of a fresh one:
+        the ratio filled / fresh is measured side by side, not against a figure from the start)
 
 Installs what it needs when missing: etcd-server and protobuf-compiler (apt), and builds
 tools/etcd-bench and target/release/warpnet-consensus (cargo, release).
@@ -313,8 +315,9 @@ def verifier_cpu(a):
 
 
 def growth_ours(a):
-    """Fills a 4-node cluster of ours through claims (the only way in) up to each checkpoint,
-    measuring claims/s and the nodes' RSS there."""
+    """Fills a 4-node cluster of ours through claims (the only way in) up to each checkpoint;
+    there, `--runs` alternating runs of the filled cluster and of a fresh one (a new cluster
+    each run, as in the matrix) give claims/s side by side, and the filled nodes' RSS."""
     d = tempfile.mkdtemp(prefix="warpnet-growth-")
     port = 7300
     dev = subprocess.Popen([OURS, "dev", "--dir", d, "--api-port", str(port), "--p2p-port",
@@ -322,23 +325,32 @@ def growth_ours(a):
                            stderr=subprocess.DEVNULL)
     nodes = [f"--node=http://127.0.0.1:{port + i}" for i in range(4)]
     rows, filled, chunk = [], 0, 0
+    clients = a.clients[-1]
     try:
         time.sleep(3)
         for target in a.growth_ours:
             while filled < target:
                 # Fill in bounded chunks: bench pre-signs every claim of a run in memory.
-                secs = 120
+                secs = min(120, max(10, (target - filled) // 1500))
                 res = run_json([OURS, "bench", *nodes, "--clients", "256", "--duration",
                                 f"{secs}s", "--warmup", "0s", "--duplicates", "0",
                                 "--pool-per-second", "6000", "--prefix", f"f{chunk:07x}"])
                 filled += res["outcomes"].get("claimed", 0)
                 chunk += 1
                 log(f"ours: {filled} IDs registered")
-            res = run_json([OURS, "bench", *nodes, "--clients", str(a.clients[-1]),
-                            "--duration", f"{a.duration}s", "--warmup", f"{a.warmup}s"])
-            filled += res["outcomes"].get("claimed", 0)
-            rss = rss_kib(our_node_pids(d))
-            rows.append(("ours, 4 nodes", target, res, rss))
+            runs = {"filled": [], "fresh": []}
+            for r in range(a.runs):
+                for which in (["filled", "fresh"] if r % 2 == 0 else ["fresh", "filled"]):
+                    if which == "filled":
+                        res = run_json([OURS, "bench", *nodes, "--clients", str(clients),
+                                        "--duration", f"{a.duration}s", "--warmup",
+                                        f"{a.warmup}s", "--prefix", f"e{chunk:07x}"])
+                        chunk += 1
+                        filled += res["outcomes"].get("claimed", 0)
+                    else:
+                        res = ours_run(OURS, 4, clients, a, 7500)
+                    runs[which].append(res)
+            rows.append(("ours, 4 nodes", target, runs, rss_kib(our_node_pids(d))))
     finally:
         dev.terminate()
         try:
@@ -350,8 +362,13 @@ def growth_ours(a):
 
 
 def growth_etcd(a):
+    """The same for etcd: filled with 128-put txns, alternated with a fresh 3-node etcd."""
     cluster = Etcd(22379)
     rows, filled = [], 0
+    clients = a.clients[-1]
+    bench = lambda c: run_json([ETCD_BENCH, "--endpoints", ",".join(c.clients), "--clients",
+                                str(clients), "--duration", str(a.duration), "--warmup",
+                                str(a.warmup)])
     try:
         for target in a.growth_etcd:
             if target > filled:
@@ -359,13 +376,39 @@ def growth_etcd(a):
                                 "--clients", "64", "--fill", str(target - filled),
                                 "--prefix", f"fill{len(rows)}"], check=True)
                 filled = target
-            res = run_json([ETCD_BENCH, "--endpoints", ",".join(cluster.clients), "--clients",
-                            str(a.clients[-1]), "--duration", str(a.duration), "--warmup",
-                            str(a.warmup)])
-            rows.append(("etcd, 3 nodes", target, res, rss_kib(cluster.pids())))
+            runs = {"filled": [], "fresh": []}
+            for r in range(a.runs):
+                for which in (["filled", "fresh"] if r % 2 == 0 else ["fresh", "filled"]):
+                    if which == "filled":
+                        runs[which].append(bench(cluster))
+                    else:
+                        fresh = Etcd(23379)
+                        try:
+                            runs[which].append(bench(fresh))
+                        finally:
+                            fresh.stop()
+            rows.append(("etcd, 3 nodes", target, runs, rss_kib(cluster.pids())))
     finally:
         cluster.stop()
     return rows
+
+
+def growth_table(rows):
+    lines = ["| system | IDs registered | claims/s filled | claims/s fresh, same runs "
+             "| filled / fresh | p50 ms filled | p99 ms filled | RSS per node MiB (peak) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, ids, runs, rss in rows:
+        f = [r["throughput"] for r in runs["filled"]]
+        n = [r["throughput"] for r in runs["fresh"]]
+        per = [x / y for x, y in zip(f, n) if y]
+        mib = ", ".join(f"{r / 1024:.0f} ({h / 1024:.0f})" for r, h in rss)
+        lines.append(f"| {name} | {ids:,} | {spread(f, '{:.0f}')} | {spread(n, '{:.0f}')} "
+                     f"| {ratio(f, n)} (pairs {spread(per, '{:.2f}')}) "
+                     f"| {spread([r['latency_ms']['p50'] for r in runs['filled']], '{:.2f}')} "
+                     f"| {spread([r['latency_ms']['p99'] for r in runs['filled']], '{:.2f}')} "
+                     f"| {mib} |")
+    raw = [{"system": n, "ids": i, "runs": r, "rss_kib": s} for n, i, r, s in rows]
+    return lines, raw
 
 
 def main():
@@ -383,7 +426,8 @@ def main():
     p.add_argument("--no-build", action="store_true", help="use target/release as it is")
     p.add_argument("--growth", action="store_true", help="run the registry-growth curve")
     p.add_argument("--growth-ours", type=int, nargs="+", default=[0, 1_000_000, 5_000_000])
-    p.add_argument("--growth-etcd", type=int, nargs="+", default=[0, 600_000, 1_000_000])
+    p.add_argument("--growth-etcd", type=int, nargs="*", default=[0, 600_000, 1_000_000],
+                   help="etcd's checkpoints (none: skip etcd)")
     p.add_argument("--verifier-cpu", action="store_true",
                    help="ours only (first --ours-nodes size, and --compare-bin): the claim "
                         "verifier threads' CPU per claim and share")
@@ -396,15 +440,8 @@ def main():
     if a.verifier_cpu:
         lines, raw = verifier_cpu(a)
     elif a.growth:
-        rows = growth_etcd(a) + growth_ours(a)
-        lines = ["| system | IDs registered | claims/s | p50 ms | p99 ms | RSS per node MiB "
-                 "(peak) |", "|---|---|---|---|---|---|"]
-        for name, ids, res, rss in rows:
-            mib = ", ".join(f"{r / 1024:.0f} ({h / 1024:.0f})" for r, h in rss)
-            lines.append(f"| {name} | {ids:,} | {res['throughput']:.0f} "
-                         f"| {res['latency_ms']['p50']:.2f} | {res['latency_ms']['p99']:.2f} "
-                         f"| {mib} |")
-        raw = [{"system": n, "ids": i, "result": r, "rss_kib": s} for n, i, r, s in rows]
+        rows = (growth_etcd(a) if a.growth_etcd else []) + growth_ours(a)
+        lines, raw = growth_table(rows)
     else:
         lines, raw = matrix(a)
     with open("/proc/loadavg") as f:
