@@ -314,15 +314,33 @@ def verifier_cpu(a):
     return lines, [{"build": k[0], "clients": k[1], "runs": v} for k, v in rows.items()]
 
 
+# The per-client API limits `bench --spawn` lifts on its clusters (bench.rs, BENCH_LIMITS).
+BENCH_LIMITS = ("api_connections_max = 65536\napi_client_connections_max = 65536\n"
+                "api_client_requests_per_second = 10000000\napi_client_burst = 10000000\n")
+
+
 def growth_ours(a):
     """Fills a 4-node cluster of ours through claims (the only way in) up to each checkpoint;
     there, `--runs` alternating runs of the filled cluster and of a fresh one (a new cluster
     each run, as in the matrix) give claims/s side by side, and the filled nodes' RSS."""
     d = tempfile.mkdtemp(prefix="warpnet-growth-")
     port = 7300
-    dev = subprocess.Popen([OURS, "dev", "--dir", d, "--api-port", str(port), "--p2p-port",
-                            str(port + 100)], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+    start = lambda: subprocess.Popen([OURS, "dev", "--dir", d, "--api-port", str(port),
+                                      "--p2p-port", str(port + 100)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Configured as `bench --spawn` configures its clusters (BENCH_LIMITS in bench.rs: all of
+    # bench is one client address), so that filled and fresh differ only in what they hold:
+    # `dev` creates the cluster, stops, the limits are appended, `dev` runs it again.
+    dev = start()
+    while not all(os.path.exists(os.path.join(d, f"node-{i}", "node.toml")) for i in range(4)):
+        time.sleep(0.2)
+    time.sleep(2)
+    dev.terminate()
+    dev.wait(timeout=30)
+    for i in range(4):
+        with open(os.path.join(d, f"node-{i}", "node.toml"), "a") as f:
+            f.write(BENCH_LIMITS)
+    dev = start()
     nodes = [f"--node=http://127.0.0.1:{port + i}" for i in range(4)]
     rows, filled, chunk = [], 0, 0
     clients = a.clients[-1]

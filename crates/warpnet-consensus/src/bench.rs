@@ -70,7 +70,7 @@ pub struct BenchArgs {
     lookup_range: u64,
 }
 
-/// The API limits of a spawned cluster's nodes.
+/// The API limits of a spawned cluster's nodes (scripts/bench-vs-etcd.py --growth applies the same).
 const BENCH_LIMITS: &str = "api_connections_max = 65536\napi_client_connections_max = 65536\napi_client_requests_per_second = 10000000\napi_client_burst = 10000000\n";
 
 fn parse_prefix(s: &str) -> Result<u32, String> {
