@@ -12,13 +12,9 @@ mod common;
 
 use std::process::Command;
 
+use common::members::members;
 use common::{cluster_view, get, start_all, wait_until, BIN};
 use serde_json::Value;
-
-fn members(port: u16) -> Option<Value> {
-    let (status, body) = get(port, "/v1/members")?;
-    (status == 200).then(|| serde_json::from_str(&body).ok()).flatten()
-}
 
 /// Each member's agreed `(online, verified_public, reputation)` as node `port` shows it.
 fn health(port: u16) -> Option<Vec<(bool, bool, String)>> {

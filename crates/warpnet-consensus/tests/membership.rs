@@ -9,92 +9,38 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::load::{check_after_heal, http, tally, Load};
-use common::{get, run_ok, start_all_with, wait_until, BIN};
+use common::load::{check_after_heal, http, tally, Live, Load};
+use common::members::{key_of, members, output, Node};
+use common::{get, run_ok, start_all_with, wait_until};
 use serde_json::Value;
 use warpnet_node::membership::operator;
 
-fn members(port: u16) -> Option<Value> {
-    let (status, body) = get(port, "/v1/members")?;
-    (status == 200).then(|| serde_json::from_str(&body).ok()).flatten()
-}
-
 fn size(port: u16) -> usize {
     members(port).and_then(|v| v["members"].as_array().map(Vec::len)).unwrap_or(0)
-}
-
-fn key_of(dir: &Path) -> String {
-    let text = std::fs::read_to_string(dir.join("member.toml")).unwrap();
-    let m: toml::Value = toml::from_str(&text).unwrap();
-    m["public_key"].as_str().unwrap().to_owned()
-}
-
-fn output(args: &[&str]) -> (bool, String) {
-    let out = Command::new(BIN).args(args).output().unwrap();
-    let text =
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
-}
-
-/// A member of the test: its directory, API port, and process if the test started it.
-struct Node {
-    dir: PathBuf,
-    api: u16,
-    child: Option<Child>,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        if let Some(c) = self.child.as_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
 }
 
 #[test]
 fn the_committee_grows_from_4_to_7_and_shrinks_to_5_under_load_without_losing_a_claim() {
     let mut c = start_all_with(4, "linger_ms = 2000");
     let genesis_epoch = members(c.api[0]).unwrap()["epoch"].as_u64().unwrap();
-    let mut nodes: Vec<Node> =
-        (0..4).map(|i| Node { dir: c.node_dir(i), api: c.api[i], child: None }).collect();
+    let mut nodes: Vec<Node> = (0..4).map(|i| Node::founder(&c, i)).collect();
     let joiner_ports: Vec<(u16, u16)> =
         (0..3).map(|_| (common::free_port(), common::free_port())).collect();
     let mut apis: Vec<String> = (0..4).map(|i| c.api_address(i)).collect();
     apis.extend(joiner_ports.iter().map(|(a, _)| format!("127.0.0.1:{a}")));
     // Clients send to members only (a joiner once it is one; a removed member no more).
-    let up: Arc<Vec<AtomicBool>> = Arc::new((0..7).map(|i| AtomicBool::new(i < 4)).collect());
-    let live = {
-        let up = up.clone();
-        Arc::new(move |i: usize| up[i].load(Ordering::Relaxed))
-    };
-    let load = Load::start(apis.clone(), 4, "m", Duration::from_secs(4), live);
-    let via = format!("http://{}", c.api_address(0));
-    let genesis = c.dir.join("committee.toml");
+    let up = Live::new(7);
+    (4..7).for_each(|i| up.set(i, false));
+    let load = Load::start(apis.clone(), 4, "m", Duration::from_secs(4), up.check());
 
-    for (j, &(ja, jp)) in joiner_ports.iter().enumerate() {
+    for (j, &ports) in joiner_ports.iter().enumerate() {
         let before = nodes.len();
         // The candidate: key, config, the committee verified from genesis, its request; it runs.
-        let jdir = c.dir.join(format!("joiner-{j}"));
-        let log = std::fs::File::create(c.dir.join(format!("joiner-{j}.log"))).unwrap();
-        let child = Command::new(BIN)
-            .args(["node", "join", "--via", &via, "--dir", jdir.to_str().unwrap()])
-            .args(["--p2p", &format!("127.0.0.1:{jp}"), "--api", &format!("127.0.0.1:{ja}")])
-            .args(["--public", "--genesis", genesis.to_str().unwrap()])
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        let joiner = Node { dir: jdir.clone(), api: ja, child: Some(child) };
-        wait_until("the candidate's files", 30, || jdir.join("member.toml").exists());
-        let candidate = key_of(&jdir);
+        let joiner = Node::join(&c, &format!("joiner-{j}"), ports);
+        let (ja, candidate) = (joiner.api, joiner.key.clone());
         wait_until("every member dialed the candidate back", 30, || {
             nodes.iter().all(|n| {
                 members(n.api).is_some_and(|v| {
@@ -129,7 +75,7 @@ fn the_committee_grows_from_4_to_7_and_shrinks_to_5_under_load_without_losing_a_
             nodes.iter().all(|n| size(n.api) == before + 1)
                 && members(ja).is_some_and(|v| v["node_id"].is_u64())
         });
-        up[4 + j].store(true, Ordering::Relaxed);
+        up.set(4 + j, true);
         nodes.push(joiner);
     }
     let grown = members(nodes[0].api).unwrap();
@@ -168,7 +114,7 @@ fn the_committee_grows_from_4_to_7_and_shrinks_to_5_under_load_without_losing_a_
                 })
             })
         });
-        up[i].store(false, Ordering::Relaxed);
+        up.set(i, false);
         // EP5: it lingers (2 s here), then stops on its own, successfully.
         wait_until("the removed member stops after lingering", 30, || c.exited(i).is_some());
     }
@@ -260,23 +206,8 @@ fn a_node_that_joins_after_many_claims_catches_up_and_answers_alike() {
         eprintln!("{acked} claims acknowledged after {:?}", started.elapsed());
         assert!(started.elapsed() < Duration::from_secs(1800), "too slow to fill");
     }
-    let (ja, jp) = (common::free_port(), common::free_port());
-    let jdir = c.dir.join("joiner");
-    let log = std::fs::File::create(c.dir.join("joiner.log")).unwrap();
-    let via = format!("http://{}", c.api_address(0));
-    let genesis = c.dir.join("committee.toml");
-    let child = Command::new(BIN)
-        .args(["node", "join", "--via", &via, "--dir", jdir.to_str().unwrap()])
-        .args(["--p2p", &format!("127.0.0.1:{jp}"), "--api", &format!("127.0.0.1:{ja}")])
-        .args(["--public", "--genesis", genesis.to_str().unwrap()])
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _joiner = Node { dir: jdir.clone(), api: ja, child: Some(child) };
-    wait_until("the candidate's files", 30, || jdir.join("member.toml").exists());
-    let candidate = key_of(&jdir);
+    let joiner = Node::join(&c, "joiner", (common::free_port(), common::free_port()));
+    let (ja, candidate) = (joiner.api, joiner.key.clone());
     wait_until("the candidate is dialed back", 60, || {
         members(c.api[0]).is_some_and(|v| {
             v["pending"].as_array().unwrap().iter().any(|p| p["dial_back"] == "passed")

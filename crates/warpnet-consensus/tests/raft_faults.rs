@@ -15,10 +15,10 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::load::{check_after_heal, claim_body, http, tally, Load};
+use common::load::{check_after_heal, claim_body, http, tally, Live, Load};
 use common::raft::{
     addresses, agreed_leader, body, finish, raft_view, run_signal, secs, start_raft, wait_leader,
-    Live, RAFT_EXTRA,
+    RAFT_EXTRA,
 };
 use common::{cluster_view, wait_until};
 use serde_json::Value;

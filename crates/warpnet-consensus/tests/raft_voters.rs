@@ -9,21 +9,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::load::{check_after_heal, http, tally, Load};
+use common::load::{check_after_heal, http, tally, Live, Load};
+use common::members::{members, output, Node};
 use common::raft::{raft_view, start_raft};
-use common::{get, wait_until, BIN};
+use common::wait_until;
 use serde_json::Value;
-
-fn members(port: u16) -> Option<Value> {
-    let (status, body) = get(port, "/v1/members")?;
-    (status == 200).then(|| serde_json::from_str(&body).ok()).flatten()
-}
 
 /// The voters' keys a member lists (learners excluded).
 fn voters(port: u16) -> Option<Vec<String>> {
@@ -41,77 +33,23 @@ fn voters(port: u16) -> Option<Vec<String>> {
     Some(keys)
 }
 
-fn key_of(dir: &Path) -> String {
-    let text = std::fs::read_to_string(dir.join("member.toml")).unwrap();
-    let m: toml::Value = toml::from_str(&text).unwrap();
-    m["public_key"].as_str().unwrap().to_owned()
-}
-
-fn output(args: &[&str]) -> (bool, String) {
-    let out = Command::new(BIN).args(args).output().unwrap();
-    let text =
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
-}
-
-/// A member of the test: its directory, API port, key, and process if it is a joiner.
-struct Node {
-    dir: PathBuf,
-    api: u16,
-    key: String,
-    child: Option<Child>,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        if let Some(c) = self.child.as_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 #[test]
 fn a_raft_committee_grows_from_3_to_5_and_removes_its_leader_under_load() {
     let started = Instant::now();
     let mut c = start_raft(3, &[], "");
-    let mut nodes: Vec<Node> = (0..3)
-        .map(|i| Node {
-            dir: c.node_dir(i),
-            api: c.api[i],
-            key: key_of(&c.node_dir(i)),
-            child: None,
-        })
-        .collect();
+    let mut nodes: Vec<Node> = (0..3).map(|i| Node::founder(&c, i)).collect();
     let joiner_ports: Vec<(u16, u16)> =
         (0..2).map(|_| (common::free_port(), common::free_port())).collect();
     let mut apis: Vec<String> = (0..3).map(|i| c.api_address(i)).collect();
     apis.extend(joiner_ports.iter().map(|(a, _)| format!("127.0.0.1:{a}")));
     // Clients send to members only (a joiner once it votes; a removed member no more).
-    let up: Arc<Vec<AtomicBool>> = Arc::new((0..5).map(|i| AtomicBool::new(i < 3)).collect());
-    let live = {
-        let up = up.clone();
-        Arc::new(move |i: usize| up[i].load(Ordering::Relaxed))
-    };
-    let load = Load::start(apis.clone(), 4, "rv", Duration::from_secs(4), live);
-    let via = format!("http://{}", c.api_address(0));
-    let genesis = c.dir.join("committee.toml");
+    let up = Live::new(5);
+    (3..5).for_each(|i| up.set(i, false));
+    let load = Load::start(apis.clone(), 4, "rv", Duration::from_secs(4), up.check());
 
-    for (j, &(ja, jp)) in joiner_ports.iter().enumerate() {
-        let jdir = c.dir.join(format!("joiner-{j}"));
-        let log = std::fs::File::create(c.dir.join(format!("joiner-{j}.log"))).unwrap();
-        let child = Command::new(BIN)
-            .args(["node", "join", "--via", &via, "--dir", jdir.to_str().unwrap()])
-            .args(["--p2p", &format!("127.0.0.1:{jp}"), "--api", &format!("127.0.0.1:{ja}")])
-            .args(["--public", "--genesis", genesis.to_str().unwrap()])
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        wait_until("the candidate's files", 30, || jdir.join("member.toml").exists());
-        let key = key_of(&jdir);
-        let joiner = Node { dir: jdir, api: ja, key: key.clone(), child: Some(child) };
+    for (j, &ports) in joiner_ports.iter().enumerate() {
+        let joiner = Node::join(&c, &format!("joiner-{j}"), ports);
+        let key = joiner.key.clone();
         wait_until("node 0 dialed the candidate back", 30, || {
             members(c.api[0]).is_some_and(|v| {
                 v["pending"]
@@ -132,7 +70,7 @@ fn a_raft_committee_grows_from_3_to_5_and_removes_its_leader_under_load() {
                 .chain([&joiner])
                 .all(|n| voters(n.api).is_some_and(|v| v.len() == size && v.contains(&key)))
         });
-        up[3 + j].store(true, Ordering::Relaxed);
+        up.set(3 + j, true);
         nodes.push(joiner);
     }
     let grown = members(nodes[0].api).unwrap();
@@ -172,7 +110,7 @@ fn a_raft_committee_grows_from_3_to_5_and_removes_its_leader_under_load() {
             })
         })
     });
-    up[index].store(false, Ordering::Relaxed);
+    up.set(index, false);
     let mut removed = removed;
     let mut status = None;
     wait_until("the removed member stops on its own", 30, || {

@@ -356,3 +356,21 @@ pub fn check_after_heal(nodes: &[String], records: &[Record]) -> Result<(), Stri
         ))
     }
 }
+
+/// Which members the load may send to (a killed member's port is skipped).
+pub struct Live(Arc<Vec<AtomicBool>>);
+
+impl Live {
+    pub fn new(n: usize) -> Self {
+        Self(Arc::new((0..n).map(|_| AtomicBool::new(true)).collect()))
+    }
+
+    pub fn set(&self, i: usize, up: bool) {
+        self.0[i].store(up, Ordering::Relaxed);
+    }
+
+    pub fn check(&self) -> Arc<dyn Fn(usize) -> bool + Send + Sync> {
+        let live = self.0.clone();
+        Arc::new(move |i| live[i].load(Ordering::Relaxed))
+    }
+}

@@ -6,6 +6,7 @@
 pub mod hosts;
 pub mod linearizability;
 pub mod load;
+pub mod members;
 pub mod raft;
 
 use std::io::{Read, Write};

@@ -2,8 +2,6 @@
 //! `raft_voters.rs`): a running Raft cluster with a leader, the leader every member agrees on,
 //! which members the load may use, and the checks every scenario under load ends with.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -59,24 +57,6 @@ pub fn start_raft(n: usize, private: &[usize], extra: &str) -> Cluster {
 
 pub fn addresses(c: &Cluster) -> Vec<String> {
     (0..c.api.len()).map(|i| c.api_address(i)).collect()
-}
-
-/// Which members the load may send to (a killed member's port is skipped).
-pub struct Live(Arc<Vec<AtomicBool>>);
-
-impl Live {
-    pub fn new(n: usize) -> Self {
-        Self(Arc::new((0..n).map(|_| AtomicBool::new(true)).collect()))
-    }
-
-    pub fn set(&self, i: usize, up: bool) {
-        self.0[i].store(up, Ordering::Relaxed);
-    }
-
-    pub fn check(&self) -> Arc<dyn Fn(usize) -> bool + Send + Sync> {
-        let live = self.0.clone();
-        Arc::new(move |i| live[i].load(Ordering::Relaxed))
-    }
 }
 
 /// The checks every scenario under load ends with, and a floor on acknowledged operations.
