@@ -14,7 +14,8 @@
 //! `write` returns, so one durable write per step, not per message. Only then may the runtime
 //! feed `SafetyPersisted` to the core.
 //!
-//! Raft mode has its own store in its own file, [`RaftStore`] (`raft_store.rs`).
+//! Raft mode has its own store in its own file, [`RaftStore`] (`raft_store.rs`), with its
+//! log on the write-ahead log below (records: `raft_record.rs`).
 //!
 //! **Write-ahead log.** [`Wal`] (`wal.rs`) is an append-only record log with one `fdatasync`
 //! per append, torn-tail recovery and segment release, for a durable path that keeps redb
@@ -32,11 +33,12 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod raft_record;
 mod raft_store;
 mod store;
 pub mod wal;
 
 pub use error::StoreError;
-pub use raft_store::{RaftBatch, RaftStore};
+pub use raft_store::{RaftBatch, RaftStore, RaftStoreOptions};
 pub use store::{sync_dir, AppSnapshot, Batch, Store, FAIL_SYNC_ENV};
 pub use wal::{Wal, WalCut, WalOptions, WalRecord};

@@ -2,6 +2,14 @@
 //! membership, the state machine) and a FIFO of writes that become durable one by one after a
 //! latency. A crash loses every write not yet durable, exactly what a node loses without an
 //! fsync; what survives is always a prefix of what was written (the engine's contract).
+//!
+//! Why this covers the real store's write-ahead log (RF16–RF18 in `warpnet-storage`): there a
+//! step is one log record (or, with a snapshot, one durable redb commit), a crash keeps a
+//! prefix of the records (a torn last append is cut off on open: that step is lost, exactly
+//! a write this FIFO had not yet made durable), and opening replays the records after redb's
+//! checkpoint onto it, giving back the state after the last durable step. So the storage
+//! the simulated engines see after a crash is the same prefix of their writes as here; the
+//! cut and the replay themselves are tested on real files in `tests/raft_wal.rs`.
 
 use std::collections::{BTreeMap, VecDeque};
 
