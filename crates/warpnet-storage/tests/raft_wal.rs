@@ -83,6 +83,9 @@ fn last_record(d: &Path) -> (PathBuf, usize, usize) {
     (seg, start, end)
 }
 
+/// A way a crash can leave the last record.
+type Damage = Box<dyn Fn(&mut Vec<u8>)>;
+
 fn opts(checkpoint_writes: u64, segment_bytes: u64) -> RaftStoreOptions {
     RaftStoreOptions { wal: WalOptions { segment_bytes }, checkpoint_writes }
 }
@@ -111,7 +114,7 @@ fn a_torn_last_append_recovers_exactly_the_durable_prefix() {
     drop(s);
 
     // A torn last append, every way a crash can leave it: cut short, zeroed, a flipped byte.
-    let torn: [(&str, Box<dyn Fn(&mut Vec<u8>)>); 5] = [
+    let torn: [(&str, Damage); 5] = [
         ("cut in its frame", Box::new(|b| b.truncate(start + 6))),
         ("cut in its data", Box::new(|b| b.truncate(end - 3))),
         ("zeroed", Box::new(|b| b[start..end].fill(0))),
