@@ -15,10 +15,9 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::load::{check_after_heal, claim_body, http, tally, Live, Load};
+use common::load::{addresses, check_after_heal, claim_body, finish, http, tally, Live, Load};
 use common::raft::{
-    addresses, agreed_leader, body, finish, raft_view, run_signal, secs, start_raft, wait_leader,
-    RAFT_EXTRA,
+    agreed_leader, body, raft_view, run_signal, secs, start_raft, wait_leader, RAFT_EXTRA,
 };
 use common::{cluster_view, wait_until};
 use serde_json::Value;

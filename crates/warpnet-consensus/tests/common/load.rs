@@ -16,6 +16,7 @@ use warpnet_types::crypto::signer_from_seed;
 use warpnet_types::{NetworkId, SchemeId, Signer};
 
 use super::linearizability::{check, Op, Seen};
+use super::Cluster;
 
 /// One HTTP request on a fresh connection; None on any transport error or timeout.
 pub fn http(
@@ -373,4 +374,19 @@ impl Live {
         let live = self.0.clone();
         Arc::new(move |i| live[i].load(Ordering::Relaxed))
     }
+}
+
+pub fn addresses(c: &Cluster) -> Vec<String> {
+    (0..c.api.len()).map(|i| c.api_address(i)).collect()
+}
+
+/// The checks every scenario under load ends with, and a floor on acknowledged operations.
+pub fn finish(c: &Cluster, records: &[Record], acked_at_least: usize) {
+    let t = tally(records);
+    eprintln!(
+        "history: {} operations, {} acknowledged, {} refused, {} unknown",
+        t.done, t.acked, t.failed, t.unknown
+    );
+    assert!(t.acked >= acked_at_least, "too few operations acknowledged: {t:?}");
+    check_after_heal(&addresses(c), records).unwrap_or_else(|e| panic!("{e}"));
 }
