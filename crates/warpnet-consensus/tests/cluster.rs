@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::load::{addresses, finish, tally, Live, Load};
+use common::load::kill_all_under_load;
 use common::{cluster_view, free_port, get, run_ok, start_all, wait_until, Cluster, BIN};
 use serde_json::Value;
 use warpnet_node::files::{read_toml, CommitteeFile};
@@ -72,30 +72,9 @@ fn a_cluster_survives_crashes_and_restarts_with_identical_chains() {
 #[test]
 fn all_members_killed_at_once_under_load_come_back_with_every_acknowledged_claim() {
     let mut c = start_all(4);
-    let live = Live::new(4);
-    let load = Load::start(addresses(&c), 12, "ka", Duration::from_secs(3), live.check());
-    std::thread::sleep(Duration::from_secs(3));
-    for i in 0..4 {
-        live.set(i, false);
-    }
-    for i in 0..4 {
-        c.kill(i);
-    }
-    let before = load.stop();
-    let acked_before = tally(&before).acked;
-    for i in 0..4 {
-        c.start(i);
-    }
-    c.wait_progress(2, "commits after every member restarted");
-    for i in 0..4 {
-        live.set(i, true);
-    }
-    let load = Load::start(addresses(&c), 12, "kb", Duration::from_secs(3), live.check());
-    std::thread::sleep(Duration::from_secs(2));
-    let mut records = before;
-    records.extend(load.stop());
-    assert!(acked_before >= 50, "the load ran before the crash: {acked_before}");
-    finish(&c, &records, 100);
+    kill_all_under_load(&mut c, "k", |c| {
+        c.wait_progress(2, "commits after every member restarted")
+    });
 }
 
 /// A node whose key is not in the committee is refused by the members, which carry on.
