@@ -297,15 +297,7 @@ impl World {
             self.now = time;
             self.stats.steps += 1;
             if self.stats.steps > self.cfg.max_steps {
-                let detail = format!(
-                    "step budget of {} exhausted before liveness completed",
-                    self.cfg.max_steps
-                );
-                self.inv.record(Some(Violation {
-                    invariant: "step-budget",
-                    at_ms: self.now,
-                    detail,
-                }));
+                self.inv.record(Some(Violation::step_budget(self.cfg.max_steps, self.now)));
                 break;
             }
             self.dispatch(event);
