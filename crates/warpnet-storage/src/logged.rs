@@ -10,8 +10,9 @@
 //! - **W2 (checkpoint).** Each logged step's transaction also records the sequence number of
 //!   its record (the `wal` table), so redb's durable state always says which records it
 //!   holds. Every `checkpoint_every` records a durable redb commit makes the state durable and
-//!   the log's segments below it are released. A step too large for one record goes straight
-//!   into redb with a durable commit, which checkpoints every record before it too.
+//!   the log's segments below it are released. A step too large for one record (or one its
+//!   store does not log) goes straight into redb with a durable commit, which checkpoints
+//!   every record before it too.
 //! - **W3 (replay).** Opening reads the checkpoint from redb (after a crash: the last durable
 //!   commit) and replays the log's records after it, in order, onto that state in one durable
 //!   transaction: exactly the steps redb lost. A log that ends before the checkpoint, or
@@ -144,12 +145,13 @@ impl Logged {
         Ok(Self { state: Mutex::new(state) })
     }
 
-    /// One step: `fill` applies it to a write transaction and returns its record; durable when
-    /// this returns (W1), checkpointed now and then (W2).
+    /// One step: `fill` applies it to a write transaction and returns its record (`None`: a
+    /// step not to be logged, committed durably instead); durable when this returns (W1),
+    /// checkpointed now and then (W2).
     pub(crate) fn write(
         &self,
         database: &Database,
-        fill: impl FnOnce(&WriteTransaction) -> Result<Vec<u8>, StoreError>,
+        fill: impl FnOnce(&WriteTransaction) -> Result<Option<Vec<u8>>, StoreError>,
     ) -> Result<(), StoreError> {
         let mut state = self.state.lock().map_err(|_| lock_poisoned())?;
         if let Some(first) = &state.poisoned {
@@ -165,14 +167,14 @@ impl Logged {
     fn write_locked(
         state: &mut LogState,
         database: &Database,
-        fill: impl FnOnce(&WriteTransaction) -> Result<Vec<u8>, StoreError>,
+        fill: impl FnOnce(&WriteTransaction) -> Result<Option<Vec<u8>>, StoreError>,
     ) -> Result<(), StoreError> {
         let mut txn = database.begin_write().map_err(db("begin write"))?;
-        let record = fill(&txn)?;
-        if record.len() > MAX_RECORD_BYTES {
-            // W2: too large for a record: durable in redb, with every record before it.
+        let Some(record) = fill(&txn)?.filter(|r| r.len() <= MAX_RECORD_BYTES) else {
+            // W2: not logged (too large for a record, or the caller's choice): durable in
+            // redb, with every record before it.
             return Self::checkpoint(state, txn);
-        }
+        };
         // W1: the transaction names the record it holds, the record is made durable, then
         // redb commits without an fsync.
         set_checkpoint(&txn, state.wal.next_seq())?;

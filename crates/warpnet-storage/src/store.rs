@@ -303,7 +303,7 @@ impl Store {
         }
         self.log.write(&self.db, |txn| {
             apply_batch(txn, batch)?;
-            Ok(store_record::encode(batch))
+            Ok(Some(store_record::encode(batch)))
         })
     }
 
