@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use clap::Args;
-use warpnet_sim::{replay_command, run_many, run_seed, Overrides};
+use warpnet_sim::{replay_command, run_many, run_seed, Overrides, Violation};
 use warpnet_types::SchemeId;
 
 #[derive(Args, Debug)]
@@ -75,11 +75,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         }
     }
     let started = Instant::now();
-    let (first, count) = match (args.seeds, args.seed) {
-        (Some(n), s) => (s.unwrap_or(0), n),
-        (None, Some(s)) => (s, 1),
-        (None, None) => (0, 1),
-    };
+    let (first, count) = seed_range(args.seeds, args.seed);
     if count == 1 {
         let r = run_seed(first, &overrides);
         println!(
@@ -104,16 +100,9 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
             println!("  replica {name} {role:?}: {status:?}");
         }
     }
-    let threads =
-        args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let summary = run_many(first, count, &overrides, threads);
-    let violations: usize = summary.failed.iter().map(|r| r.violations.len()).sum();
-    for r in &summary.failed {
-        for v in &r.violations {
-            println!("seed {} VIOLATION {v}", r.seed);
-        }
-        println!("  replay: {}", replay_command(r.seed, &overrides));
-    }
+    let summary = run_many(first, count, &overrides, threads(args.threads));
+    let failed = summary.failed.iter().map(|r| (r.seed, &r.violations[..]));
+    let violations = print_failures(failed, |seed| replay_command(seed, &overrides));
     println!(
         "sim: runs={} commits={} epochs={} violations={} failed_seeds={} elapsed={:.1}s",
         summary.runs,
@@ -127,4 +116,35 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         std::process::exit(1);
     }
     Ok(())
+}
+
+/// The seeds `--seeds N [--seed S]` names (`S..S + N`), or the one `--seed S`: (first, count).
+pub fn seed_range(seeds: Option<u64>, seed: Option<u64>) -> (u64, u64) {
+    match (seeds, seed) {
+        (Some(n), s) => (s.unwrap_or(0), n),
+        (None, Some(s)) => (s, 1),
+        (None, None) => (0, 1),
+    }
+}
+
+/// `--threads`, or one per CPU.
+pub fn threads(asked: Option<usize>) -> usize {
+    asked.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// Prints each violation of the failed seeds, each seed's replay command after them, and
+/// returns how many violations there were.
+pub fn print_failures<'a>(
+    failed: impl Iterator<Item = (u64, &'a [Violation])>,
+    replay: impl Fn(u64) -> String,
+) -> usize {
+    let mut count = 0;
+    for (seed, violations) in failed {
+        for v in violations {
+            println!("seed {seed} VIOLATION {v}");
+        }
+        count += violations.len();
+        println!("  replay: {}", replay(seed));
+    }
+    count
 }

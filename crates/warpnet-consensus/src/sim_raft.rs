@@ -5,6 +5,8 @@ use std::time::Instant;
 
 use warpnet_sim::raft::{replay_command, run_many, run_seed, RaftOverrides};
 
+use crate::sim::{print_failures, seed_range, threads as sim_threads};
+
 pub fn run(
     seeds: Option<u64>,
     seed: Option<u64>,
@@ -19,11 +21,7 @@ pub fn run(
     }
     let o = RaftOverrides { nodes: nodes.map(|n| n as usize), steps, changes };
     let started = Instant::now();
-    let (first, count) = match (seeds, seed) {
-        (Some(n), s) => (s.unwrap_or(0), n),
-        (None, Some(s)) => (s, 1),
-        (None, None) => (0, 1),
-    };
+    let (first, count) = seed_range(seeds, seed);
     if count == 1 {
         let r = run_seed(first, &o);
         println!(
@@ -51,16 +49,9 @@ pub fn run(
             println!("  replica {i}: {s:?}");
         }
     }
-    let threads =
-        threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let summary = run_many(first, count, &o, threads);
-    let violations: usize = summary.failed.iter().map(|r| r.violations.len()).sum();
-    for r in &summary.failed {
-        for v in &r.violations {
-            println!("seed {} VIOLATION {v}", r.seed);
-        }
-        println!("  replay: {}", replay_command(r.seed, &o));
-    }
+    let summary = run_many(first, count, &o, sim_threads(threads));
+    let failed = summary.failed.iter().map(|r| (r.seed, &r.violations[..]));
+    let violations = print_failures(failed, |seed| replay_command(seed, &o));
     println!(
         "sim raft: runs={} applied_commands={} snapshots_installed={} membership_changes={} violations={} failed_seeds={} elapsed={:.1}s",
         summary.runs,

@@ -10,7 +10,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{cluster_view, free_port, get, run_ok, wait_until, Cluster, BIN};
+use common::load::kill_all_under_load;
+use common::{cluster_view, free_port, get, run_ok, start_all, wait_until, Cluster, BIN};
 use serde_json::Value;
 use warpnet_node::files::{read_toml, CommitteeFile};
 use warpnet_storage::Store;
@@ -63,6 +64,17 @@ fn a_cluster_survives_crashes_and_restarts_with_identical_chains() {
             assert_eq!(s.committed(Height(h)).unwrap(), reference, "node {i} height {h}");
         }
     }
+}
+
+/// Every member killed with -9 at once under claim load, then restarted: they resume from
+/// what their disks hold, and every claim acknowledged before the crash is still there on
+/// every member, with the same owner (the history of both loads is linearizable).
+#[test]
+fn all_members_killed_at_once_under_load_come_back_with_every_acknowledged_claim() {
+    let mut c = start_all(4);
+    kill_all_under_load(&mut c, "k", |c| {
+        c.wait_progress(2, "commits after every member restarted")
+    });
 }
 
 /// A node whose key is not in the committee is refused by the members, which carry on.

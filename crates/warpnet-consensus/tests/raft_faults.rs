@@ -15,10 +15,11 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::load::{check_after_heal, claim_body, http, tally, Live, Load};
+use common::load::{
+    addresses, check_after_heal, claim_body, finish, http, kill_all_under_load, tally, Live, Load,
+};
 use common::raft::{
-    addresses, agreed_leader, body, finish, raft_view, run_signal, secs, start_raft, wait_leader,
-    RAFT_EXTRA,
+    agreed_leader, body, raft_view, run_signal, secs, start_raft, wait_leader, RAFT_EXTRA,
 };
 use common::{cluster_view, wait_until};
 use serde_json::Value;
@@ -63,30 +64,9 @@ fn kill_9_of_the_raft_leader_then_of_a_follower_under_load_loses_no_acknowledged
 #[test]
 fn raft_members_all_killed_at_once_come_back_with_every_acknowledged_claim() {
     let mut c = start_raft(3, &[], "");
-    let live = Live::new(3);
-    let load = Load::start(addresses(&c), 12, "ra", Duration::from_secs(3), live.check());
-    std::thread::sleep(Duration::from_secs(3));
-    for i in 0..3 {
-        live.set(i, false);
-    }
-    for i in 0..3 {
-        c.kill(i);
-    }
-    let before = load.stop();
-    let acked_before = tally(&before).acked;
-    for i in 0..3 {
-        c.start(i);
-    }
-    wait_leader(&c, 20);
-    for i in 0..3 {
-        live.set(i, true);
-    }
-    let load = Load::start(addresses(&c), 12, "rb", Duration::from_secs(3), live.check());
-    std::thread::sleep(Duration::from_secs(2));
-    let mut records = before;
-    records.extend(load.stop());
-    assert!(acked_before >= 50, "the load ran before the crash: {acked_before}");
-    finish(&c, &records, 100);
+    kill_all_under_load(&mut c, "r", |c| {
+        wait_leader(c, 20);
+    });
 }
 
 /// The leader is frozen (SIGSTOP: its connections stay open, it says nothing), under load: the

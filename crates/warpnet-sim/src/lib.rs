@@ -12,6 +12,7 @@
 
 pub mod byzantine;
 pub mod config;
+pub mod events;
 pub mod invariants;
 pub mod raft;
 pub mod rng;
@@ -61,36 +62,26 @@ pub struct Summary {
 
 /// Runs seeds `first..first + count` on `threads` threads; deterministic per seed.
 pub fn run_many(first: u64, count: u64, overrides: &Overrides, threads: usize) -> Summary {
-    let threads = threads.max(1) as u64;
-    let results: Vec<Summary> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                s.spawn(move || {
-                    let mut sum = Summary::default();
-                    let mut seed = first + t;
-                    while seed < first + count {
-                        let r = run_seed(seed, overrides);
-                        sum.runs += 1;
-                        sum.commits += r.stats.commits;
-                        sum.epochs += r.stats.epochs;
-                        if !r.violations.is_empty() {
-                            sum.failed.push(r);
-                        }
-                        seed += threads;
-                    }
-                    sum
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
-    });
-    let mut total = Summary::default();
-    for r in results {
-        total.runs += r.runs;
-        total.commits += r.commits;
-        total.epochs += r.epochs;
-        total.failed.extend(r.failed);
-    }
+    let mut total = events::sweep(
+        first,
+        count,
+        threads,
+        |seed| run_seed(seed, overrides),
+        |sum: &mut Summary, r: Report| {
+            sum.runs += 1;
+            sum.commits += r.stats.commits;
+            sum.epochs += r.stats.epochs;
+            if !r.violations.is_empty() {
+                sum.failed.push(r);
+            }
+        },
+        |total, part| {
+            total.runs += part.runs;
+            total.commits += part.commits;
+            total.epochs += part.epochs;
+            total.failed.extend(part.failed);
+        },
+    );
     total.failed.sort_by_key(|r| r.seed);
     total
 }

@@ -1,6 +1,15 @@
-//! A replica's disk: a FIFO of the core's writes, each made durable atomically (as one redb
-//! transaction is) after a latency, one after the other. A crash loses every write not yet
-//! durable, exactly what a real node loses without an fsync.
+//! A replica's disk: a FIFO of the core's writes, each made durable atomically after a
+//! latency, one after the other. A crash loses every write not yet durable, exactly what a
+//! real node loses without an fsync.
+//!
+//! Why this models the node's write-ahead log (warpnet-storage `logged.rs`, W1-W3): the node
+//! writes one step as ONE log record and reports it durable only after that record's
+//! `fdatasync`; after a crash it keeps the records up to the first torn one (`wal.rs`), then
+//! replays them onto redb's last checkpoint. So what a crash leaves is a prefix of the steps,
+//! each whole: a torn append is an append lost, which is what this FIFO does. An append whose
+//! fsync never returned may also survive whole after a crash (the kernel wrote the page back);
+//! the core never acted on it (no `Persisted`), and recovering from a state that includes it
+//! is the same as if it had completed just before the crash, which this model also produces.
 
 use std::collections::{HashMap, VecDeque};
 

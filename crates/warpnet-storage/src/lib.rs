@@ -33,12 +33,15 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod logged;
 mod raft_record;
 mod raft_store;
 mod store;
+mod store_record;
 pub mod wal;
 
 pub use error::StoreError;
-pub use raft_store::{RaftBatch, RaftStore, RaftStoreOptions};
+pub use logged::{wal_dir, LogOptions};
+pub use raft_store::{RaftBatch, RaftStore};
 pub use store::{sync_dir, AppSnapshot, Batch, Store, FAIL_SYNC_ENV};
 pub use wal::{Wal, WalCut, WalOptions, WalRecord};

@@ -7,38 +7,36 @@
 //! engine emitted them) and the state machine's writes of that step's `Apply`s into one
 //! [`RaftBatch`]; [`RaftStore::write`] makes it durable before it returns, so only then may
 //! the runtime feed `Input::Persisted`. A crash leaves a prefix of the steps, which is what
-//! the engine's contract asks for. How (the etcd WAL + bbolt design):
-//! - RF16: a step is applied to a redb transaction (which checks it: gaps, decoding), then
-//!   appended to the write-ahead log as ONE record ([`crate::wal`], one `fdatasync`), then
-//!   committed to redb with `Durability::None` (visible to readers, not synced). A step the
-//!   transaction refuses never reaches the log.
-//! - RF17: each logged step's transaction records its log sequence number (`wal_checkpoint`);
-//!   every [`RaftStoreOptions::checkpoint_writes`] logged steps a durable redb commit makes
-//!   that state durable, and the log's segments below it are released. Opening replays the records after the checkpoint, in
-//!   order, onto the checkpointed redb state: exactly the steps redb lost, so the result is
-//!   the state after the last durable record. A log that ends before the checkpoint, or
-//!   whose records after it do not start right after it, was lost: the open is refused.
-//! - RF18: a step that installs a snapshot or resets the state machine (or would not fit in
-//!   a record) is not logged: it is committed to redb durably, which checkpoints every
+//! the engine's contract asks for. How: on the shared logged-redb layer (`logged.rs`, W1–W3;
+//! the etcd WAL + bbolt design), with Raft's own record (`raft_record.rs`):
+//! - RF16 (W1): a step is applied to a redb transaction (which checks it: gaps, decoding),
+//!   then appended to the write-ahead log as ONE record (one `fdatasync`), then committed to
+//!   redb unsynced. A step the transaction refuses never reaches the log.
+//! - RF17 (W2, W3): each logged step's transaction records its record's sequence number; every
+//!   [`LogOptions::checkpoint_every`] steps a durable redb commit checkpoints them and the log
+//!   is released below; opening replays the records after redb's checkpoint, in order, and
+//!   refuses a log that was lost.
+//! - RF18: a step that installs a snapshot or resets the state machine is not logged
+//!   ([`raft_record`]'s `loggable`): it is committed to redb durably, which checkpoints every
 //!   logged step before it too.
 //!
 //! **Trust.** Reads check what they decode; an append that would leave a gap in the log, a
 //! record that does not decode, or a store of another committee is a [`StoreError`]. After a
 //! failed write every later one fails ([`StoreError::Poisoned`]).
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::sync::Arc;
 
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use warpnet_raft::{
     HardState, Index, LogEntry, LogWrite, Membership, Recovery, Snapshot, SnapshotMeta,
 };
 use warpnet_types::codec::{Decode, Encode};
 
 use crate::error::{db, StoreError};
+use crate::logged::{wal_dir, LogOptions, Logged};
 use crate::raft_record;
 use crate::store::{sync_dir, AppSnapshot, CACHE_BYTES};
-use crate::wal::{Wal, WalOptions, MAX_RECORD_BYTES};
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("raft_meta");
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("raft_log");
@@ -52,24 +50,6 @@ const KEY_APPLIED: &str = "applied";
 const KEY_MEMBERSHIP: &str = "membership";
 const KEY_SNAPSHOT_META: &str = "snapshot_meta";
 const KEY_SNAPSHOT_DATA: &str = "snapshot_data";
-/// RF17: the last write-ahead log record the redb state holds (written with every logged
-/// step, durable at each checkpoint).
-const KEY_WAL_CHECKPOINT: &str = "wal_checkpoint";
-
-/// How the store keeps its log and checkpoints redb.
-#[derive(Debug, Clone, Copy)]
-pub struct RaftStoreOptions {
-    pub wal: WalOptions,
-    /// RF17: a durable redb checkpoint after this many logged steps.
-    pub checkpoint_writes: u64,
-}
-
-impl Default for RaftStoreOptions {
-    fn default() -> Self {
-        Self { wal: WalOptions::default(), checkpoint_writes: 1_024 }
-    }
-}
-
 /// What one step asks to make durable, in one transaction, applied in this order: the log
 /// writes (each: snapshot, log truncation, entries, hard state), then the state machine.
 #[derive(Debug, Default, Clone)]
@@ -92,23 +72,10 @@ impl RaftBatch {
 /// State-machine key/values, in key order.
 pub type AppEntries = Vec<(Vec<u8>, Vec<u8>)>;
 
-/// One Raft-mode replica's database.
+/// One Raft-mode replica's database, behind its write-ahead log.
 pub struct RaftStore {
     db: Database,
-    log: Mutex<LogState>,
-}
-
-/// The writer's side: the log, and how far redb's durable state lags it.
-struct LogState {
-    wal: Wal,
-    checkpoint: u64,
-    checkpoint_writes: u64,
-    poisoned: Option<String>,
-}
-
-/// The log directory of the database at `path` (`raft.redb` -> `raft.wal`).
-pub fn wal_dir(path: &Path) -> PathBuf {
-    path.with_extension("wal")
+    log: Logged,
 }
 
 fn corrupt(what: &'static str) -> impl Fn(warpnet_types::CodecError) -> StoreError {
@@ -120,7 +87,7 @@ impl RaftStore {
     /// member, `Recovery::joining` for a member added later). `identity` names the committee
     /// (its digest): a store of another committee is refused on open.
     pub fn create(path: &Path, identity: &[u8], initial: &Recovery) -> Result<Self, StoreError> {
-        Self::create_with(path, identity, initial, RaftStoreOptions::default())
+        Self::create_with(path, identity, initial, LogOptions::default())
     }
 
     /// [`RaftStore::create`] with options.
@@ -128,7 +95,7 @@ impl RaftStore {
         path: &Path,
         identity: &[u8],
         initial: &Recovery,
-        opts: RaftStoreOptions,
+        opts: LogOptions,
     ) -> Result<Self, StoreError> {
         for p in [path.to_path_buf(), wal_dir(path)] {
             if p.exists() {
@@ -152,8 +119,6 @@ impl RaftStore {
             };
             apply_write(&mut meta, &mut log, &write)?;
             put_applied(&mut meta, initial.applied, Some(&initial.membership))?;
-            meta.insert(KEY_WAL_CHECKPOINT, 0u64.to_le_bytes().as_slice())
-                .map_err(db("write checkpoint"))?;
         }
         txn.commit().map_err(db("commit"))?;
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
@@ -163,15 +128,11 @@ impl RaftStore {
 
     /// Opens an existing database of the committee named by `identity`.
     pub fn open(path: &Path, identity: &[u8]) -> Result<Self, StoreError> {
-        Self::open_with(path, identity, RaftStoreOptions::default())
+        Self::open_with(path, identity, LogOptions::default())
     }
 
     /// [`RaftStore::open`] with options: replays the log after redb's checkpoint (RF17).
-    pub fn open_with(
-        path: &Path,
-        identity: &[u8],
-        opts: RaftStoreOptions,
-    ) -> Result<Self, StoreError> {
+    pub fn open_with(path: &Path, identity: &[u8], opts: LogOptions) -> Result<Self, StoreError> {
         if !path.exists() {
             return Err(StoreError::Missing { path: path.to_path_buf() });
         }
@@ -204,119 +165,29 @@ impl RaftStore {
     }
 
     /// Opens the log beside the database and replays what redb lost (RF17).
-    fn with_log(
-        database: Database,
-        path: &Path,
-        opts: RaftStoreOptions,
-    ) -> Result<Self, StoreError> {
-        let checkpoint = read_checkpoint(&database)?;
-        let dir = wal_dir(path);
-        if checkpoint > 0 && !dir.exists() {
-            return Err(lost_log(format!(
-                "{} is missing (checkpoint {checkpoint})",
-                dir.display()
-            )));
-        }
-        let (wal, records) = Wal::open(&dir, opts.wal)?;
-        if wal.next_seq() <= checkpoint {
-            return Err(lost_log(format!(
-                "the log ends at {} but redb's checkpoint is {checkpoint}",
-                wal.next_seq() - 1
-            )));
-        }
-        let after: Vec<_> = records.into_iter().filter(|r| r.seq > checkpoint).collect();
-        let first = after.first().map_or(wal.next_seq(), |r| r.seq);
-        if first != checkpoint + 1 {
-            return Err(lost_log(format!(
-                "the records after checkpoint {checkpoint} start at {first}"
-            )));
-        }
-        let store = Self {
-            db: database,
-            log: Mutex::new(LogState {
-                wal,
-                checkpoint,
-                checkpoint_writes: opts.checkpoint_writes.max(1),
-                poisoned: None,
-            }),
-        };
-        if let Some(last) = after.last().map(|r| r.seq) {
-            let txn = store.db.begin_write().map_err(db("begin write"))?;
-            for r in &after {
-                let batch = raft_record::decode(&r.data).map_err(corrupt("log record"))?;
-                apply_batch(&txn, &batch)?;
-            }
-            set_checkpoint(&txn, last)?;
-            txn.commit().map_err(db("commit"))?;
-            store.log.lock().map_err(|_| lock_poisoned())?.checkpoint = last;
-        }
-        Ok(store)
+    fn with_log(database: Database, path: &Path, opts: LogOptions) -> Result<Self, StoreError> {
+        let log = Logged::open(&database, path, opts, |txn, data| {
+            apply_batch(txn, &raft_record::decode(data).map_err(corrupt("log record"))?)
+        })?;
+        Ok(Self { db: database, log })
     }
 
-    /// Writes one step durably: RF16 (logged) or RF18 (straight into redb, durably).
+    /// Writes one step durably: RF16 (one log record) or RF18 (a snapshot step, straight
+    /// into redb durably); RF17's checkpoints now and then (`logged.rs`, W1–W3).
     pub fn write(&self, batch: &RaftBatch) -> Result<(), StoreError> {
         if batch.is_empty() {
             return Ok(());
         }
-        let mut log = self.log.lock().map_err(|_| lock_poisoned())?;
-        if let Some(first) = &log.poisoned {
-            return Err(StoreError::Poisoned { first: first.clone() });
-        }
-        let result = self.write_locked(&mut log, batch);
-        if let Err(e) = &result {
-            log.poisoned.get_or_insert_with(|| e.to_string());
-        }
-        result
-    }
-
-    fn write_locked(&self, log: &mut LogState, batch: &RaftBatch) -> Result<(), StoreError> {
-        let mut txn = self.db.begin_write().map_err(db("begin write"))?;
-        apply_batch(&txn, batch)?;
-        let record = raft_record::loggable(batch).then(|| raft_record::encode(batch));
-        match record.filter(|r| r.len() <= MAX_RECORD_BYTES) {
-            Some(record) => {
-                // RF16: durable in the log before redb commits (unsynced). The transaction
-                // names the record it holds (RF17), so whatever redb's durable state turns out
-                // to be (a checkpoint, or a close that made later commits durable), it says
-                // which records it already holds.
-                set_checkpoint(&txn, log.wal.next_seq())?;
-                let seq = log.wal.append(&[&record])?;
-                txn.set_durability(Durability::None).map_err(db("set durability"))?;
-                txn.commit().map_err(db("commit"))?;
-                if seq - log.checkpoint >= log.checkpoint_writes {
-                    self.checkpoint(log, None)?;
-                }
-                Ok(())
-            }
-            // RF18: durable in redb with the checkpoint of every logged step before it.
-            None => self.checkpoint(log, Some(txn)),
-        }
-    }
-
-    /// RF17: a durable redb commit covering every logged step, then the log released below it.
-    fn checkpoint(
-        &self,
-        log: &mut LogState,
-        txn: Option<redb::WriteTransaction>,
-    ) -> Result<(), StoreError> {
-        let txn = match txn {
-            Some(t) => t,
-            None => self.db.begin_write().map_err(db("begin write"))?,
-        };
-        let seq = log.wal.next_seq() - 1;
-        set_checkpoint(&txn, seq)?;
-        // Durability::Immediate (redb's default): fsynced before it returns.
-        txn.commit().map_err(db("commit"))?;
-        log.checkpoint = seq;
-        log.wal.release_before(seq + 1)
+        self.log.write(&self.db, |txn| {
+            apply_batch(txn, batch)?;
+            Ok(raft_record::loggable(batch).then(|| raft_record::encode(batch)))
+        })
     }
 
     /// Test-only: the `n`-th log append from now fails as a failed fsync would.
     #[doc(hidden)]
     pub fn fail_sync_after(&self, n: u64) {
-        if let Ok(mut log) = self.log.lock() {
-            log.wal.fail_sync_after(n);
-        }
+        self.log.fail_sync_after(n);
     }
 
     /// What the engine restarts from.
@@ -492,36 +363,6 @@ fn apply_batch(txn: &redb::WriteTransaction, batch: &RaftBatch) -> Result<(), St
         put_applied(&mut meta, *index, membership.as_ref())?;
     }
     Ok(())
-}
-
-fn set_checkpoint(txn: &redb::WriteTransaction, seq: u64) -> Result<(), StoreError> {
-    let mut meta = txn.open_table(META).map_err(db("open raft meta"))?;
-    meta.insert(KEY_WAL_CHECKPOINT, seq.to_le_bytes().as_slice())
-        .map_err(db("write checkpoint"))?;
-    Ok(())
-}
-
-/// RF17: the checkpoint (0 for a store written before the log existed).
-fn read_checkpoint(database: &Database) -> Result<u64, StoreError> {
-    let txn = database.begin_read().map_err(db("begin read"))?;
-    let meta = txn.open_table(META).map_err(db("open raft meta"))?;
-    match meta.get(KEY_WAL_CHECKPOINT).map_err(db("read checkpoint"))? {
-        Some(v) => {
-            Ok(u64::from_le_bytes(v.value().try_into().map_err(|_| StoreError::Corrupt {
-                what: "log checkpoint",
-                detail: format!("{} bytes", v.value().len()),
-            })?))
-        }
-        None => Ok(0),
-    }
-}
-
-fn lost_log(detail: String) -> StoreError {
-    StoreError::Corrupt { what: "write-ahead log", detail }
-}
-
-fn lock_poisoned() -> StoreError {
-    StoreError::Poisoned { first: "the storage writer panicked".into() }
 }
 
 fn hex(bytes: &[u8]) -> String {

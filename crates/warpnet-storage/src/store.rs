@@ -1,8 +1,6 @@
 //! The store: opening, one-transaction batches, recovery, and reads for sync.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use std::sync::Arc;
@@ -16,6 +14,8 @@ use warpnet_types::{
 };
 
 use crate::error::{db, StoreError};
+use crate::logged::{wal_dir, LogOptions, Logged};
+use crate::store_record;
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const PENDING: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pending");
@@ -62,21 +62,19 @@ impl Batch {
 }
 
 /// The test-only switch that makes a durable write fail as a failed fsync would: set to N, the
-/// N-th call of [`Store::write`] in this process aborts its transaction (nothing of it is
-/// durable) and fails. Only tests set it; `warpnet-consensus/tests/disks.rs` starts a node
+/// N-th call of [`Store::write`] in this process writes its log record without syncing it,
+/// aborts its transaction and fails (whether the record survives is then unknown, as after a
+/// real failed fsync). Only tests set it; `warpnet-consensus/tests/disks.rs` starts a node
 /// process with it.
 pub const FAIL_SYNC_ENV: &str = "WARPNET_TEST_FAIL_FSYNC_AT";
 
-/// One replica's database.
+/// One replica's database, behind its write-ahead log (`logged.rs`: W1-W3).
 pub struct Store {
     db: Database,
-    /// Durable writes attempted, and the one that fails on purpose (see [`FAIL_SYNC_ENV`]).
-    writes: AtomicU64,
-    fail_sync_at: AtomicU64,
-    /// The first failed durable write: after it, every write is refused. An fsync that failed
-    /// is never retried (the kernel may have dropped the dirty pages and a retry would
-    /// "succeed" without them: PostgreSQL's fsyncgate).
-    poisoned: Mutex<Option<String>>,
+    /// The log every step goes through first. After a failed durable write every write is
+    /// refused: an fsync that failed is never retried (the kernel may have dropped the dirty
+    /// pages and a retry would "succeed" without them: PostgreSQL's fsyncgate).
+    log: Logged,
 }
 
 fn chain_record(id: &BlockId, qc: &QuorumCertificate) -> Vec<u8> {
@@ -106,10 +104,22 @@ impl Store {
     /// Creates a new database at `path`, at the committee's genesis, and makes its directory
     /// entry durable. Refuses an existing path.
     pub fn create(path: &Path, config: &ConsensusConfig) -> Result<Self, StoreError> {
-        if path.exists() {
-            return Err(StoreError::Exists { path: path.to_path_buf() });
+        Self::create_with(path, config, LogOptions::default())
+    }
+
+    /// [`Store::create`] with options for its log. A log left beside the path (by a store
+    /// removed without it) is refused: its records belong to another store.
+    pub fn create_with(
+        path: &Path,
+        config: &ConsensusConfig,
+        opts: LogOptions,
+    ) -> Result<Self, StoreError> {
+        for p in [path.to_path_buf(), wal_dir(path)] {
+            if p.exists() {
+                return Err(StoreError::Exists { path: p });
+            }
         }
-        let store = Self::open_or_create(path, config)?;
+        let store = Self::open_or_create(path, config, opts)?;
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         sync_dir(dir)?;
         Ok(store)
@@ -118,195 +128,189 @@ impl Store {
     /// Opens an existing database of `config`'s committee. A missing one is an error: a node
     /// that starts again from genesis could sign twice.
     pub fn open(path: &Path, config: &ConsensusConfig) -> Result<Self, StoreError> {
+        Self::open_with(path, config, LogOptions::default())
+    }
+
+    /// [`Store::open`] with options for its log: replays what redb lost (W3).
+    pub fn open_with(
+        path: &Path,
+        config: &ConsensusConfig,
+        opts: LogOptions,
+    ) -> Result<Self, StoreError> {
         if !path.exists() {
             return Err(StoreError::Missing { path: path.to_path_buf() });
         }
-        Self::open_or_create(path, config)
+        Self::open_or_create(path, config, opts)
     }
 
-    fn open_or_create(path: &Path, config: &ConsensusConfig) -> Result<Self, StoreError> {
+    fn open_or_create(
+        path: &Path,
+        config: &ConsensusConfig,
+        opts: LogOptions,
+    ) -> Result<Self, StoreError> {
         let db = redb::Builder::new()
             .set_cache_size(CACHE_BYTES)
             .create(path)
             .map_err(|e| StoreError::Open { path: path.to_path_buf(), detail: e.to_string() })?;
-        let fail_sync_at =
-            std::env::var(FAIL_SYNC_ENV).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(0);
-        let store = Self {
-            db,
-            writes: AtomicU64::new(0),
-            fail_sync_at: AtomicU64::new(fail_sync_at),
-            poisoned: Mutex::new(None),
-        };
-        store.init(config)?;
-        Ok(store)
+        init(&db, config)?;
+        let log = Logged::open(&db, path, opts, |txn, record| {
+            let batch = store_record::decode(record).map_err(|e| StoreError::Corrupt {
+                what: "write-ahead log record",
+                detail: e.to_string(),
+            })?;
+            apply_batch(txn, &batch)
+        })?;
+        if let Some(n) = std::env::var(FAIL_SYNC_ENV).ok().and_then(|v| v.trim().parse().ok()) {
+            log.fail_sync_after(n);
+        }
+        Ok(Self { db, log })
     }
+}
 
-    fn init(&self, config: &ConsensusConfig) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(db("begin write"))?;
-        {
-            let mut meta = txn.open_table(META).map_err(db("open meta"))?;
-            let schema =
-                meta.get(KEY_SCHEMA).map_err(db("read schema"))?.map(|v| v.value().to_vec());
-            // A store belongs to one network: its first committee (later epochs' committees
-            // are in the `committees` table).
-            let expected = config.genesis_digest();
-            match schema {
-                Some(v) => {
-                    let found = v.first().copied().unwrap_or(0);
-                    if found != SCHEMA_VERSION {
-                        return Err(StoreError::Schema { found, supported: SCHEMA_VERSION });
-                    }
-                    let stored = meta
-                        .get(KEY_COMMITTEE)
-                        .map_err(db("read committee"))?
-                        .map(|v| v.value().to_vec());
-                    if stored.as_deref() != Some(expected.as_bytes().as_slice()) {
-                        return Err(StoreError::CommitteeMismatch {
-                            stored: stored.map_or_else(|| "none".into(), |s| hex_short(&s)),
-                            expected: expected.to_hex(),
-                        });
-                    }
+fn init(database: &Database, config: &ConsensusConfig) -> Result<(), StoreError> {
+    let txn = database.begin_write().map_err(db("begin write"))?;
+    {
+        let mut meta = txn.open_table(META).map_err(db("open meta"))?;
+        let schema = meta.get(KEY_SCHEMA).map_err(db("read schema"))?.map(|v| v.value().to_vec());
+        // A store belongs to one network: its first committee (later epochs' committees
+        // are in the `committees` table).
+        let expected = config.genesis_digest();
+        match schema {
+            Some(v) => {
+                let found = v.first().copied().unwrap_or(0);
+                if found != SCHEMA_VERSION {
+                    return Err(StoreError::Schema { found, supported: SCHEMA_VERSION });
                 }
-                None => {
-                    meta.insert(KEY_SCHEMA, [SCHEMA_VERSION].as_slice())
-                        .map_err(db("write schema"))?;
-                    meta.insert(KEY_COMMITTEE, expected.as_bytes().as_slice())
-                        .map_err(db("write committee"))?;
-                    let genesis = Block::genesis(config);
-                    let mut blocks = txn.open_table(BLOCKS).map_err(db("open blocks"))?;
-                    blocks
-                        .insert(genesis.id().as_bytes().as_slice(), genesis.to_bytes().as_slice())
-                        .map_err(db("write genesis"))?;
-                    let mut chain = txn.open_table(CHAIN).map_err(db("open chain"))?;
-                    let record = chain_record(&genesis.id(), &QuorumCertificate::genesis(config));
-                    chain.insert(0, record.as_slice()).map_err(db("write genesis"))?;
+                let stored = meta
+                    .get(KEY_COMMITTEE)
+                    .map_err(db("read committee"))?
+                    .map(|v| v.value().to_vec());
+                if stored.as_deref() != Some(expected.as_bytes().as_slice()) {
+                    return Err(StoreError::CommitteeMismatch {
+                        stored: stored.map_or_else(|| "none".into(), |s| hex_short(&s)),
+                        expected: expected.to_hex(),
+                    });
                 }
             }
-            // Make sure every table exists, so readers never meet a missing one.
-            txn.open_table(PENDING).map_err(db("open pending"))?;
-            txn.open_table(APP).map_err(db("open app"))?;
-            txn.open_table(COMMITTEES).map_err(db("open committees"))?;
-            txn.open_table(EPOCH_ENDS).map_err(db("open epoch ends"))?;
+            None => {
+                meta.insert(KEY_SCHEMA, [SCHEMA_VERSION].as_slice()).map_err(db("write schema"))?;
+                meta.insert(KEY_COMMITTEE, expected.as_bytes().as_slice())
+                    .map_err(db("write committee"))?;
+                let genesis = Block::genesis(config);
+                let mut blocks = txn.open_table(BLOCKS).map_err(db("open blocks"))?;
+                blocks
+                    .insert(genesis.id().as_bytes().as_slice(), genesis.to_bytes().as_slice())
+                    .map_err(db("write genesis"))?;
+                let mut chain = txn.open_table(CHAIN).map_err(db("open chain"))?;
+                let record = chain_record(&genesis.id(), &QuorumCertificate::genesis(config));
+                chain.insert(0, record.as_slice()).map_err(db("write genesis"))?;
+            }
         }
-        txn.commit().map_err(db("commit"))
+        // Make sure every table exists, so readers never meet a missing one.
+        txn.open_table(PENDING).map_err(db("open pending"))?;
+        txn.open_table(APP).map_err(db("open app"))?;
+        txn.open_table(COMMITTEES).map_err(db("open committees"))?;
+        txn.open_table(EPOCH_ENDS).map_err(db("open epoch ends"))?;
     }
+    txn.commit().map_err(db("commit"))
+}
 
-    /// Writes a batch in one transaction and makes it durable before returning. Commits must
-    /// extend the stored chain one height at a time; blocks that can no longer commit (forks at
-    /// or below the new tip) are pruned in the same transaction.
+/// One step into a write transaction: new blocks, safety data, commits (which must extend the
+/// stored chain one height at a time; forks at or below the new tip are pruned), ended epochs,
+/// state-machine writes. Used for a new step and for a replayed one alike.
+fn apply_batch(txn: &redb::WriteTransaction, batch: &Batch) -> Result<(), StoreError> {
+    {
+        let mut pending = txn.open_table(PENDING).map_err(db("open pending"))?;
+        for b in &batch.blocks {
+            pending
+                .insert(b.id().as_bytes().as_slice(), b.to_bytes().as_slice())
+                .map_err(db("write block"))?;
+        }
+        if let Some(s) = &batch.safety {
+            let mut meta = txn.open_table(META).map_err(db("open meta"))?;
+            meta.insert(KEY_SAFETY, s.to_bytes().as_slice()).map_err(db("write safety data"))?;
+        }
+        if !batch.commits.is_empty() {
+            let mut chain = txn.open_table(CHAIN).map_err(db("open chain"))?;
+            let mut blocks = txn.open_table(BLOCKS).map_err(db("open blocks"))?;
+            let (mut tip, mut tip_id) = match chain.last().map_err(db("read tip"))? {
+                Some((h, v)) => (h.value(), decode_chain_record(v.value())?.0),
+                None => return Err(StoreError::Corrupt { what: "chain", detail: "empty".into() }),
+            };
+            for c in &batch.commits {
+                let (h, parent) = (c.block.height().0, c.block.parent());
+                if h != tip + 1 || parent != tip_id {
+                    return Err(StoreError::NotExtending {
+                        height: h,
+                        tip,
+                        parent: parent.to_hex(),
+                    });
+                }
+                let id = c.block.id();
+                blocks
+                    .insert(id.as_bytes().as_slice(), c.block.to_bytes().as_slice())
+                    .map_err(db("write committed block"))?;
+                chain
+                    .insert(h, chain_record(&id, &c.certificate).as_slice())
+                    .map_err(db("write chain"))?;
+                pending.remove(id.as_bytes().as_slice()).map_err(db("remove pending"))?;
+                (tip, tip_id) = (h, id);
+            }
+            // Forks at or below the tip can never commit.
+            let mut stale = Vec::new();
+            for entry in pending.iter().map_err(db("scan pending"))? {
+                let (k, v) = entry.map_err(db("scan pending"))?;
+                if decode_block(v.value())?.height().0 <= tip {
+                    stale.push(k.value().to_vec());
+                }
+            }
+            for k in stale {
+                pending.remove(k.as_slice()).map_err(db("prune pending"))?;
+            }
+        }
+        if !batch.epochs.is_empty() {
+            let mut committees = txn.open_table(COMMITTEES).map_err(db("open committees"))?;
+            let mut ends = txn.open_table(EPOCH_ENDS).map_err(db("open epoch ends"))?;
+            for e in &batch.epochs {
+                let next = e.next.epoch().0;
+                committees
+                    .insert(next, e.next.to_bytes().as_slice())
+                    .map_err(db("write committee"))?;
+                ends.insert(e.end.epoch().0, e.end.to_bytes().as_slice())
+                    .map_err(db("write epoch end"))?;
+            }
+        }
+        if !batch.app.is_empty() {
+            let mut app = txn.open_table(APP).map_err(db("open app"))?;
+            for (k, v) in &batch.app {
+                if v.is_empty() {
+                    app.remove(k.as_slice()).map_err(db("delete app"))?;
+                } else {
+                    app.insert(k.as_slice(), v.as_slice()).map_err(db("write app"))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Writes a batch and makes it durable before returning: one log record (one
+    /// `fdatasync`), then redb without an fsync (W1), checkpointed now and then (W2).
     pub fn write(&self, batch: &Batch) -> Result<(), StoreError> {
         if batch.is_empty() {
             return Ok(());
         }
-        if let Some(first) = self.poisoned.lock().ok().and_then(|p| p.clone()) {
-            return Err(StoreError::Poisoned { first });
-        }
-        self.write_once(batch)
-    }
-
-    /// Remembers the first failure at the durable-write boundary; every later write fails.
-    fn poison(&self, e: StoreError) -> StoreError {
-        if let Ok(mut p) = self.poisoned.lock() {
-            p.get_or_insert_with(|| e.to_string());
-        }
-        e
+        self.log.write(&self.db, |txn| {
+            apply_batch(txn, batch)?;
+            Ok(Some(store_record::encode(batch)))
+        })
     }
 
     /// Test-only (see [`FAIL_SYNC_ENV`]): the `n`-th write from now fails as a failed fsync.
     #[doc(hidden)]
     pub fn fail_sync_after(&self, n: u64) {
-        let done = self.writes.load(Ordering::Relaxed);
-        self.fail_sync_at.store(done + n, Ordering::Relaxed);
-    }
-
-    fn write_once(&self, batch: &Batch) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(db("begin write"))?;
-        {
-            let mut pending = txn.open_table(PENDING).map_err(db("open pending"))?;
-            for b in &batch.blocks {
-                pending
-                    .insert(b.id().as_bytes().as_slice(), b.to_bytes().as_slice())
-                    .map_err(db("write block"))?;
-            }
-            if let Some(s) = &batch.safety {
-                let mut meta = txn.open_table(META).map_err(db("open meta"))?;
-                meta.insert(KEY_SAFETY, s.to_bytes().as_slice())
-                    .map_err(db("write safety data"))?;
-            }
-            if !batch.commits.is_empty() {
-                let mut chain = txn.open_table(CHAIN).map_err(db("open chain"))?;
-                let mut blocks = txn.open_table(BLOCKS).map_err(db("open blocks"))?;
-                let (mut tip, mut tip_id) = match chain.last().map_err(db("read tip"))? {
-                    Some((h, v)) => (h.value(), decode_chain_record(v.value())?.0),
-                    None => {
-                        return Err(StoreError::Corrupt { what: "chain", detail: "empty".into() })
-                    }
-                };
-                for c in &batch.commits {
-                    let (h, parent) = (c.block.height().0, c.block.parent());
-                    if h != tip + 1 || parent != tip_id {
-                        return Err(StoreError::NotExtending {
-                            height: h,
-                            tip,
-                            parent: parent.to_hex(),
-                        });
-                    }
-                    let id = c.block.id();
-                    blocks
-                        .insert(id.as_bytes().as_slice(), c.block.to_bytes().as_slice())
-                        .map_err(db("write committed block"))?;
-                    chain
-                        .insert(h, chain_record(&id, &c.certificate).as_slice())
-                        .map_err(db("write chain"))?;
-                    pending.remove(id.as_bytes().as_slice()).map_err(db("remove pending"))?;
-                    (tip, tip_id) = (h, id);
-                }
-                // Forks at or below the tip can never commit.
-                let mut stale = Vec::new();
-                for entry in pending.iter().map_err(db("scan pending"))? {
-                    let (k, v) = entry.map_err(db("scan pending"))?;
-                    if decode_block(v.value())?.height().0 <= tip {
-                        stale.push(k.value().to_vec());
-                    }
-                }
-                for k in stale {
-                    pending.remove(k.as_slice()).map_err(db("prune pending"))?;
-                }
-            }
-            if !batch.epochs.is_empty() {
-                let mut committees = txn.open_table(COMMITTEES).map_err(db("open committees"))?;
-                let mut ends = txn.open_table(EPOCH_ENDS).map_err(db("open epoch ends"))?;
-                for e in &batch.epochs {
-                    let next = e.next.epoch().0;
-                    committees
-                        .insert(next, e.next.to_bytes().as_slice())
-                        .map_err(db("write committee"))?;
-                    ends.insert(e.end.epoch().0, e.end.to_bytes().as_slice())
-                        .map_err(db("write epoch end"))?;
-                }
-            }
-            if !batch.app.is_empty() {
-                let mut app = txn.open_table(APP).map_err(db("open app"))?;
-                for (k, v) in &batch.app {
-                    if v.is_empty() {
-                        app.remove(k.as_slice()).map_err(db("delete app"))?;
-                    } else {
-                        app.insert(k.as_slice(), v.as_slice()).map_err(db("write app"))?;
-                    }
-                }
-            }
-        }
-        // The durable-write boundary. The switch stands for an fsync that fails: the
-        // transaction is dropped (aborted), so nothing of it is durable, and the caller stops.
-        let n = self.writes.fetch_add(1, Ordering::Relaxed) + 1;
-        if n == self.fail_sync_at.load(Ordering::Relaxed) {
-            drop(txn);
-            return Err(self.poison(StoreError::SyncFailed {
-                detail: format!("injected by {FAIL_SYNC_ENV} at write {n}"),
-            }));
-        }
-        // Durability::Immediate (redb's default): the commit is fsynced before it returns.
-        txn.commit().map_err(|e| self.poison(db("commit")(e)))
+        self.log.fail_sync_after(n);
     }
 
     /// What the core needs to resume: safety data, the last committed block with its QC, and

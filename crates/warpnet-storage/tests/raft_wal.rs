@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use warpnet_raft::{EntryKind, HardState, LogEntry, LogWrite, Member, Membership, Recovery};
-use warpnet_storage::{RaftBatch, RaftStore, RaftStoreOptions, StoreError, WalOptions};
+use warpnet_storage::{LogOptions, RaftBatch, RaftStore, StoreError, WalOptions};
 use warpnet_types::NodeId;
 
 const ID: &[u8] = b"test-committee";
@@ -86,8 +86,8 @@ fn last_record(d: &Path) -> (PathBuf, usize, usize) {
 /// A way a crash can leave the last record.
 type Damage = Box<dyn Fn(&mut Vec<u8>)>;
 
-fn opts(checkpoint_writes: u64, segment_bytes: u64) -> RaftStoreOptions {
-    RaftStoreOptions { wal: WalOptions { segment_bytes }, checkpoint_writes }
+fn opts(checkpoint_every: u64, segment_bytes: u64) -> LogOptions {
+    LogOptions { wal: WalOptions { segment_bytes }, checkpoint_every }
 }
 
 #[test]
@@ -115,11 +115,11 @@ fn a_torn_last_append_recovers_exactly_the_durable_prefix() {
 
     // A torn last append, every way a crash can leave it: cut short, zeroed, a flipped byte.
     let torn: [(&str, Damage); 5] = [
-        ("cut in its frame", Box::new(|b| b.truncate(start + 6))),
-        ("cut in its data", Box::new(|b| b.truncate(end - 3))),
-        ("zeroed", Box::new(|b| b[start..end].fill(0))),
-        ("a flipped data byte", Box::new(|b| b[end - 5] ^= 0x40)),
-        ("a flipped length", Box::new(|b| b[start] ^= 0x01)),
+        ("cut in its frame", Box::new(move |b| b.truncate(start + 6))),
+        ("cut in its data", Box::new(move |b| b.truncate(end - 3))),
+        ("zeroed", Box::new(move |b| b[start..end].fill(0))),
+        ("a flipped data byte", Box::new(move |b| b[end - 5] ^= 0x40)),
+        ("a flipped length", Box::new(move |b| b[start] ^= 0x01)),
     ];
     for (what, damage) in torn {
         crash_copy(&pristine, &crashed);

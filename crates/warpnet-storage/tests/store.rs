@@ -107,8 +107,10 @@ fn a_batch_survives_reopening() {
 }
 
 /// fsyncgate: a durable write that fails (here the test-only switch, standing for a failed
-/// fsync) leaves nothing of its batch durable, and the store refuses every later write instead
-/// of retrying and carrying on; what it made durable before is intact.
+/// fsync) makes the store refuse every later write instead of retrying and carrying on; what
+/// it made durable before is intact. Whether the failed write's log record survives is
+/// unknown, as after a real failed fsync (the kernel may still write the page back): if it
+/// does, it is replayed whole, never in part.
 #[test]
 fn a_failed_fsync_is_final_the_store_takes_no_more_writes() {
     let (c, s) = committee();
@@ -129,9 +131,10 @@ fn a_failed_fsync_is_final_the_store_takes_no_more_writes() {
         );
     }
     let store = Store::open(&dir.db(), &c).unwrap();
-    let heights: Vec<u64> =
+    let mut heights: Vec<u64> =
         store.recovery(&c).unwrap().blocks.iter().map(|b| b.height().0).collect();
-    assert_eq!(heights, [1], "only the write before the failure is durable");
+    heights.sort_unstable();
+    assert!(heights == [1] || heights == [1, 2], "the durable prefix, whole steps: {heights:?}");
     store.write(&block(1)).unwrap();
 }
 

@@ -16,6 +16,7 @@ use warpnet_types::crypto::signer_from_seed;
 use warpnet_types::{NetworkId, SchemeId, Signer};
 
 use super::linearizability::{check, Op, Seen};
+use super::Cluster;
 
 /// One HTTP request on a fresh connection; None on any transport error or timeout.
 pub fn http(
@@ -373,4 +374,44 @@ impl Live {
         let live = self.0.clone();
         Arc::new(move |i| live[i].load(Ordering::Relaxed))
     }
+}
+
+pub fn addresses(c: &Cluster) -> Vec<String> {
+    (0..c.api.len()).map(|i| c.api_address(i)).collect()
+}
+
+/// The checks every scenario under load ends with, and a floor on acknowledged operations.
+pub fn finish(c: &Cluster, records: &[Record], acked_at_least: usize) {
+    let t = tally(records);
+    eprintln!(
+        "history: {} operations, {} acknowledged, {} refused, {} unknown",
+        t.done, t.acked, t.failed, t.unknown
+    );
+    assert!(t.acked >= acked_at_least, "too few operations acknowledged: {t:?}");
+    check_after_heal(&addresses(c), records).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Every member of `c` killed with -9 at once under claim load (3 s in), then restarted; once
+/// `back` says they are serving again, 2 s more of load. The checks of [`finish`] follow: every
+/// claim acknowledged before the crash is on every member, and the history is linearizable.
+pub fn kill_all_under_load(c: &mut Cluster, prefix: &str, back: impl Fn(&Cluster)) {
+    let n = c.api.len();
+    let live = Live::new(n);
+    let load =
+        Load::start(addresses(c), 12, &format!("{prefix}a"), Duration::from_secs(3), live.check());
+    std::thread::sleep(Duration::from_secs(3));
+    (0..n).for_each(|i| live.set(i, false));
+    (0..n).for_each(|i| c.kill(i));
+    let before = load.stop();
+    let acked_before = tally(&before).acked;
+    (0..n).for_each(|i| c.start(i));
+    back(c);
+    (0..n).for_each(|i| live.set(i, true));
+    let load =
+        Load::start(addresses(c), 12, &format!("{prefix}b"), Duration::from_secs(3), live.check());
+    std::thread::sleep(Duration::from_secs(2));
+    let mut records = before;
+    records.extend(load.stop());
+    assert!(acked_before >= 50, "the load ran before the crash: {acked_before}");
+    finish(c, &records, 100);
 }

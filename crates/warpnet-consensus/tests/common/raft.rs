@@ -8,7 +8,7 @@ use serde_json::Value;
 use warpnet_types::crypto::signer_from_seed;
 use warpnet_types::SchemeId;
 
-use super::load::{check_after_heal, claim_body, tally, Record};
+use super::load::claim_body;
 use super::{cluster_view, wait_until, Cluster};
 
 /// Short ticks so elections cost little test time: heartbeats every 50 ms, an election after
@@ -53,21 +53,6 @@ pub fn start_raft(n: usize, private: &[usize], extra: &str) -> Cluster {
     });
     wait_leader(&c, 30);
     c
-}
-
-pub fn addresses(c: &Cluster) -> Vec<String> {
-    (0..c.api.len()).map(|i| c.api_address(i)).collect()
-}
-
-/// The checks every scenario under load ends with, and a floor on acknowledged operations.
-pub fn finish(c: &Cluster, records: &[Record], acked_at_least: usize) {
-    let t = tally(records);
-    eprintln!(
-        "history: {} operations, {} acknowledged, {} refused, {} unknown",
-        t.done, t.acked, t.failed, t.unknown
-    );
-    assert!(t.acked >= acked_at_least, "too few operations acknowledged: {t:?}");
-    check_after_heal(&addresses(c), records).unwrap_or_else(|e| panic!("{e}"));
 }
 
 pub fn run_signal(sig: &str, pid: &str) {

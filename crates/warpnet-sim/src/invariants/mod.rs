@@ -30,6 +30,17 @@ pub struct Violation {
     pub detail: String,
 }
 
+impl Violation {
+    /// A run that used its whole step budget before its liveness check completed.
+    pub fn step_budget(max_steps: u64, at_ms: u64) -> Self {
+        Self {
+            invariant: "step-budget",
+            at_ms,
+            detail: format!("step budget of {max_steps} exhausted before liveness completed"),
+        }
+    }
+}
+
 impl std::fmt::Display for Violation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "[{}] at {} ms: {}", self.invariant, self.at_ms, self.detail)

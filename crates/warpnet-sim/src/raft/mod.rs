@@ -50,38 +50,28 @@ pub struct RaftSummary {
 
 /// Runs seeds `first..first + count` on `threads` threads; deterministic per seed.
 pub fn run_many(first: u64, count: u64, o: &RaftOverrides, threads: usize) -> RaftSummary {
-    let threads = threads.max(1) as u64;
-    let parts: Vec<RaftSummary> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                s.spawn(move || {
-                    let mut sum = RaftSummary::default();
-                    let mut seed = first + t;
-                    while seed < first + count {
-                        let r = run_seed(seed, o);
-                        sum.runs += 1;
-                        sum.applied_commands += r.stats.applied_commands;
-                        sum.snapshots_installed += r.stats.snapshots_installed;
-                        sum.membership_changes += r.stats.membership_changes;
-                        if !r.violations.is_empty() {
-                            sum.failed.push(r);
-                        }
-                        seed += threads;
-                    }
-                    sum
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
-    });
-    let mut total = RaftSummary::default();
-    for p in parts {
-        total.runs += p.runs;
-        total.applied_commands += p.applied_commands;
-        total.snapshots_installed += p.snapshots_installed;
-        total.membership_changes += p.membership_changes;
-        total.failed.extend(p.failed);
-    }
+    let mut total = crate::events::sweep(
+        first,
+        count,
+        threads,
+        |seed| run_seed(seed, o),
+        |sum: &mut RaftSummary, r: RaftReport| {
+            sum.runs += 1;
+            sum.applied_commands += r.stats.applied_commands;
+            sum.snapshots_installed += r.stats.snapshots_installed;
+            sum.membership_changes += r.stats.membership_changes;
+            if !r.violations.is_empty() {
+                sum.failed.push(r);
+            }
+        },
+        |total, part| {
+            total.runs += part.runs;
+            total.applied_commands += part.applied_commands;
+            total.snapshots_installed += part.snapshots_installed;
+            total.membership_changes += part.membership_changes;
+            total.failed.extend(part.failed);
+        },
+    );
     total.failed.sort_by_key(|r| r.seed);
     total
 }

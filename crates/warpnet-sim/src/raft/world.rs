@@ -1,8 +1,6 @@
 //! The simulated Raft world: replicas running the Raft engine, a faulty network, lossy disks
 //! and a virtual clock, driven by one seeded event queue (a seed replays a run exactly).
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::rc::Rc;
 
 use warpnet_raft::{
@@ -15,6 +13,7 @@ use super::config::RaftSimConfig;
 use super::disk::RaftDisk;
 use super::invariants::{RaftInvariants, Violation};
 use super::report::{RaftReport, RaftStats};
+use crate::events::EventQueue;
 use crate::rng::Rng;
 
 pub(super) struct Replica {
@@ -52,35 +51,11 @@ pub(super) enum Event {
     Gst,
 }
 
-struct Scheduled {
-    time: u64,
-    seq: u64,
-    event: Event,
-}
-
-impl PartialEq for Scheduled {
-    fn eq(&self, o: &Self) -> bool {
-        (self.time, self.seq) == (o.time, o.seq)
-    }
-}
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Scheduled {
-    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        (self.time, self.seq).cmp(&(o.time, o.seq))
-    }
-}
-
 pub struct RaftWorld {
     pub(super) cfg: RaftSimConfig,
     pub(super) rng: Rng,
     pub(super) now: u64,
-    seq: u64,
-    queue: BinaryHeap<Reverse<Scheduled>>,
+    queue: EventQueue<Event>,
     pub(super) replicas: Vec<Replica>,
     pub(super) inv: RaftInvariants,
     pub(super) partition: Option<Vec<u8>>,
@@ -122,8 +97,7 @@ impl RaftWorld {
             cfg,
             rng,
             now: 0,
-            seq: 0,
-            queue: BinaryHeap::new(),
+            queue: EventQueue::default(),
             replicas,
             inv: RaftInvariants::default(),
             partition: None,
@@ -134,8 +108,7 @@ impl RaftWorld {
     }
 
     pub(super) fn schedule(&mut self, at: u64, event: Event) {
-        self.seq += 1;
-        self.queue.push(Reverse(Scheduled { time: at, seq: self.seq, event }));
+        self.queue.schedule(at, event);
     }
 
     /// Runs the safety phase (faults until GST), then the liveness phase.
@@ -168,22 +141,14 @@ impl RaftWorld {
             self.schedule(at, Event::Partition);
         }
         self.schedule(gst, Event::Gst);
-        while let Some(Reverse(s)) = self.queue.pop() {
-            self.now = s.time;
+        while let Some((time, event)) = self.queue.pop() {
+            self.now = time;
             self.stats.steps += 1;
             if self.stats.steps > self.cfg.max_steps {
-                let detail = format!(
-                    "step budget of {} exhausted before liveness completed",
-                    self.cfg.max_steps
-                );
-                self.inv.record(Some(Violation {
-                    invariant: "step-budget",
-                    at_ms: self.now,
-                    detail,
-                }));
+                self.inv.record(Some(Violation::step_budget(self.cfg.max_steps, self.now)));
                 break;
             }
-            self.dispatch(s.event);
+            self.dispatch(event);
             if self.after_gst {
                 let voters = self.voters();
                 if self.inv.liveness.done(&voters) {

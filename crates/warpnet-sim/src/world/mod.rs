@@ -1,8 +1,6 @@
 //! The simulated world: replicas, a network, disks and a virtual clock, driven by one seeded
 //! event queue. Everything non-deterministic lives here, so a seed replays a run exactly.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -13,6 +11,7 @@ use warpnet_types::{
 
 use crate::byzantine::Byzantine;
 use crate::config::{Behavior, LateFault, SimConfig};
+use crate::events::EventQueue;
 
 /// Fairness is watched from this long after GST: replicas that restarted there catch up first.
 const FAIRNESS_SETTLE_MS: u64 = 1_000;
@@ -87,29 +86,6 @@ enum Event {
     Probe(usize),
 }
 
-struct Scheduled {
-    time: u64,
-    seq: u64,
-    event: Event,
-}
-
-impl PartialEq for Scheduled {
-    fn eq(&self, o: &Self) -> bool {
-        (self.time, self.seq) == (o.time, o.seq)
-    }
-}
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Scheduled {
-    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        (self.time, self.seq).cmp(&(o.time, o.seq))
-    }
-}
-
 pub struct World {
     cfg: SimConfig,
     /// The first committee.
@@ -125,8 +101,7 @@ pub struct World {
     checked_certificates: std::collections::HashSet<warpnet_types::BlockId>,
     rng: Rng,
     now: u64,
-    seq: u64,
-    queue: BinaryHeap<Reverse<Scheduled>>,
+    queue: EventQueue<Event>,
     replicas: Vec<Replica>,
     inv: Invariants,
     partition: Option<Vec<u8>>,
@@ -233,8 +208,7 @@ impl World {
             checked_certificates: std::collections::HashSet::new(),
             rng,
             now: 0,
-            seq: 0,
-            queue: BinaryHeap::new(),
+            queue: EventQueue::default(),
             replicas,
             inv: Invariants::default(),
             partition: None,
@@ -249,8 +223,7 @@ impl World {
     }
 
     fn schedule(&mut self, at: u64, event: Event) {
-        self.seq += 1;
-        self.queue.push(Reverse(Scheduled { time: at, seq: self.seq, event }));
+        self.queue.schedule(at, event);
     }
 
     fn honest(&self, idx: usize) -> bool {
@@ -320,22 +293,14 @@ impl World {
             self.schedule(first.at_ms, Event::Membership(0));
         }
         self.schedule(gst, Event::Gst);
-        while let Some(Reverse(s)) = self.queue.pop() {
-            self.now = s.time;
+        while let Some((time, event)) = self.queue.pop() {
+            self.now = time;
             self.stats.steps += 1;
             if self.stats.steps > self.cfg.max_steps {
-                let detail = format!(
-                    "step budget of {} exhausted before liveness completed",
-                    self.cfg.max_steps
-                );
-                self.inv.record(Some(Violation {
-                    invariant: "step-budget",
-                    at_ms: self.now,
-                    detail,
-                }));
+                self.inv.record(Some(Violation::step_budget(self.cfg.max_steps, self.now)));
                 break;
             }
-            self.dispatch(s.event);
+            self.dispatch(event);
             if self.after_gst {
                 if self.inv.liveness.done() && self.inv.reputation.done() {
                     // Liveness met: every command answered so far was committed somewhere.

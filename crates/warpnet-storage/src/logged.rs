@@ -1,0 +1,207 @@
+//! A redb database kept behind the write-ahead log (the etcd WAL + bbolt design), for the
+//! HotStuff store: what a step must not lose is made durable by one log append (one
+//! `fdatasync`), and the database takes the same step without an fsync of its own.
+//!
+//! - **W1 (log first).** A step is applied to a redb write transaction first (which checks it:
+//!   a commit that does not extend the chain never reaches the log), then appended to the log
+//!   as ONE record (all-or-nothing on replay), then committed to redb with
+//!   `Durability::None`: visible to every later read of this process, not synced. The step is
+//!   durable, and the caller may act on it, once the append returned.
+//! - **W2 (checkpoint).** Each logged step's transaction also records the sequence number of
+//!   its record (the `wal` table), so redb's durable state always says which records it
+//!   holds. Every `checkpoint_every` records a durable redb commit makes the state durable and
+//!   the log's segments below it are released. A step too large for one record (or one its
+//!   store does not log) goes straight into redb with a durable commit, which checkpoints
+//!   every record before it too.
+//! - **W3 (replay).** Opening reads the checkpoint from redb (after a crash: the last durable
+//!   commit) and replays the log's records after it, in order, onto that state in one durable
+//!   transaction: exactly the steps redb lost. A log that ends before the checkpoint, or
+//!   whose first record after it is not the next one, has been lost or damaged: the open is
+//!   refused rather than carrying on with acknowledged steps missing.
+//!
+//! Failed writes are final: after a failed append or commit every later write fails.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use redb::{Database, Durability, ReadableDatabase, TableDefinition, WriteTransaction};
+
+use crate::error::{db, StoreError};
+use crate::wal::{Wal, WalOptions, WalRecord, MAX_RECORD_BYTES};
+
+const WAL_TABLE: TableDefinition<&str, u64> = TableDefinition::new("wal");
+const KEY_CHECKPOINT: &str = "checkpoint";
+
+/// How a logged store keeps its log and checkpoints its database.
+#[derive(Debug, Clone, Copy)]
+pub struct LogOptions {
+    pub wal: WalOptions,
+    /// W2: a durable redb checkpoint after this many logged steps.
+    pub checkpoint_every: u64,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        Self { wal: WalOptions::default(), checkpoint_every: 1_024 }
+    }
+}
+
+/// The log directory of the database at `path` (`node.redb` -> `node.wal`).
+pub fn wal_dir(path: &Path) -> PathBuf {
+    path.with_extension("wal")
+}
+
+/// The writer's side of a logged database: its log, and how far redb's durable state lags.
+pub(crate) struct Logged {
+    state: Mutex<LogState>,
+}
+
+struct LogState {
+    wal: Wal,
+    checkpoint: u64,
+    every: u64,
+    poisoned: Option<String>,
+}
+
+fn lost_log(detail: String) -> StoreError {
+    StoreError::Corrupt { what: "write-ahead log", detail }
+}
+
+fn lock_poisoned() -> StoreError {
+    StoreError::Poisoned { first: "the storage writer panicked".into() }
+}
+
+fn set_checkpoint(txn: &WriteTransaction, seq: u64) -> Result<(), StoreError> {
+    let mut t = txn.open_table(WAL_TABLE).map_err(db("open wal table"))?;
+    t.insert(KEY_CHECKPOINT, seq).map_err(db("write checkpoint"))?;
+    Ok(())
+}
+
+/// W2: the last record redb's state holds; `None` for a database that has never had a log (new,
+/// or written before the log existed).
+fn read_checkpoint(database: &Database) -> Result<Option<u64>, StoreError> {
+    let txn = database.begin_read().map_err(db("begin read"))?;
+    let table = match txn.open_table(WAL_TABLE) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => return Err(db("open wal table")(e)),
+    };
+    Ok(Some(table.get(KEY_CHECKPOINT).map_err(db("read checkpoint"))?.map_or(0, |v| v.value())))
+}
+
+impl Logged {
+    /// Opens the log beside the database at `path` and replays onto it, with `apply`, every
+    /// record its durable state lacks (W3).
+    pub(crate) fn open(
+        database: &Database,
+        path: &Path,
+        opts: LogOptions,
+        apply: impl Fn(&WriteTransaction, &[u8]) -> Result<(), StoreError>,
+    ) -> Result<Self, StoreError> {
+        let dir = wal_dir(path);
+        let known = read_checkpoint(database)?;
+        // A database that has had a log cannot go on without it: the steps since its last
+        // checkpoint (all of them, before the first) exist nowhere else.
+        if let (Some(c), false) = (known, dir.exists()) {
+            return Err(lost_log(format!("{} is missing (checkpoint {c})", dir.display())));
+        }
+        let (wal, records) = Wal::open(&dir, opts.wal)?;
+        let checkpoint = match known {
+            Some(c) => c,
+            // The log starts now (it exists on disk by now), and the database says so durably
+            // before any step is logged.
+            None => {
+                let txn = database.begin_write().map_err(db("begin write"))?;
+                set_checkpoint(&txn, 0)?;
+                txn.commit().map_err(db("commit"))?;
+                0
+            }
+        };
+        if wal.next_seq() <= checkpoint {
+            return Err(lost_log(format!(
+                "the log ends at record {} but the database holds records up to {checkpoint}",
+                wal.next_seq() - 1
+            )));
+        }
+        let after: Vec<WalRecord> = records.into_iter().filter(|r| r.seq > checkpoint).collect();
+        let first = after.first().map_or(wal.next_seq(), |r| r.seq);
+        if first != checkpoint + 1 {
+            return Err(lost_log(format!(
+                "the records after checkpoint {checkpoint} start at {first}"
+            )));
+        }
+        let mut state =
+            LogState { wal, checkpoint, every: opts.checkpoint_every.max(1), poisoned: None };
+        if let Some(last) = after.last().map(|r| r.seq) {
+            let txn = database.begin_write().map_err(db("begin write"))?;
+            for r in &after {
+                apply(&txn, &r.data)?;
+            }
+            set_checkpoint(&txn, last)?;
+            txn.commit().map_err(db("commit"))?;
+            state.checkpoint = last;
+            state.wal.release_before(last + 1)?;
+        }
+        Ok(Self { state: Mutex::new(state) })
+    }
+
+    /// One step: `fill` applies it to a write transaction and returns its record (`None`: a
+    /// step not to be logged, committed durably instead); durable when this returns (W1),
+    /// checkpointed now and then (W2).
+    pub(crate) fn write(
+        &self,
+        database: &Database,
+        fill: impl FnOnce(&WriteTransaction) -> Result<Option<Vec<u8>>, StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.state.lock().map_err(|_| lock_poisoned())?;
+        if let Some(first) = &state.poisoned {
+            return Err(StoreError::Poisoned { first: first.clone() });
+        }
+        let result = Self::write_locked(&mut state, database, fill);
+        if let Err(e) = &result {
+            state.poisoned.get_or_insert_with(|| e.to_string());
+        }
+        result
+    }
+
+    fn write_locked(
+        state: &mut LogState,
+        database: &Database,
+        fill: impl FnOnce(&WriteTransaction) -> Result<Option<Vec<u8>>, StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut txn = database.begin_write().map_err(db("begin write"))?;
+        let Some(record) = fill(&txn)?.filter(|r| r.len() <= MAX_RECORD_BYTES) else {
+            // W2: not logged (too large for a record, or the caller's choice): durable in
+            // redb, with every record before it.
+            return Self::checkpoint(state, txn);
+        };
+        // W1: the transaction names the record it holds, the record is made durable, then
+        // redb commits without an fsync.
+        set_checkpoint(&txn, state.wal.next_seq())?;
+        let seq = state.wal.append(&[&record])?;
+        txn.set_durability(Durability::None).map_err(db("set durability"))?;
+        txn.commit().map_err(db("commit"))?;
+        if seq - state.checkpoint >= state.every {
+            let txn = database.begin_write().map_err(db("begin write"))?;
+            Self::checkpoint(state, txn)?;
+        }
+        Ok(())
+    }
+
+    /// W2: a durable redb commit covering every logged step, then the log released below it.
+    fn checkpoint(state: &mut LogState, txn: WriteTransaction) -> Result<(), StoreError> {
+        let seq = state.wal.next_seq() - 1;
+        set_checkpoint(&txn, seq)?;
+        // Durability::Immediate (redb's default): fsynced before it returns.
+        txn.commit().map_err(db("commit"))?;
+        state.checkpoint = seq;
+        state.wal.release_before(seq + 1)
+    }
+
+    /// Test-only: the `n`-th log append from now fails as a failed fsync would.
+    pub(crate) fn fail_sync_after(&self, n: u64) {
+        if let Ok(mut state) = self.state.lock() {
+            state.wal.fail_sync_after(n);
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! The HotStuff store behind its write-ahead log (W1-W3): every acknowledged step is back
+//! after redb lost everything since its last durable checkpoint, a torn last record leaves
+//! exactly the steps before it, and a log lost or cut below the checkpoint is refused.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use warpnet_core::{Committed, SafetyData};
+use warpnet_storage::wal::WalOptions;
+use warpnet_storage::{wal_dir, Batch, LogOptions, Store, StoreError};
+use warpnet_types::{Block, ConsensusConfig, Height, NodeId, QuorumCertificate, Round, SchemeId};
+use warpnet_types::{Signer, Vote};
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "warpnet-store-wal-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Self(p)
+    }
+    fn db(&self) -> PathBuf {
+        self.0.join("node.redb")
+    }
+    fn saved(&self) -> PathBuf {
+        self.0.join("saved.redb")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A committee and a certified chain of `len` blocks on genesis, as one step per block: the
+/// block, the safety data after voting for it, and the commit of the block before it.
+fn steps(len: u64) -> (ConsensusConfig, Vec<Batch>) {
+    let (c, s) = ConsensusConfig::for_testing(4, SchemeId::Ed25519, 11).unwrap();
+    let s: Vec<Arc<dyn Signer>> = s.into_iter().map(Arc::from).collect();
+    let mut qc = QuorumCertificate::genesis(&c);
+    let mut prev: Option<(Block, QuorumCertificate)> = None;
+    let mut out = Vec::new();
+    for h in 1..=len {
+        let b = Block::new(
+            c.epoch(),
+            Round(h),
+            Height(h),
+            c.leader(Round(h)),
+            qc.clone(),
+            h,
+            vec![vec![h as u8; 3]],
+        );
+        let votes: Vec<Vote> =
+            (0..3).map(|i| Vote::sign(&c, &b, NodeId(i), s[i as usize].as_ref())).collect();
+        let safety = SafetyData {
+            last_voted_round: Round(h),
+            high_qc: qc.clone(),
+            ..SafetyData::initial(&c)
+        };
+        let commits = prev
+            .take()
+            .map(|(block, certificate)| vec![Committed { block, certificate }])
+            .unwrap_or_default();
+        let app = vec![(format!("k{h}").into_bytes(), vec![h as u8])];
+        out.push(Batch {
+            blocks: vec![b.clone()],
+            safety: Some(safety),
+            commits,
+            app,
+            epochs: vec![],
+        });
+        qc = QuorumCertificate::from_votes(&c, &votes.iter().collect::<Vec<_>>()).unwrap();
+        prev = Some((b, qc.clone()));
+    }
+    (c, out)
+}
+
+/// What a store holds that the steps wrote: committed height, safety data, app values.
+fn state(store: &Store, c: &ConsensusConfig, upto: u64) -> (u64, Round, Vec<Option<Vec<u8>>>) {
+    let r = store.recovery(c).unwrap();
+    let app = (1..=upto).map(|h| store.app_get(format!("k{h}").as_bytes()).unwrap()).collect();
+    (store.committed_height().unwrap().0, r.safety.last_voted_round, app)
+}
+
+/// Opens a fresh store, closes it, and keeps a copy of its database as it is on disk then:
+/// restoring that copy later stands for redb losing everything written after it.
+fn create_and_save(dir: &TempDir, c: &ConsensusConfig, opts: LogOptions) {
+    drop(Store::create_with(&dir.db(), c, opts).unwrap());
+    std::fs::copy(dir.db(), dir.saved()).unwrap();
+}
+
+const NO_CHECKPOINT: LogOptions =
+    LogOptions { wal: WalOptions { segment_bytes: 64 << 20 }, checkpoint_every: 1_000_000 };
+
+#[test]
+fn w3_every_acknowledged_step_is_replayed_after_redb_lost_it() {
+    let dir = TempDir::new();
+    let (c, steps) = steps(6);
+    create_and_save(&dir, &c, NO_CHECKPOINT);
+    let before = {
+        let store = Store::open_with(&dir.db(), &c, NO_CHECKPOINT).unwrap();
+        for b in &steps {
+            store.write(b).unwrap();
+        }
+        state(&store, &c, 6)
+    };
+    assert_eq!(before.0, 5);
+    std::fs::copy(dir.saved(), dir.db()).unwrap();
+    let store = Store::open_with(&dir.db(), &c, NO_CHECKPOINT).unwrap();
+    assert_eq!(state(&store, &c, 6), before, "redb from genesis plus the log = every step");
+    // The replay was made durable: with the log gone now, redb alone holds it.
+    drop(store);
+    let store = Store::open_with(&dir.db(), &c, NO_CHECKPOINT).unwrap();
+    assert_eq!(state(&store, &c, 6), before);
+}
+
+#[test]
+fn w1_a_torn_last_record_leaves_exactly_the_steps_before_it() {
+    let dir = TempDir::new();
+    let (c, steps) = steps(4);
+    create_and_save(&dir, &c, NO_CHECKPOINT);
+    let after_three = {
+        let store = Store::open_with(&dir.db(), &c, NO_CHECKPOINT).unwrap();
+        for b in &steps[..3] {
+            store.write(b).unwrap();
+        }
+        let s = state(&store, &c, 4);
+        store.write(&steps[3]).unwrap();
+        s
+    };
+    // The crash cut the last record short, and redb had nothing since genesis.
+    let segment = std::fs::read_dir(wal_dir(&dir.db())).unwrap().next().unwrap().unwrap().path();
+    let bytes = std::fs::read(&segment).unwrap();
+    let end = bytes.iter().rposition(|&b| b != 0).unwrap();
+    std::fs::write(&segment, &bytes[..end - 10]).unwrap();
+    std::fs::copy(dir.saved(), dir.db()).unwrap();
+    let store = Store::open_with(&dir.db(), &c, NO_CHECKPOINT).unwrap();
+    assert_eq!(state(&store, &c, 4), after_three);
+    // And the store goes on from there.
+    store.write(&steps[3]).unwrap();
+    assert_eq!(state(&store, &c, 4).0, 3);
+}
+
+#[test]
+fn w2_checkpoints_release_the_log_and_a_lost_log_is_refused() {
+    let dir = TempDir::new();
+    let (c, steps) = steps(9);
+    let opts = LogOptions { wal: WalOptions { segment_bytes: 4096 }, checkpoint_every: 3 };
+    let store = Store::create_with(&dir.db(), &c, opts).unwrap();
+    for b in &steps[..8] {
+        store.write(b).unwrap();
+    }
+    let expected = state(&store, &c, 9);
+    drop(store);
+    let segments = std::fs::read_dir(wal_dir(&dir.db())).unwrap().count();
+    assert!(segments <= 2, "segments below the checkpoint are released: {segments}");
+    // Reopening replays only what follows the last checkpoint (6): records 7 and 8.
+    let store = Store::open_with(&dir.db(), &c, opts).unwrap();
+    assert_eq!(state(&store, &c, 9), expected);
+    store.write(&steps[8]).unwrap();
+    drop(store);
+
+    std::fs::remove_dir_all(wal_dir(&dir.db())).unwrap();
+    let err = Store::open_with(&dir.db(), &c, opts).err().expect("a lost log is refused");
+    assert!(matches!(err, StoreError::Corrupt { what: "write-ahead log", .. }), "{err}");
+}
+
+#[test]
+fn a_lost_log_is_refused_even_before_the_first_checkpoint() {
+    let dir = TempDir::new();
+    let (c, steps) = steps(2);
+    {
+        let store = Store::create_with(&dir.db(), &c, NO_CHECKPOINT).unwrap();
+        store.write(&steps[0]).unwrap();
+    }
+    std::fs::remove_dir_all(wal_dir(&dir.db())).unwrap();
+    let err = Store::open_with(&dir.db(), &c, NO_CHECKPOINT).err().expect("refused");
+    assert!(matches!(err, StoreError::Corrupt { what: "write-ahead log", .. }), "{err}");
+}
+
+#[test]
+fn a_new_store_refuses_a_log_left_beside_it() {
+    let dir = TempDir::new();
+    let (c, steps) = steps(1);
+    {
+        let store = Store::create(&dir.db(), &c).unwrap();
+        store.write(&steps[0]).unwrap();
+    }
+    std::fs::remove_file(dir.db()).unwrap();
+    let err = Store::create(&dir.db(), &c).err().expect("refused");
+    assert!(matches!(err, StoreError::Exists { .. }), "{err}");
+}
