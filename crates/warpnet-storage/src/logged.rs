@@ -42,7 +42,7 @@ pub struct LogOptions {
 
 impl Default for LogOptions {
     fn default() -> Self {
-        Self { wal: WalOptions::default(), checkpoint_every: 1_024 }
+        Self { wal: WalOptions::default(), checkpoint_every: 128 }
     }
 }
 
