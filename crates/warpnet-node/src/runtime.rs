@@ -545,6 +545,22 @@ async fn drive<E: Engine>(
         Ok::<(), NodeError>(())
     }
     .await;
+    // The writer reports its error on `durable_rx`, then stops; a write queued in between
+    // meets the stopped thread before the loop has read that report. The error it reported is
+    // the cause (a failed fsync, a full disk): report that, not the thread's absence.
+    let result = match result {
+        Err(NodeError::WriterStopped) => {
+            let mut cause = None;
+            while let Ok(d) = durable_rx.try_recv() {
+                if let Err(e) = d {
+                    cause = Some(e);
+                    break;
+                }
+            }
+            Err(cause.map_or(NodeError::WriterStopped, NodeError::Store))
+        }
+        r => r,
+    };
     api_task.abort();
     // Writes already queued become durable (or fail) before the process ends.
     engine.stop();
