@@ -2,42 +2,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::VecDeque;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use common::TempDir;
 use warpnet_core::{Committed, Core, CoreParams, Input, SafetyData, Step, Target};
 use warpnet_storage::{Batch, Store, StoreError};
 use warpnet_types::{
     Block, ConsensusConfig, Epoch, Height, Message, NodeId, QuorumCertificate, Round, SchemeId,
     Signer, SyncRequest, Vote,
 };
-
-/// A fresh directory under the system temp dir, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "warpnet-store-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&p).unwrap();
-        Self(p)
-    }
-    fn db(&self) -> PathBuf {
-        self.0.join("node.redb")
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn committee() -> (ConsensusConfig, Vec<Arc<dyn Signer>>) {
     let (c, s) = ConsensusConfig::for_testing(4, SchemeId::Ed25519, 11).unwrap();
@@ -69,7 +45,7 @@ fn chain(c: &ConsensusConfig, s: &[Arc<dyn Signer>], len: u64) -> Vec<(Block, Qu
 #[test]
 fn a_new_store_starts_at_genesis() {
     let (c, _) = committee();
-    let dir = TempDir::new();
+    let dir = TempDir::new("store");
     let store = Store::create(&dir.db(), &c).unwrap();
     let r = store.recovery(&c).unwrap();
     assert_eq!(r.committed, Block::genesis(&c));
@@ -82,7 +58,7 @@ fn a_new_store_starts_at_genesis() {
 #[test]
 fn a_batch_survives_reopening() {
     let (c, s) = committee();
-    let dir = TempDir::new();
+    let dir = TempDir::new("store");
     let ch = chain(&c, &s, 3);
     let safety = SafetyData {
         last_voted_round: Round(3),
@@ -114,7 +90,7 @@ fn a_batch_survives_reopening() {
 #[test]
 fn a_failed_fsync_is_final_the_store_takes_no_more_writes() {
     let (c, s) = committee();
-    let dir = TempDir::new();
+    let dir = TempDir::new("store");
     let ch = chain(&c, &s, 3);
     let block = |i: usize| Batch { blocks: vec![ch[i].0.clone()], ..Batch::default() };
     {
@@ -141,7 +117,7 @@ fn a_failed_fsync_is_final_the_store_takes_no_more_writes() {
 #[test]
 fn commits_extend_the_chain_keep_their_certificates_and_prune_forks() {
     let (c, s) = committee();
-    let dir = TempDir::new();
+    let dir = TempDir::new("store");
     let store = Store::create(&dir.db(), &c).unwrap();
     let ch = chain(&c, &s, 3);
     // A fork at height 1, never committed.
@@ -184,7 +160,7 @@ fn commits_extend_the_chain_keep_their_certificates_and_prune_forks() {
 #[test]
 fn a_commit_that_does_not_extend_the_chain_is_refused_and_writes_nothing() {
     let (c, s) = committee();
-    let dir = TempDir::new();
+    let dir = TempDir::new("store");
     let store = Store::create(&dir.db(), &c).unwrap();
     let ch = chain(&c, &s, 3);
     let skip = vec![Committed { block: ch[1].0.clone(), certificate: ch[1].1.clone() }];
@@ -203,7 +179,7 @@ fn a_commit_that_does_not_extend_the_chain_is_refused_and_writes_nothing() {
 #[test]
 fn a_store_of_another_committee_is_refused() {
     let (c, _) = committee();
-    let dir = TempDir::new();
+    let dir = TempDir::new("store");
     drop(Store::create(&dir.db(), &c).unwrap());
     let other =
         ConsensusConfig::new(c.network().clone(), Epoch(2), c.scheme(), c.participants().to_vec())
@@ -215,7 +191,7 @@ fn a_store_of_another_committee_is_refused() {
 #[test]
 fn corrupt_safety_data_stops_recovery_with_a_clear_error() {
     let (c, _) = committee();
-    let dir = TempDir::new();
+    let dir = TempDir::new("store");
     drop(Store::create(&dir.db(), &c).unwrap());
     {
         let db = redb::Database::create(dir.db()).unwrap();
@@ -235,7 +211,7 @@ fn corrupt_safety_data_stops_recovery_with_a_clear_error() {
 #[test]
 fn sync_is_served_across_committed_and_pending_blocks() {
     let (c, s) = committee();
-    let dir = TempDir::new();
+    let dir = TempDir::new("store");
     let store = Store::create(&dir.db(), &c).unwrap();
     let ch = chain(&c, &s, 5);
     store
@@ -291,7 +267,7 @@ impl Cluster {
             cluster.replicas.push(Replica {
                 core: None,
                 store: None,
-                dir: TempDir::new(),
+                dir: TempDir::new("store"),
                 deadline: None,
             });
         }
@@ -443,7 +419,7 @@ fn a_replica_restarted_from_disk_catches_up_with_an_identical_chain() {
 #[test]
 fn a_missing_database_is_not_silently_recreated() {
     let (c, _) = committee();
-    let dir = TempDir::new();
+    let dir = TempDir::new("store");
     let err = Store::open(&dir.db(), &c).err().expect("refused");
     assert!(matches!(err, StoreError::Missing { .. }), "{err}");
     drop(Store::create(&dir.db(), &c).unwrap());

@@ -4,43 +4,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+mod common;
+
 use std::sync::Arc;
 
+use common::TempDir;
 use warpnet_core::{Committed, SafetyData};
 use warpnet_storage::wal::WalOptions;
 use warpnet_storage::{wal_dir, Batch, LogOptions, Store, StoreError};
 use warpnet_types::{Block, ConsensusConfig, Height, NodeId, QuorumCertificate, Round, SchemeId};
 use warpnet_types::{Signer, Vote};
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "warpnet-store-wal-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Self(p)
-    }
-    fn db(&self) -> PathBuf {
-        self.0.join("node.redb")
-    }
-    fn saved(&self) -> PathBuf {
-        self.0.join("saved.redb")
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A committee and a certified chain of `len` blocks on genesis, as one step per block: the
 /// block, the safety data after voting for it, and the commit of the block before it.
@@ -96,7 +69,7 @@ fn state(store: &Store, c: &ConsensusConfig, upto: u64) -> (u64, Round, Vec<Opti
 /// restoring that copy later stands for redb losing everything written after it.
 fn create_and_save(dir: &TempDir, c: &ConsensusConfig, opts: LogOptions) {
     drop(Store::create_with(&dir.db(), c, opts).unwrap());
-    std::fs::copy(dir.db(), dir.saved()).unwrap();
+    std::fs::copy(dir.db(), dir.join("saved.redb")).unwrap();
 }
 
 const NO_CHECKPOINT: LogOptions =
@@ -104,7 +77,7 @@ const NO_CHECKPOINT: LogOptions =
 
 #[test]
 fn w3_every_acknowledged_step_is_replayed_after_redb_lost_it() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("store-wal");
     let (c, steps) = steps(6);
     create_and_save(&dir, &c, NO_CHECKPOINT);
     let before = {
@@ -115,7 +88,7 @@ fn w3_every_acknowledged_step_is_replayed_after_redb_lost_it() {
         state(&store, &c, 6)
     };
     assert_eq!(before.0, 5);
-    std::fs::copy(dir.saved(), dir.db()).unwrap();
+    std::fs::copy(dir.join("saved.redb"), dir.db()).unwrap();
     let store = Store::open_with(&dir.db(), &c, NO_CHECKPOINT).unwrap();
     assert_eq!(state(&store, &c, 6), before, "redb from genesis plus the log = every step");
     // The replay was made durable: with the log gone now, redb alone holds it.
@@ -126,7 +99,7 @@ fn w3_every_acknowledged_step_is_replayed_after_redb_lost_it() {
 
 #[test]
 fn w1_a_torn_last_record_leaves_exactly_the_steps_before_it() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("store-wal");
     let (c, steps) = steps(4);
     create_and_save(&dir, &c, NO_CHECKPOINT);
     let after_three = {
@@ -143,7 +116,7 @@ fn w1_a_torn_last_record_leaves_exactly_the_steps_before_it() {
     let bytes = std::fs::read(&segment).unwrap();
     let end = bytes.iter().rposition(|&b| b != 0).unwrap();
     std::fs::write(&segment, &bytes[..end - 10]).unwrap();
-    std::fs::copy(dir.saved(), dir.db()).unwrap();
+    std::fs::copy(dir.join("saved.redb"), dir.db()).unwrap();
     let store = Store::open_with(&dir.db(), &c, NO_CHECKPOINT).unwrap();
     assert_eq!(state(&store, &c, 4), after_three);
     // And the store goes on from there.
@@ -153,7 +126,7 @@ fn w1_a_torn_last_record_leaves_exactly_the_steps_before_it() {
 
 #[test]
 fn w2_checkpoints_release_the_log_and_a_lost_log_is_refused() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("store-wal");
     let (c, steps) = steps(9);
     let opts = LogOptions { wal: WalOptions { segment_bytes: 4096 }, checkpoint_every: 3 };
     let store = Store::create_with(&dir.db(), &c, opts).unwrap();
@@ -177,7 +150,7 @@ fn w2_checkpoints_release_the_log_and_a_lost_log_is_refused() {
 
 #[test]
 fn a_lost_log_is_refused_even_before_the_first_checkpoint() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("store-wal");
     let (c, steps) = steps(2);
     create_and_save(&dir, &c, NO_CHECKPOINT);
     {
@@ -186,7 +159,7 @@ fn a_lost_log_is_refused_even_before_the_first_checkpoint() {
     }
     // A crash before the first checkpoint (redb holds nothing of the step), and the log gone:
     // the step exists nowhere, so the store must not open as if it had never been taken.
-    std::fs::copy(dir.saved(), dir.db()).unwrap();
+    std::fs::copy(dir.join("saved.redb"), dir.db()).unwrap();
     std::fs::remove_dir_all(wal_dir(&dir.db())).unwrap();
     let err = Store::open_with(&dir.db(), &c, NO_CHECKPOINT).err().expect("refused");
     assert!(matches!(err, StoreError::Corrupt { what: "write-ahead log", .. }), "{err}");
@@ -194,7 +167,7 @@ fn a_lost_log_is_refused_even_before_the_first_checkpoint() {
 
 #[test]
 fn a_new_store_refuses_a_log_left_beside_it() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("store-wal");
     let (c, steps) = steps(1);
     {
         let store = Store::create(&dir.db(), &c).unwrap();
