@@ -10,16 +10,17 @@
 //!   that produced them (the user-ID registry of `warpnet-state`).
 //!
 //! **Group commit.** The runtime gathers what one step of the core asks to persist into a
-//! [`Batch`] and writes it with [`Store::write`]: one transaction, made durable (fsync) before
-//! `write` returns, so one durable write per step, not per message. Only then may the runtime
-//! feed `SafetyPersisted` to the core.
+//! [`Batch`] and writes it with [`Store::write`]: one record of the write-ahead log, made
+//! durable (one `fdatasync`) before `write` returns, then one redb transaction without an
+//! fsync of its own, checkpointed now and then (`logged.rs`, rules W1–W3). One durable write
+//! per step, not per message; only then may the runtime feed `Persisted` to the core.
 //!
 //! Raft mode has its own store in its own file, [`RaftStore`] (`raft_store.rs`), with its
 //! log on the write-ahead log below (records: `raft_record.rs`).
 //!
 //! **Write-ahead log.** [`Wal`] (`wal.rs`) is an append-only record log with one `fdatasync`
-//! per append, torn-tail recovery and segment release, for a durable path that keeps redb
-//! behind a log and checkpoints it.
+//! per append, torn-tail recovery and segment release; `logged.rs` keeps either store's redb
+//! behind it (the HotStuff store's records: `store_record.rs`).
 //!
 //! **Trust.** Every read checks what it decodes; a record that does not decode, a commit that
 //! does not extend the stored chain, or a store of another committee is a [`StoreError`], and
