@@ -7,40 +7,13 @@ mod common;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use common::TempDir;
+use common::{chain, committee, TempDir};
 use warpnet_core::{Committed, Core, CoreParams, Input, SafetyData, Step, Target};
 use warpnet_storage::{Batch, Store, StoreError};
 use warpnet_types::{
-    Block, ConsensusConfig, Epoch, Height, Message, NodeId, QuorumCertificate, Round, SchemeId,
-    Signer, SyncRequest, Vote,
+    Block, ConsensusConfig, Epoch, Height, Message, NodeId, QuorumCertificate, Round, Signer,
+    SyncRequest,
 };
-
-fn committee() -> (ConsensusConfig, Vec<Arc<dyn Signer>>) {
-    let (c, s) = ConsensusConfig::for_testing(4, SchemeId::Ed25519, 11).unwrap();
-    (c, s.into_iter().map(Arc::from).collect())
-}
-
-/// A certified chain of `len` blocks on genesis, with the QC of each.
-fn chain(c: &ConsensusConfig, s: &[Arc<dyn Signer>], len: u64) -> Vec<(Block, QuorumCertificate)> {
-    let mut qc = QuorumCertificate::genesis(c);
-    let mut out = Vec::new();
-    for h in 1..=len {
-        let b = Block::new(
-            c.epoch(),
-            Round(h),
-            Height(h),
-            c.leader(Round(h)),
-            qc.clone(),
-            h,
-            vec![vec![h as u8]],
-        );
-        let votes: Vec<Vote> =
-            (0..3).map(|i| Vote::sign(c, &b, NodeId(i), s[i as usize].as_ref())).collect();
-        qc = QuorumCertificate::from_votes(c, &votes.iter().collect::<Vec<_>>()).unwrap();
-        out.push((b, qc.clone()));
-    }
-    out
-}
 
 #[test]
 fn a_new_store_starts_at_genesis() {

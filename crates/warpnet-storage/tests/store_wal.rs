@@ -6,41 +6,26 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use common::TempDir;
+use common::{chain, committee, TempDir};
 use warpnet_core::{Committed, SafetyData};
 use warpnet_storage::wal::WalOptions;
 use warpnet_storage::{wal_dir, Batch, LogOptions, Store, StoreError};
-use warpnet_types::{Block, ConsensusConfig, Height, NodeId, QuorumCertificate, Round, SchemeId};
-use warpnet_types::{Signer, Vote};
+use warpnet_types::{Block, ConsensusConfig, QuorumCertificate, Round};
 
 /// A committee and a certified chain of `len` blocks on genesis, as one step per block: the
 /// block, the safety data after voting for it, and the commit of the block before it.
 fn steps(len: u64) -> (ConsensusConfig, Vec<Batch>) {
-    let (c, s) = ConsensusConfig::for_testing(4, SchemeId::Ed25519, 11).unwrap();
-    let s: Vec<Arc<dyn Signer>> = s.into_iter().map(Arc::from).collect();
-    let mut qc = QuorumCertificate::genesis(&c);
-    let mut prev: Option<(Block, QuorumCertificate)> = None;
+    let (c, s) = committee();
     let mut out = Vec::new();
-    for h in 1..=len {
-        let b = Block::new(
-            c.epoch(),
-            Round(h),
-            Height(h),
-            c.leader(Round(h)),
-            qc.clone(),
-            h,
-            vec![vec![h as u8; 3]],
-        );
-        let votes: Vec<Vote> =
-            (0..3).map(|i| Vote::sign(&c, &b, NodeId(i), s[i as usize].as_ref())).collect();
+    let mut before: Option<(Block, QuorumCertificate)> = None;
+    for (h, (b, qc)) in (1..).zip(chain(&c, &s, len)) {
+        // The safety data after voting for block h: its justification is the highest QC.
         let safety = SafetyData {
             last_voted_round: Round(h),
-            high_qc: qc.clone(),
+            high_qc: b.justify().clone(),
             ..SafetyData::initial(&c)
         };
-        let commits = prev
+        let commits = before
             .take()
             .map(|(block, certificate)| vec![Committed { block, certificate }])
             .unwrap_or_default();
@@ -52,8 +37,7 @@ fn steps(len: u64) -> (ConsensusConfig, Vec<Batch>) {
             app,
             epochs: vec![],
         });
-        qc = QuorumCertificate::from_votes(&c, &votes.iter().collect::<Vec<_>>()).unwrap();
-        prev = Some((b, qc.clone()));
+        before = Some((b, qc));
     }
     (c, out)
 }
