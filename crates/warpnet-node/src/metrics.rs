@@ -103,6 +103,7 @@ pub struct Metrics {
     verdicts: Counted,
     claim_verdicts: Counted,
     fsync: Histogram,
+    db_commit: Histogram,
     claim_stage: Staged,
     claim_rounds: Histogram,
     member_online: PerMember,
@@ -187,8 +188,14 @@ impl Metrics {
         let fsync = Histogram::new(FSYNC_BUCKETS);
         registry.register(
             "warpnet_fsync_seconds",
-            "Latency of durable writes (one per consensus step)",
+            "Latency of durable writes (one per merged write of the consensus steps): the step applied to a database transaction, its log record written and synced",
             fsync.clone(),
+        );
+        let db_commit = Histogram::new(FSYNC_BUCKETS);
+        registry.register(
+            "warpnet_db_commit_seconds",
+            "The database's commit after each durable write (no fsync; a checkpoint's fsync now and then), before lookups see the write",
+            db_commit.clone(),
         );
         let claim_stage: Staged = Family::new_with_constructor(|| Histogram::new(STAGE_BUCKETS));
         registry.register(
@@ -250,6 +257,7 @@ impl Metrics {
             verdicts,
             claim_verdicts,
             fsync,
+            db_commit,
             claim_stage,
             claim_rounds,
             member_online,
@@ -330,6 +338,11 @@ impl Metrics {
 
     pub fn fsync(&self, seconds: f64) {
         self.fsync.observe(seconds);
+    }
+
+    /// The database's commit after a durable write (see `warpnet_db_commit_seconds`).
+    pub fn db_commit(&self, seconds: f64) {
+        self.db_commit.observe(seconds);
     }
 
     /// A command spent `seconds` in `stage` (see `warpnet_claim_stage_seconds`).

@@ -1,9 +1,12 @@
 //! The node's durable writes, off the consensus loop: a thread of its own takes the engine's
-//! writes in order, merges whatever is queued into one redb transaction (group commit: one
-//! fsync for many steps under load) and reports the last write it made durable. The loop goes
-//! on handling messages meanwhile; only what depends on a write waits for it (HotStuff's core
-//! keeps votes and timeouts sealed until `Input::Persisted`, the Raft engine holds messages
-//! back (RF2), the runtime keeps clients' answers). One writer serves either engine's store.
+//! writes in order, merges whatever is queued into one step (group commit: one log record and
+//! one `fdatasync` for many steps under load) and reports each merged write twice (W4):
+//! [`Written::Synced`] once it is durable (its log record synced: HotStuff's core unseals the
+//! votes and timeouts it kept behind it, `Input::Persisted`; the Raft engine sends the messages
+//! it held back, RF2), then [`Written::Durable`] once the database holds it too (lookups, read
+//! barriers, sync serving and compaction read the database: until then the engines serve the
+//! write from memory). The loop goes on handling messages meanwhile. One writer serves either
+//! engine's store.
 
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
@@ -13,20 +16,20 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 use warpnet_storage::{Batch, RaftBatch, RaftStore, Store, StoreError};
 
-/// A store the writer thread writes to: one batch per transaction, durable when `write`
-/// returns; `merge` appends a later batch so that writing the merged one leaves the store
-/// exactly as writing the two in a row would.
+/// A store the writer thread writes to: one batch per transaction, durable once `write` calls
+/// `synced` (W4) and readable when it returns; `merge` appends a later batch so that writing
+/// the merged one leaves the store exactly as writing the two in a row would.
 pub trait DurableStore: Send + Sync + 'static {
     type Batch: Send + 'static;
-    fn write(&self, batch: &Self::Batch) -> Result<(), StoreError>;
+    fn write(&self, batch: &Self::Batch, synced: &mut dyn FnMut()) -> Result<(), StoreError>;
     fn merge(into: &mut Self::Batch, next: Self::Batch);
 }
 
 impl DurableStore for Store {
     type Batch = Batch;
 
-    fn write(&self, batch: &Batch) -> Result<(), StoreError> {
-        Store::write(self, batch)
+    fn write(&self, batch: &Batch, synced: &mut dyn FnMut()) -> Result<(), StoreError> {
+        self.write_reporting(batch, synced)
     }
 
     /// The store applies blocks, then commits (in height order), then state-machine writes
@@ -45,8 +48,8 @@ impl DurableStore for Store {
 impl DurableStore for RaftStore {
     type Batch = RaftBatch;
 
-    fn write(&self, batch: &RaftBatch) -> Result<(), StoreError> {
-        RaftStore::write(self, batch)
+    fn write(&self, batch: &RaftBatch, synced: &mut dyn FnMut()) -> Result<(), StoreError> {
+        self.write_reporting(batch, synced)
     }
 
     /// The store applies the log writes in order, then the state machine's reset and writes,
@@ -66,18 +69,36 @@ impl DurableStore for RaftStore {
     }
 }
 
+/// A test-only switch: a node started with `WARPNET_TEST_COMMIT_DELAY_MS=N` waits N ms between
+/// each write's log sync and its database commit, so tests can check that nothing reads the
+/// database for a write before it is readable (W4). Never set it on a real node.
+pub const COMMIT_DELAY_ENV: &str = "WARPNET_TEST_COMMIT_DELAY_MS";
+
 /// Writes queued for the thread; the loop waits (back-pressure) when the disk is this far
 /// behind.
 pub const QUEUE_MAX: usize = 1_024;
 /// Most queued writes merged into one transaction.
 pub const MERGE_MAX: usize = 256;
 
-/// A write made durable: every write up to `seq` is on disk.
+/// What the writer thread reports, in this order for each merged write (W4).
+#[derive(Debug)]
+pub enum Written {
+    /// Every write up to `seq` is durable (a crash keeps it), not yet readable from the
+    /// database.
+    Synced { seq: u64 },
+    /// Every write up to `seq` is durable and readable from the database.
+    Durable(Durable),
+}
+
+/// A write made durable and readable: every write up to `seq` is on disk and in the database.
 #[derive(Debug)]
 pub struct Durable {
     pub seq: u64,
-    /// How long the transaction (with its fsync) took.
-    pub elapsed: Duration,
+    /// How long the write took until it was durable (the step applied to a transaction, its
+    /// log record written and synced: `warpnet_fsync_seconds`).
+    pub synced_after: Duration,
+    /// How long the database's commit took after that (`warpnet_db_commit_seconds`).
+    pub commit: Duration,
     /// How many of the core's writes it held.
     pub merged: usize,
 }
@@ -98,7 +119,7 @@ impl<S: DurableStore> Persister<S> {
     /// Starts the thread; each durable write (or the error that stops it) goes to `done`.
     pub fn start(
         store: Arc<S>,
-        done: UnboundedSender<Result<Durable, StoreError>>,
+        done: UnboundedSender<Result<Written, StoreError>>,
     ) -> std::io::Result<Self> {
         let (queue, rx) = sync_channel(QUEUE_MAX);
         let thread = std::thread::Builder::new()
@@ -133,8 +154,13 @@ impl<S: DurableStore> Persister<S> {
 fn run<S: DurableStore>(
     store: &S,
     rx: &Receiver<(u64, S::Batch)>,
-    done: &UnboundedSender<Result<Durable, StoreError>>,
+    done: &UnboundedSender<Result<Written, StoreError>>,
 ) {
+    // Test-only (COMMIT_DELAY_ENV): the window between durable and readable, widened.
+    let commit_delay = std::env::var(COMMIT_DELAY_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis);
     while let Ok((mut seq, mut merged)) = rx.recv() {
         let mut count = 1;
         while count < MERGE_MAX {
@@ -144,12 +170,24 @@ fn run<S: DurableStore>(
             count += 1;
         }
         let started = Instant::now();
+        let mut synced_at = None;
+        let mut report = || {
+            synced_at = Some(Instant::now());
+            let _ = done.send(Ok(Written::Synced { seq }));
+            if let Some(delay) = commit_delay {
+                std::thread::sleep(delay);
+            }
+        };
         // A failed write (a full disk, a failed fsync) is final: the loop stops the node.
         // Retrying an fsync and carrying on could acknowledge what the disk dropped.
-        let result = store.write(&merged).map(|()| Durable {
-            seq,
-            elapsed: started.elapsed(),
-            merged: count,
+        let result = store.write(&merged, &mut report).map(|()| {
+            let synced_at = synced_at.unwrap_or(started);
+            Written::Durable(Durable {
+                seq,
+                synced_after: synced_at.duration_since(started),
+                commit: synced_at.elapsed(),
+                merged: count,
+            })
         });
         let failed = result.is_err();
         if done.send(result).is_err() || failed {

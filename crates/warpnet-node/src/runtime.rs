@@ -24,7 +24,7 @@ use crate::files::{Consensus, FileError, Loaded};
 use crate::handle::{Committed, Shared, Snapshot};
 use crate::membership::Policy;
 use crate::metrics::Metrics;
-use crate::persist::{DurableStore, Persister};
+use crate::persist::{DurableStore, Persister, Written};
 use crate::verifier::Verifier;
 
 /// Requests waiting for the consensus loop; beyond this the API answers `overloaded`.
@@ -250,7 +250,7 @@ struct Common {
     signer: Arc<dyn warpnet_types::Signer>,
     node_dir: std::path::PathBuf,
     data_dir: std::path::PathBuf,
-    durable_tx: mpsc::UnboundedSender<Result<crate::persist::Durable, StoreError>>,
+    durable_tx: mpsc::UnboundedSender<Result<crate::persist::Written, StoreError>>,
 }
 
 fn writer<S: DurableStore>(store: Arc<S>, c: &Common) -> Result<Persister<S>, NodeError> {
@@ -417,7 +417,7 @@ async fn drive<E: Engine>(
     mut engine: E,
     committed: Committed,
     live_window: Duration,
-    mut durable_rx: mpsc::UnboundedReceiver<Result<crate::persist::Durable, StoreError>>,
+    mut durable_rx: mpsc::UnboundedReceiver<Result<crate::persist::Written, StoreError>>,
     mut events: mpsc::UnboundedReceiver<E::Event>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), NodeError> {
@@ -515,8 +515,18 @@ async fn drive<E: Engine>(
                 }
                 d = durable_rx.recv() => {
                     // A write error is final (a full disk, a failed fsync): stop the node.
-                    let Some(durable) = d else { return Err(NodeError::WriterStopped) };
-                    engine.on_durable(&mut io, durable?)?;
+                    let Some(written) = d else { return Err(NodeError::WriterStopped) };
+                    match written? {
+                        // W4: durable (a crash keeps it); the database has it next.
+                        Written::Synced { seq } => engine.on_synced(&mut io, seq)?,
+                        Written::Durable(durable) => {
+                            let m = &io.shared.metrics;
+                            m.fsync(durable.synced_after.as_secs_f64());
+                            m.db_commit(durable.commit.as_secs_f64());
+                            m.writes.inc_by(durable.merged as u64);
+                            engine.on_durable(&mut io, durable)?
+                        }
+                    }
                 }
                 Some(e) = events.recv() => engine.on_event(&mut io, e)?,
                 c = control_rx.recv() => {

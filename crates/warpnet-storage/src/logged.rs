@@ -5,8 +5,12 @@
 //! - **W1 (log first).** A step is applied to a redb write transaction first (which checks it:
 //!   a commit that does not extend the chain never reaches the log), then appended to the log
 //!   as ONE record (all-or-nothing on replay), then committed to redb with
-//!   `Durability::None`: visible to every later read of this process, not synced. The step is
-//!   durable, and the caller may act on it, once the append returned.
+//!   `Durability::None`: visible to every later read of this process, not synced.
+//! - **W4 (durable before visible).** The step is durable, and the caller may act on what
+//!   depends only on its durability (a vote, an acknowledgement), once the append returned:
+//!   `write` reports that (`synced`) before the redb commit, which then runs while the
+//!   caller goes on. What reads the database (lookups, sync serving, read barriers) must wait
+//!   for `write` to return; until then the caller serves the step from memory.
 //! - **W2 (checkpoint).** Each logged step's transaction also records the sequence number of
 //!   its record (the `wal` table), so redb's durable state always says which records it
 //!   holds. Every `checkpoint_every` records a durable redb commit makes the state durable and
@@ -146,18 +150,21 @@ impl Logged {
     }
 
     /// One step: `fill` applies it to a write transaction and returns its record (`None`: a
-    /// step not to be logged, committed durably instead); durable when this returns (W1),
-    /// checkpointed now and then (W2).
+    /// step not to be logged, committed durably instead); durable once `synced` is called
+    /// (W1, W4), readable from the database when this returns, checkpointed now and then
+    /// (W2). `synced` is called at most once, and never for a step that failed to become
+    /// durable.
     pub(crate) fn write(
         &self,
         database: &Database,
         fill: impl FnOnce(&WriteTransaction) -> Result<Option<Vec<u8>>, StoreError>,
+        synced: &mut dyn FnMut(),
     ) -> Result<(), StoreError> {
         let mut state = self.state.lock().map_err(|_| lock_poisoned())?;
         if let Some(first) = &state.poisoned {
             return Err(StoreError::Poisoned { first: first.clone() });
         }
-        let result = Self::write_locked(&mut state, database, fill);
+        let result = Self::write_locked(&mut state, database, fill, synced);
         if let Err(e) = &result {
             state.poisoned.get_or_insert_with(|| e.to_string());
         }
@@ -168,17 +175,22 @@ impl Logged {
         state: &mut LogState,
         database: &Database,
         fill: impl FnOnce(&WriteTransaction) -> Result<Option<Vec<u8>>, StoreError>,
+        synced: &mut dyn FnMut(),
     ) -> Result<(), StoreError> {
         let mut txn = database.begin_write().map_err(db("begin write"))?;
         let Some(record) = fill(&txn)?.filter(|r| r.len() <= MAX_RECORD_BYTES) else {
             // W2: not logged (too large for a record, or the caller's choice): durable in
             // redb, with every record before it.
-            return Self::checkpoint(state, txn);
+            Self::checkpoint(state, txn)?;
+            synced();
+            return Ok(());
         };
         // W1: the transaction names the record it holds, the record is made durable, then
         // redb commits without an fsync.
         set_checkpoint(&txn, state.wal.next_seq())?;
         let seq = state.wal.append(&[&record])?;
+        // W4: durable now (W3 replays the record if redb never gets it); readable below.
+        synced();
         txn.set_durability(Durability::None).map_err(db("set durability"))?;
         txn.commit().map_err(db("commit"))?;
         if seq - state.checkpoint >= state.every {

@@ -175,13 +175,28 @@ impl RaftStore {
     /// Writes one step durably: RF16 (one log record) or RF18 (a snapshot step, straight
     /// into redb durably); RF17's checkpoints now and then (`logged.rs`, W1–W3).
     pub fn write(&self, batch: &RaftBatch) -> Result<(), StoreError> {
+        self.write_reporting(batch, &mut || ())
+    }
+
+    /// [`RaftStore::write`], calling `synced` as soon as the batch is durable, before the
+    /// database has it (W4): what reads the store waits for the return.
+    pub fn write_reporting(
+        &self,
+        batch: &RaftBatch,
+        synced: &mut dyn FnMut(),
+    ) -> Result<(), StoreError> {
         if batch.is_empty() {
+            synced();
             return Ok(());
         }
-        self.log.write(&self.db, |txn| {
-            apply_batch(txn, batch)?;
-            Ok(raft_record::loggable(batch).then(|| raft_record::encode(batch)))
-        })
+        self.log.write(
+            &self.db,
+            |txn| {
+                apply_batch(txn, batch)?;
+                Ok(raft_record::loggable(batch).then(|| raft_record::encode(batch)))
+            },
+            synced,
+        )
     }
 
     /// Test-only: the `n`-th log append from now fails as a failed fsync would.

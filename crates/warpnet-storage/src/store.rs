@@ -298,13 +298,28 @@ impl Store {
     /// Writes a batch and makes it durable before returning: one log record (one
     /// `fdatasync`), then redb without an fsync (W1), checkpointed now and then (W2).
     pub fn write(&self, batch: &Batch) -> Result<(), StoreError> {
+        self.write_reporting(batch, &mut || ())
+    }
+
+    /// [`Store::write`], calling `synced` as soon as the batch is durable, before the
+    /// database has it (W4): what reads the store waits for the return.
+    pub fn write_reporting(
+        &self,
+        batch: &Batch,
+        synced: &mut dyn FnMut(),
+    ) -> Result<(), StoreError> {
         if batch.is_empty() {
+            synced();
             return Ok(());
         }
-        self.log.write(&self.db, |txn| {
-            apply_batch(txn, batch)?;
-            Ok(Some(store_record::encode(batch)))
-        })
+        self.log.write(
+            &self.db,
+            |txn| {
+                apply_batch(txn, batch)?;
+                Ok(Some(store_record::encode(batch)))
+            },
+            synced,
+        )
     }
 
     /// Test-only (see [`FAIL_SYNC_ENV`]): the `n`-th write from now fails as a failed fsync.

@@ -1,6 +1,7 @@
-//! The HotStuff store behind its write-ahead log (W1-W3): every acknowledged step is back
+//! The HotStuff store behind its write-ahead log (W1-W4): every acknowledged step is back
 //! after redb lost everything since its last durable checkpoint, a torn last record leaves
-//! exactly the steps before it, and a log lost or cut below the checkpoint is refused.
+//! exactly the steps before it, a step reported durable before redb has it is durable
+//! already, and a log lost or cut below the checkpoint is refused.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -79,6 +80,44 @@ fn w3_every_acknowledged_step_is_replayed_after_redb_lost_it() {
     drop(store);
     let store = Store::open_with(&dir.db(), &c, NO_CHECKPOINT).unwrap();
     assert_eq!(state(&store, &c, 6), before);
+}
+
+/// Copies the files of directory `from` into a new directory `to`.
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn w4_a_step_reported_synced_survives_a_crash_before_redb_has_it() {
+    let dir = TempDir::new("store-wal-w4");
+    let (c, steps) = steps(6);
+    create_and_save(&dir, &c, NO_CHECKPOINT);
+    let crash = dir.join("crash");
+    let store = Store::open_with(&dir.db(), &c, NO_CHECKPOINT).unwrap();
+    for b in &steps[..5] {
+        store.write(b).unwrap();
+    }
+    let mut reported = 0;
+    store
+        .write_reporting(&steps[5], &mut || {
+            reported += 1;
+            // Not readable yet: the engines serve it from memory until `write` returns.
+            assert_eq!(store.app_get(b"k6").unwrap(), None, "readable before the commit");
+            // A crash now: redb lost everything (its genesis copy), the log is as it is.
+            copy_dir(&wal_dir(&dir.db()), &wal_dir(&crash.join("node.redb")));
+            std::fs::copy(dir.join("saved.redb"), crash.join("node.redb")).unwrap();
+        })
+        .unwrap();
+    assert_eq!(reported, 1, "synced is reported once per write");
+    assert_eq!(store.app_get(b"k6").unwrap(), Some(vec![6]), "readable once written");
+    let after = state(&store, &c, 6);
+    drop(store);
+    let recovered = Store::open_with(&crash.join("node.redb"), &c, NO_CHECKPOINT).unwrap();
+    assert_eq!(state(&recovered, &c, 6), after, "every step reported synced, step 6 too");
 }
 
 #[test]

@@ -134,7 +134,9 @@ impl Cluster {
             // Short rounds so crashed leaders cost little test time.
             let mut f =
                 std::fs::OpenOptions::new().append(true).open(node.join("node.toml")).unwrap();
-            writeln!(f, "round_timeout_base_ms = 300").unwrap();
+            if !extra.contains("round_timeout_base_ms") {
+                writeln!(f, "round_timeout_base_ms = 300").unwrap();
+            }
             if !extra.contains("claim_timeout_ms") {
                 writeln!(f, "claim_timeout_ms = {CLAIM_TIMEOUT_MS}").unwrap();
             }

@@ -584,12 +584,17 @@ impl Engine for HotStuff {
         }
     }
 
-    /// Writes up to `durable.seq` are on disk: answer what waited for them, forget them from
-    /// the in-flight views, and tell the core (which releases what it sealed behind them).
+    /// W4: writes up to `seq` are durable: the core releases what it sealed behind them (S1b:
+    /// votes and timeouts after their safety data). Nothing here reads the store.
+    fn on_synced(&mut self, io: &mut Io, seq: u64) -> Result<(), NodeError> {
+        self.handle(io, Input::Persisted { seq })
+    }
+
+    /// Writes up to `durable.seq` are in the store: answer what waited for them (read
+    /// barriers, whose lookups read the store) and forget them from the in-flight views
+    /// (W4: not before, or a read could miss them).
     fn on_durable(&mut self, io: &mut Io, durable: Durable) -> Result<(), NodeError> {
         let m = io.shared.metrics.clone();
-        m.fsync(durable.elapsed.as_secs_f64());
-        m.writes.inc_by(durable.merged as u64);
         while self.in_flight.front().is_some_and(|w| w.seq <= durable.seq) {
             let Some(w) = self.in_flight.pop_front() else { break };
             // Counted once durable: /metrics never shows a commit the disk does not hold.
@@ -614,7 +619,7 @@ impl Engine for HotStuff {
                 self.waiters.answer(&digest, &outcome);
             }
         }
-        self.handle(io, Input::Persisted { seq: durable.seq })
+        Ok(())
     }
 
     fn on_deadline(&mut self, io: &mut Io) -> Result<(), NodeError> {

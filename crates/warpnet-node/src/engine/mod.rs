@@ -80,7 +80,11 @@ pub trait Engine {
     fn on_requests(&mut self, io: &mut Io, requests: Vec<Request>) -> Result<(), NodeError>;
     /// Work the verifier thread finished.
     fn on_checked(&mut self, io: &mut Io, checked: Checked) -> Result<(), NodeError>;
-    /// Every write up to `durable.seq` is on disk.
+    /// Every write up to `seq` is durable, not yet readable from the store (W4): release
+    /// what waits only for durability (votes, acknowledgements).
+    fn on_synced(&mut self, io: &mut Io, seq: u64) -> Result<(), NodeError>;
+    /// Every write up to `durable.seq` is durable and readable from the store: answer what
+    /// reads it, and stop serving those writes from memory.
     fn on_durable(&mut self, io: &mut Io, durable: Durable) -> Result<(), NodeError>;
     /// The clock reached [`Engine::deadline_ms`].
     fn on_deadline(&mut self, io: &mut Io) -> Result<(), NodeError>;

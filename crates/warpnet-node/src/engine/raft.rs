@@ -54,7 +54,8 @@ pub enum RaftEvent {
 #[derive(Default)]
 pub(super) struct InFlight {
     pub seq: u64,
-    /// The engine's last `Persist` in it, acknowledged once it is durable.
+    /// The engine's last `Persist` in it, acknowledged once it is durable (taken then: W4,
+    /// synced before it is readable).
     pub write: Option<WriteId>,
     /// Registry keys it writes (their overlay entries go once it is durable).
     pub keys: Vec<Vec<u8>>,
@@ -446,6 +447,10 @@ impl Engine for Raft {
             self.verdicts_ready(key, verdicts);
         }
         Ok(())
+    }
+
+    fn on_synced(&mut self, io: &mut Io, seq: u64) -> Result<(), NodeError> {
+        self.synced(io, seq)
     }
 
     fn on_durable(&mut self, io: &mut Io, durable: Durable) -> Result<(), NodeError> {

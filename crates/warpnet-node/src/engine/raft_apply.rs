@@ -10,7 +10,9 @@
 //! transaction at the applied index stored with it.
 
 use tracing::{debug, info, warn};
-use warpnet_raft::{Action, Applied, EntryKind, Index, Input, LogWrite, Membership, RaftError};
+use warpnet_raft::{
+    Action, Applied, EntryKind, Index, Input, LogWrite, Membership, RaftError, WriteId,
+};
 use warpnet_storage::{RaftBatch, RaftStore, StoreError};
 use warpnet_types::codec::{CodecError, Reader, Writer};
 use warpnet_types::message::SHARED_COMMAND_BYTES_MAX;
@@ -362,13 +364,39 @@ impl Raft {
     /// Writes up to `durable.seq` are on disk: forget them from the overlay, serve the reads
     /// and membership changes they complete, and tell the engine (RF2 releases what it held
     /// behind them).
+    /// W4: writes up to `seq` are durable in this node's log: the engine's writes among them
+    /// are acknowledged (RF2: the messages held back behind them go out; entries they hold
+    /// may commit and apply). What reads the store waits for [`Raft::durable`].
+    pub(super) fn synced(&mut self, io: &mut Io, seq: u64) -> Result<(), NodeError> {
+        let last_write = self
+            .in_flight
+            .iter_mut()
+            .take_while(|w| w.seq <= seq)
+            .filter_map(|w| w.write.take())
+            .last();
+        self.acknowledge(io, last_write)
+    }
+
+    fn acknowledge(&mut self, io: &mut Io, last_write: Option<WriteId>) -> Result<(), NodeError> {
+        match last_write {
+            Some(id) => match self.input(io, Input::Persisted(id))? {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    Err(NodeError::Raft { detail: format!("acknowledging write {id:?}: {e}") })
+                }
+            },
+            None => Ok(()),
+        }
+    }
+
+    /// Writes up to `durable.seq` are in the store: lookups, reads and compaction may read
+    /// them, so the overlay lets them go (W4: not before).
     pub(super) fn durable(&mut self, io: &mut Io, durable: Durable) -> Result<(), NodeError> {
         let m = io.shared.metrics.clone();
-        m.fsync(durable.elapsed.as_secs_f64());
-        m.writes.inc_by(durable.merged as u64);
         let mut last_write = None;
         while self.in_flight.front().is_some_and(|w| w.seq <= durable.seq) {
             let Some(w) = self.in_flight.pop_front() else { break };
+            // Acknowledged at `synced` already; a write never reported synced has none left.
             last_write = w.write.or(last_write);
             for key in w.keys {
                 if self.overlay.get(&key).is_some_and(|(s, _)| *s <= w.seq) {
@@ -389,15 +417,7 @@ impl Raft {
             }
         }
         self.serve_reads();
-        match last_write {
-            Some(id) => match self.input(io, Input::Persisted(id))? {
-                Ok(()) => Ok(()),
-                Err(e) => {
-                    Err(NodeError::Raft { detail: format!("acknowledging write {id:?}: {e}") })
-                }
-            },
-            None => Ok(()),
-        }
+        self.acknowledge(io, last_write)
     }
 
     /// Answers the membership changes a durable membership completes.
