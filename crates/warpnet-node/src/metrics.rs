@@ -200,7 +200,7 @@ impl Metrics {
         let claim_stage: Staged = Family::new_with_constructor(|| Histogram::new(STAGE_BUCKETS));
         registry.register(
             "warpnet_claim_stage_seconds",
-            "HotStuff mode: a command's time on this node, by stage: submit_to_commit (taken by the loop until its block commits and it is applied in memory), commit_to_answer (applied until its request is answered)",
+            "A command's time on the node that took it, by stage. HotStuff mode: submit_to_commit (taken by the loop until its block commits and it is applied in memory), commit_to_answer (applied until its request is answered). Raft mode: submit_to_append (taken by the loop until its entry is in a write of this node's log), append_to_sync (until that write is durable), sync_to_apply (until the entry is known committed and applied here, when it is answered)",
             claim_stage.clone(),
         );
         let claim_rounds = Histogram::new(ROUND_BUCKETS);

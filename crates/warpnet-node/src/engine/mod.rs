@@ -21,6 +21,7 @@ mod raft_apply;
 mod raft_control;
 mod raft_pieces;
 pub mod raft_roster;
+mod raft_stages;
 pub mod raft_voters;
 
 use std::collections::HashMap;

@@ -35,6 +35,7 @@ use warpnet_types::{ConsensusConfig, Message, NetworkId, NodeId, PublicKey};
 use super::raft_apply::{entries_of, APPLY_FLUSH_MS};
 use super::raft_pieces::{split, Reassembly, Received};
 use super::raft_roster::{id_of, Roster};
+use super::raft_stages::Stages;
 use super::raft_voters::VoterChanges;
 use super::{refuse, Engine, Io, Waiters};
 use crate::handle::{MemberChange, MemberDone, MemberRefused, RaftView, Refused, Reply, Request};
@@ -103,6 +104,8 @@ pub struct Raft {
     /// The applied index the store holds (what lookups read).
     pub(super) durable_applied: Index,
     pub(super) waiters: Waiters,
+    /// When the claims submitted here reached each stage (`warpnet_claim_stage_seconds`).
+    pub(super) stages: Stages,
     /// R1 verdicts of appended entries, computed ahead by the verifier (by entry hash).
     pub(super) verdicts: crate::app::Verdicts,
     /// Reads waiting for their read index, and reads waiting to have applied it.
@@ -159,6 +162,7 @@ impl Raft {
             reset: None,
             durable_applied,
             waiters: Waiters::default(),
+            stages: Stages::default(),
             verdicts: std::collections::HashMap::new(),
             reads: HashMap::new(),
             next_read: 1,
@@ -207,7 +211,10 @@ impl Raft {
             let verdict = self.input(io, Input::Propose(entry))?;
             for (digest, reply) in replies.by_ref().take(n) {
                 match &verdict {
-                    Ok(()) => self.waiters.wait(digest, reply),
+                    Ok(()) => {
+                        self.stages.submitted(digest);
+                        self.waiters.wait(digest, reply)
+                    }
                     Err(RaftError::NoLeader | RaftError::NotLeader { .. }) => {
                         refuse(reply, Refused::NoLeader)
                     }
@@ -513,6 +520,7 @@ impl Engine for Raft {
 
     fn prune(&mut self, io: &mut Io) -> Result<(), NodeError> {
         self.waiters.prune();
+        self.stages.prune();
         self.reads.retain(|_, r| !r.is_closed());
         self.ready_reads.retain(|(_, r)| !r.is_closed());
         self.members_waiting.retain(|w| w.done.as_ref().is_some_and(|d| !d.is_closed()));

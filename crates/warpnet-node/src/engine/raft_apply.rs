@@ -162,7 +162,7 @@ impl Raft {
                     }
                 }
                 Action::Persist(w) => {
-                    self.verify_ahead(io, &w);
+                    self.verify_ahead(io, seq, &w);
                     step.write = Some(w.id);
                     batch.writes.push(w);
                 }
@@ -245,9 +245,11 @@ impl Raft {
     /// apply (after the commit, at least one round trip later) finds their R1 verdicts ready
     /// instead of checking signatures on the loop; claims this node admitted are in its
     /// verdict cache already. A busy verifier leaves them to the apply.
-    fn verify_ahead(&self, io: &Io, w: &LogWrite) {
+    /// (The claims submitted here reach their `append` stage.)
+    fn verify_ahead(&mut self, io: &Io, seq: u64, w: &LogWrite) {
         for e in w.entries.iter().filter(|e| e.kind == EntryKind::Normal && !e.data.is_empty()) {
             let Ok(commands) = decode_entry(&e.data) else { continue };
+            self.stages.appended(seq, &commands);
             if io.verifier.block(entry_key(&e.data), commands).is_err() {
                 debug!(
                     index = e.index,
@@ -323,6 +325,7 @@ impl Raft {
                 // node's log (RF3): answered now, while its registry writes go to the disk.
                 for (digest, outcome) in applied.outcomes {
                     m.applied(app::outcome_name(&outcome));
+                    self.stages.applied(m, &digest);
                     self.waiters.answer(&digest, &outcome);
                 }
                 set_applied(batch, index, None);
@@ -361,13 +364,11 @@ impl Raft {
         Ok(())
     }
 
-    /// Writes up to `durable.seq` are on disk: forget them from the overlay, serve the reads
-    /// and membership changes they complete, and tell the engine (RF2 releases what it held
-    /// behind them).
     /// W4: writes up to `seq` are durable in this node's log: the engine's writes among them
     /// are acknowledged (RF2: the messages held back behind them go out; entries they hold
     /// may commit and apply). What reads the store waits for [`Raft::durable`].
     pub(super) fn synced(&mut self, io: &mut Io, seq: u64) -> Result<(), NodeError> {
+        self.stages.synced(seq);
         let last_write = self
             .in_flight
             .iter_mut()
