@@ -356,6 +356,10 @@ def growth_ours(a):
                 filled += res["outcomes"].get("claimed", 0)
                 chunk += 1
                 log(f"ours: {filled} IDs registered")
+                short = no_room(d, filled, target)
+                if short:
+                    log(short)
+                    return rows
             runs = {"filled": [], "fresh": []}
             for r in range(a.runs):
                 for which in (["filled", "fresh"] if r % 2 == 0 else ["fresh", "filled"]):
@@ -369,6 +373,16 @@ def growth_ours(a):
                         res = ours_run(OURS, 4, clients, a, 7500)
                     runs[which].append(res)
             rows.append(("ours, 4 nodes", target, runs, rss_kib(our_node_pids(d))))
+            # Each checkpoint's table as soon as it is measured: a fill that fails later
+            # (a full disk) loses nothing measured before.
+            disk = du_bytes(d)
+            log(f"ours at {filled} IDs: data directory {disk / 2**30:.2f} GiB "
+                f"({disk / max(filled, 1) / 4:.0f} bytes per ID per node)")
+            log("\n".join(growth_table(rows)[0]))
+            short = no_room(d, filled, a.growth_ours[-1])
+            if short:
+                log(short)
+                break
     finally:
         dev.terminate()
         try:
@@ -377,6 +391,32 @@ def growth_ours(a):
             dev.kill()
         shutil.rmtree(d, ignore_errors=True)
     return rows
+
+
+def du_bytes(path):
+    """Bytes the files under `path` occupy on disk."""
+    total = 0
+    for root, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.stat(os.path.join(root, f)).st_blocks * 512
+            except OSError:
+                pass
+    return total
+
+
+def no_room(d, filled, target):
+    """Why the disk cannot take the fill up to `target` IDs (None if it can): the bytes per ID
+    the cluster in `d` used so far, +20 %, against the free space."""
+    if filled <= 0 or target <= filled:
+        return None
+    per_id = du_bytes(d) / filled
+    need, free = per_id * (target - filled) * 1.2, shutil.disk_usage(d).free
+    if need <= free:
+        return None
+    return (f"stopping the fill at {filled:,} IDs: {target:,} need about {need / 2**30:.1f} GiB "
+            f"more ({per_id:.0f} bytes per ID for the 4 nodes so far, +20 %), "
+            f"and {free / 2**30:.1f} GiB are free")
 
 
 def growth_etcd(a):

@@ -264,7 +264,11 @@ impl RaftEngine {
     /// not campaign: as leader it would commit its own removal and step down, and if its log
     /// was the longest, the remaining public voters could be refused by private ones forever.
     pub(crate) fn removal_pending(&self, id: NodeId) -> bool {
-        self.raw.store().entries.iter().filter(|e| e.index > self.applied).any(|e| {
+        // The entries are in index order: only those after `applied` are looked at (this runs
+        // on every status, and the log holds thousands of applied entries between compactions).
+        let entries = &self.raw.store().entries;
+        let unapplied = &entries[entries.partition_point(|e| e.index <= self.applied)..];
+        unapplied.iter().any(|e| {
             let mut cc = ConfChange::default();
             e.get_entry_type() == raft::eraftpb::EntryType::EntryConfChange
                 && protobuf::Message::merge_from_bytes(&mut cc, &e.data).is_ok()
