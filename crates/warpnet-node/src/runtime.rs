@@ -411,6 +411,20 @@ pub async fn run(
 /// The loop: every event goes to the engine; after each, the engine refreshes what it
 /// publishes. A storage error stops the node with the error.
 #[allow(clippy::too_many_arguments)]
+/// One report of the writer thread (W4): durable (a crash keeps it), then readable.
+fn on_written<E: Engine>(engine: &mut E, io: &mut Io, written: Written) -> Result<(), NodeError> {
+    match written {
+        Written::Synced { seq } => engine.on_synced(io, seq),
+        Written::Durable(durable) => {
+            let m = &io.shared.metrics;
+            m.fsync(durable.synced_after.as_secs_f64());
+            m.db_commit(durable.commit.as_secs_f64());
+            m.writes.inc_by(durable.merged as u64);
+            engine.on_durable(io, durable)
+        }
+    }
+}
+
 async fn drive<E: Engine>(
     loaded: Files,
     common: Common,
@@ -516,16 +530,11 @@ async fn drive<E: Engine>(
                 d = durable_rx.recv() => {
                     // A write error is final (a full disk, a failed fsync): stop the node.
                     let Some(written) = d else { return Err(NodeError::WriterStopped) };
-                    match written? {
-                        // W4: durable (a crash keeps it); the database has it next.
-                        Written::Synced { seq } => engine.on_synced(&mut io, seq)?,
-                        Written::Durable(durable) => {
-                            let m = &io.shared.metrics;
-                            m.fsync(durable.synced_after.as_secs_f64());
-                            m.db_commit(durable.commit.as_secs_f64());
-                            m.writes.inc_by(durable.merged as u64);
-                            engine.on_durable(&mut io, durable)?
-                        }
+                    on_written(&mut engine, &mut io, written?)?;
+                    // The reports already queued (usually a write's `Durable`, a few µs after
+                    // its `Synced`) in this turn: one `after_event` for all of them.
+                    while let Ok(written) = durable_rx.try_recv() {
+                        on_written(&mut engine, &mut io, written?)?;
                     }
                 }
                 Some(e) = events.recv() => engine.on_event(&mut io, e)?,
