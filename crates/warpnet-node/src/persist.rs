@@ -117,14 +117,17 @@ pub struct Persister<S: DurableStore> {
 
 impl<S: DurableStore> Persister<S> {
     /// Starts the thread; each durable write (or the error that stops it) goes to `done`.
+    /// `synced`: whether to report [`Written::Synced`] too (an engine that acts only once a
+    /// write is readable is spared the extra report).
     pub fn start(
         store: Arc<S>,
         done: UnboundedSender<Result<Written, StoreError>>,
+        synced: bool,
     ) -> std::io::Result<Self> {
         let (queue, rx) = sync_channel(QUEUE_MAX);
         let thread = std::thread::Builder::new()
             .name("storage-writer".into())
-            .spawn(move || run(store.as_ref(), &rx, &done))?;
+            .spawn(move || run(store.as_ref(), &rx, &done, synced))?;
         Ok(Self { queue: Some(queue), thread: Some(thread) })
     }
 
@@ -155,6 +158,7 @@ fn run<S: DurableStore>(
     store: &S,
     rx: &Receiver<(u64, S::Batch)>,
     done: &UnboundedSender<Result<Written, StoreError>>,
+    report_synced: bool,
 ) {
     // Test-only (COMMIT_DELAY_ENV): the window between durable and readable, widened.
     let commit_delay = std::env::var(COMMIT_DELAY_ENV)
@@ -173,7 +177,9 @@ fn run<S: DurableStore>(
         let mut synced_at = None;
         let mut report = || {
             synced_at = Some(Instant::now());
-            let _ = done.send(Ok(Written::Synced { seq }));
+            if report_synced {
+                let _ = done.send(Ok(Written::Synced { seq }));
+            }
             if let Some(delay) = commit_delay {
                 std::thread::sleep(delay);
             }
