@@ -1,9 +1,10 @@
 //! The node's durable writes, off the consensus loop: a thread of its own takes the engine's
 //! writes in order, merges whatever is queued into one step (group commit: one log record and
 //! one `fdatasync` for many steps under load) and reports each merged write twice (W4):
-//! [`Written::Synced`] once it is durable (its log record synced: HotStuff's core unseals the
-//! votes and timeouts it kept behind it, `Input::Persisted`; the Raft engine sends the messages
-//! it held back, RF2), then [`Written::Durable`] once the database holds it too (lookups, read
+//! [`Written::Synced`] once it is durable (its log record synced: the Raft engine acknowledges
+//! it and sends the messages it held back, RF2; HotStuff mode's writer skips this report, see
+//! `runtime::hotstuff`), then [`Written::Durable`] once the database holds it too (HotStuff's
+//! core unseals the votes and timeouts it kept behind it, `Input::Persisted`; lookups, read
 //! barriers, sync serving and compaction read the database: until then the engines serve the
 //! write from memory). The loop goes on handling messages meanwhile. One writer serves either
 //! engine's store.
