@@ -313,8 +313,9 @@ fn hotstuff(
         probes,
     );
     // W4 measured for HotStuff: feeding `Persisted` at the sync instead of after redb's commit
-    // gave 1.04× the claims/s at 1 client but 0.95× at 256 (docs/benchmarks.md), so its core
-    // hears `Persisted` once the write is readable, as before, and the writer reports only that.
+    // gave 1.04× the claims/s at 1 client but 0.95× at 256 (docs/benchmarks.md; a gap of the
+    // size the runs' order can give), so its core hears `Persisted` once the write is
+    // readable, as before (the conservative choice), and the writer reports only that.
     let persister = writer(store.clone(), c, false)?;
     let mut engine = HotStuff::new(core, store.clone(), persister, sync_blocks_max, committee);
     if std::env::var_os(crate::engine::hotstuff::EQUIVOCATE_ENV).is_some_and(|v| v == "1") {
