@@ -82,7 +82,8 @@ pub trait Engine {
     /// Work the verifier thread finished.
     fn on_checked(&mut self, io: &mut Io, checked: Checked) -> Result<(), NodeError>;
     /// Every write up to `seq` is durable, not yet readable from the store (W4): release
-    /// what waits only for durability (votes, acknowledgements).
+    /// what waits only for durability (Raft mode's acknowledgements; HotStuff mode's writer
+    /// does not report this, its core hears `Persisted` at [`Engine::on_durable`]).
     fn on_synced(&mut self, io: &mut Io, seq: u64) -> Result<(), NodeError>;
     /// Every write up to `durable.seq` is durable and readable from the store: answer what
     /// reads it, and stop serving those writes from memory.
