@@ -2,10 +2,15 @@
 //! HotStuff store: what a step must not lose is made durable by one log append (one
 //! `fdatasync`), and the database takes the same step without an fsync of its own.
 //!
-//! - **W1 (log first).** A step is applied to a redb write transaction first (which checks it:
-//!   a commit that does not extend the chain never reaches the log), then appended to the log
-//!   as ONE record (all-or-nothing on replay), then committed to redb with
-//!   `Durability::None`: visible to every later read of this process, not synced.
+//! - **W1 (log first).** A step is checked by its store against what the store keeps in
+//!   memory (a commit that does not extend the chain, an append that leaves a gap: refused,
+//!   nothing written), appended to the log as ONE record (all-or-nothing on replay), and only
+//!   then applied to a redb write transaction and committed with `Durability::None`: visible
+//!   to every later read of this process, not synced. Building the transaction (about 0.1 ms
+//!   a step on the project's machine) so runs after the `fdatasync`, off the path to
+//!   durability. The transaction can then fail only as storage fails (I/O, a corrupt page):
+//!   the store is poisoned, and the next open replays the record (W3), or refuses to open
+//!   with the same error.
 //! - **W4 (durable before visible).** The step is durable, and the caller may act on what
 //!   depends only on its durability (a vote, an acknowledgement), once the append returned:
 //!   `write` reports that (`synced`) before the redb commit, which then runs while the
@@ -149,22 +154,23 @@ impl Logged {
         Ok(Self { state: Mutex::new(state) })
     }
 
-    /// One step: `fill` applies it to a write transaction and returns its record (`None`: a
-    /// step not to be logged, committed durably instead); durable once `synced` is called
-    /// (W1, W4), readable from the database when this returns, checkpointed now and then
-    /// (W2). `synced` is called at most once, and never for a step that failed to become
-    /// durable.
+    /// One step, already checked by the caller (W1): `record` (`None`: a step not to be
+    /// logged, committed durably instead) is made durable, `synced` is called (W4), then
+    /// `fill` applies the step to a write transaction, readable from the database when this
+    /// returns; checkpointed now and then (W2). `synced` is called at most once, and never
+    /// for a step that failed to become durable.
     pub(crate) fn write(
         &self,
         database: &Database,
-        fill: impl FnOnce(&WriteTransaction) -> Result<Option<Vec<u8>>, StoreError>,
+        record: Option<Vec<u8>>,
+        fill: impl FnOnce(&WriteTransaction) -> Result<(), StoreError>,
         synced: &mut dyn FnMut(),
     ) -> Result<(), StoreError> {
         let mut state = self.state.lock().map_err(|_| lock_poisoned())?;
         if let Some(first) = &state.poisoned {
             return Err(StoreError::Poisoned { first: first.clone() });
         }
-        let result = Self::write_locked(&mut state, database, fill, synced);
+        let result = Self::write_locked(&mut state, database, record, fill, synced);
         if let Err(e) = &result {
             state.poisoned.get_or_insert_with(|| e.to_string());
         }
@@ -174,23 +180,27 @@ impl Logged {
     fn write_locked(
         state: &mut LogState,
         database: &Database,
-        fill: impl FnOnce(&WriteTransaction) -> Result<Option<Vec<u8>>, StoreError>,
+        record: Option<Vec<u8>>,
+        fill: impl FnOnce(&WriteTransaction) -> Result<(), StoreError>,
         synced: &mut dyn FnMut(),
     ) -> Result<(), StoreError> {
-        let mut txn = database.begin_write().map_err(db("begin write"))?;
-        let Some(record) = fill(&txn)?.filter(|r| r.len() <= MAX_RECORD_BYTES) else {
+        let Some(record) = record.filter(|r| r.len() <= MAX_RECORD_BYTES) else {
             // W2: not logged (too large for a record, or the caller's choice): durable in
             // redb, with every record before it.
+            let txn = database.begin_write().map_err(db("begin write"))?;
+            fill(&txn)?;
             Self::checkpoint(state, txn)?;
             synced();
             return Ok(());
         };
-        // W1: the transaction names the record it holds, the record is made durable, then
-        // redb commits without an fsync.
-        set_checkpoint(&txn, state.wal.next_seq())?;
+        // W1: the record is made durable first.
         let seq = state.wal.append(&[&record])?;
         // W4: durable now (W3 replays the record if redb never gets it); readable below.
         synced();
+        // The transaction names the record it holds, and commits without an fsync.
+        let mut txn = database.begin_write().map_err(db("begin write"))?;
+        fill(&txn)?;
+        set_checkpoint(&txn, seq)?;
         txn.set_durability(Durability::None).map_err(db("set durability"))?;
         txn.commit().map_err(db("commit"))?;
         if seq - state.checkpoint >= state.every {

@@ -9,9 +9,10 @@
 //! the runtime feed `Input::Persisted`. A crash leaves a prefix of the steps, which is what
 //! the engine's contract asks for. How: on the shared logged-redb layer (`logged.rs`, W1–W3;
 //! the etcd WAL + bbolt design), with Raft's own record (`raft_record.rs`):
-//! - RF16 (W1): a step is applied to a redb transaction (which checks it: gaps, decoding),
-//!   then appended to the write-ahead log as ONE record (one `fdatasync`), then committed to
-//!   redb unsynced. A step the transaction refuses never reaches the log.
+//! - RF16 (W1): a step is checked against the log's bounds kept in memory ([`LogBounds`]: an
+//!   append that would leave a gap is refused, nothing written), appended to the write-ahead
+//!   log as ONE record (one `fdatasync`), then applied to a redb transaction and committed
+//!   unsynced.
 //! - RF17 (W2, W3): each logged step's transaction records its record's sequence number; every
 //!   [`LogOptions::checkpoint_every`] steps a durable redb commit checkpoints them and the log
 //!   is released below; opening replays the records after redb's checkpoint, in order, and
@@ -25,7 +26,7 @@
 //! failed write every later one fails ([`StoreError::Poisoned`]).
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use warpnet_raft::{
@@ -76,6 +77,54 @@ pub type AppEntries = Vec<(Vec<u8>, Vec<u8>)>;
 pub struct RaftStore {
     db: Database,
     log: Logged,
+    /// RF16: the log's bounds after the last write, which the next one is checked against
+    /// before it is logged (held for the whole write: writes are serial).
+    bounds: Mutex<LogBounds>,
+}
+
+/// Where the stored log starts and ends: the snapshot's index and the last entry's (the
+/// snapshot's when the log holds no entry after it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LogBounds {
+    snapshot: Index,
+    last: Index,
+}
+
+impl LogBounds {
+    fn read(
+        meta: &impl ReadableTable<&'static str, &'static [u8]>,
+        log: &impl ReadableTable<u64, &'static [u8]>,
+    ) -> Result<Self, StoreError> {
+        let snapshot = match meta.get(KEY_SNAPSHOT_META).map_err(db("read snapshot"))? {
+            Some(v) => {
+                SnapshotMeta::from_bytes(v.value()).map_err(corrupt("snapshot metadata"))?.index
+            }
+            None => 0,
+        };
+        let last = log.last().map_err(db("read raft log"))?.map_or(snapshot, |(k, _)| k.value());
+        Ok(Self { snapshot, last: last.max(snapshot) })
+    }
+
+    /// The bounds after `w` (what [`apply_write`] does to the log), or the gap it would
+    /// leave: an entry at index i must follow the snapshot and at most the last entry.
+    fn after(mut self, w: &LogWrite) -> Result<Self, StoreError> {
+        if let Some(s) = &w.snapshot {
+            self.snapshot = s.meta.index;
+            // Compaction keeps the entries after the snapshot; `discard_log` keeps none.
+            self.last = if w.discard_log { s.meta.index } else { self.last.max(s.meta.index) };
+        }
+        if let (Some(first), Some(last)) = (w.entries.first(), w.entries.last()) {
+            if first.index <= self.snapshot || first.index > self.last + 1 {
+                return Err(StoreError::LogGap {
+                    index: first.index,
+                    last: self.last,
+                    snapshot: self.snapshot,
+                });
+            }
+            self.last = last.index;
+        }
+        Ok(self)
+    }
 }
 
 fn corrupt(what: &'static str) -> impl Fn(warpnet_types::CodecError) -> StoreError {
@@ -169,7 +218,13 @@ impl RaftStore {
         let log = Logged::open(&database, path, opts, |txn, data| {
             apply_batch(txn, &raft_record::decode(data).map_err(corrupt("log record"))?)
         })?;
-        Ok(Self { db: database, log })
+        let bounds = {
+            let txn = database.begin_read().map_err(db("begin read"))?;
+            let meta = txn.open_table(META).map_err(db("open raft meta"))?;
+            let log = txn.open_table(LOG).map_err(db("open raft log"))?;
+            LogBounds::read(&meta, &log)?
+        };
+        Ok(Self { db: database, log, bounds: Mutex::new(bounds) })
     }
 
     /// Writes one step durably: RF16 (one log record) or RF18 (a snapshot step, straight
@@ -189,14 +244,16 @@ impl RaftStore {
             synced();
             return Ok(());
         }
-        self.log.write(
-            &self.db,
-            |txn| {
-                apply_batch(txn, batch)?;
-                Ok(raft_record::loggable(batch).then(|| raft_record::encode(batch)))
-            },
-            synced,
-        )
+        let mut bounds = self
+            .bounds
+            .lock()
+            .map_err(|_| StoreError::Poisoned { first: "the storage writer panicked".into() })?;
+        // RF16: checked before anything is written.
+        let after = batch.writes.iter().try_fold(*bounds, LogBounds::after)?;
+        let record = raft_record::loggable(batch).then(|| raft_record::encode(batch));
+        self.log.write(&self.db, record, |txn| apply_batch(txn, batch), synced)?;
+        *bounds = after;
+        Ok(())
     }
 
     /// Test-only: the `n`-th log append from now fails as a failed fsync would.
@@ -323,16 +380,10 @@ fn apply_write(meta: &mut Meta<'_>, log: &mut Log<'_>, w: &LogWrite) -> Result<(
         }
     }
     if let Some(first) = w.entries.first() {
-        let snapshot_index = match meta.get(KEY_SNAPSHOT_META).map_err(db("read snapshot"))? {
-            Some(v) => {
-                SnapshotMeta::from_bytes(v.value()).map_err(corrupt("snapshot metadata"))?.index
-            }
-            None => 0,
-        };
-        let last =
-            log.last().map_err(db("read raft log"))?.map_or(snapshot_index, |(k, _)| k.value());
-        if first.index <= snapshot_index || first.index > last + 1 {
-            return Err(StoreError::LogGap { index: first.index, last, snapshot: snapshot_index });
+        // Checked again here (the write checked it against its bounds, replay did not).
+        let LogBounds { snapshot, last } = LogBounds::read(meta, log)?;
+        if first.index <= snapshot || first.index > last + 1 {
+            return Err(StoreError::LogGap { index: first.index, last, snapshot });
         }
         // An entry at index i replaces the log from i on: a conflicting suffix, rare (a new
         // leader's log wins). Removed as a range, and only when there is one: `retain` would

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use warpnet_core::{Committed, EpochChange, Recovery, SafetyData};
 use warpnet_types::codec::{Decode, Encode, Reader, Writer};
@@ -75,6 +75,9 @@ pub struct Store {
     /// refused: an fsync that failed is never retried (the kernel may have dropped the dirty
     /// pages and a retry would "succeed" without them: PostgreSQL's fsyncgate).
     log: Logged,
+    /// W1: the committed chain's tip (height, block) after the last write, which the next
+    /// write's commits are checked against before it is logged (held for the whole write).
+    tip: Mutex<(u64, BlockId)>,
 }
 
 fn chain_record(id: &BlockId, qc: &QuorumCertificate) -> Vec<u8> {
@@ -163,7 +166,8 @@ impl Store {
         if let Some(n) = std::env::var(FAIL_SYNC_ENV).ok().and_then(|v| v.trim().parse().ok()) {
             log.fail_sync_after(n);
         }
-        Ok(Self { db, log })
+        let tip = read_tip(&db)?;
+        Ok(Self { db, log, tip: Mutex::new(tip) })
     }
 }
 
@@ -215,6 +219,26 @@ fn init(database: &Database, config: &ConsensusConfig) -> Result<(), StoreError>
     txn.commit().map_err(db("commit"))
 }
 
+/// The chain's tip after `c`, if `c` extends the tip `(tip, tip_id)`.
+fn extend(tip: u64, tip_id: BlockId, c: &Committed) -> Result<(u64, BlockId), StoreError> {
+    let (h, parent) = (c.block.height().0, c.block.parent());
+    if h != tip + 1 || parent != tip_id {
+        return Err(StoreError::NotExtending { height: h, tip, parent: parent.to_hex() });
+    }
+    Ok((h, c.block.id()))
+}
+
+/// The committed chain's tip (height, block), as the database holds it.
+fn read_tip(database: &Database) -> Result<(u64, BlockId), StoreError> {
+    let txn = database.begin_read().map_err(db("begin read"))?;
+    let chain = txn.open_table(CHAIN).map_err(db("open chain"))?;
+    let tip = match chain.last().map_err(db("read tip"))? {
+        Some((h, v)) => (h.value(), decode_chain_record(v.value())?.0),
+        None => return Err(StoreError::Corrupt { what: "chain", detail: "empty".into() }),
+    };
+    Ok(tip)
+}
+
 /// One step into a write transaction: new blocks, safety data, commits (which must extend the
 /// stored chain one height at a time; forks at or below the new tip are pruned), ended epochs,
 /// state-machine writes. Used for a new step and for a replayed one alike.
@@ -238,15 +262,8 @@ fn apply_batch(txn: &redb::WriteTransaction, batch: &Batch) -> Result<(), StoreE
                 None => return Err(StoreError::Corrupt { what: "chain", detail: "empty".into() }),
             };
             for c in &batch.commits {
-                let (h, parent) = (c.block.height().0, c.block.parent());
-                if h != tip + 1 || parent != tip_id {
-                    return Err(StoreError::NotExtending {
-                        height: h,
-                        tip,
-                        parent: parent.to_hex(),
-                    });
-                }
-                let id = c.block.id();
+                // Checked again here (the write checked it against its tip, replay did not).
+                let (h, id) = extend(tip, tip_id, c)?;
                 blocks
                     .insert(id.as_bytes().as_slice(), c.block.to_bytes().as_slice())
                     .map_err(db("write committed block"))?;
@@ -312,14 +329,16 @@ impl Store {
             synced();
             return Ok(());
         }
-        self.log.write(
-            &self.db,
-            |txn| {
-                apply_batch(txn, batch)?;
-                Ok(Some(store_record::encode(batch)))
-            },
-            synced,
-        )
+        let mut tip = self
+            .tip
+            .lock()
+            .map_err(|_| StoreError::Poisoned { first: "the storage writer panicked".into() })?;
+        // W1: commits must extend the chain; checked before anything is written.
+        let after = batch.commits.iter().try_fold(*tip, |(h, id), c| extend(h, id, c))?;
+        let record = store_record::encode(batch);
+        self.log.write(&self.db, Some(record), |txn| apply_batch(txn, batch), synced)?;
+        *tip = after;
+        Ok(())
     }
 
     /// Test-only (see [`FAIL_SYNC_ENV`]): the `n`-th write from now fails as a failed fsync.

@@ -82,8 +82,14 @@ fn an_append_replaces_the_conflicting_suffix_and_a_gap_is_refused() {
         store.write(&append(vec![entry(9, 3, b"gap")], 2, 3)),
         Err(StoreError::LogGap { index: 9, last: 3, snapshot: 1 })
     ));
-    // The refused batch changed nothing.
+    // The refused batch changed nothing, and never reached the write-ahead log (RF16):
+    // a reopen replays the log and finds the same two entries.
     assert_eq!(store.recovery().expect("recovery").entries.len(), 2);
+    drop(store);
+    let store = RaftStore::open(&d.join("raft.redb"), ID).expect("open");
+    assert_eq!(store.recovery().expect("recovery").entries, r.entries);
+    store.write(&append(vec![entry(4, 3, b"y")], 2, 3)).expect("the next index is taken");
+    assert_eq!(store.recovery().expect("recovery").entries.len(), 3);
 }
 
 #[test]
@@ -111,12 +117,36 @@ fn a_snapshot_compacts_or_replaces_the_log() {
         app: vec![(b"s".to_vec(), b"1".to_vec())],
         applied: Some((9, Some(membership(3)))),
     };
+    // The log's bounds after a compaction: entries 5 and 6 stay.
+    assert!(matches!(
+        store.write(&append(vec![entry(8, 2, b"gap")], 6, 2)),
+        Err(StoreError::LogGap { index: 8, last: 6, snapshot: 4 })
+    ));
+    assert!(matches!(
+        store.write(&append(vec![entry(4, 2, b"old")], 6, 2)),
+        Err(StoreError::LogGap { index: 4, last: 6, snapshot: 4 })
+    ));
     store.write(&append(vec![], 6, 2)).expect("noop");
     store.write(&b).expect("install");
     let r = store.recovery().expect("recovery");
     assert!(r.entries.is_empty());
     assert_eq!((r.applied, r.snapshot.map(|s| s.meta.index)), (9, Some(9)));
     assert_eq!(store.app_entries().expect("app"), vec![(b"s".to_vec(), b"1".to_vec())]);
+    // After an installed snapshot the log starts after it, and so after a reopen.
+    assert!(matches!(
+        store.write(&append(vec![entry(9, 2, b"in")], 9, 2)),
+        Err(StoreError::LogGap { index: 9, last: 9, snapshot: 9 })
+    ));
+    store.write(&append(vec![entry(10, 2, b"next")], 9, 2)).expect("append after it");
+    drop(store);
+    let store = RaftStore::open(&d.join("raft.redb"), ID).expect("open");
+    assert!(matches!(
+        store.write(&append(vec![entry(12, 2, b"gap")], 9, 2)),
+        Err(StoreError::LogGap { index: 12, last: 10, snapshot: 9 })
+    ));
+    store.write(&append(vec![entry(11, 2, b"next")], 9, 2)).expect("append after it");
+    let r = store.recovery().expect("recovery");
+    assert_eq!(r.entries.iter().map(|e| e.index).collect::<Vec<_>>(), vec![10, 11]);
 }
 
 fn config(i: u16) -> EngineConfig {

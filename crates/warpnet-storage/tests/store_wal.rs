@@ -121,6 +121,35 @@ fn w4_a_step_reported_synced_survives_a_crash_before_redb_has_it() {
 }
 
 #[test]
+fn w1_a_step_that_does_not_extend_the_chain_never_reaches_the_log() {
+    let dir = TempDir::new("store-wal-w1-check");
+    let (c, steps) = steps(5);
+    create_and_save(&dir, &c, NO_CHECKPOINT);
+    let store = Store::open_with(&dir.db(), &c, NO_CHECKPOINT).unwrap();
+    for b in &steps[..2] {
+        store.write(b).unwrap();
+    }
+    let before = state(&store, &c, 5);
+    // Step 4 commits block 3 on a tip at block 1: refused before anything is written.
+    let mut reported = false;
+    let err = store.write_reporting(&steps[3], &mut || reported = true).unwrap_err();
+    assert!(matches!(err, StoreError::NotExtending { height: 3, tip: 1, .. }), "{err}");
+    assert!(!reported, "a refused step is never reported synced");
+    assert_eq!(state(&store, &c, 5), before, "the refused step changed nothing");
+    // A crash now: had the record reached the log, replaying it would fail the open.
+    let crash = dir.join("crash");
+    copy_dir(&wal_dir(&dir.db()), &wal_dir(&crash.join("node.redb")));
+    std::fs::copy(dir.join("saved.redb"), crash.join("node.redb")).unwrap();
+    let recovered = Store::open_with(&crash.join("node.redb"), &c, NO_CHECKPOINT).unwrap();
+    assert_eq!(state(&recovered, &c, 5), before, "exactly the two steps written");
+    // And the store goes on with the steps in order.
+    for b in &steps[2..] {
+        store.write(b).unwrap();
+    }
+    assert_eq!(state(&store, &c, 5).0, 4);
+}
+
+#[test]
 fn w1_a_torn_last_record_leaves_exactly_the_steps_before_it() {
     let dir = TempDir::new("store-wal");
     let (c, steps) = steps(4);
