@@ -12,6 +12,11 @@ same 5 %). Every run starts a fresh cluster in a fresh temporary directory.
     python3 scripts/bench-vs-etcd.py [--clients 1 16 64 256] [--ours-nodes 4 7] [--runs 3]
                                      [--duration 10] [--warmup 3] [--out results.json]
     python3 scripts/bench-vs-etcd.py --ours-nodes 4 --raft-nodes 3 --clients 1 256   # both modes
+    python3 scripts/bench-vs-etcd.py --raft-nodes 3 --ours-nodes --clients 1 --placement leader
+        (every client of etcd and of Raft mode on the leader; `follower`: on one follower. Where
+        the client sits decides whether a claim is forwarded, so with one client the default
+        round-robin measures whichever node happened to win the election; HotStuff mode, whose
+        leader changes every round, keeps its round-robin)
     python3 scripts/bench-vs-etcd.py --compare-bin /tmp/warpnet-before      # a third system: an older build
     python3 scripts/bench-vs-etcd.py --verifier-cpu --compare-bin /tmp/warpnet-before --clients 1 256
     python3 scripts/bench-vs-etcd.py --growth [--growth-ours 0 1000000 5000000]
@@ -93,6 +98,27 @@ class Etcd:
                 sys.exit(f"etcd did not become healthy; logs in {self.dir}")
             time.sleep(0.2)
 
+    def placed(self, placement):
+        """The client endpoints to load: all of them, or the leader, or one follower."""
+        if placement == "any":
+            return self.clients
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            leaders = []
+            for c in self.clients:
+                try:
+                    with urllib.request.urlopen(f"http://{c}/metrics", timeout=2) as r:
+                        text = r.read().decode()
+                except OSError:
+                    text = ""
+                leaders.append("\netcd_server_is_leader 1" in text)
+            if any(leaders):
+                want = placement == "leader"
+                return [next(c for c, l in zip(self.clients, leaders) if l == want)]
+            time.sleep(0.2)
+        self.stop()
+        sys.exit(f"no etcd member reported being leader within 30 s; logs in {self.dir}")
+
     @staticmethod
     def healthy(client):
         try:
@@ -139,14 +165,17 @@ def run_json(cmd, started=None):
 def etcd_run(clients, a, port):
     cluster = Etcd(port)
     try:
-        return run_json([ETCD_BENCH, "--endpoints", ",".join(cluster.clients), "--clients",
-                         str(clients), "--duration", str(a.duration), "--warmup", str(a.warmup)])
+        return run_json([ETCD_BENCH, "--endpoints", ",".join(cluster.placed(a.placement)),
+                         "--clients", str(clients), "--duration", str(a.duration), "--warmup",
+                         str(a.warmup)])
     finally:
         cluster.stop()
 
 
 def ours_run(binary, nodes, clients, a, port, started=None, consensus="hotstuff"):
     mode = [] if consensus == "hotstuff" else ["--consensus", consensus]
+    if consensus == "raft" and a.placement != "any":
+        mode += ["--target", a.placement]
     return run_json([binary, "bench", "--spawn", str(nodes), "--spawn-port", str(port), *mode,
                      "--clients", str(clients), "--duration", f"{a.duration}s",
                      "--warmup", f"{a.warmup}s"], started)
@@ -479,6 +508,9 @@ def main():
     p.add_argument("--ours-nodes", type=int, nargs="*", default=[4, 7])
     p.add_argument("--raft-nodes", type=int, nargs="*", default=[],
                    help="also run ours in Raft mode (bench --spawn N --consensus raft) at these sizes")
+    p.add_argument("--placement", choices=["any", "leader", "follower"], default="any",
+                   help="where etcd's and Raft mode's clients send: every node in turn (any), "
+                        "the leader, or one follower")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--duration", type=float, default=10.0)
     p.add_argument("--warmup", type=float, default=3.0)
@@ -510,7 +542,7 @@ def main():
         load_after = f.read().split()[:3]
     print(f"{version}; started {started}; load average before {' '.join(load_before)}, "
           f"after {' '.join(load_after)}; {a.runs} alternating runs of {a.duration:g} s "
-          f"after {a.warmup:g} s warm-up\n")
+          f"after {a.warmup:g} s warm-up; clients on {a.placement} node(s)\n")
     print("\n".join(lines))
     if a.out:
         with open(a.out, "w") as f:

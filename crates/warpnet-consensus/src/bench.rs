@@ -35,6 +35,11 @@ pub struct BenchArgs {
     /// The spawned cluster's consensus: `hotstuff` or `raft`.
     #[arg(long, value_enum, default_value_t = crate::node::Consensus::Hotstuff)]
     consensus: crate::node::Consensus,
+    /// Which of the nodes the clients send to: all of them (`any`, clients spread in turn),
+    /// or only the Raft leader, or only one Raft follower (Raft mode: where a client sits
+    /// decides how many messages a claim takes, so a comparison names it).
+    #[arg(long, value_enum, default_value_t = Target::Any)]
+    target: Target,
     /// Concurrent clients, each with its own keep-alive connection and key.
     #[arg(long, default_value_t = 256)]
     clients: usize,
@@ -68,6 +73,46 @@ pub struct BenchArgs {
     /// How many IDs of the prefix the lookups draw from.
     #[arg(long, default_value_t = 1_000_000)]
     lookup_range: u64,
+}
+
+/// Where the clients send their claims (`--target`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Target {
+    Any,
+    Leader,
+    Follower,
+}
+
+/// The node among `nodes` that is the Raft leader (`Target::Leader`) or a follower, once
+/// one of them reports a leader; refused for a HotStuff cluster (its leader changes every
+/// round).
+async fn pick(nodes: &[String], target: Target) -> anyhow::Result<String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut roles = Vec::new();
+        for n in nodes {
+            let (status, body) = http::get(&format!("{n}/v1/cluster")).await?;
+            if status != 200 {
+                bail!("{n} answered {status} to /v1/cluster");
+            }
+            let v: Value = serde_json::from_str(&body)?;
+            if v["consensus"] != "raft" {
+                bail!("--target leader|follower needs a Raft cluster: {n} runs {}", v["consensus"]);
+            }
+            roles.push(v["raft"]["role"].as_str().unwrap_or("").to_owned());
+        }
+        if roles.iter().any(|r| r == "leader") {
+            let want = if target == Target::Leader { "leader" } else { "follower" };
+            if let Some(i) = roles.iter().position(|r| r == want) {
+                return Ok(nodes[i].clone());
+            }
+            bail!("--target follower: no follower among the {} node(s) given", nodes.len());
+        }
+        if Instant::now() > deadline {
+            bail!("no node reported a Raft leader within 30 s");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// The API limits of a spawned cluster's nodes (scripts/bench-vs-etcd.py --growth applies the same).
@@ -288,6 +333,15 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
 
 async fn drive(a: &BenchArgs, nodes: &[String]) -> anyhow::Result<()> {
     wait_ready(nodes).await?;
+    let picked;
+    let nodes = match a.target {
+        Target::Any => nodes,
+        target => {
+            picked = [pick(nodes, target).await?];
+            eprintln!("--target {target:?}: every client sends to {}", picked[0]);
+            &picked[..]
+        }
+    };
     let (status, body) = http::get(&format!("{}/v1/cluster", nodes[0])).await?;
     if status != 200 {
         bail!("{} answered {status} to /v1/cluster", nodes[0]);

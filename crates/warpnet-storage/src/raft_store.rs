@@ -42,6 +42,11 @@ use crate::store::{sync_dir, AppSnapshot, CACHE_BYTES};
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("raft_meta");
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("raft_log");
 const APP: TableDefinition<&[u8], &[u8]> = TableDefinition::new("app");
+/// The snapshot's data (the registry at its index), in a table of its own: in `raft_meta` it
+/// shared a leaf page with the hard state and the applied index, which every step rewrites,
+/// and copy-on-write then copied the whole snapshot (a registry's size) on every step. Stores
+/// written before keep it under `raft_meta`'s `snapshot_data` until their next snapshot.
+const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("raft_snapshot");
 
 const SCHEMA_VERSION: u8 = 1;
 const KEY_SCHEMA: &str = "schema";
@@ -50,6 +55,7 @@ const KEY_HARD_STATE: &str = "hard_state";
 const KEY_APPLIED: &str = "applied";
 const KEY_MEMBERSHIP: &str = "membership";
 const KEY_SNAPSHOT_META: &str = "snapshot_meta";
+/// The snapshot's data: in [`SNAPSHOT`]; in `raft_meta` only in stores written before.
 const KEY_SNAPSHOT_DATA: &str = "snapshot_data";
 /// What one step asks to make durable, in one transaction, applied in this order: the log
 /// writes (each: snapshot, log truncation, entries, hard state), then the state machine.
@@ -159,6 +165,7 @@ impl RaftStore {
             meta.insert(KEY_IDENTITY, identity).map_err(db("write identity"))?;
             let mut log = txn.open_table(LOG).map_err(db("open raft log"))?;
             txn.open_table(APP).map_err(db("open app"))?;
+            txn.open_table(SNAPSHOT).map_err(db("open raft snapshot"))?;
             let write = LogWrite {
                 snapshot: initial.snapshot.clone(),
                 discard_log: true,
@@ -166,7 +173,7 @@ impl RaftStore {
                 hard_state: Some(initial.hard_state),
                 ..LogWrite::default()
             };
-            apply_write(&mut meta, &mut log, &write)?;
+            apply_write(&txn, &mut meta, &mut log, &write)?;
             put_applied(&mut meta, initial.applied, Some(&initial.membership))?;
         }
         txn.commit().map_err(db("commit"))?;
@@ -281,7 +288,7 @@ impl RaftStore {
         let snapshot = match get(KEY_SNAPSHOT_META)? {
             Some(b) => Some(Snapshot {
                 meta: SnapshotMeta::from_bytes(&b).map_err(corrupt("snapshot metadata"))?,
-                data: Arc::from(get(KEY_SNAPSHOT_DATA)?.unwrap_or_default()),
+                data: Arc::from(read_snapshot_data(&txn, get(KEY_SNAPSHOT_DATA)?)?),
             }),
             None => None,
         };
@@ -366,11 +373,19 @@ type Log<'t> = redb::Table<'t, u64, &'static [u8]>;
 
 /// One `LogWrite`: the snapshot (dropping the entries it covers, or all with `discard_log`),
 /// then the entries (each replacing the log from its index on), then the hard state.
-fn apply_write(meta: &mut Meta<'_>, log: &mut Log<'_>, w: &LogWrite) -> Result<(), StoreError> {
+fn apply_write(
+    txn: &redb::WriteTransaction,
+    meta: &mut Meta<'_>,
+    log: &mut Log<'_>,
+    w: &LogWrite,
+) -> Result<(), StoreError> {
     if let Some(s) = &w.snapshot {
         meta.insert(KEY_SNAPSHOT_META, s.meta.to_bytes().as_slice())
             .map_err(db("write snapshot"))?;
-        meta.insert(KEY_SNAPSHOT_DATA, &*s.data).map_err(db("write snapshot"))?;
+        let mut data = txn.open_table(SNAPSHOT).map_err(db("open raft snapshot"))?;
+        data.insert(KEY_SNAPSHOT_DATA, &*s.data).map_err(db("write snapshot"))?;
+        // A store written before the table existed kept it here.
+        meta.remove(KEY_SNAPSHOT_DATA).map_err(db("write snapshot"))?;
         let index = s.meta.index;
         if w.discard_log {
             log.retain(|_, _| false).map_err(db("discard log"))?;
@@ -401,6 +416,21 @@ fn apply_write(meta: &mut Meta<'_>, log: &mut Log<'_>, w: &LogWrite) -> Result<(
     Ok(())
 }
 
+/// The snapshot's data: from [`SNAPSHOT`], or `legacy` (what `raft_meta` holds under
+/// `snapshot_data`) in a store written before that table existed.
+fn read_snapshot_data(
+    txn: &redb::ReadTransaction,
+    legacy: Option<Vec<u8>>,
+) -> Result<Vec<u8>, StoreError> {
+    let table = match txn.open_table(SNAPSHOT) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(legacy.unwrap_or_default()),
+        Err(e) => return Err(db("open raft snapshot")(e)),
+    };
+    let data = table.get(KEY_SNAPSHOT_DATA).map_err(db("read snapshot"))?;
+    Ok(data.map(|v| v.value().to_vec()).or(legacy).unwrap_or_default())
+}
+
 fn put_applied(
     meta: &mut Meta<'_>,
     index: Index,
@@ -418,7 +448,7 @@ fn apply_batch(txn: &redb::WriteTransaction, batch: &RaftBatch) -> Result<(), St
     let mut meta = txn.open_table(META).map_err(db("open raft meta"))?;
     let mut log = txn.open_table(LOG).map_err(db("open raft log"))?;
     for w in &batch.writes {
-        apply_write(&mut meta, &mut log, w)?;
+        apply_write(txn, &mut meta, &mut log, w)?;
     }
     let mut app = txn.open_table(APP).map_err(db("open app"))?;
     if batch.app_reset {
@@ -439,4 +469,65 @@ fn apply_batch(txn: &redb::WriteTransaction, batch: &RaftBatch) -> Result<(), St
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().take(32).map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use warpnet_types::NodeId;
+
+    fn snapshot(index: Index, data: &[u8]) -> Snapshot {
+        let membership = Membership::new(
+            (0..3).map(|i| warpnet_raft::Member { id: NodeId(i), public: true }).collect(),
+        );
+        Snapshot { meta: SnapshotMeta { index, term: 1, membership }, data: Arc::from(data) }
+    }
+
+    fn meta_data(path: &Path) -> Option<Vec<u8>> {
+        let db = Database::open(path).expect("open");
+        let txn = db.begin_read().expect("read");
+        let meta = txn.open_table(META).expect("meta");
+        let v = meta.get(KEY_SNAPSHOT_DATA).expect("get").map(|v| v.value().to_vec());
+        v
+    }
+
+    /// The snapshot's data lives in its own table, never beside the hard state every step
+    /// rewrites; a store that kept it in `raft_meta` (written before) still reads it, and
+    /// moves it at its next snapshot.
+    #[test]
+    fn snapshot_data_is_kept_apart_from_what_every_step_rewrites() {
+        let d = std::env::temp_dir().join(format!("warpnet-raft-snapdata-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).expect("dir");
+        let path = d.join("raft.redb");
+        let genesis = Recovery::genesis(snapshot(1, b"").meta.membership);
+        let store = RaftStore::create(&path, b"id", &genesis).expect("create");
+        let write = |s: Snapshot| RaftBatch {
+            writes: vec![LogWrite { snapshot: Some(s), discard_log: true, ..LogWrite::default() }],
+            ..RaftBatch::default()
+        };
+        store.write(&write(snapshot(5, b"registry at 5"))).expect("snapshot");
+        drop(store);
+        assert_eq!(meta_data(&path), None, "not in raft_meta");
+        // The layout before: the data under raft_meta, no snapshot table.
+        {
+            let db = Database::open(&path).expect("open");
+            let txn = db.begin_write().expect("write");
+            txn.delete_table(SNAPSHOT).expect("drop the table");
+            txn.open_table(META)
+                .expect("meta")
+                .insert(KEY_SNAPSHOT_DATA, b"old layout".as_slice())
+                .expect("insert");
+            txn.commit().expect("commit");
+        }
+        let store = RaftStore::open(&path, b"id").expect("open");
+        let data = store.recovery().expect("recovery").snapshot.expect("snapshot").data;
+        assert_eq!(&*data, b"old layout");
+        store.write(&write(snapshot(9, b"registry at 9"))).expect("snapshot");
+        let data = store.recovery().expect("recovery").snapshot.expect("snapshot").data;
+        assert_eq!(&*data, b"registry at 9");
+        drop(store);
+        assert_eq!(meta_data(&path), None, "moved out of raft_meta");
+        let _ = std::fs::remove_dir_all(&d);
+    }
 }
