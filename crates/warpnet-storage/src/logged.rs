@@ -76,7 +76,8 @@ fn lost_log(detail: String) -> StoreError {
     StoreError::Corrupt { what: "write-ahead log", detail }
 }
 
-fn lock_poisoned() -> StoreError {
+/// A writer panicked holding a lock: every later write is refused.
+pub(crate) fn lock_poisoned() -> StoreError {
     StoreError::Poisoned { first: "the storage writer panicked".into() }
 }
 

@@ -35,7 +35,7 @@ use warpnet_raft::{
 use warpnet_types::codec::{Decode, Encode};
 
 use crate::error::{db, StoreError};
-use crate::logged::{wal_dir, LogOptions, Logged};
+use crate::logged::{lock_poisoned, wal_dir, LogOptions, Logged};
 use crate::raft_record;
 use crate::store::{sync_dir, AppSnapshot, CACHE_BYTES};
 
@@ -251,10 +251,7 @@ impl RaftStore {
             synced();
             return Ok(());
         }
-        let mut bounds = self
-            .bounds
-            .lock()
-            .map_err(|_| StoreError::Poisoned { first: "the storage writer panicked".into() })?;
+        let mut bounds = self.bounds.lock().map_err(|_| lock_poisoned())?;
         // RF16: checked before anything is written.
         let after = batch.writes.iter().try_fold(*bounds, LogBounds::after)?;
         let record = raft_record::loggable(batch).then(|| raft_record::encode(batch));

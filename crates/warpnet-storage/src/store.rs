@@ -14,7 +14,7 @@ use warpnet_types::{
 };
 
 use crate::error::{db, StoreError};
-use crate::logged::{wal_dir, LogOptions, Logged};
+use crate::logged::{lock_poisoned, wal_dir, LogOptions, Logged};
 use crate::store_record;
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -329,10 +329,7 @@ impl Store {
             synced();
             return Ok(());
         }
-        let mut tip = self
-            .tip
-            .lock()
-            .map_err(|_| StoreError::Poisoned { first: "the storage writer panicked".into() })?;
+        let mut tip = self.tip.lock().map_err(|_| lock_poisoned())?;
         // W1: commits must extend the chain; checked before anything is written.
         let after = batch.commits.iter().try_fold(*tip, |(h, id), c| extend(h, id, c))?;
         let record = store_record::encode(batch);

@@ -91,12 +91,21 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     }
 }
 
+/// A crash as of now: the log as it is, redb as saved by `create_and_save` (it lost every step
+/// since); returns the database path of that copy, under `crash/`.
+fn crash_copy(dir: &TempDir) -> std::path::PathBuf {
+    let crash = dir.join("crash").join("node.redb");
+    copy_dir(&wal_dir(&dir.db()), &wal_dir(&crash));
+    std::fs::copy(dir.join("saved.redb"), &crash).unwrap();
+    crash
+}
+
 #[test]
 fn w4_a_step_reported_synced_survives_a_crash_before_redb_has_it() {
     let dir = TempDir::new("store-wal-w4");
     let (c, steps) = steps(6);
     create_and_save(&dir, &c, NO_CHECKPOINT);
-    let crash = dir.join("crash");
+    let mut crash = None;
     let store = Store::open_with(&dir.db(), &c, NO_CHECKPOINT).unwrap();
     for b in &steps[..5] {
         store.write(b).unwrap();
@@ -108,15 +117,14 @@ fn w4_a_step_reported_synced_survives_a_crash_before_redb_has_it() {
             // Not readable yet: the engines serve it from memory until `write` returns.
             assert_eq!(store.app_get(b"k6").unwrap(), None, "readable before the commit");
             // A crash now: redb lost everything (its genesis copy), the log is as it is.
-            copy_dir(&wal_dir(&dir.db()), &wal_dir(&crash.join("node.redb")));
-            std::fs::copy(dir.join("saved.redb"), crash.join("node.redb")).unwrap();
+            crash = Some(crash_copy(&dir));
         })
         .unwrap();
     assert_eq!(reported, 1, "synced is reported once per write");
     assert_eq!(store.app_get(b"k6").unwrap(), Some(vec![6]), "readable once written");
     let after = state(&store, &c, 6);
     drop(store);
-    let recovered = Store::open_with(&crash.join("node.redb"), &c, NO_CHECKPOINT).unwrap();
+    let recovered = Store::open_with(&crash.unwrap(), &c, NO_CHECKPOINT).unwrap();
     assert_eq!(state(&recovered, &c, 6), after, "every step reported synced, step 6 too");
 }
 
@@ -137,10 +145,7 @@ fn w1_a_step_that_does_not_extend_the_chain_never_reaches_the_log() {
     assert!(!reported, "a refused step is never reported synced");
     assert_eq!(state(&store, &c, 5), before, "the refused step changed nothing");
     // A crash now: had the record reached the log, replaying it would fail the open.
-    let crash = dir.join("crash");
-    copy_dir(&wal_dir(&dir.db()), &wal_dir(&crash.join("node.redb")));
-    std::fs::copy(dir.join("saved.redb"), crash.join("node.redb")).unwrap();
-    let recovered = Store::open_with(&crash.join("node.redb"), &c, NO_CHECKPOINT).unwrap();
+    let recovered = Store::open_with(&crash_copy(&dir), &c, NO_CHECKPOINT).unwrap();
     assert_eq!(state(&recovered, &c, 5), before, "exactly the two steps written");
     // And the store goes on with the steps in order.
     for b in &steps[2..] {
