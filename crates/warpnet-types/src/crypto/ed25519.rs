@@ -9,11 +9,35 @@ use super::{CryptoError, PublicKey, SchemeId, Signature, SignatureScheme, Signed
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Ed25519Scheme;
 
+/// Decompressed keys kept per thread: [`KEYS_CACHED_MAX`] at most, forgotten all at once when
+/// full. The keys verified here are the committee's and the operators' (claims go through
+/// `zip215`), a few hundred at most, checked on every vote, proposal, certificate and health
+/// record; decompressing one (a field exponentiation) is about a fifth of a verification.
+const KEYS_CACHED_MAX: usize = 2_048;
+
+std::thread_local! {
+    static KEYS: std::cell::RefCell<std::collections::HashMap<[u8; 32], VerifyingKey>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// The key, decompressed and checked; `MalformedPublicKey` for a non-point or a weak
+/// (small-order) key. Only accepted keys are cached, and a cached key is exactly what
+/// decompressing the same 32 bytes gives: the verdicts never depend on the cache.
 fn verifying_key(key: &PublicKey) -> Result<VerifyingKey, CryptoError> {
+    if let Some(vk) = KEYS.with(|k| k.borrow().get(&key.0).copied()) {
+        return Ok(vk);
+    }
     let vk = VerifyingKey::from_bytes(&key.0).map_err(|_| CryptoError::MalformedPublicKey)?;
     if vk.is_weak() {
         return Err(CryptoError::MalformedPublicKey);
     }
+    KEYS.with(|k| {
+        let mut k = k.borrow_mut();
+        if k.len() >= KEYS_CACHED_MAX {
+            k.clear();
+        }
+        k.insert(key.0, vk);
+    });
     Ok(vk)
 }
 
@@ -97,5 +121,57 @@ impl Signer for Ed25519Signer {
 
     fn sign(&self, message: &[u8]) -> Signature {
         Signature(self.key.sign(message).to_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item<'a>(key: &'a PublicKey, message: &'a [u8], signature: &'a Signature) -> SignedItem<'a> {
+        SignedItem { key, message, signature }
+    }
+
+    /// The decompressed-key cache changes how often a key is decompressed, never a verdict: a
+    /// cached key still refuses a forged signature, a refused key is refused every time (it is
+    /// never cached), and the cache stays within its bound.
+    #[test]
+    fn cached_keys_give_the_verdicts_of_fresh_ones() {
+        let scheme = Ed25519Scheme;
+        let signer = Ed25519Signer::from_secret([7; 32]);
+        let key = signer.public_key();
+        let good = signer.sign(b"vote");
+        let mut forged = good;
+        forged.0[40] ^= 1;
+        for _ in 0..3 {
+            assert_eq!(scheme.verify(item(&key, b"vote", &good)), Ok(()));
+            assert_eq!(scheme.verify(item(&key, b"vote", &forged)), Err(CryptoError::BadSignature));
+            assert_eq!(scheme.verify(item(&key, b"other", &good)), Err(CryptoError::BadSignature));
+            let batch = [item(&key, b"vote", &good), item(&key, b"vote", &forged)];
+            assert!(scheme.verify_batch(&batch).is_err());
+            assert_eq!(scheme.verify_batch(&[item(&key, b"vote", &good)]), Ok(()));
+        }
+        // The identity (all zeros but y = 1) is a small-order point: weak, refused each time.
+        let mut weak = [0u8; 32];
+        weak[0] = 1;
+        let weak = PublicKey(weak);
+        for _ in 0..3 {
+            assert_eq!(scheme.check_public_key(&weak), Err(CryptoError::MalformedPublicKey));
+            assert_eq!(
+                scheme.verify(item(&weak, b"vote", &good)),
+                Err(CryptoError::MalformedPublicKey)
+            );
+        }
+        assert!(KEYS.with(|k| !k.borrow().contains_key(&weak.0)));
+        // Past the bound the cache starts again; verdicts are unchanged.
+        for i in 0..(KEYS_CACHED_MAX + 10) as u32 {
+            let mut secret = [0u8; 32];
+            secret[..4].copy_from_slice(&i.to_le_bytes());
+            let k = Ed25519Signer::from_secret(secret).public_key();
+            assert_eq!(scheme.check_public_key(&k), Ok(()));
+        }
+        assert!(KEYS.with(|k| k.borrow().len()) <= KEYS_CACHED_MAX);
+        assert_eq!(scheme.verify(item(&key, b"vote", &good)), Ok(()));
+        assert_eq!(scheme.verify(item(&key, b"vote", &forged)), Err(CryptoError::BadSignature));
     }
 }
