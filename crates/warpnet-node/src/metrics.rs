@@ -19,6 +19,8 @@ const FSYNC_BUCKETS: [f64; 10] =
 /// Upper bounds (seconds) of the claim stage histogram's buckets.
 const STAGE_BUCKETS: [f64; 12] =
     [0.0005, 0.001, 0.002, 0.004, 0.006, 0.008, 0.012, 0.016, 0.024, 0.032, 0.064, 0.25];
+/// Upper bounds of the histogram of signatures checked per verifier batch.
+const BATCH_BUCKETS: [f64; 9] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 512.0];
 /// Upper bounds of the rounds-per-claim histogram's buckets.
 const ROUND_BUCKETS: [f64; 8] = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 8.0, 16.0];
 
@@ -106,6 +108,7 @@ pub struct Metrics {
     db_commit: Histogram,
     claim_stage: Staged,
     claim_rounds: Histogram,
+    verifier_batch: Histogram,
     member_online: PerMember,
     member_verified_public: PerMember,
     member_leader_eligible: PerMember,
@@ -209,6 +212,12 @@ impl Metrics {
             "HotStuff mode: rounds from a command's submit on this node to its commit",
             claim_rounds.clone(),
         );
+        let verifier_batch = Histogram::new(BATCH_BUCKETS);
+        registry.register(
+            "warpnet_verifier_batch_claims",
+            "Claim signatures the verifier thread checked in one turn, in ZIP-215 batches (verdicts from its cache not counted; turns that checked none not observed). The larger the batch, the cheaper each signature (docs/benchmarks.md, zip215_batch)",
+            verifier_batch.clone(),
+        );
         let per_member = |registry: &mut Registry, name: &str, help: &str| {
             let f = PerMember::default();
             registry.register(name, help, f.clone());
@@ -260,6 +269,7 @@ impl Metrics {
             db_commit,
             claim_stage,
             claim_rounds,
+            verifier_batch,
             member_online,
             member_verified_public,
             member_leader_eligible,
@@ -321,6 +331,9 @@ impl Metrics {
     pub fn claim_verdicts(&self, cached: u64, checked: u64) {
         self.claim_verdicts.get_or_create(&[("source", "cache")]).inc_by(cached);
         self.claim_verdicts.get_or_create(&[("source", "checked")]).inc_by(checked);
+        if checked > 0 {
+            self.verifier_batch.observe(checked as f64);
+        }
     }
 
     /// A committed block's signature verdicts were computed `ahead` (verifier thread) or at
@@ -434,6 +447,7 @@ mod tests {
             "warpnet_fsync_seconds_count 1",
             "warpnet_claim_stage_seconds_count{stage=\"submit_to_commit\"} 1",
             "warpnet_claim_rounds_count 1",
+            "warpnet_verifier_batch_claims_bucket{le=\"1\"} 1",
             "warpnet_member_online{member=\"0\",key=\"00\"} 1",
             "warpnet_member_failed_leader_rounds{member=\"0\",key=\"00\"} 0",
         ] {

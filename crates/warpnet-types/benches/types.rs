@@ -7,6 +7,10 @@
 //!   of it, which is its id) and encoding it, for payloads of 0, 100 and 1000 commands of 100
 //!   bytes.
 //!
+//! - `zip215_batch/n`: verifying `n` claim-like signatures (distinct keys, 80-byte messages)
+//!   in one ZIP-215 batch (`crypto::zip215::verify_batch`), as the node's claim verifier does;
+//!   the throughput is per signature, so the rows show what a larger batch saves.
+//!
 //! Run: `cargo bench -p warpnet-types --bench types` (about a minute), or add `-- --quick`.
 
 use std::hint::black_box;
@@ -14,7 +18,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use warpnet_types::certs::vote_signing_bytes;
-use warpnet_types::crypto::SignedItem;
+use warpnet_types::crypto::{zip215, Ed25519Signer, SignedItem};
 use warpnet_types::{
     Block, ConsensusConfig, Encode, Epoch, Height, NodeId, QuorumCertificate, Round, SchemeId, Vote,
 };
@@ -122,6 +126,34 @@ fn block_encode_hash(c: &mut Criterion) {
     enc_group.finish();
 }
 
+/// `n` signatures by `n` distinct keys: every claim's key is new to the batch, as with real
+/// users (one key per ID), so each costs its own key and R decompressions.
+fn zip215_batch(c: &mut Criterion) {
+    let mut group = c.benchmark_group("zip215_batch");
+    for n in [1usize, 8, 32, 128, 512] {
+        let signed: Vec<(warpnet_types::PublicKey, Vec<u8>, warpnet_types::Signature)> = (0..n)
+            .map(|i| {
+                let mut secret = [9u8; 32];
+                secret[..8].copy_from_slice(&(i as u64).to_le_bytes());
+                let signer = Ed25519Signer::from_secret(secret);
+                let message = format!("claim {i:075}").into_bytes();
+                let signature = warpnet_types::Signer::sign(&signer, &message);
+                (warpnet_types::Signer::public_key(&signer), message, signature)
+            })
+            .collect();
+        let items: Vec<SignedItem<'_>> = signed
+            .iter()
+            .map(|(key, message, signature)| SignedItem { key, message, signature })
+            .collect();
+        zip215::verify_batch(&items).expect("valid signatures");
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter(|| zip215::verify_batch(black_box(&items)).expect("valid"))
+        });
+    }
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_secs(1))
@@ -132,6 +164,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = qc_validation, block_encode_hash
+    targets = qc_validation, block_encode_hash, zip215_batch
 }
 criterion_main!(benches);
