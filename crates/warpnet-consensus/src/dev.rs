@@ -119,8 +119,16 @@ pub fn prepare(a: &DevArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Asks the process to stop. One already gone is what was wanted: Ctrl-C in a terminal reaches
+/// the nodes `dev` started too (one process group), so they often exit before this runs, and
+/// kill's "No such process" would only be noise.
 pub async fn terminate(pid: u32) {
-    let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await;
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .await;
 }
 
 pub async fn run(a: DevArgs) -> anyhow::Result<()> {
