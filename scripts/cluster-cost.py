@@ -37,8 +37,8 @@ import urllib.request
 TCK = os.sysconf("SC_CLK_TCK")
 
 
-def node_pids(marker):
-    out = subprocess.run(["pgrep", "-f", f"node run --config {marker}"],
+def node_pids(spawn_dir):
+    out = subprocess.run(["pgrep", "-f", f"node run --config {spawn_dir}/"],
                          capture_output=True, text=True).stdout
     return [int(p) for p in out.split()]
 
@@ -76,16 +76,15 @@ def rounds(port):
 
 
 def one_run(binary, nodes, clients, warmup, window, port, env):
-    tmp = tempfile.mkdtemp(prefix="cluster-cost-")
-    out_json = os.path.join(tmp, "bench.json")
     duration = warmup + window + 2
     cmd = [binary, "bench", "--spawn", str(nodes), "--spawn-port", str(port), "--clients",
-           str(clients), "--duration", f"{duration}s", "--warmup", "1s", "--json", out_json]
+           str(clients), "--duration", f"{duration}s", "--warmup", "1s"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=env)
-    # The spawned nodes' config paths hold the bench's temporary directory.
+    # The spawned nodes' config paths hold the bench's directory: warpnet-bench-<its pid> in
+    # the temporary directory (std::env::temp_dir, which honours TMPDIR as Python does).
     time.sleep(1 + warmup)
-    pids = node_pids("/tmp/warpnet-bench-")
+    pids = node_pids(os.path.join(tempfile.gettempdir(), f"warpnet-bench-{proc.pid}"))
     if len(pids) != nodes:
         proc.kill()
         sys.exit(f"expected {nodes} node processes, found {len(pids)} (another cluster running?)")

@@ -19,7 +19,7 @@ const FSYNC_BUCKETS: [f64; 10] =
 /// Upper bounds (seconds) of the claim stage histogram's buckets.
 const STAGE_BUCKETS: [f64; 12] =
     [0.0005, 0.001, 0.002, 0.004, 0.006, 0.008, 0.012, 0.016, 0.024, 0.032, 0.064, 0.25];
-/// Upper bounds of the histogram of signatures checked per verifier batch.
+/// Upper bounds of the histogram of claim signatures the verifier checked per turn.
 const BATCH_BUCKETS: [f64; 9] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 512.0];
 /// Upper bounds of the rounds-per-claim histogram's buckets.
 const ROUND_BUCKETS: [f64; 8] = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 8.0, 16.0];
@@ -327,7 +327,9 @@ impl Metrics {
         self.applied.get_or_create(&[("outcome", outcome)]).inc();
     }
 
-    /// Claim verdicts the verifier found in its cache (`cache`) or computed (`checked`).
+    /// One turn of the verifier thread: the claim verdicts it found in its cache (`cache`) or
+    /// computed (`checked`); a turn that computed any is also one observation of
+    /// `warpnet_verifier_batch_claims`.
     pub fn claim_verdicts(&self, cached: u64, checked: u64) {
         self.claim_verdicts.get_or_create(&[("source", "cache")]).inc_by(cached);
         self.claim_verdicts.get_or_create(&[("source", "checked")]).inc_by(checked);

@@ -136,7 +136,7 @@ fn zip215_batch(c: &mut Criterion) {
                 let mut secret = [9u8; 32];
                 secret[..8].copy_from_slice(&(i as u64).to_le_bytes());
                 let signer = Ed25519Signer::from_secret(secret);
-                let message = format!("claim {i:075}").into_bytes();
+                let message = format!("claim {i:074}").into_bytes();
                 let signature = warpnet_types::Signer::sign(&signer, &message);
                 (warpnet_types::Signer::public_key(&signer), message, signature)
             })
