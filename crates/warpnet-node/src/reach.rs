@@ -12,8 +12,14 @@
 //! A probe is a fresh connection, not the transport's long-lived one: a member behind NAT
 //! whose connections are all outgoing stays connected but is not reached, which is exactly
 //! the difference between "connected" and "public".
+//!
+//! **A member that did not answer is probed again sooner**: after [`RETRY_FIRST_MS`], then
+//! twice as long each time, up to [`PROBE_INTERVAL_MS`]. Members of a new cluster start one
+//! after another, so the first probes of the members started first meet closed ports; with
+//! one round every 10 s, the members started last were verified public (and led) only some
+//! 10-20 s after the start, and a cluster's first seconds were led by half its members.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use tokio::sync::mpsc;
 use tracing::debug;
@@ -27,21 +33,28 @@ pub const PROBE_INTERVAL_MS: u64 = 10_000;
 /// A member counts as reached this long after its last successful probe (two missed rounds
 /// of probes drop it; attestations are refreshed well within their 60 s age limit).
 pub const REACHED_VALID_MS: u64 = 3 * PROBE_INTERVAL_MS;
+/// A member whose probe failed is probed again this long after the failure, then twice as
+/// long after each further failure, up to [`PROBE_INTERVAL_MS`].
+pub const RETRY_FIRST_MS: u64 = 1_000;
 /// The reached set is handed to the core at least this often, so the core re-signs its
 /// attestation when it is due even when nothing changed.
 const FEED_INTERVAL_MS: u64 = PROBE_INTERVAL_MS;
 
-/// The probes' state: when the last round started, and each member's last success.
+/// The probes' state: when each member is due, its failures in a row, the probes under way,
+/// and each member's last success.
 #[derive(Default)]
 pub struct Reach {
-    last_round_ms: Option<u64>,
+    next_ms: HashMap<PublicKey, u64>,
+    failures: HashMap<PublicKey, u32>,
+    in_flight: HashSet<PublicKey>,
     last_ok: HashMap<PublicKey, u64>,
     fed: Option<(Vec<PublicKey>, u64)>,
 }
 
 impl Reach {
-    /// Starts a round of probes if one is due: every member of `config` but `me`, at its
-    /// advertised address, each reporting through `events`.
+    /// Starts the probes that are due: every member of `config` but `me` whose last probe
+    /// started [`PROBE_INTERVAL_MS`] ago (or failed, see the module doc), at its advertised
+    /// address, each reporting through `events`.
     pub fn maybe_probe(
         &mut self,
         now_ms: u64,
@@ -50,19 +63,8 @@ impl Reach {
         transport: &TransportConfig,
         events: &mpsc::UnboundedSender<Event>,
     ) {
-        if config.node_id_of(me).is_none() {
-            return; // only members attest
-        }
-        if self.last_round_ms.is_some_and(|at| now_ms < at.saturating_add(PROBE_INTERVAL_MS)) {
-            return;
-        }
-        self.last_round_ms = Some(now_ms);
-        for p in config.participants() {
-            if p.public_key == *me {
-                continue;
-            }
-            let (cfg, events, key, address) =
-                (transport.clone(), events.clone(), p.public_key, p.address.clone());
+        for (key, address) in self.due(now_ms, config, me) {
+            let (cfg, events) = (transport.clone(), events.clone());
             tokio::spawn(async move {
                 let result = warpnet_net::probe(&cfg, &address, key).await;
                 if let Err(e) = &result {
@@ -73,11 +75,48 @@ impl Reach {
         }
     }
 
-    /// A probe's result.
+    /// The members to probe now (their advertised addresses), marked as under way.
+    fn due(
+        &mut self,
+        now_ms: u64,
+        config: &ConsensusConfig,
+        me: &PublicKey,
+    ) -> Vec<(PublicKey, String)> {
+        if config.node_id_of(me).is_none() {
+            return Vec::new(); // only members attest
+        }
+        let member = |k: &PublicKey| config.node_id_of(k).is_some();
+        self.next_ms.retain(|k, _| member(k));
+        self.failures.retain(|k, _| member(k));
+        let mut due = Vec::new();
+        for p in config.participants() {
+            let key = p.public_key;
+            if key == *me
+                || self.in_flight.contains(&key)
+                || self.next_ms.get(&key).is_some_and(|&at| now_ms < at)
+            {
+                continue;
+            }
+            self.in_flight.insert(key);
+            self.next_ms.insert(key, now_ms.saturating_add(PROBE_INTERVAL_MS));
+            due.push((key, p.address.clone()));
+        }
+        due
+    }
+
+    /// A probe's result. A failure brings the member's next probe forward (module doc).
     pub fn on_probed(&mut self, now_ms: u64, key: PublicKey, ok: bool) {
+        self.in_flight.remove(&key);
         if ok {
             self.last_ok.insert(key, now_ms);
+            self.failures.remove(&key);
+            return;
         }
+        let failures = self.failures.entry(key).or_insert(0);
+        let wait = RETRY_FIRST_MS.saturating_mul(1 << (*failures).min(16)).min(PROBE_INTERVAL_MS);
+        *failures = failures.saturating_add(1);
+        let next = self.next_ms.entry(key).or_insert(u64::MAX);
+        *next = (*next).min(now_ms.saturating_add(wait));
     }
 
     /// The members of `config` reached within [`REACHED_VALID_MS`], if the core should hear
@@ -100,5 +139,68 @@ impl Reach {
         }
         self.fed = Some((reached.clone(), now_ms));
         Some(reached)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use warpnet_types::SchemeId;
+
+    fn config() -> (ConsensusConfig, Vec<PublicKey>) {
+        let (c, _) = ConsensusConfig::for_testing(4, SchemeId::Ed25519, 1).unwrap();
+        let keys = c.participants().iter().map(|p| p.public_key).collect();
+        (c, keys)
+    }
+
+    fn keys_of(due: &[(PublicKey, String)]) -> Vec<PublicKey> {
+        due.iter().map(|(k, _)| *k).collect()
+    }
+
+    #[test]
+    fn every_other_member_is_probed_at_once_then_every_interval() {
+        let (c, k) = config();
+        let mut r = Reach::default();
+        assert_eq!(keys_of(&r.due(0, &c, &k[0])), k[1..].to_vec());
+        assert!(r.due(500, &c, &k[0]).is_empty(), "under way");
+        for key in &k[1..] {
+            r.on_probed(40, *key, true);
+        }
+        assert!(r.due(PROBE_INTERVAL_MS - 1, &c, &k[0]).is_empty());
+        assert_eq!(r.due(PROBE_INTERVAL_MS, &c, &k[0]).len(), 3);
+    }
+
+    /// A member started after us (its port still closed at our first probe) is reached
+    /// within seconds, not at the next round 10 s later; one that stays away costs a probe
+    /// every 10 s at most.
+    #[test]
+    fn a_member_that_did_not_answer_is_probed_again_sooner_backing_off() {
+        let (c, k) = config();
+        let mut r = Reach::default();
+        r.due(0, &c, &k[0]);
+        r.on_probed(10, k[1], true);
+        r.on_probed(10, k[2], true);
+        r.on_probed(10, k[3], false);
+        assert!(r.due(RETRY_FIRST_MS + 9, &c, &k[0]).is_empty());
+        assert_eq!(keys_of(&r.due(RETRY_FIRST_MS + 10, &c, &k[0])), vec![k[3]]);
+        // Failures in a row: 1 s, 2 s, 4 s, 8 s, then the interval.
+        let mut now = RETRY_FIRST_MS + 10;
+        for wait in [2_000, 4_000, 8_000, PROBE_INTERVAL_MS, PROBE_INTERVAL_MS] {
+            r.on_probed(now, k[3], false);
+            assert!(r.due(now + wait - 1, &c, &k[0]).iter().all(|(key, _)| *key != k[3]));
+            assert!(keys_of(&r.due(now + wait, &c, &k[0])).contains(&k[3]), "after {wait} ms");
+            now += wait;
+        }
+        // Once it answers, it is back on the interval.
+        r.on_probed(now, k[3], true);
+        assert!(r.due(now + RETRY_FIRST_MS, &c, &k[0]).iter().all(|(key, _)| *key != k[3]));
+        assert!(r.due_report(now, &c).is_some_and(|reached| reached.contains(&k[3])));
+    }
+
+    #[test]
+    fn a_non_member_probes_nobody() {
+        let (c, _) = config();
+        let mut r = Reach::default();
+        assert!(r.due(0, &c, &PublicKey([99; 32])).is_empty());
     }
 }
