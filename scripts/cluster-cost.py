@@ -16,6 +16,9 @@ client count the medians (min-max) of:
   switches per round        all nodes' voluntary + involuntary context switches / rounds,
                             and the share of each thread kind (loop, tokio workers,
                             storage-writer, claim-verifier)
+  max ms                    the load generator's largest latency (a stall shows here)
+  frames dropped            shared-command frames the nodes dropped (all nodes, the whole
+                            run so far): each one's claims wait for M3's re-share (2 s)
 
     python3 scripts/cluster-cost.py --bin target/release/warpnet-consensus \\
         --bin /tmp/warpnet-before --clients 1 256 --runs 3
@@ -69,10 +72,22 @@ def switches(pids):
     return kinds
 
 
+def metrics(port):
+    return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+
+
 def rounds(port):
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    line = next(l for l in text.splitlines() if l.startswith("warpnet_round "))
+    line = next(l for l in metrics(port).splitlines() if l.startswith("warpnet_round "))
     return float(line.split()[1])
+
+
+def frames_dropped(ports):
+    total = 0.0
+    for port in ports:
+        for line in metrics(port).splitlines():
+            if line.startswith('warpnet_rejected_inputs_total{kind="shared_commands_dropped"}'):
+                total += float(line.split()[1])
+    return total
 
 
 def one_run(binary, nodes, clients, warmup, window, port, env):
@@ -91,11 +106,13 @@ def one_run(binary, nodes, clients, warmup, window, port, env):
     c0, s0, r0, t0 = cpu_seconds(pids), switches(pids), rounds(port), time.time()
     time.sleep(window)
     c1, s1, r1, t1 = cpu_seconds(pids), switches(pids), rounds(port), time.time()
+    dropped = frames_dropped([port + i for i in range(nodes)])
     output = proc.communicate()[0]
     if proc.returncode != 0:
         sys.exit(f"bench failed:\n{output}")
     throughput = float(re.search(r"throughput: ([0-9.]+)", output).group(1))
     p50 = float(re.search(r"p50 ([0-9.]+)", output).group(1))
+    largest = float(re.search(r"max ([0-9.]+)", output).group(1))
     elapsed, n_rounds = t1 - t0, max(1.0, r1 - r0)
     cpu = c1 - c0
     sw = {k: s1.get(k, 0) - s0.get(k, 0) for k in s1}
@@ -106,6 +123,8 @@ def one_run(binary, nodes, clients, warmup, window, port, env):
         "CPU ms/round": 1000 * cpu / n_rounds,
         "CPU µs/claim": 1e6 * cpu / (throughput * elapsed),
         "switches/round": sum(sw.values()) / n_rounds,
+        "max ms": largest,
+        "frames dropped": dropped,
         "by thread": {k: v / n_rounds for k, v in sw.items()},
     }
 
@@ -141,7 +160,8 @@ def main():
                 print(f"{b} clients={clients} run {run + 1}: " + ", ".join(
                     f"{k} {v:.2f}" for k, v in r.items() if k != "by thread"),
                     file=sys.stderr, flush=True)
-    cols = ["claims/s", "p50 ms", "rounds/s", "CPU ms/round", "CPU µs/claim", "switches/round"]
+    cols = ["claims/s", "p50 ms", "rounds/s", "CPU ms/round", "CPU µs/claim", "switches/round",
+            "max ms", "frames dropped"]
     print(f"| build | clients | {' | '.join(cols)} | switches/round by thread |")
     print("|---|---|" + "---|" * (len(cols) + 1))
     for (b, clients), rs in results.items():
