@@ -19,7 +19,7 @@
 //! one round every 10 s, the members started last were verified public (and led) only some
 //! 10-20 s after the start, and a cluster's first seconds were led by half its members.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use tokio::sync::mpsc;
 use tracing::debug;
@@ -40,13 +40,13 @@ pub const RETRY_FIRST_MS: u64 = 1_000;
 /// attestation when it is due even when nothing changed.
 const FEED_INTERVAL_MS: u64 = PROBE_INTERVAL_MS;
 
-/// The probes' state: when each member is due, its failures in a row, the probes under way,
-/// and each member's last success.
+/// The probes' state: when each member is due, its failures in a row, the probes under way
+/// (since when), and each member's last success.
 #[derive(Default)]
 pub struct Reach {
     next_ms: HashMap<PublicKey, u64>,
     failures: HashMap<PublicKey, u32>,
-    in_flight: HashSet<PublicKey>,
+    in_flight: HashMap<PublicKey, u64>,
     last_ok: HashMap<PublicKey, u64>,
     fed: Option<(Vec<PublicKey>, u64)>,
 }
@@ -88,16 +88,19 @@ impl Reach {
         let member = |k: &PublicKey| config.node_id_of(k).is_some();
         self.next_ms.retain(|k, _| member(k));
         self.failures.retain(|k, _| member(k));
+        // A probe ends within the handshake timeout; one whose report never came (it was
+        // lost) does not keep its member from being probed a round later.
+        self.in_flight.retain(|_, since| now_ms < since.saturating_add(PROBE_INTERVAL_MS));
         let mut due = Vec::new();
         for p in config.participants() {
             let key = p.public_key;
             if key == *me
-                || self.in_flight.contains(&key)
+                || self.in_flight.contains_key(&key)
                 || self.next_ms.get(&key).is_some_and(|&at| now_ms < at)
             {
                 continue;
             }
-            self.in_flight.insert(key);
+            self.in_flight.insert(key, now_ms);
             self.next_ms.insert(key, now_ms.saturating_add(PROBE_INTERVAL_MS));
             due.push((key, p.address.clone()));
         }
@@ -163,11 +166,13 @@ mod tests {
         let mut r = Reach::default();
         assert_eq!(keys_of(&r.due(0, &c, &k[0])), k[1..].to_vec());
         assert!(r.due(500, &c, &k[0]).is_empty(), "under way");
+        // A report that never comes does not stop the probes of its member.
+        assert_eq!(keys_of(&r.due(PROBE_INTERVAL_MS, &c, &k[0])), k[1..].to_vec());
         for key in &k[1..] {
-            r.on_probed(40, *key, true);
+            r.on_probed(PROBE_INTERVAL_MS + 40, *key, true);
         }
-        assert!(r.due(PROBE_INTERVAL_MS - 1, &c, &k[0]).is_empty());
-        assert_eq!(r.due(PROBE_INTERVAL_MS, &c, &k[0]).len(), 3);
+        assert!(r.due(2 * PROBE_INTERVAL_MS - 1, &c, &k[0]).is_empty());
+        assert_eq!(r.due(2 * PROBE_INTERVAL_MS, &c, &k[0]).len(), 3);
     }
 
     /// A member started after us (its port still closed at our first probe) is reached

@@ -17,7 +17,7 @@
 //! **Shared commands are not dropped under a passing load.** A member's shared commands that
 //! this node drops exist here only when the member shares them again (M3, after 2 s): every
 //! claim in a dropped frame then waits 2 to 3 s if its own member does not lead meanwhile.
-//! Frames used to be dropped when 32 of them waited (each usually one client's claim, so 32
+//! Frames used to be dropped when 32 of them waited (each often a single claim, so about 32
 //! claims: a few milliseconds of a loaded node's arrivals whenever the thread was off the CPU
 //! that long) and when the consensus loop's queue was full; that was the cause of the 1.4-3 s
 //! maxima of 256-client runs (docs/benchmarks.md, "Stalls of 2-3 s"). Now:
