@@ -40,13 +40,19 @@ pub const RETRY_FIRST_MS: u64 = 1_000;
 /// attestation when it is due even when nothing changed.
 const FEED_INTERVAL_MS: u64 = PROBE_INTERVAL_MS;
 
-/// The probes' state: when each member is due, its failures in a row, the probes under way
-/// (since when), and each member's last success.
+/// One member's probes: when the next is due, the failures in a row, and when the probe
+/// under way (if any) started.
+#[derive(Default)]
+struct Probe {
+    next_ms: u64,
+    failures: u32,
+    started_ms: Option<u64>,
+}
+
+/// The probes' state: each member's schedule, and each member's last success.
 #[derive(Default)]
 pub struct Reach {
-    next_ms: HashMap<PublicKey, u64>,
-    failures: HashMap<PublicKey, u32>,
-    in_flight: HashMap<PublicKey, u64>,
+    probes: HashMap<PublicKey, Probe>,
     last_ok: HashMap<PublicKey, u64>,
     fed: Option<(Vec<PublicKey>, u64)>,
 }
@@ -85,41 +91,43 @@ impl Reach {
         if config.node_id_of(me).is_none() {
             return Vec::new(); // only members attest
         }
-        let member = |k: &PublicKey| config.node_id_of(k).is_some();
-        self.next_ms.retain(|k, _| member(k));
-        self.failures.retain(|k, _| member(k));
-        // A probe ends within the handshake timeout; one whose report never came (it was
-        // lost) does not keep its member from being probed a round later.
-        self.in_flight.retain(|_, since| now_ms < since.saturating_add(PROBE_INTERVAL_MS));
+        self.probes.retain(|k, _| config.node_id_of(k).is_some());
         let mut due = Vec::new();
         for p in config.participants() {
-            let key = p.public_key;
-            if key == *me
-                || self.in_flight.contains_key(&key)
-                || self.next_ms.get(&key).is_some_and(|&at| now_ms < at)
-            {
+            if p.public_key == *me {
                 continue;
             }
-            self.in_flight.insert(key, now_ms);
-            self.next_ms.insert(key, now_ms.saturating_add(PROBE_INTERVAL_MS));
-            due.push((key, p.address.clone()));
+            let probe = self.probes.entry(p.public_key).or_default();
+            // A probe ends within the handshake timeout; one whose report never came (it was
+            // lost) does not keep its member from being probed a round later.
+            let under_way =
+                probe.started_ms.is_some_and(|s| now_ms < s.saturating_add(PROBE_INTERVAL_MS));
+            if under_way || now_ms < probe.next_ms {
+                continue;
+            }
+            probe.started_ms = Some(now_ms);
+            probe.next_ms = now_ms.saturating_add(PROBE_INTERVAL_MS);
+            due.push((p.public_key, p.address.clone()));
         }
         due
     }
 
     /// A probe's result. A failure brings the member's next probe forward (module doc).
     pub fn on_probed(&mut self, now_ms: u64, key: PublicKey, ok: bool) {
-        self.in_flight.remove(&key);
         if ok {
             self.last_ok.insert(key, now_ms);
-            self.failures.remove(&key);
+            if let Some(probe) = self.probes.get_mut(&key) {
+                (probe.started_ms, probe.failures) = (None, 0);
+            }
             return;
         }
-        let failures = self.failures.entry(key).or_insert(0);
-        let wait = RETRY_FIRST_MS.saturating_mul(1 << (*failures).min(16)).min(PROBE_INTERVAL_MS);
-        *failures = failures.saturating_add(1);
-        let next = self.next_ms.entry(key).or_insert(u64::MAX);
-        *next = (*next).min(now_ms.saturating_add(wait));
+        let probe =
+            self.probes.entry(key).or_insert(Probe { next_ms: u64::MAX, ..Probe::default() });
+        probe.started_ms = None;
+        let wait =
+            RETRY_FIRST_MS.saturating_mul(1 << probe.failures.min(16)).min(PROBE_INTERVAL_MS);
+        probe.failures = probe.failures.saturating_add(1);
+        probe.next_ms = probe.next_ms.min(now_ms.saturating_add(wait));
     }
 
     /// The members of `config` reached within [`REACHED_VALID_MS`], if the core should hear
