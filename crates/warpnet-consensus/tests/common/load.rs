@@ -123,7 +123,9 @@ fn outcome_of(status: u16, v: &Value, seen: &Seen) -> Outcome {
     if *seen != Seen::Unknown {
         return Outcome::Acked;
     }
-    let refused = status == 503 && (v["outcome"] == "not_submitted" || v["error"] == "overloaded");
+    // A 429 (`rate_limited`) is answered at the API's edge, before the request is submitted.
+    let refused = status == 429
+        || status == 503 && (v["outcome"] == "not_submitted" || v["error"] == "overloaded");
     if refused {
         Outcome::Failed
     } else {
@@ -322,7 +324,10 @@ pub fn check_after_heal(nodes: &[String], records: &[Record]) -> Result<(), Stri
             // A local lookup reflects what the node's store holds as of its `read_height`; the
             // committed height the node reports is the core's, which runs ahead of the store
             // while a write is in flight. So a lookup read below the claim's height is asked
-            // again (bounded), never taken for a missing claim.
+            // again (bounded), never taken for a missing claim. This check reads every
+            // acknowledged ID from every node as fast as it can, which can exceed the node's
+            // per-client request rate (1,000/s, bursts of 2,000): a 429 is answered as a client
+            // should, by asking again after its `retry_after_s`.
             let deadline = Instant::now() + Duration::from_secs(10);
             let got = loop {
                 let got =
@@ -330,10 +335,15 @@ pub fn check_after_heal(nodes: &[String], records: &[Record]) -> Result<(), Stri
                 let behind = got.as_ref().is_some_and(|(s, v)| {
                     *s == 404 && v["read_height"].as_u64().is_some_and(|r| r < *height)
                 });
-                if !behind || Instant::now() > deadline {
+                let wait = match &got {
+                    Some((429, v)) => Duration::from_secs(v["retry_after_s"].as_u64().unwrap_or(1)),
+                    _ if behind => Duration::from_millis(50),
+                    _ => break got,
+                };
+                if Instant::now() + wait > deadline {
                     break got;
                 }
-                std::thread::sleep(Duration::from_millis(50));
+                std::thread::sleep(wait);
             };
             let ok = got.as_ref().is_some_and(|(s, v)| {
                 *s == 200 && v["owner_key"] == *owner && v["height"].as_u64() == Some(*height)
