@@ -106,6 +106,7 @@ pub struct Metrics {
     claim_verdicts: Counted,
     fsync: Histogram,
     db_commit: Histogram,
+    db_checkpoint: Histogram,
     claim_stage: Staged,
     claim_rounds: Histogram,
     verifier_batch: Histogram,
@@ -197,8 +198,14 @@ impl Metrics {
         let db_commit = Histogram::new(FSYNC_BUCKETS);
         registry.register(
             "warpnet_db_commit_seconds",
-            "The database's commit after each durable write (no fsync; a checkpoint's fsync now and then), before lookups see the write",
+            "The database's commit after each durable write (no fsync), before lookups see the write",
             db_commit.clone(),
+        );
+        let db_checkpoint = Histogram::new(FSYNC_BUCKETS);
+        registry.register(
+            "warpnet_db_checkpoint_seconds",
+            "The database's durable checkpoints (with their fsync), taken every 32 logged writes after the write's reports: the writes queued meanwhile wait for them",
+            db_checkpoint.clone(),
         );
         let claim_stage: Staged = Family::new_with_constructor(|| Histogram::new(STAGE_BUCKETS));
         registry.register(
@@ -267,6 +274,7 @@ impl Metrics {
             claim_verdicts,
             fsync,
             db_commit,
+            db_checkpoint,
             claim_stage,
             claim_rounds,
             verifier_batch,
@@ -358,6 +366,11 @@ impl Metrics {
     /// The database's commit after a durable write (see `warpnet_db_commit_seconds`).
     pub fn db_commit(&self, seconds: f64) {
         self.db_commit.observe(seconds);
+    }
+
+    /// A durable checkpoint of the database (see `warpnet_db_checkpoint_seconds`).
+    pub fn db_checkpoint(&self, seconds: f64) {
+        self.db_checkpoint.observe(seconds);
     }
 
     /// A command spent `seconds` in `stage` (see `warpnet_claim_stage_seconds`).

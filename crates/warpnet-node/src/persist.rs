@@ -6,7 +6,8 @@
 //! `runtime::hotstuff`), then [`Written::Durable`] once the database holds it too (HotStuff's
 //! core unseals the votes and timeouts it kept behind it, `Input::Persisted`; lookups, read
 //! barriers, sync serving and compaction read the database: until then the engines serve the
-//! write from memory). The loop goes on handling messages meanwhile. One writer serves either
+//! write from memory). The loop goes on handling messages meanwhile. A durable checkpoint of
+//! the database (W2) runs after those reports, never before (W5). One writer serves either
 //! engine's store.
 
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
@@ -24,6 +25,8 @@ pub trait DurableStore: Send + Sync + 'static {
     type Batch: Send + 'static;
     fn write(&self, batch: &Self::Batch, synced: &mut dyn FnMut()) -> Result<(), StoreError>;
     fn merge(into: &mut Self::Batch, next: Self::Batch);
+    /// W5: the durable checkpoint when one is due; whether it ran.
+    fn checkpoint_if_due(&self) -> Result<bool, StoreError>;
 }
 
 impl DurableStore for Store {
@@ -31,6 +34,10 @@ impl DurableStore for Store {
 
     fn write(&self, batch: &Batch, synced: &mut dyn FnMut()) -> Result<(), StoreError> {
         self.write_reporting(batch, synced)
+    }
+
+    fn checkpoint_if_due(&self) -> Result<bool, StoreError> {
+        Store::checkpoint_if_due(self)
     }
 
     /// The store applies blocks, then commits (in height order), then state-machine writes
@@ -51,6 +58,10 @@ impl DurableStore for RaftStore {
 
     fn write(&self, batch: &RaftBatch, synced: &mut dyn FnMut()) -> Result<(), StoreError> {
         self.write_reporting(batch, synced)
+    }
+
+    fn checkpoint_if_due(&self) -> Result<bool, StoreError> {
+        RaftStore::checkpoint_if_due(self)
     }
 
     /// The store applies the log writes in order, then the state machine's reset and writes,
@@ -89,6 +100,9 @@ pub enum Written {
     Synced { seq: u64 },
     /// Every write up to `seq` is durable and readable from the database.
     Durable(Durable),
+    /// The database took a durable checkpoint (W2) after the last `Durable`, in this long
+    /// (`warpnet_db_checkpoint_seconds`); the writes queued meanwhile waited for it (W5).
+    Checkpointed(Duration),
 }
 
 /// A write made durable and readable: every write up to `seq` is on disk and in the database.
@@ -200,5 +214,130 @@ fn run<S: DurableStore>(
         if done.send(result).is_err() || failed {
             return;
         }
+        // W5: the checkpoint this write may have made due runs only now, after the write's
+        // reports: it delays the writes queued behind it (merged into the next one), not
+        // the votes and answers that waited for this one.
+        let started = Instant::now();
+        let result = store.checkpoint_if_due().map(|ran| ran.then(|| started.elapsed()));
+        let sent = match result {
+            Ok(None) => true,
+            Ok(Some(took)) => done.send(Ok(Written::Checkpointed(took))).is_ok(),
+            Err(e) => {
+                let _ = done.send(Err(e));
+                false
+            }
+        };
+        if !sent {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc::{channel, Sender};
+    use std::sync::Mutex;
+
+    use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+
+    use super::*;
+
+    /// A store whose every write makes a checkpoint due, and whose checkpoints wait for the
+    /// test (`Ok(())`: take it; `Err(())`: fail as a failed fsync would).
+    struct Gated {
+        due: AtomicBool,
+        gate: Mutex<std::sync::mpsc::Receiver<Result<(), ()>>>,
+    }
+
+    impl DurableStore for Gated {
+        type Batch = Vec<u64>;
+
+        fn write(&self, _: &Vec<u64>, synced: &mut dyn FnMut()) -> Result<(), StoreError> {
+            synced();
+            self.due.store(true, Ordering::SeqCst);
+            Ok(())
+        }
+
+        fn merge(into: &mut Vec<u64>, next: Vec<u64>) {
+            into.extend(next);
+        }
+
+        fn checkpoint_if_due(&self) -> Result<bool, StoreError> {
+            if !self.due.swap(false, Ordering::SeqCst) {
+                return Ok(false);
+            }
+            match self.gate.lock().unwrap().recv() {
+                Ok(Ok(())) => Ok(true),
+                _ => Err(StoreError::Poisoned { first: "the checkpoint's fsync failed".into() }),
+            }
+        }
+    }
+
+    /// The writer's reports, as the loop receives them.
+    type Reports = UnboundedReceiver<Result<Written, StoreError>>;
+
+    fn gated() -> (Persister<Gated>, Reports, Sender<Result<(), ()>>) {
+        let (gate_tx, gate_rx) = channel();
+        let store = Arc::new(Gated { due: AtomicBool::new(false), gate: Mutex::new(gate_rx) });
+        let (done, reports) = unbounded_channel();
+        (Persister::start(store, done, false).unwrap(), reports, gate_tx)
+    }
+
+    /// The next report, waiting at most 5 s.
+    fn next(reports: &mut Reports) -> Option<Result<Written, StoreError>> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(r) = reports.try_recv() {
+                return Some(r);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        None
+    }
+
+    /// W5: a write is reported durable while the checkpoint it made due has not run; the
+    /// writes queued behind the checkpoint wait for it and are merged into one.
+    #[test]
+    fn w5_a_write_is_reported_before_the_checkpoint_it_made_due() {
+        let (mut persister, mut reports, gate) = gated();
+        persister.write(1, vec![1]).unwrap();
+        let first = next(&mut reports).expect("write 1 reported while its checkpoint waits");
+        assert!(matches!(first, Ok(Written::Durable(Durable { seq: 1, .. }))), "{first:?}");
+        // The checkpoint holds the thread: writes 2 and 3 queue behind it.
+        persister.write(2, vec![2]).unwrap();
+        persister.write(3, vec![3]).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(reports.try_recv().is_err(), "nothing is written while the checkpoint runs");
+        gate.send(Ok(())).unwrap();
+        let checkpointed = next(&mut reports).expect("the checkpoint is reported");
+        assert!(matches!(checkpointed, Ok(Written::Checkpointed(_))), "{checkpointed:?}");
+        let merged = next(&mut reports).expect("the queued writes, as one");
+        assert!(
+            matches!(merged, Ok(Written::Durable(Durable { seq: 3, merged: 2, .. }))),
+            "{merged:?}"
+        );
+        gate.send(Ok(())).unwrap();
+        persister.stop();
+    }
+
+    /// A failed checkpoint stops the writer after the write's report, with the error: the
+    /// write was durable (its record synced), the store is not any more.
+    #[test]
+    fn a_failed_checkpoint_is_reported_after_the_write_and_stops_the_writer() {
+        let (mut persister, mut reports, gate) = gated();
+        persister.write(1, vec![1]).unwrap();
+        let first = next(&mut reports).expect("write 1 reported");
+        assert!(matches!(first, Ok(Written::Durable(Durable { seq: 1, .. }))), "{first:?}");
+        gate.send(Err(())).unwrap();
+        let failed = next(&mut reports).expect("the failure is reported");
+        assert!(matches!(failed, Err(StoreError::Poisoned { .. })), "{failed:?}");
+        // The thread has ended: its queue refuses the next write.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while persister.write(2, vec![2]).is_ok() {
+            assert!(Instant::now() < deadline, "the writer went on after a failed checkpoint");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        persister.stop();
     }
 }

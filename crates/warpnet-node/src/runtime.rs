@@ -417,10 +417,8 @@ pub async fn run(
     }
 }
 
-/// The loop: every event goes to the engine; after each, the engine refreshes what it
-/// publishes. A storage error stops the node with the error.
-#[allow(clippy::too_many_arguments)]
-/// One report of the writer thread (W4): durable (a crash keeps it), then readable.
+/// One report of the writer thread (W4): durable (a crash keeps it), then readable; now and
+/// then a checkpoint after them (W5).
 fn on_written<E: Engine>(engine: &mut E, io: &mut Io, written: Written) -> Result<(), NodeError> {
     match written {
         Written::Synced { seq } => engine.on_synced(io, seq),
@@ -431,9 +429,16 @@ fn on_written<E: Engine>(engine: &mut E, io: &mut Io, written: Written) -> Resul
             m.writes.inc_by(durable.merged as u64);
             engine.on_durable(io, durable)
         }
+        Written::Checkpointed(took) => {
+            io.shared.metrics.db_checkpoint(took.as_secs_f64());
+            Ok(())
+        }
     }
 }
 
+/// The loop: every event goes to the engine; after each, the engine refreshes what it
+/// publishes. A storage error stops the node with the error.
+#[allow(clippy::too_many_arguments)]
 async fn drive<E: Engine>(
     loaded: Files,
     common: Common,

@@ -2,7 +2,8 @@
 //! steps shaped like a 1-client claim's (one ~300-byte entry, the hard state, a registry write
 //! and the applied index), each timed from `write_reporting`'s start to its `synced` call (the
 //! step applied to a redb transaction, its record appended and `fdatasync`ed: W1) and from
-//! there to its return (redb's unsynced commit, and a checkpoint every 128 steps: W2, W4);
+//! there to its return, with the checkpoint the writer takes after it every 32 steps
+//! (redb's unsynced commit, then `checkpoint_if_due`: W2, W4, W5);
 //! beside it, the log alone: the same records appended to a bare `Wal`.
 //!
 //!     cargo run --release -p warpnet-storage --example step_cost [steps]
@@ -61,6 +62,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let start = Instant::now();
         let mut at = None;
         store.write_reporting(&step(i), &mut || at = Some(Instant::now()))?;
+        store.checkpoint_if_due()?;
         let end = Instant::now();
         let at = at.unwrap_or(end);
         synced.push((at - start).as_secs_f64() * 1e6);

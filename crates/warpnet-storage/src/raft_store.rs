@@ -237,11 +237,14 @@ impl RaftStore {
     /// Writes one step durably: RF16 (one log record) or RF18 (a snapshot step, straight
     /// into redb durably); RF17's checkpoints now and then (`logged.rs`, W1–W3).
     pub fn write(&self, batch: &RaftBatch) -> Result<(), StoreError> {
-        self.write_reporting(batch, &mut || ())
+        self.write_reporting(batch, &mut || ())?;
+        self.checkpoint_if_due().map(drop)
     }
 
     /// [`RaftStore::write`], calling `synced` as soon as the batch is durable, before the
-    /// database has it (W4): what reads the store waits for the return.
+    /// database has it (W4): what reads the store waits for the return. It does not
+    /// checkpoint: the caller calls [`RaftStore::checkpoint_if_due`] once it has acted on the
+    /// write (W5).
     pub fn write_reporting(
         &self,
         batch: &RaftBatch,
@@ -258,6 +261,17 @@ impl RaftStore {
         self.log.write(&self.db, record, |txn| apply_batch(txn, batch), synced)?;
         *bounds = after;
         Ok(())
+    }
+
+    /// W2, W5: the durable redb checkpoint, when `checkpoint_every` steps were logged since
+    /// the last (the log's segments below it are then released). Returns whether it ran.
+    pub fn checkpoint_if_due(&self) -> Result<bool, StoreError> {
+        self.log.checkpoint_if_due(&self.db)
+    }
+
+    /// The last log record the database holds durably (W2): what a crash now would not replay.
+    pub fn checkpointed(&self) -> Result<u64, StoreError> {
+        self.log.checkpointed()
     }
 
     /// Test-only: the `n`-th log append from now fails as a failed fsync would.

@@ -315,11 +315,14 @@ impl Store {
     /// Writes a batch and makes it durable before returning: one log record (one
     /// `fdatasync`), then redb without an fsync (W1), checkpointed now and then (W2).
     pub fn write(&self, batch: &Batch) -> Result<(), StoreError> {
-        self.write_reporting(batch, &mut || ())
+        self.write_reporting(batch, &mut || ())?;
+        self.checkpoint_if_due().map(drop)
     }
 
     /// [`Store::write`], calling `synced` as soon as the batch is durable, before the
-    /// database has it (W4): what reads the store waits for the return.
+    /// database has it (W4): what reads the store waits for the return. It does not
+    /// checkpoint: the caller calls [`Store::checkpoint_if_due`] once it has acted on the
+    /// write (W5).
     pub fn write_reporting(
         &self,
         batch: &Batch,
@@ -336,6 +339,17 @@ impl Store {
         self.log.write(&self.db, Some(record), |txn| apply_batch(txn, batch), synced)?;
         *tip = after;
         Ok(())
+    }
+
+    /// W2, W5: the durable redb checkpoint, when `checkpoint_every` steps were logged since
+    /// the last (the log's segments below it are then released). Returns whether it ran.
+    pub fn checkpoint_if_due(&self) -> Result<bool, StoreError> {
+        self.log.checkpoint_if_due(&self.db)
+    }
+
+    /// The last log record the database holds durably (W2): what a crash now would not replay.
+    pub fn checkpointed(&self) -> Result<u64, StoreError> {
+        self.log.checkpointed()
     }
 
     /// Test-only (see [`FAIL_SYNC_ENV`]): the `n`-th write from now fails as a failed fsync.

@@ -185,3 +185,23 @@ fn a_failed_log_sync_poisons_the_store_and_loses_nothing_acknowledged() {
     // The failed step never reached redb's committed state.
     assert_eq!(state(&store), acknowledged);
 }
+
+/// W5, Raft mode's store: `write_reporting` leaves a due checkpoint to its caller; `write`
+/// takes it.
+#[test]
+fn a_due_checkpoint_waits_for_the_caller() {
+    let d = dir("w5");
+    let o = opts(3, 64 << 20);
+    let store = RaftStore::create_with(&d.join("raft.redb"), ID, &genesis(), o).expect("create");
+    let start = store.checkpointed().expect("checkpoint");
+    for i in 2..5 {
+        store.write_reporting(&step(i), &mut || ()).expect("write");
+    }
+    assert_eq!(store.checkpointed().expect("checkpoint"), start, "none taken by the writes");
+    assert!(store.checkpoint_if_due().expect("checkpoint"), "due after three records");
+    assert_eq!(store.checkpointed().expect("checkpoint"), start + 3);
+    for i in 5..8 {
+        store.write(&step(i)).expect("write");
+    }
+    assert_eq!(store.checkpointed().expect("checkpoint"), start + 6, "write takes it");
+}

@@ -234,3 +234,29 @@ fn a_new_store_refuses_a_log_left_beside_it() {
     let err = Store::create(&dir.db(), &c).err().expect("refused");
     assert!(matches!(err, StoreError::Exists { .. }), "{err}");
 }
+
+/// W5: a write never checkpoints; the due checkpoint waits for its caller, and a crash before
+/// it keeps every step (the log holds them).
+#[test]
+fn w5_a_due_checkpoint_waits_for_the_caller_and_a_crash_before_it_loses_nothing() {
+    let dir = TempDir::new("store-wal-w5");
+    let (c, steps) = steps(4);
+    let opts = LogOptions { wal: WalOptions { segment_bytes: 64 << 20 }, checkpoint_every: 3 };
+    create_and_save(&dir, &c, opts);
+    let store = Store::open_with(&dir.db(), &c, opts).unwrap();
+    for b in &steps[..3] {
+        store.write_reporting(b, &mut || ()).unwrap();
+    }
+    assert_eq!(store.checkpointed().unwrap(), 0, "three steps written, none checkpointed");
+    // A crash now (before the checkpoint): every step comes back from the log.
+    let written = state(&store, &c, 3);
+    let recovered = Store::open_with(&crash_copy(&dir), &c, opts).unwrap();
+    assert_eq!(state(&recovered, &c, 3), written, "the steps before the checkpoint");
+    drop(recovered);
+    assert!(store.checkpoint_if_due().unwrap(), "due after three records");
+    assert_eq!(store.checkpointed().unwrap(), 3);
+    assert!(!store.checkpoint_if_due().unwrap(), "not due again right after");
+    // `write` (no caller to leave it to) still checkpoints.
+    store.write(&steps[3]).unwrap();
+    assert_eq!(store.checkpointed().unwrap(), 3, "one record since: not due");
+}
