@@ -277,11 +277,17 @@ mod tests {
     /// The writer's reports, as the loop receives them.
     type Reports = UnboundedReceiver<Result<Written, StoreError>>;
 
-    fn gated() -> (Persister<Gated>, Reports, Sender<Result<(), ()>>) {
+    /// A writer on a [`Gated`] store, its write 1 reported durable (W5: while the checkpoint
+    /// write 1 made due waits at the gate).
+    fn first_write_reported() -> (Persister<Gated>, Reports, Sender<Result<(), ()>>) {
         let (gate_tx, gate_rx) = channel();
         let store = Arc::new(Gated { due: AtomicBool::new(false), gate: Mutex::new(gate_rx) });
-        let (done, reports) = unbounded_channel();
-        (Persister::start(store, done, false).unwrap(), reports, gate_tx)
+        let (done, mut reports) = unbounded_channel();
+        let persister = Persister::start(store, done, false).unwrap();
+        persister.write(1, vec![1]).unwrap();
+        let first = next(&mut reports).expect("write 1 reported while its checkpoint waits");
+        assert!(matches!(first, Ok(Written::Durable(Durable { seq: 1, .. }))), "{first:?}");
+        (persister, reports, gate_tx)
     }
 
     /// The next report, waiting at most 5 s.
@@ -300,10 +306,7 @@ mod tests {
     /// writes queued behind the checkpoint wait for it and are merged into one.
     #[test]
     fn w5_a_write_is_reported_before_the_checkpoint_it_made_due() {
-        let (mut persister, mut reports, gate) = gated();
-        persister.write(1, vec![1]).unwrap();
-        let first = next(&mut reports).expect("write 1 reported while its checkpoint waits");
-        assert!(matches!(first, Ok(Written::Durable(Durable { seq: 1, .. }))), "{first:?}");
+        let (mut persister, mut reports, gate) = first_write_reported();
         // The checkpoint holds the thread: writes 2 and 3 queue behind it.
         persister.write(2, vec![2]).unwrap();
         persister.write(3, vec![3]).unwrap();
@@ -325,10 +328,7 @@ mod tests {
     /// write was durable (its record synced), the store is not any more.
     #[test]
     fn a_failed_checkpoint_is_reported_after_the_write_and_stops_the_writer() {
-        let (mut persister, mut reports, gate) = gated();
-        persister.write(1, vec![1]).unwrap();
-        let first = next(&mut reports).expect("write 1 reported");
-        assert!(matches!(first, Ok(Written::Durable(Durable { seq: 1, .. }))), "{first:?}");
+        let (mut persister, mut reports, gate) = first_write_reported();
         gate.send(Err(())).unwrap();
         let failed = next(&mut reports).expect("the failure is reported");
         assert!(matches!(failed, Err(StoreError::Poisoned { .. })), "{failed:?}");

@@ -27,9 +27,9 @@
 //!   (the node's writer thread: once it reported the write durable and readable). A
 //!   checkpoint flushes every page the steps since the last one wrote (on the project's
 //!   machine at 1 client: 2.7 ms every 32 steps, 5.7 ms every 128, a log append 0.45 ms),
-//!   so it delays the writes queued behind it, never the step that made it due. Durability is unchanged: the step's
-//!   record was synced before either report (W1), and a crash during the checkpoint replays
-//!   it (W3).
+//!   so it delays the writes queued behind it, never the step that made it due. Durability
+//!   is unchanged: the step's record was synced before either report (W1), and a crash
+//!   during the checkpoint replays it (W3).
 //! - **W3 (replay).** Opening reads the checkpoint from redb (after a crash: the last durable
 //!   commit) and replays the log's records after it, in order, onto that state in one durable
 //!   transaction: exactly the steps redb lost. A log that ends before the checkpoint, or
