@@ -22,10 +22,10 @@
 //!   the log's segments below it are released. A step too large for one record (or one its
 //!   store does not log) goes straight into redb with a durable commit, which checkpoints
 //!   every record before it too.
-//! - **W5 (checkpoint after the step's reports).** A write never checkpoints: the caller asks
-//!   for a due checkpoint ([`Logged::checkpoint_if_due`]) after it has acted on the write
-//!   (the node's writer thread: once it reported the write durable and readable). A
-//!   checkpoint flushes every page the steps since the last one wrote (on the project's
+//! - **W5 (checkpoint after the step's reports).** A write never takes a *due* checkpoint
+//!   (a step that is not logged is itself a durable commit, W2): the caller asks for it
+//!   ([`Logged::checkpoint_if_due`]) after it has acted on the write (the node's writer
+//!   thread: once it reported the write durable and readable). A checkpoint flushes every page the steps since the last one wrote (on the project's
 //!   machine at 1 client: 2.7 ms every 32 steps, 5.7 ms every 128, a log append 0.45 ms),
 //!   so it delays the writes queued behind it, never the step that made it due. Durability
 //!   is unchanged: the step's record was synced before either report (W1), and a crash
@@ -168,8 +168,9 @@ impl Logged {
     /// One step, already checked by the caller (W1): `record` (`None`: a step not to be
     /// logged, committed durably instead) is made durable, `synced` is called (W4), then
     /// `fill` applies the step to a write transaction, readable from the database when this
-    /// returns. It never checkpoints (W5: [`Logged::checkpoint_if_due`]). `synced` is called
-    /// at most once, and never for a step that failed to become durable.
+    /// returns. It never takes a due checkpoint (W5: [`Logged::checkpoint_if_due`]; a step
+    /// not logged is itself a durable commit, W2). `synced` is called at most once, and never
+    /// for a step that failed to become durable.
     pub(crate) fn write(
         &self,
         database: &Database,

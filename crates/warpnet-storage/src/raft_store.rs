@@ -242,9 +242,9 @@ impl RaftStore {
     }
 
     /// [`RaftStore::write`], calling `synced` as soon as the batch is durable, before the
-    /// database has it (W4): what reads the store waits for the return. It does not
-    /// checkpoint: the caller calls [`RaftStore::checkpoint_if_due`] once it has acted on the
-    /// write (W5).
+    /// database has it (W4): what reads the store waits for the return. It takes no
+    /// due checkpoint (a step not logged is itself a durable commit): the caller calls
+    /// [`RaftStore::checkpoint_if_due`] once it has acted on the write (W5).
     pub fn write_reporting(
         &self,
         batch: &RaftBatch,

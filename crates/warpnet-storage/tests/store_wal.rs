@@ -1,7 +1,8 @@
-//! The HotStuff store behind its write-ahead log (W1-W4): every acknowledged step is back
+//! The HotStuff store behind its write-ahead log (W1-W5): every acknowledged step is back
 //! after redb lost everything since its last durable checkpoint, a torn last record leaves
 //! exactly the steps before it, a step reported durable before redb has it is durable
-//! already, and a log lost or cut below the checkpoint is refused.
+//! already, a due checkpoint waits for the writer's call, and a log lost or cut below the
+//! checkpoint is refused.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

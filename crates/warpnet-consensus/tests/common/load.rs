@@ -57,7 +57,8 @@ pub fn height_of(address: &str) -> Option<u64> {
 pub enum Outcome {
     /// A final answer: a claim's 200/409, a linearizable read's 200/404.
     Acked,
-    /// Refused with nothing submitted (`no_quorum` with `not_submitted`, `overloaded`).
+    /// Refused with nothing submitted (`no_quorum` with `not_submitted`, `overloaded`, any
+    /// 429: `rate_limited`, `too_many_connections`).
     Failed,
     /// No answer, or one that leaves the outcome open.
     Unknown,
@@ -123,7 +124,8 @@ fn outcome_of(status: u16, v: &Value, seen: &Seen) -> Outcome {
     if *seen != Seen::Unknown {
         return Outcome::Acked;
     }
-    // A 429 (`rate_limited`) is answered at the API's edge, before the request is submitted.
+    // A 429 (`rate_limited`, `too_many_connections`) is answered at the API's edge, before
+    // the request is submitted.
     let refused = status == 429
         || status == 503 && (v["outcome"] == "not_submitted" || v["error"] == "overloaded");
     if refused {
@@ -349,10 +351,11 @@ pub fn check_after_heal(nodes: &[String], records: &[Record]) -> Result<(), Stri
                 *s == 200 && v["owner_key"] == *owner && v["height"].as_u64() == Some(*height)
             });
             if !ok {
-                failures
-                    .lock()
-                    .unwrap()
-                    .push(format!("node {i}: {id} (acknowledged at height {height}): {got:?}"));
+                let limited = got.as_ref().is_some_and(|(s, _)| *s == 429);
+                let what = if limited { "still rate limited after 10 s" } else { "missing" };
+                failures.lock().unwrap().push(format!(
+                    "node {i}: {id} (acknowledged at height {height}) {what}: {got:?}"
+                ));
             }
         }
     }
